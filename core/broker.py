@@ -1,0 +1,286 @@
+"""The broker engine: connections in, packets framed and dispatched, sessions kept."""
+
+from core import clock
+from core.conn import Conn
+from core.errors import ProtocolError
+from core.retain import RetainStore
+from core.subs import SubTree
+from core import codec
+from core import handle_connect
+from core import handle_publish
+from core import handle_subscribe
+from core import deliver
+
+# Required fixed-header flags per packet type from a client; None: not allowed from a client.
+_FLAGS = (None, 0, None, -1, 0, 0, 2, 0, 2, None, 2, None, 0, None, 0, None)
+
+_CONNECT_TIMEOUT_MS = 20000  # a TCP connection must send CONNECT within this time
+_MAX_PACKET = 268435455  # largest remaining length MQTT can express
+
+
+class Broker:
+    """Sans-I/O MQTT broker; see core/README.md for the contract with a port."""
+
+    def __init__(self, cfg, log=None):
+        self.cfg = cfg
+        self.log = log or _no_log
+        self.auth = None  # auth(conn, username, password) -> CONNACK code, set by security
+        self.sessions = {}  # client id -> Session
+        self.subs = SubTree()
+        self.retained = RetainStore()
+        self.conns = set()
+        self.pending = []
+        self.now = 0
+        self.secs = 0  # seconds since start, unbounded (for session expiry)
+        self._ms = 0
+        self._started = False
+        self._next_id = 0
+        self.max_packet = cfg.max_packet_size or _MAX_PACKET
+        self.max_inflight = min(cfg.max_inflight_messages or 65535, 65535)
+        # bytes a connection may have waiting before QoS 0 messages to it are dropped;
+        # ports set it to what their memory allows
+        self.out_limit = 1 << 20
+        # statistics, for $SYS and capture
+        self.msgs_in = 0
+        self.msgs_out = 0
+        self.msgs_dropped = 0
+        self.bytes_in = 0
+        self._handlers = (None, handle_connect.connect, None, handle_publish.publish,
+                          handle_publish.puback, handle_publish.pubrec,
+                          handle_publish.pubrel, handle_publish.pubcomp,
+                          handle_subscribe.subscribe, None, handle_subscribe.unsubscribe,
+                          None, _pingreq, None, _disconnect, None)
+
+    # ---- events from the port ----
+
+    def tick(self, now):
+        """Advance the clock to now (masked ms); enforce keepalive and expire sessions."""
+        if not self._started:
+            self._started = True
+            self.now = now
+            return
+        d = clock.diff(now, self.now)
+        if d < 0:
+            return
+        self.now = now
+        self._ms += d
+        if self._ms < 1000:
+            return
+        self.secs += self._ms // 1000
+        self._ms %= 1000
+        self._check_timeouts()
+        if self.cfg.persistent_client_expiration:
+            self._expire_sessions()
+
+    def open(self, listener, ip, port):
+        """A TCP connection was accepted; returns its Conn, or None if over the limit."""
+        lim = listener.max_connections
+        if lim is None or lim < 0:
+            lim = self.cfg.max_connections
+        if lim is not None and lim >= 0:
+            n = 0
+            for c in self.conns:
+                if c.listener is listener:
+                    n += 1
+            if n >= lim:
+                self.log("notice", "Connection from %s:%d refused: max_connections (%d) reached"
+                         % (ip, port, lim))
+                return None
+        c = Conn(listener, ip, port, self.now)
+        self.conns.add(c)
+        self.log("notice", "New connection from %s:%d on port %d." % (ip, port, listener.port))
+        return c
+
+    def received(self, conn, data):
+        """Bytes arrived from conn's socket."""
+        if conn.closing:
+            return
+        n = len(data)
+        self.bytes_in += n
+        conn.last_rx = self.now
+        if conn.inbuf:
+            buf = conn.inbuf
+            buf += data
+            mv = memoryview(buf)
+            pos = self._frames(conn, mv, len(buf))
+            del mv  # CPython cannot resize a bytearray while a view of it lives
+            if conn.closing or pos >= len(buf):
+                conn.inbuf = None
+            elif pos:
+                buf[0:pos] = b""
+        else:
+            mv = data if isinstance(data, memoryview) else memoryview(data)
+            pos = self._frames(conn, mv, n)
+            if pos < n and not conn.closing:
+                conn.inbuf = bytearray(mv[pos:n])
+
+    def closed(self, conn):
+        """The socket of conn is gone (peer closed, error, or the port closed it)."""
+        if conn in self.conns:
+            self.conns.discard(conn)
+            if not conn.closing:
+                self.log("notice", "Client %s closed its connection." % conn.name())
+                self.close(conn, True)
+
+    def shutdown(self):
+        """Close every connection without publishing wills."""
+        for c in list(self.conns):
+            if not c.closing:
+                self.close(c, False)
+
+    # ---- used by the handlers ----
+
+    def write(self, conn, data):
+        """Queue bytes for conn."""
+        if not conn.out:
+            self.pending.append(conn)
+        conn.out += data
+
+    def ack(self, conn, b0, pid):
+        """Queue a two-byte-body acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK)."""
+        out = conn.out
+        if not out:
+            self.pending.append(conn)
+        out.append(b0)
+        out.append(2)
+        out.append(pid >> 8)
+        out.append(pid & 0xFF)
+
+    def violation(self, conn, why):
+        """Log a protocol error of conn and close it, publishing its will."""
+        self.log("notice", "Client %s disconnected: protocol error: %s" % (conn.name(), why))
+        self.close(conn, True)
+
+    def close(self, conn, send_will):
+        """Mark conn closing, detach its session and publish its will if asked."""
+        if conn.closing:
+            return
+        conn.closing = True
+        conn.inbuf = None
+        if not conn.out:
+            self.pending.append(conn)
+        s = conn.session
+        if s is not None and s.conn is conn:
+            s.conn = None
+            s.gone_at = self.secs
+            if s.clean:
+                self.drop_session(s)
+        will = conn.will
+        conn.will = None
+        if send_will and will is not None:
+            self.log("information", "Publishing will of client %s on '%s'." % (conn.name(), will[0][0]))
+            deliver.publish_msg(self, will[0], will[1], will[2])
+
+    def drop_session(self, s):
+        """Forget a session and its subscriptions."""
+        for f in s.subs:
+            self.subs.unsubscribe(f, s)
+        s.subs = {}
+        if self.sessions.get(s.client_id) is s:
+            del self.sessions[s.client_id]
+
+    def new_client_id(self):
+        """A client id no session uses, for a client that sent an empty one."""
+        while True:
+            self._next_id += 1
+            cid = "%s%d-%d" % (self.cfg.auto_id_prefix, self.secs, self._next_id)
+            if cid not in self.sessions:
+                return cid
+
+    # ---- internals ----
+
+    def _frames(self, conn, mv, end):
+        """Dispatch every complete packet in mv[:end]; returns where the incomplete rest starts."""
+        pos = 0
+        handlers = self._handlers
+        while pos < end:
+            b0 = mv[pos]
+            i = pos + 1
+            rl = 0
+            shift = 0
+            while True:
+                if i >= end:
+                    return pos
+                d = mv[i]
+                i += 1
+                rl |= (d & 0x7F) << shift
+                if d < 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    self.violation(conn, "remaining length longer than 4 bytes")
+                    return end
+            t = b0 >> 4
+            if rl > self.max_packet:
+                self.violation(conn, "%s of %d bytes is over the maximum packet size %d"
+                               % (codec.NAMES[t], rl, self.max_packet))
+                return end
+            if i + rl > end:
+                return pos
+            flags = _FLAGS[t]
+            try:
+                if flags is None:
+                    raise ProtocolError("%s is not a packet a client may send" % codec.NAMES[t])
+                if flags >= 0 and b0 & 15 != flags:
+                    raise ProtocolError("reserved flags 0x%x in %s" % (b0 & 15, codec.NAMES[t]))
+                if conn.connected == (t == 1):
+                    if t == 1:
+                        raise ProtocolError("second CONNECT")
+                    raise ProtocolError("first packet is %s, not CONNECT" % codec.NAMES[t])
+                conn.rx_packets += 1
+                handlers[t](self, conn, b0, mv, i, i + rl, pos)
+            except ProtocolError as e:
+                self.violation(conn, str(e.args[0]) if e.args else "malformed packet")
+            if conn.closing:
+                return end
+            pos = i + rl
+        return pos
+
+    def _check_timeouts(self):
+        now = self.now
+        late = None
+        for c in self.conns:
+            if c.closing:
+                continue
+            if c.connected:
+                lim = c.keepalive_ms
+            else:
+                lim = _CONNECT_TIMEOUT_MS
+            if lim and clock.diff(now, c.last_rx) > lim:
+                if late is None:
+                    late = []
+                late.append(c)
+        if late:
+            for c in late:
+                if c.connected:
+                    self.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
+                else:
+                    self.log("notice", "Client %s sent no CONNECT in time, disconnecting." % c.name())
+                self.close(c, True)
+
+    def _expire_sessions(self):
+        lim = self.cfg.persistent_client_expiration
+        old = [s for s in self.sessions.values()
+               if s.conn is None and self.secs - s.gone_at >= lim]
+        for s in old:
+            self.log("notice", "Expiring client %s, its session was unused for %d s."
+                     % (s.client_id, self.secs - s.gone_at))
+            self.drop_session(s)
+
+
+def _no_log(level, msg):
+    pass
+
+
+def _pingreq(b, conn, b0, mv, s, e, p0):
+    if e != s:
+        raise ProtocolError("PINGREQ with a body")
+    b.write(conn, b"\xd0\x00")
+
+
+def _disconnect(b, conn, b0, mv, s, e, p0):
+    if e != s:
+        raise ProtocolError("DISCONNECT with a body")
+    conn.will = None  # MQTT-3.14.4-3: a will is discarded after DISCONNECT
+    b.log("notice", "Client %s disconnected." % conn.name())
+    b.close(conn, False)

@@ -1,0 +1,40 @@
+"""One network connection as the core sees it: bytes in, bytes out, protocol state."""
+
+
+class Conn:
+    """A client connection; the port owns the socket, the core owns everything else."""
+
+    def __init__(self, listener, ip, port, now):
+        self.listener = listener
+        self.ip = ip
+        self.port = port
+        self.out = bytearray()
+        self.inbuf = None  # bytes of an incomplete packet kept between reads
+        self.closing = False
+        self.connected = False  # CONNECT accepted
+        self.session = None
+        self.client_id = None
+        self.username = None
+        self.level = 0  # protocol level: 3 (MQTT 3.1) or 4 (3.1.1)
+        self.will = None  # (msg, qos, retain)
+        self.keepalive_ms = 0
+        self.last_rx = now
+        self.opened = now
+        self.port_data = None
+        self.dropped = 0  # QoS 0 messages dropped because out was over its limit
+        self.rx_packets = 0
+        self.tx_msgs = 0
+
+    def sent(self, n):
+        """The port wrote the first n bytes of out."""
+        if n >= len(self.out):
+            self.out[:] = b""
+        elif n > 0:
+            self.out[0:n] = b""
+
+    def name(self):
+        """Client id and address, for log lines."""
+        a = "%s:%d" % (self.ip, self.port)
+        if self.client_id is None:
+            return "<new client> from " + a
+        return "'%s' from %s" % (self.client_id, a)

@@ -1,0 +1,121 @@
+"""Outgoing messages: route to subscribers, in-flight window, queue, resend on resume."""
+
+from core.codec import put_publish, put_varint
+
+
+def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
+    """Deliver a message whose topic bytes are mv[ts:te] and payload mv[ps:pe].
+
+    When p0 >= 0, mv[p0:pe] is already the message as a QoS 0 non-retained PUBLISH and is
+    forwarded as is; msg is (topic, topic_bytes, payload) or None. Each form is built at
+    most once, whatever the number of subscribers.
+    """
+    subs = b.subs.match(topic)
+    if not subs:
+        return
+    limit = b.out_limit
+    pkt = mv[p0:pe] if p0 >= 0 else None
+    for sess, sq in subs:
+        q = qos if qos < sq else sq
+        c = sess.conn
+        if q == 0:
+            if c is None or c.closing:
+                if b.cfg.queue_qos0_messages and c is None:
+                    if msg is None:
+                        msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:pe]))
+                    send(b, sess, msg, 0, 0)
+                continue
+            out = c.out
+            if len(out) > limit:
+                c.dropped += 1
+                b.msgs_dropped += 1
+                continue
+            if pkt is None:
+                pkt = bytearray()
+                pkt.append(0x30)
+                put_varint(pkt, te - ts + 2 + pe - ps)
+                pkt += mv[ts - 2:te]
+                pkt += mv[ps:pe]
+            if not out:
+                b.pending.append(c)
+            out += pkt
+            b.msgs_out += 1
+        else:
+            if msg is None:
+                msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:pe]))
+            send(b, sess, msg, q, 0)
+
+
+def publish_msg(b, msg, qos, retain):
+    """Publish a message made inside the broker (a will, $SYS, a bridge)."""
+    if retain and b.cfg.retain_available:
+        b.retained.set(msg, qos)
+    buf = bytearray()
+    put_publish(buf, 0x30, msg[1], 0, msg[2])
+    mv = memoryview(buf)
+    n = len(buf)
+    ts = n - len(msg[2]) - len(msg[1])
+    route(b, msg[0], qos, mv, ts, ts + len(msg[1]), n - len(msg[2]), n, 0, msg)
+
+
+def send(b, sess, msg, q, retain):
+    """Start sending msg to sess at QoS q, or queue it behind earlier ones."""
+    c = sess.conn
+    if c is not None and not c.closing and not sess.queue and len(sess.inflight) < b.max_inflight:
+        _start(b, sess, c, msg, q, retain)
+        return
+    lim = b.cfg.max_queued_messages
+    if lim and len(sess.queue) >= lim:
+        if not sess.dropped:
+            b.log("warning", "Outgoing messages are being dropped for client %s: %d queued."
+                  % (sess.client_id, len(sess.queue)))
+        sess.dropped += 1
+        b.msgs_dropped += 1
+        return
+    sess.queue.append((msg, q, retain))
+
+
+def _start(b, sess, c, msg, q, retain):
+    out = c.out
+    if not out:
+        b.pending.append(c)
+    b.msgs_out += 1
+    if q == 0:
+        put_publish(out, 0x30 | retain, msg[1], 0, msg[2])
+        return
+    pid = sess.new_pid()
+    sess.seq += 1
+    sess.inflight[pid] = [msg, q, retain, 0, sess.seq]
+    put_publish(out, 0x30 | (q << 1) | retain, msg[1], pid, msg[2])
+
+
+def refill(b, sess):
+    """Move queued messages into the in-flight window while there is room."""
+    c = sess.conn
+    if c is None or c.closing:
+        return
+    q = sess.queue
+    while q and len(sess.inflight) < b.max_inflight:
+        m = q.pop(0)
+        _start(b, sess, c, m[0], m[1], m[2])
+    if not q and sess.dropped:
+        sess.dropped = 0
+
+
+def resume(b, sess):
+    """Re-send unacknowledged messages of a resumed session (MQTT-4.4.0-1), then the queue."""
+    c = sess.conn
+    ents = [(e[4], pid, e) for pid, e in sess.inflight.items()]
+    ents.sort()
+    out = c.out
+    if ents and not out:
+        b.pending.append(c)
+    for _, pid, e in ents:
+        if e[3] == 0:
+            put_publish(out, 0x38 | (e[1] << 1) | e[2], e[0][1], pid, e[0][2])
+        else:
+            out.append(0x62)
+            out.append(2)
+            out.append(pid >> 8)
+            out.append(pid & 0xFF)
+    refill(b, sess)

@@ -1,0 +1,102 @@
+"""PUBLISH from a client and the acknowledgements of both directions' QoS flows."""
+
+from core.errors import ProtocolError
+from core import utf8
+from core import deliver
+
+
+def publish(b, conn, b0, mv, s, e, p0):
+    """Handle PUBLISH: validate, store retained, route, acknowledge (the hot path)."""
+    qos = (b0 >> 1) & 3
+    if qos == 3:
+        raise ProtocolError("PUBLISH with QoS 3")  # MQTT-3.3.1-4
+    if e - s < 2:
+        raise ProtocolError("PUBLISH too short")
+    ts = s + 2
+    te = ts + ((mv[s] << 8) | mv[s + 1])
+    ps = te + 2 if qos else te
+    if ps > e:
+        raise ProtocolError("PUBLISH topic length beyond end of packet")
+    topic = utf8.decode(mv, ts, te)
+    if not topic:
+        raise ProtocolError("PUBLISH with an empty topic")  # MQTT-4.7.3-1
+    if "+" in topic or "#" in topic:
+        raise ProtocolError("wildcard in PUBLISH topic '%s'" % topic)  # MQTT-3.3.2-2
+    pid = 0
+    if qos:
+        pid = (mv[te] << 8) | mv[te + 1]
+        if not pid:
+            raise ProtocolError("PUBLISH QoS %d with packet id 0" % qos)  # MQTT-2.3.1-1
+    b.msgs_in += 1
+    lim = b.cfg.message_size_limit
+    deliverable = True
+    if lim and e - ps > lim:
+        b.log("notice", "Dropped PUBLISH from %s on '%s': %d bytes is over message_size_limit %d."
+              % (conn.name(), topic, e - ps, lim))
+        deliverable = False
+    elif topic[0] == "$":
+        b.log("notice", "Dropped PUBLISH from %s on '%s': clients may not publish to $ topics."
+              % (conn.name(), topic))
+        deliverable = False
+    if qos == 2:
+        q2 = conn.session.qos2_in
+        if pid in q2:
+            deliverable = False  # MQTT-4.3.3-2: resent before PUBREL, delivered once only
+        else:
+            q2[pid] = True
+    if deliverable:
+        msg = None
+        if b0 & 1:
+            if not b.cfg.retain_available:
+                raise ProtocolError("retained PUBLISH while retain_available is false")
+            msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:e]))
+            b.retained.set(msg, qos)  # MQTT-3.3.1-5/10/11
+        deliver.route(b, topic, qos, mv, ts, te, ps, e, p0 if b0 == 0x30 else -1, msg)
+    if qos == 1:
+        b.ack(conn, 0x40, pid)  # PUBACK, MQTT-4.3.2-2
+    elif qos == 2:
+        b.ack(conn, 0x50, pid)  # PUBREC, MQTT-4.3.3-2
+
+
+def _pid(mv, s, e, what):
+    if e - s != 2:
+        raise ProtocolError("%s remaining length %d, must be 2" % (what, e - s))
+    return (mv[s] << 8) | mv[s + 1]
+
+
+def puback(b, conn, b0, mv, s, e, p0):
+    """PUBACK for a QoS 1 message we sent."""
+    pid = _pid(mv, s, e, "PUBACK")
+    sess = conn.session
+    ent = sess.inflight.get(pid)
+    if ent is not None and ent[1] == 1:
+        del sess.inflight[pid]
+        if sess.queue:
+            deliver.refill(b, sess)
+
+
+def pubrec(b, conn, b0, mv, s, e, p0):
+    """PUBREC for a QoS 2 message we sent: answer PUBREL."""
+    pid = _pid(mv, s, e, "PUBREC")
+    ent = conn.session.inflight.get(pid)
+    if ent is not None and ent[1] == 2:
+        ent[3] = 1
+    b.ack(conn, 0x62, pid)
+
+
+def pubrel(b, conn, b0, mv, s, e, p0):
+    """PUBREL for a QoS 2 message we received: forget its id, answer PUBCOMP."""
+    pid = _pid(mv, s, e, "PUBREL")
+    conn.session.qos2_in.pop(pid, None)
+    b.ack(conn, 0x70, pid)  # MQTT-4.3.3-? PUBCOMP with the same id
+
+
+def pubcomp(b, conn, b0, mv, s, e, p0):
+    """PUBCOMP ends a QoS 2 message we sent."""
+    pid = _pid(mv, s, e, "PUBCOMP")
+    sess = conn.session
+    ent = sess.inflight.get(pid)
+    if ent is not None and ent[3] == 1:
+        del sess.inflight[pid]
+        if sess.queue:
+            deliver.refill(b, sess)

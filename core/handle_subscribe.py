@@ -1,0 +1,59 @@
+"""SUBSCRIBE and UNSUBSCRIBE: the subscription tree, SUBACK, retained delivery."""
+
+from core.codec import Reader, put_varint
+from core.errors import ProtocolError
+from core.topic import check_filter
+from core import deliver
+
+
+def subscribe(b, conn, b0, mv, s, e, p0):
+    """Handle SUBSCRIBE: grant each filter, SUBACK, then send matching retained messages."""
+    r = Reader(mv, s, e)
+    pid = r.u16()
+    if not pid:
+        raise ProtocolError("SUBSCRIBE with packet id 0")  # MQTT-2.3.1-1
+    reqs = []
+    while r.left():
+        f = r.string()
+        q = r.u8()
+        if q > 2:
+            raise ProtocolError("SUBSCRIBE requested QoS byte 0x%02x" % q)  # MQTT-3.8.3-4
+        check_filter(f)
+        reqs.append((f, q))
+    if not reqs:
+        raise ProtocolError("SUBSCRIBE without a topic filter")  # MQTT-3.8.3-3
+    sess = conn.session
+    out = bytearray()
+    out.append(0x90)
+    put_varint(out, 2 + len(reqs))
+    out.append(pid >> 8)
+    out.append(pid & 0xFF)
+    for f, q in reqs:
+        b.subs.subscribe(f, sess, q)  # MQTT-3.8.4-3: a repeated filter replaces the old one
+        sess.subs[f] = q
+        out.append(q)
+        b.log("debug", "Client %s subscribed to '%s' (QoS %d)." % (conn.name(), f, q))
+    b.write(conn, out)  # MQTT-3.8.4-1
+    for f, q in reqs:
+        for msg, mq in b.retained.matching(f):
+            deliver.send(b, sess, msg, mq if mq < q else q, 1)  # MQTT-3.3.1-6/8
+
+
+def unsubscribe(b, conn, b0, mv, s, e, p0):
+    """Handle UNSUBSCRIBE: drop each filter, UNSUBACK even when nothing matched."""
+    r = Reader(mv, s, e)
+    pid = r.u16()
+    if not pid:
+        raise ProtocolError("UNSUBSCRIBE with packet id 0")
+    fs = []
+    while r.left():
+        f = r.string()
+        check_filter(f)
+        fs.append(f)
+    if not fs:
+        raise ProtocolError("UNSUBSCRIBE without a topic filter")  # MQTT-3.10.3-2
+    sess = conn.session
+    for f in fs:
+        if b.subs.unsubscribe(f, sess):
+            sess.subs.pop(f, None)
+    b.ack(conn, 0xB0, pid)  # MQTT-3.10.4-4/5
