@@ -10,6 +10,7 @@ from core import handle_connect
 from core import handle_publish
 from core import handle_subscribe
 from core import deliver
+from core.sys_tree import SysTree
 
 # Required fixed-header flags per packet type from a client; None: not allowed from a client.
 _FLAGS = (None, 0, None, -1, 0, 0, 2, 0, 2, None, 2, None, 0, None, 0, None)
@@ -29,6 +30,7 @@ class Broker:
         self.subs = SubTree()
         self.retained = RetainStore()
         self.conns = set()
+        self.per_listener = {}  # listener -> open connections
         self.pending = []
         self.now = 0
         self.secs = 0  # seconds since start, unbounded (for session expiry)
@@ -45,6 +47,7 @@ class Broker:
         self.msgs_out = 0
         self.msgs_dropped = 0
         self.bytes_in = 0
+        self.sys = SysTree(self) if cfg.sys_interval else None
         self._handlers = (None, handle_connect.connect, None, handle_publish.publish,
                           handle_publish.puback, handle_publish.pubrec,
                           handle_publish.pubrel, handle_publish.pubcomp,
@@ -71,24 +74,23 @@ class Broker:
         self._check_timeouts()
         if self.cfg.persistent_client_expiration:
             self._expire_sessions()
+        if self.sys is not None:
+            self.sys.tick()
 
     def open(self, listener, ip, port):
         """A TCP connection was accepted; returns its Conn, or None if over the limit."""
         lim = listener.max_connections
         if lim is None or lim < 0:
             lim = self.cfg.max_connections
-        if lim is not None and lim >= 0:
-            n = 0
-            for c in self.conns:
-                if c.listener is listener:
-                    n += 1
-            if n >= lim:
-                self.log("notice", "Connection from %s:%d refused: max_connections (%d) reached"
-                         % (ip, port, lim))
-                return None
+        n = self.per_listener.get(listener, 0)
+        if lim is not None and 0 <= lim <= n:
+            self.log("notice", "Connection from %s:%d refused: max_connections (%d) reached"
+                     % (ip, port, lim))
+            return None
+        self.per_listener[listener] = n + 1
         c = Conn(listener, ip, port, self.now)
         self.conns.add(c)
-        self.log("notice", "New connection from %s:%d on port %d." % (ip, port, listener.port))
+        self.conn_log("New connection from %s:%d on port %d." % (ip, port, listener.port))
         return c
 
     def received(self, conn, data):
@@ -118,8 +120,9 @@ class Broker:
         """The socket of conn is gone (peer closed, error, or the port closed it)."""
         if conn in self.conns:
             self.conns.discard(conn)
+            self.per_listener[conn.listener] -= 1
             if not conn.closing:
-                self.log("notice", "Client %s closed its connection." % conn.name())
+                self.conn_log("Client %s closed its connection." % conn.name())
                 self.close(conn, True)
 
     def shutdown(self):
@@ -145,6 +148,11 @@ class Broker:
         out.append(2)
         out.append(pid >> 8)
         out.append(pid & 0xFF)
+
+    def conn_log(self, msg):
+        """Log a connect/disconnect notice unless connection_messages is false."""
+        if self.cfg.connection_messages:
+            self.log("notice", msg)
 
     def violation(self, conn, why):
         """Log a protocol error of conn and close it, publishing its will."""
@@ -282,5 +290,5 @@ def _disconnect(b, conn, b0, mv, s, e, p0):
     if e != s:
         raise ProtocolError("DISCONNECT with a body")
     conn.will = None  # MQTT-3.14.4-3: a will is discarded after DISCONNECT
-    b.log("notice", "Client %s disconnected." % conn.name())
+    b.conn_log("Client %s disconnected." % conn.name())
     b.close(conn, False)

@@ -14,9 +14,10 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
     if not subs:
         return
     limit = b.out_limit
+    up = b.cfg.upgrade_outgoing_qos
     pkt = mv[p0:pe] if p0 >= 0 else None
     for sess, sq in subs:
-        q = qos if qos < sq else sq
+        q = sq if up or sq < qos else qos
         c = sess.conn
         if q == 0:
             if c is None or c.closing:
@@ -64,8 +65,10 @@ def send(b, sess, msg, q, retain):
     if c is not None and not c.closing and not sess.queue and len(sess.inflight) < b.max_inflight:
         _start(b, sess, c, msg, q, retain)
         return
-    lim = b.cfg.max_queued_messages
-    if lim and len(sess.queue) >= lim:
+    cfg = b.cfg
+    lim = cfg.max_queued_messages
+    if (lim and len(sess.queue) >= lim) or \
+            (cfg.max_queued_bytes and sess.queued_bytes + len(msg[2]) > cfg.max_queued_bytes):
         if not sess.dropped:
             b.log("warning", "Outgoing messages are being dropped for client %s: %d queued."
                   % (sess.client_id, len(sess.queue)))
@@ -73,6 +76,7 @@ def send(b, sess, msg, q, retain):
         b.msgs_dropped += 1
         return
     sess.queue.append((msg, q, retain))
+    sess.queued_bytes += len(msg[2])
 
 
 def _start(b, sess, c, msg, q, retain):
@@ -97,6 +101,7 @@ def refill(b, sess):
     q = sess.queue
     while q and len(sess.inflight) < b.max_inflight:
         m = q.pop(0)
+        sess.queued_bytes -= len(m[0][2])
         _start(b, sess, c, m[0], m[1], m[2])
     if not q and sess.dropped:
         sess.dropped = 0

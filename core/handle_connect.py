@@ -113,7 +113,7 @@ def _accept(b, conn, cid, clean, keepalive, will):
     conn.connected = True
     conn.will = will
     conn.keepalive_ms = keepalive * 1500  # MQTT-3.1.2-24
-    b.log("notice", "New client connected from %s:%d as %s (p%d, c%d, k%d%s)."
+    b.conn_log("New client connected from %s:%d as %s (p%d, c%d, k%d%s)."
           % (conn.ip, conn.port, cid, conn.level, clean, keepalive,
              (", u'%s'" % conn.username) if conn.username is not None else ""))
     b.write(conn, bytes((0x20, 2, present, 0)))

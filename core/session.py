@@ -12,6 +12,7 @@ class Session:
         # pid -> [msg, qos, retain, state, seq]; state 0 waits for PUBACK/PUBREC, 1 for PUBCOMP
         self.inflight = {}
         self.queue = []  # (msg, qos, retain) waiting for an in-flight slot, oldest first
+        self.queued_bytes = 0  # payload bytes in queue
         self.qos2_in = {}  # pid -> True: QoS 2 PUBLISH received, PUBREL not yet
         self.next_pid = 0
         self.seq = 0

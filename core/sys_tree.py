@@ -1,0 +1,53 @@
+"""The $SYS topic tree: broker statistics published as retained messages, like mosquitto."""
+
+from core import deliver
+
+VERSION = "0.1.0"
+
+
+class SysTree:
+    """Publishes $SYS/broker/... every sys_interval seconds, only the values that changed."""
+
+    def __init__(self, b):
+        self.b = b
+        self.last = {}
+        self.next_at = 0
+        self.max_clients = 0
+
+    def values(self):
+        """(topic, value) pairs as mosquitto names them."""
+        b = self.b
+        connected = 0
+        for c in b.conns:
+            if c.connected and not c.closing:
+                connected += 1
+        if connected > self.max_clients:
+            self.max_clients = connected
+        total = len(b.sessions)
+        return (
+            ("$SYS/broker/version", "mqtt-edge broker version " + VERSION),
+            ("$SYS/broker/uptime", "%d seconds" % b.secs),
+            ("$SYS/broker/clients/connected", connected),
+            ("$SYS/broker/clients/active", connected),
+            ("$SYS/broker/clients/disconnected", total - connected if total > connected else 0),
+            ("$SYS/broker/clients/total", total),
+            ("$SYS/broker/clients/maximum", self.max_clients),
+            ("$SYS/broker/messages/received", b.msgs_in),
+            ("$SYS/broker/messages/sent", b.msgs_out),
+            ("$SYS/broker/publish/messages/dropped", b.msgs_dropped),
+            ("$SYS/broker/bytes/received", b.bytes_in),
+            ("$SYS/broker/retained messages/count", len(b.retained.msgs)),
+            ("$SYS/broker/subscriptions/count", b.subs.count),
+        )
+
+    def tick(self):
+        """Publish changed values when the interval has passed."""
+        b = self.b
+        if b.secs < self.next_at:
+            return
+        self.next_at = b.secs + b.cfg.sys_interval
+        for t, v in self.values():
+            v = str(v)
+            if self.last.get(t) != v:
+                self.last[t] = v
+                deliver.publish_msg(b, (t, t.encode(), v.encode()), 0, 1)
