@@ -10,6 +10,8 @@ def publish(b, conn, b0, mv, s, e, p0):
     qos = (b0 >> 1) & 3
     if qos == 3:
         raise ProtocolError("PUBLISH with QoS 3")  # MQTT-3.3.1-4
+    if b0 & 8 and not qos:
+        raise ProtocolError("QoS 0 PUBLISH with DUP set")  # MQTT-3.3.1-2
     if e - s < 2:
         raise ProtocolError("PUBLISH too short")
     ts = s + 2
