@@ -16,7 +16,7 @@ from core.sys_tree import SysTree
 _FLAGS = (None, 0, None, -1, 0, 0, 2, 0, 2, None, 2, None, 0, None, 0, None)
 
 _CONNECT_TIMEOUT_MS = 20000  # a TCP connection must send CONNECT within this time
-_MAX_PACKET = 268435455  # largest remaining length MQTT can express
+_MAX_PACKET = 268435460  # largest packet MQTT can express (4-byte remaining length)
 
 
 class Broker:
@@ -203,6 +203,22 @@ class Broker:
         handlers = self._handlers
         while pos < end:
             b0 = mv[pos]
+            t = b0 >> 4
+            # judge the first byte before waiting for the body, so that garbage closes at once
+            flags = _FLAGS[t]
+            why = None
+            if flags is None:
+                why = "%s is not a packet a client may send" % codec.NAMES[t]
+            elif flags >= 0 and b0 & 15 != flags:
+                why = "reserved flags 0x%x in %s" % (b0 & 15, codec.NAMES[t])
+            elif conn.connected == (t == 1):
+                if t == 1:
+                    why = "second CONNECT"  # MQTT-3.1.0-2
+                else:
+                    why = "first packet is %s, not CONNECT" % codec.NAMES[t]  # MQTT-3.1.0-1
+            if why is not None:
+                self.violation(conn, why)
+                return end
             i = pos + 1
             rl = 0
             shift = 0
@@ -218,23 +234,13 @@ class Broker:
                 if shift > 21:
                     self.violation(conn, "remaining length longer than 4 bytes")
                     return end
-            t = b0 >> 4
-            if rl > self.max_packet:
+            if i - pos + rl > self.max_packet:
                 self.violation(conn, "%s of %d bytes is over the maximum packet size %d"
-                               % (codec.NAMES[t], rl, self.max_packet))
+                               % (codec.NAMES[t], i - pos + rl, self.max_packet))
                 return end
             if i + rl > end:
                 return pos
-            flags = _FLAGS[t]
             try:
-                if flags is None:
-                    raise ProtocolError("%s is not a packet a client may send" % codec.NAMES[t])
-                if flags >= 0 and b0 & 15 != flags:
-                    raise ProtocolError("reserved flags 0x%x in %s" % (b0 & 15, codec.NAMES[t]))
-                if conn.connected == (t == 1):
-                    if t == 1:
-                        raise ProtocolError("second CONNECT")
-                    raise ProtocolError("first packet is %s, not CONNECT" % codec.NAMES[t])
                 conn.rx_packets += 1
                 handlers[t](self, conn, b0, mv, i, i + rl, pos)
             except ProtocolError as e:

@@ -1,0 +1,184 @@
+"""A small driver around core.broker.Broker for the spec tests: clients, time, logs."""
+
+from core.broker import Broker
+from core.config import Config
+from core.clock import PERIOD
+import mqttc
+
+
+class Harness:
+    """One broker with a controllable clock and a captured log."""
+
+    def __init__(self, start_ms=0, **settings):
+        cfg = Config()
+        cfg.finish()
+        for k in settings:
+            setattr(cfg, k, settings[k])
+        self.cfg = cfg
+        self.logs = []
+        self.now = start_ms & (PERIOD - 1)
+        self.broker = Broker(cfg, self._log)
+        self.broker.tick(self.now)
+        self._next_port = 50000
+
+    def _log(self, level, msg):
+        self.logs.append((level, msg))
+
+    def client(self):
+        """Open a new TCP-level connection (not yet MQTT-connected)."""
+        conn = self.broker.open(self.cfg.listeners[0], "127.0.0.1", self._next_port)
+        assert conn is not None, "broker refused to open a connection"
+        c = Client(self, conn, self._next_port)
+        self._next_port += 1
+        return c
+
+    def connected(self, client_id, clean=True, keepalive=60, **kw):
+        """A client whose CONNECT was accepted; asserts CONNACK rc 0 and returns it."""
+        c = self.client()
+        ack = c.connect(client_id, clean=clean, keepalive=keepalive, **kw)
+        assert ack.rc == 0, "CONNACK %r" % ack
+        return c
+
+    def subscriber(self, client_id, flt, qos=0, clean=True):
+        """A connected client subscribed to one filter; asserts the grant."""
+        c = self.connected(client_id, clean=clean)
+        codes = c.subscribe([(flt, qos)])
+        assert codes == [qos], "SUBACK codes %r" % codes
+        return c
+
+    def advance(self, ms, step=500):
+        """Let ms milliseconds pass, ticking the broker every step ms."""
+        while ms > 0:
+            d = step if ms > step else ms
+            ms -= d
+            self.now = (self.now + d) & (PERIOD - 1)
+            self.broker.tick(self.now)
+        self.broker.pending.clear()
+
+    def mark(self):
+        """Position in the log, for logs_since()."""
+        return len(self.logs)
+
+    def logs_since(self, mark, levels=("notice", "warning")):
+        """Log messages written since mark at the given levels."""
+        out = []
+        for lv, msg in self.logs[mark:]:
+            if lv in levels:
+                out.append(msg)
+        return out
+
+
+class Client:
+    """One connection, driven from the test as the client side."""
+
+    def __init__(self, h, conn, port):
+        self.h = h
+        self.conn = conn
+        self.port = port
+        self.rest = b""
+
+    def send(self, data):
+        """Feed bytes from the client to the broker."""
+        self.h.broker.received(self.conn, data)
+        self.h.broker.pending.clear()
+
+    def read(self):
+        """All bytes the broker has queued for this client (consumed)."""
+        data = bytes(self.conn.out)
+        self.conn.sent(len(data))
+        return data
+
+    def packets(self):
+        """Packets the broker has sent to this client since the last read."""
+        pkts, self.rest = mqttc.split(self.rest + self.read())
+        return pkts
+
+    def publishes(self):
+        """PUBLISH packets received since the last read (other packets are dropped)."""
+        out = []
+        for p in self.packets():
+            if p.type == mqttc.PUBLISH:
+                out.append(p)
+        return out
+
+    def only(self, ptype):
+        """Exactly one packet received, of type ptype; returns it."""
+        pkts = self.packets()
+        assert len(pkts) == 1 and pkts[0].type == ptype, \
+            "expected one %s, got %r" % (mqttc.NAMES[ptype], pkts)
+        return pkts[0]
+
+    @property
+    def closing(self):
+        return self.conn.closing
+
+    def connect(self, client_id, **kw):
+        """Send CONNECT; returns the CONNACK (asserts it is the only packet so far)."""
+        self.send(mqttc.connect(client_id, **kw))
+        pkts = self.packets()
+        assert pkts and pkts[0].type == mqttc.CONNACK, "no CONNACK: %r" % pkts
+        self.after_connack = pkts[1:]
+        return pkts[0]
+
+    def subscribe(self, filters, pid=1):
+        """SUBSCRIBE and return the SUBACK codes (other packets kept in self.extra)."""
+        self.send(mqttc.subscribe(pid, filters))
+        pkts = self.packets()
+        assert pkts and pkts[0].type == mqttc.SUBACK and pkts[0].pid == pid, \
+            "no SUBACK: %r" % pkts
+        self.extra = pkts[1:]
+        return pkts[0].codes
+
+    def publish(self, topic, payload=b"", qos=0, retain=False, pid=None, dup=False):
+        """PUBLISH and complete the client-to-server QoS flow; returns the packets got."""
+        if qos and pid is None:
+            pid = 1
+        self.send(mqttc.publish(topic, payload, qos, retain, dup, pid))
+        if qos == 0:
+            return []
+        pkts = self.packets()
+        want = mqttc.PUBACK if qos == 1 else mqttc.PUBREC
+        assert pkts and pkts[0].type == want and pkts[0].pid == pid, \
+            "qos %d ack: %r" % (qos, pkts)
+        if qos == 2:
+            self.send(mqttc.pubrel(pid))
+            more = self.packets()
+            assert more and more[0].type == mqttc.PUBCOMP and more[0].pid == pid, \
+                "PUBCOMP: %r" % more
+            pkts = pkts + more
+        return pkts
+
+    def ack(self, p):
+        """Complete the client side of the QoS flow for a PUBLISH received."""
+        if p.qos == 1:
+            self.send(mqttc.puback(p.pid))
+        elif p.qos == 2:
+            self.send(mqttc.pubrec(p.pid))
+            rel = self.only(mqttc.PUBREL)
+            assert rel.pid == p.pid
+            self.send(mqttc.pubcomp(p.pid))
+
+    def drop(self):
+        """The socket closed without DISCONNECT."""
+        self.h.broker.closed(self.conn)
+        self.h.broker.pending.clear()
+
+    def disconnect(self):
+        """A clean DISCONNECT followed by the socket closing."""
+        self.send(mqttc.disconnect())
+        self.drop()
+
+
+def assert_closed_for_violation(h, c, mark, name):
+    """c was closed, and a notice/warning line since mark names the client (or peer)."""
+    assert c.closing, "connection not closed"
+    lines = h.logs_since(mark)
+    hits = [m for m in lines if name in m]
+    assert len(hits) == 1, "want one notice/warning log naming %r; got %r" % (name, h.logs[mark:])
+    # The line must say why, not just name the client.
+    assert len(hits[0]) > len(name) + 20, hits[0]
+
+
+def topics(pkts):
+    """The (topic, payload) pairs of PUBLISH packets in pkts."""
+    return [(p.topic, p.payload) for p in pkts if p.type == mqttc.PUBLISH]

@@ -1,0 +1,272 @@
+"""Test-side MQTT 3.1.1 packet builder and parser.
+
+Written from the MQTT 3.1.1 specification independently of core/codec.py, so that the
+engine is never checked against its own encoder. Runs on CPython and MicroPython.
+Builders return bytes; they never validate, so tests can build any malformed packet.
+"""
+
+CONNECT = 1
+CONNACK = 2
+PUBLISH = 3
+PUBACK = 4
+PUBREC = 5
+PUBREL = 6
+PUBCOMP = 7
+SUBSCRIBE = 8
+SUBACK = 9
+UNSUBSCRIBE = 10
+UNSUBACK = 11
+PINGREQ = 12
+PINGRESP = 13
+DISCONNECT = 14
+
+NAMES = {
+    1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC", 6: "PUBREL",
+    7: "PUBCOMP", 8: "SUBSCRIBE", 9: "SUBACK", 10: "UNSUBSCRIBE", 11: "UNSUBACK",
+    12: "PINGREQ", 13: "PINGRESP", 14: "DISCONNECT",
+}
+
+
+def _b(x):
+    """bytes of a str (UTF-8) or of bytes-like x."""
+    if isinstance(x, str):
+        return x.encode("utf-8")
+    return bytes(x)
+
+
+def u16(n):
+    """A two-byte big-endian integer."""
+    return bytes([(n >> 8) & 0xFF, n & 0xFF])
+
+
+def varint(n):
+    """The Remaining Length encoding of n (spec 2.2.3)."""
+    out = bytearray()
+    while True:
+        d = n % 128
+        n = n // 128
+        if n > 0:
+            d |= 0x80
+        out.append(d)
+        if n == 0:
+            return bytes(out)
+
+
+def mstr(x):
+    """A length-prefixed MQTT string from str or raw bytes (raw bytes allow bad UTF-8)."""
+    data = _b(x)
+    return u16(len(data)) + data
+
+
+def packet(first_byte, body=b""):
+    """A packet from its first byte and body, with a correct Remaining Length."""
+    body = _b(body)
+    return bytes([first_byte]) + varint(len(body)) + body
+
+
+def connect(client_id="c", clean=True, keepalive=60, will=None, username=None,
+            password=None, proto=b"MQTT", level=4, flags=None, first_byte=0x10,
+            extra=b""):
+    """A CONNECT. will = (topic, message, qos, retain). flags overrides the computed flags.
+
+    username / password may be given without their flag by passing flags explicitly.
+    extra is appended to the payload (to test trailing bytes).
+    """
+    f = 0
+    payload = mstr(client_id)
+    if clean:
+        f |= 0x02
+    if will is not None:
+        wt, wm, wq, wr = will
+        f |= 0x04 | ((wq & 3) << 3)
+        if wr:
+            f |= 0x20
+        payload += mstr(wt) + mstr(wm)
+    if username is not None:
+        f |= 0x80
+        payload += mstr(username)
+    if password is not None:
+        f |= 0x40
+        payload += mstr(password)
+    if flags is not None:
+        f = flags
+    body = mstr(proto) + bytes([level, f]) + u16(keepalive) + payload + _b(extra)
+    return packet(first_byte, body)
+
+
+def publish(topic, payload=b"", qos=0, retain=False, dup=False, pid=None):
+    """A PUBLISH; pid is required for qos > 0 unless deliberately omitted."""
+    fb = 0x30 | ((qos & 3) << 1)
+    if retain:
+        fb |= 0x01
+    if dup:
+        fb |= 0x08
+    body = mstr(topic)
+    if pid is not None:
+        body += u16(pid)
+    return packet(fb, body + _b(payload))
+
+
+def puback(pid, first_byte=0x40):
+    """A PUBACK."""
+    return packet(first_byte, u16(pid))
+
+
+def pubrec(pid, first_byte=0x50):
+    """A PUBREC."""
+    return packet(first_byte, u16(pid))
+
+
+def pubrel(pid, first_byte=0x62):
+    """A PUBREL (its reserved flags are 0010)."""
+    return packet(first_byte, u16(pid))
+
+
+def pubcomp(pid, first_byte=0x70):
+    """A PUBCOMP."""
+    return packet(first_byte, u16(pid))
+
+
+def subscribe(pid, filters, first_byte=0x82):
+    """A SUBSCRIBE; filters is a list of (filter, requested-QoS byte)."""
+    body = u16(pid)
+    for flt, q in filters:
+        body += mstr(flt) + bytes([q])
+    return packet(first_byte, body)
+
+
+def unsubscribe(pid, filters, first_byte=0xA2):
+    """An UNSUBSCRIBE; filters is a list of filters."""
+    body = u16(pid)
+    for flt in filters:
+        body += mstr(flt)
+    return packet(first_byte, body)
+
+
+def pingreq():
+    """A PINGREQ."""
+    return b"\xc0\x00"
+
+
+def disconnect():
+    """A DISCONNECT."""
+    return b"\xe0\x00"
+
+
+class Packet:
+    """One parsed packet; fields that do not apply to its type stay None."""
+
+    def __init__(self, ptype, flags, body):
+        self.type = ptype
+        self.flags = flags
+        self.body = body
+        self.dup = None
+        self.qos = None
+        self.retain = None
+        self.topic = None
+        self.pid = None
+        self.payload = None
+        self.session_present = None
+        self.rc = None
+        self.codes = None
+
+    def name(self):
+        """The packet type's name."""
+        return NAMES.get(self.type, "TYPE%d" % self.type)
+
+    def __repr__(self):
+        if self.type == PUBLISH:
+            return "PUBLISH(topic=%r, payload=%r, qos=%d, retain=%d, dup=%d, pid=%r)" % (
+                self.topic, self.payload, self.qos, self.retain, self.dup, self.pid)
+        if self.type == CONNACK:
+            return "CONNACK(sp=%r, rc=%r)" % (self.session_present, self.rc)
+        if self.type == SUBACK:
+            return "SUBACK(pid=%r, codes=%r)" % (self.pid, self.codes)
+        if self.pid is not None:
+            return "%s(pid=%d)" % (self.name(), self.pid)
+        return "%s(flags=%d, body=%r)" % (self.name(), self.flags, self.body)
+
+
+class ParseError(Exception):
+    """The server sent bytes that are not a valid MQTT 3.1.1 server-to-client packet."""
+
+
+def _decode(ptype, flags, body):
+    p = Packet(ptype, flags, body)
+    n = len(body)
+    if ptype == CONNACK:
+        if flags != 0 or n != 2 or body[0] & 0xFE:
+            raise ParseError("bad CONNACK %r" % body)
+        p.session_present = body[0] & 1
+        p.rc = body[1]
+    elif ptype == PUBLISH:
+        p.dup = (flags >> 3) & 1
+        p.qos = (flags >> 1) & 3
+        p.retain = flags & 1
+        if p.qos == 3 or n < 2:
+            raise ParseError("bad PUBLISH header")
+        tl = (body[0] << 8) | body[1]
+        if 2 + tl > n:
+            raise ParseError("PUBLISH topic overruns packet")
+        p.topic = bytes(body[2:2 + tl])
+        i = 2 + tl
+        if p.qos:
+            if i + 2 > n:
+                raise ParseError("PUBLISH without packet id")
+            p.pid = (body[i] << 8) | body[i + 1]
+            i += 2
+        p.payload = bytes(body[i:])
+    elif ptype in (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK):
+        want = 2 if ptype == PUBREL else 0
+        if flags != want or n != 2:
+            raise ParseError("bad %s flags=%d len=%d" % (NAMES[ptype], flags, n))
+        p.pid = (body[0] << 8) | body[1]
+    elif ptype == SUBACK:
+        if flags != 0 or n < 3:
+            raise ParseError("bad SUBACK")
+        p.pid = (body[0] << 8) | body[1]
+        p.codes = list(body[2:])
+    elif ptype == PINGRESP:
+        if flags != 0 or n != 0:
+            raise ParseError("bad PINGRESP")
+    else:
+        raise ParseError("server must not send packet type %d" % ptype)
+    return p
+
+
+def split(data):
+    """Parse complete packets from data; returns (packets, leftover bytes)."""
+    data = bytes(data)
+    out = []
+    i = 0
+    n = len(data)
+    while i < n:
+        j = i + 1
+        mult = 1
+        length = 0
+        complete = False
+        while j < n and j - i <= 4:
+            d = data[j]
+            length += (d & 0x7F) * mult
+            mult *= 128
+            j += 1
+            if not d & 0x80:
+                complete = True
+                break
+        if not complete:
+            if j - i > 4:
+                raise ParseError("remaining length longer than 4 bytes")
+            break
+        if j + length > n:
+            break
+        out.append(_decode(data[i] >> 4, data[i] & 0x0F, data[j:j + length]))
+        i = j + length
+    return out, data[i:]
+
+
+def parse(data):
+    """Parse data that must consist of whole packets only."""
+    pkts, rest = split(data)
+    if rest:
+        raise ParseError("trailing partial packet %r" % rest)
+    return pkts

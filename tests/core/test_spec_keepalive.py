@@ -1,0 +1,101 @@
+"""MQTT 3.1.1 3.1.2.10 (Keep Alive), 3.12 (PINGREQ) and the max_keepalive setting."""
+
+import mqttc
+from core.clock import PERIOD
+from harness import Harness, assert_closed_for_violation
+
+
+def test_MQTT_3_1_2_24_closed_after_one_and_a_half_keepalive_of_silence():
+    h = Harness()
+    c = h.connected("ka", keepalive=10)
+    m = h.mark()
+    h.advance(14500)
+    assert not c.closing, "closed before 1.5 x keepalive"
+    h.advance(2500)
+    assert_closed_for_violation(h, c, m, "ka")
+
+
+def test_MQTT_3_1_2_24_any_packet_resets_the_timer():
+    h = Harness()
+    c = h.connected("ka", keepalive=10)
+    for _ in range(4):
+        h.advance(12000)
+        c.send(mqttc.pingreq())
+        assert c.only(mqttc.PINGRESP)
+    h.advance(12000)
+    c.send(mqttc.publish("a", b"not a ping"))
+    h.advance(12000)
+    assert not c.closing
+    h.advance(5000)
+    assert c.closing
+
+
+def test_MQTT_3_1_2_24_keepalive_across_clock_wrap():
+    h = Harness(start_ms=PERIOD - 7000)
+    c = h.connected("wrap", keepalive=10)
+    h.advance(14000)  # crosses the wrap of the masked clock
+    assert not c.closing
+    c.send(mqttc.pingreq())
+    h.advance(14000)
+    assert not c.closing
+    h.advance(3000)
+    assert c.closing
+
+
+def test_MQTT_3_1_2_24_keepalive_0_never_times_out():
+    h = Harness()
+    c = h.connected("zero", keepalive=0)
+    h.advance(600000, step=1000)
+    assert not c.closing
+
+
+def test_MQTT_3_1_2_24_timeout_only_affects_the_silent_client():
+    h = Harness()
+    quiet = h.connected("quiet", keepalive=2)
+    busy = h.connected("busy", keepalive=2)
+    for _ in range(8):
+        h.advance(1000)
+        busy.send(mqttc.pingreq())
+    assert quiet.closing and not busy.closing
+
+
+def test_MQTT_3_12_4_1_pingreq_gets_pingresp():
+    h = Harness()
+    c = h.connected("ping")
+    c.send(mqttc.pingreq())
+    assert c.read() == b"\xd0\x00"
+    c.send(mqttc.pingreq() + mqttc.pingreq())
+    assert c.read() == b"\xd0\x00\xd0\x00"
+
+
+def test_max_keepalive_refuses_longer_keepalive_with_connack_2():
+    h = Harness(max_keepalive=30)
+    c = h.client()
+    c.send(mqttc.connect("long", keepalive=31))
+    ack = c.only(mqttc.CONNACK)
+    assert ack.rc == 2 and c.closing
+    ok = h.client()
+    assert ok.connect("fits", keepalive=30).rc == 0 and not ok.closing
+
+
+def test_max_keepalive_refuses_keepalive_0_when_limited():
+    h = Harness(max_keepalive=30)
+    c = h.client()
+    c.send(mqttc.connect("forever", keepalive=0))
+    ack = c.only(mqttc.CONNACK)
+    assert ack.rc == 2 and c.closing
+
+
+def test_default_max_keepalive_accepts_0_and_65535():
+    h = Harness()
+    for ka in (0, 65535):
+        c = h.client()
+        assert c.connect("k%d" % ka, keepalive=ka).rc == 0
+        assert not c.closing
+
+
+def test_connection_without_connect_is_closed_eventually():
+    h = Harness()
+    c = h.client()
+    h.advance(120000, step=1000)
+    assert c.closing

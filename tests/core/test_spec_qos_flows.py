@@ -1,0 +1,211 @@
+"""MQTT 3.1.1 sections 4.3 (QoS flows), 4.5, 4.6 (ordering) and the in-flight window."""
+
+import mqttc
+from harness import Harness
+
+
+def _payloads(pkts):
+    return [p.payload for p in pkts]
+
+
+def test_MQTT_4_3_1_1_qos0_sent_with_qos0_and_dup0():
+    h = Harness()
+    s = h.subscriber("s", "t", 2)
+    p = h.connected("p")
+    p.publish("t", b"m", qos=0)
+    got = s.publishes()
+    assert len(got) == 1 and got[0].qos == 0 and got[0].dup == 0 and got[0].pid is None
+
+
+def test_MQTT_4_3_2_1_qos1_unacknowledged_until_puback():
+    h = Harness()
+    s = h.subscriber("s", "t", 1, clean=False)
+    p = h.connected("p")
+    p.publish("t", b"acked", qos=1, pid=1)
+    p.publish("t", b"unacked", qos=1, pid=2)
+    got = s.publishes()
+    assert [(x.qos, x.dup) for x in got] == [(1, 0), (1, 0)]
+    assert got[0].pid != got[1].pid
+    s.send(mqttc.puback(got[0].pid))
+    s.drop()
+    s2 = h.client()
+    assert s2.connect("s", clean=False).session_present == 1
+    again = [x for x in s2.after_connack + s2.packets() if x.type == mqttc.PUBLISH]
+    # Only the message never acknowledged is sent again.
+    assert [(x.payload, x.pid, x.dup) for x in again] == [(b"unacked", got[1].pid, 1)]
+
+
+def test_MQTT_4_3_2_2_server_acks_qos1_and_treats_same_id_after_puback_as_new():
+    h = Harness()
+    s = h.subscriber("s", "t", 0)
+    p = h.connected("p")
+    p.send(mqttc.publish("t", b"one", qos=1, pid=7))
+    assert p.only(mqttc.PUBACK).pid == 7
+    p.send(mqttc.publish("t", b"two", qos=1, pid=7, dup=True))
+    assert p.only(mqttc.PUBACK).pid == 7
+    assert _payloads(s.publishes()) == [b"one", b"two"]
+
+
+def test_MQTT_4_3_3_1_qos2_server_sender_flow():
+    h = Harness()
+    s = h.subscriber("s", "t", 2, clean=False)
+    p = h.connected("p")
+    p.publish("t", b"m", qos=2, pid=1)
+    pub = s.publishes()[0]
+    assert pub.qos == 2 and pub.dup == 0 and pub.pid
+    s.send(mqttc.pubrec(pub.pid))
+    rel = s.only(mqttc.PUBREL)
+    assert rel.pid == pub.pid
+    # After PUBREL the server must never send the PUBLISH again, only PUBREL.
+    s.drop()
+    s2 = h.client()
+    assert s2.connect("s", clean=False).session_present == 1
+    again = s2.after_connack + s2.packets()
+    assert [(x.type, x.pid) for x in again] == [(mqttc.PUBREL, pub.pid)], again
+    s2.send(mqttc.pubcomp(pub.pid))
+    assert s2.packets() == [] and not s2.closing
+
+
+def test_MQTT_4_3_3_2_qos2_duplicate_before_pubrel_delivered_once():
+    h = Harness()
+    s = h.subscriber("s", "t", 2)
+    p = h.connected("p")
+    p.send(mqttc.publish("t", b"once", qos=2, pid=9))
+    assert p.only(mqttc.PUBREC).pid == 9
+    p.send(mqttc.publish("t", b"once", qos=2, pid=9, dup=True))
+    assert p.only(mqttc.PUBREC).pid == 9
+    p.send(mqttc.pubrel(9))
+    assert p.only(mqttc.PUBCOMP).pid == 9
+    got = s.publishes()
+    assert _payloads(got) == [b"once"]
+    s.ack(got[0])
+    # After PUBCOMP the same id starts a new message.
+    p.publish("t", b"again", qos=2, pid=9)
+    assert _payloads(s.publishes()) == [b"again"]
+
+
+def test_MQTT_4_3_3_2_qos2_duplicate_after_reconnect_delivered_once():
+    h = Harness()
+    s = h.subscriber("s", "t", 0)
+    p = h.connected("p", clean=False)
+    p.send(mqttc.publish("t", b"once", qos=2, pid=4))
+    assert p.only(mqttc.PUBREC).pid == 4
+    p.drop()
+    p2 = h.client()
+    assert p2.connect("p", clean=False).session_present == 1
+    p2.send(mqttc.publish("t", b"once", qos=2, pid=4, dup=True))
+    assert p2.only(mqttc.PUBREC).pid == 4
+    p2.send(mqttc.pubrel(4))
+    assert p2.only(mqttc.PUBCOMP).pid == 4
+    assert _payloads(s.publishes()) == [b"once"]
+
+
+def test_MQTT_4_3_3_2_pubrel_for_unknown_id_gets_pubcomp():
+    h = Harness()
+    c = h.connected("c")
+    c.send(mqttc.pubrel(321))
+    assert c.only(mqttc.PUBCOMP).pid == 321
+    assert not c.closing
+
+
+def test_MQTT_4_5_0_1_every_matching_subscriber_gets_a_copy():
+    h = Harness()
+    subs = [h.subscriber("s%d" % i, f, 1) for i, f in enumerate(("e/x", "e/+", "#", "e/#"))]
+    other = h.subscriber("o", "e/y", 1)
+    p = h.connected("p")
+    p.publish("e/x", b"m", qos=1, pid=1)
+    for s in subs:
+        assert _payloads(s.publishes()) == [b"m"]
+    assert other.publishes() == []
+
+
+def test_MQTT_4_6_0_5_and_4_6_0_6_ordered_delivery_per_publisher():
+    h = Harness()
+    s = h.subscriber("s", "ord/#", 2)
+    p = h.connected("p")
+    for qos in (0, 1, 2):
+        sent = []
+        for i in range(12):
+            body = ("%d-%d" % (qos, i)).encode()
+            sent.append(body)
+            p.publish("ord/t", body, qos=qos, pid=(i + 1) if qos else None)
+        got = s.publishes()
+        assert _payloads(got) == sent, (qos, _payloads(got))
+        for x in got:
+            s.ack(x)
+
+
+def test_MQTT_4_6_0_6_order_kept_through_inflight_window():
+    h = Harness(max_inflight_messages=2)
+    s = h.subscriber("s", "w", 1)
+    p = h.connected("p")
+    for i in range(6):
+        p.publish("w", b"%d" % i, qos=1, pid=i + 1)
+    got = []
+    for _ in range(10):
+        batch = s.publishes()
+        if not batch:
+            break
+        got += batch
+        for x in batch:
+            s.ack(x)
+    assert _payloads(got) == [b"0", b"1", b"2", b"3", b"4", b"5"]
+
+
+def test_max_inflight_messages_bounds_unacknowledged_messages():
+    h = Harness(max_inflight_messages=2)
+    s = h.subscriber("s", "w", 2)
+    p = h.connected("p")
+    for i in range(5):
+        p.publish("w", b"%d" % i, qos=1, pid=i + 1)
+    first = s.publishes()
+    assert _payloads(first) == [b"0", b"1"]
+    s.send(mqttc.puback(first[0].pid))
+    nxt = s.publishes()
+    assert _payloads(nxt) == [b"2"]
+    # QoS 2 counts as in flight until PUBCOMP, not PUBREC.
+    p.publish("w", b"q2", qos=2, pid=20)
+    s.send(mqttc.puback(first[1].pid))
+    s.send(mqttc.puback(nxt[0].pid))
+    more = s.publishes()
+    assert _payloads(more) == [b"3", b"4"]
+    s.send(mqttc.puback(more[0].pid))
+    q2 = s.publishes()
+    assert _payloads(q2) == [b"q2"]
+    s.send(mqttc.pubrec(q2[0].pid))
+    assert s.only(mqttc.PUBREL).pid == q2[0].pid
+    p.publish("w", b"after", qos=1, pid=21)
+    assert s.publishes() == []  # window full: "4" and "q2" (awaiting PUBCOMP)
+    s.send(mqttc.pubcomp(q2[0].pid))
+    assert _payloads(s.publishes()) == [b"after"]
+
+
+def test_max_queued_messages_drops_new_messages_beyond_queue():
+    h = Harness(max_inflight_messages=1, max_queued_messages=2)
+    s = h.subscriber("s", "w", 1)
+    p = h.connected("p")
+    for i in range(5):
+        p.publish("w", b"%d" % i, qos=1, pid=i + 1)
+    got = []
+    for _ in range(10):
+        batch = s.publishes()
+        if not batch:
+            break
+        assert len(batch) == 1
+        got += batch
+        s.ack(batch[0])
+    assert _payloads(got) == [b"0", b"1", b"2"]
+    assert not p.closing and not s.closing
+
+
+def test_max_queued_messages_applies_to_offline_session():
+    h = Harness(max_queued_messages=3)
+    s = h.subscriber("s", "w", 1, clean=False)
+    s.drop()
+    p = h.connected("p")
+    for i in range(6):
+        p.publish("w", b"%d" % i, qos=1, pid=i + 1)
+    s2 = h.client()
+    assert s2.connect("s", clean=False).session_present == 1
+    got = [x for x in s2.after_connack + s2.packets() if x.type == mqttc.PUBLISH]
+    assert _payloads(got) == [b"0", b"1", b"2"]
