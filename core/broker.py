@@ -26,6 +26,8 @@ class Broker:
         self.cfg = cfg
         self.log = log or _no_log
         self.auth = None  # auth(conn, username, password) -> CONNACK code, set by security
+        # events: an observer of broker events (capture); see core/README.md
+        self.events = None
         self.sessions = {}  # client id -> Session
         self.subs = SubTree()
         self.retained = RetainStore()
@@ -123,13 +125,13 @@ class Broker:
             self.per_listener[conn.listener] -= 1
             if not conn.closing:
                 self.conn_log("Client %s closed its connection." % conn.name())
-                self.close(conn, True)
+                self.close(conn, True, "socket closed")
 
     def shutdown(self):
         """Close every connection without publishing wills."""
         for c in list(self.conns):
             if not c.closing:
-                self.close(c, False)
+                self.close(c, False, "server shutdown")
 
     # ---- used by the handlers ----
 
@@ -157,13 +159,15 @@ class Broker:
     def violation(self, conn, why):
         """Log a protocol error of conn and close it, publishing its will."""
         self.log("notice", "Client %s disconnected: protocol error: %s" % (conn.name(), why))
-        self.close(conn, True)
+        self.close(conn, True, "protocol error: " + why)
 
-    def close(self, conn, send_will):
+    def close(self, conn, send_will, reason):
         """Mark conn closing, detach its session and publish its will if asked."""
         if conn.closing:
             return
         conn.closing = True
+        if self.events is not None and conn.connected:
+            self.events.disconnect(conn, reason)
         conn.inbuf = None
         if not conn.out:
             self.pending.append(conn)
@@ -177,6 +181,8 @@ class Broker:
         conn.will = None
         if send_will and will is not None:
             self.log("information", "Publishing will of client %s on '%s'." % (conn.name(), will[0][0]))
+            if self.events is not None:
+                self.events.will(conn, will[0], will[1], will[2])
             deliver.publish_msg(self, will[0], will[1], will[2])
 
     def drop_session(self, s):
@@ -268,9 +274,10 @@ class Broker:
             for c in late:
                 if c.connected:
                     self.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
+                    self.close(c, True, "keepalive timeout")
                 else:
                     self.log("notice", "Client %s sent no CONNECT in time, disconnecting." % c.name())
-                self.close(c, True)
+                    self.close(c, True, "connect timeout")
 
     def _expire_sessions(self):
         lim = self.cfg.persistent_client_expiration
@@ -297,4 +304,4 @@ def _disconnect(b, conn, b0, mv, s, e, p0):
         raise ProtocolError("DISCONNECT with a body")
     conn.will = None  # MQTT-3.14.4-3: a will is discarded after DISCONNECT
     b.conn_log("Client %s disconnected." % conn.name())
-    b.close(conn, False)
+    b.close(conn, False, "client disconnect")

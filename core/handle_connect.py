@@ -85,7 +85,9 @@ def refuse(b, conn, rc, why):
     b.log("notice", "Client %s refused: %s (CONNACK %d, %s)." % (conn.name(), why, rc, REASONS[rc]))
     b.write(conn, bytes((0x20, 2, 0, rc)))
     conn.will = None
-    b.close(conn, False)
+    if b.events is not None:
+        b.events.connect(conn, rc, why)
+    b.close(conn, False, "connect refused")
 
 
 def _accept(b, conn, cid, clean, keepalive, will):
@@ -96,7 +98,7 @@ def _accept(b, conn, cid, clean, keepalive, will):
         b.log("notice", "Client %s already connected, closing old connection." % oc.name())
         oc.session = None
         old.conn = None
-        b.close(oc, True)
+        b.close(oc, True, "session takeover")
     if old is not None and clean:
         b.drop_session(old)  # MQTT-3.1.2-6
         old = None
@@ -117,5 +119,7 @@ def _accept(b, conn, cid, clean, keepalive, will):
           % (conn.ip, conn.port, cid, conn.level, clean, keepalive,
              (", u'%s'" % conn.username) if conn.username is not None else ""))
     b.write(conn, bytes((0x20, 2, present, 0)))
+    if b.events is not None:
+        b.events.connect(conn, 0, None)
     if present:
         deliver.resume(b, s)

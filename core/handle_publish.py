@@ -31,21 +31,22 @@ def publish(b, conn, b0, mv, s, e, p0):
             raise ProtocolError("PUBLISH QoS %d with packet id 0" % qos)  # MQTT-2.3.1-1
     b.msgs_in += 1
     lim = b.cfg.message_size_limit
-    deliverable = True
+    why = None
     if lim and e - ps > lim:
-        b.log("notice", "Dropped PUBLISH from %s on '%s': %d bytes is over message_size_limit %d."
-              % (conn.name(), topic, e - ps, lim))
-        deliverable = False
+        why = "%d bytes is over message_size_limit %d" % (e - ps, lim)
     elif topic[0] == "$":
-        b.log("notice", "Dropped PUBLISH from %s on '%s': clients may not publish to $ topics."
-              % (conn.name(), topic))
-        deliverable = False
+        why = "clients may not publish to $ topics"
+    deliverable = why is None
+    if why is not None:
+        b.log("notice", "Dropped PUBLISH from %s on '%s': %s." % (conn.name(), topic, why))
     if qos == 2:
         q2 = conn.session.qos2_in
         if pid in q2:
             deliverable = False  # MQTT-4.3.3-2: resent before PUBREL, delivered once only
         else:
             q2[pid] = True
+    if b.events is not None:
+        b.events.publish(conn, topic, b0, pid, mv, ps, e, why)
     if deliverable:
         msg = None
         if b0 & 1:

@@ -33,6 +33,8 @@ def subscribe(b, conn, b0, mv, s, e, p0):
         sess.subs[f] = q
         out.append(q)
         b.log("debug", "Client %s subscribed to '%s' (QoS %d)." % (conn.name(), f, q))
+        if b.events is not None:
+            b.events.subscribe(conn, f, q)
     b.write(conn, out)  # MQTT-3.8.4-1
     for f, q in reqs:
         for msg, mq in b.retained.matching(f):
@@ -56,4 +58,6 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
     for f in fs:
         if b.subs.unsubscribe(f, sess):
             sess.subs.pop(f, None)
+        if b.events is not None:
+            b.events.unsubscribe(conn, f)
     b.ack(conn, 0xB0, pid)  # MQTT-3.10.4-4/5
