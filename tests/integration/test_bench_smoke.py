@@ -1,0 +1,48 @@
+"""Smoke test of tools/bench.py: it drives both brokers and fills its table (no speed claims)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "tools" / "bench.py"
+OUR_BROKER = ROOT / "ports" / "cpython" / "main.py"
+MOSQUITTO = "/usr/sbin/mosquitto"
+NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+def table_rows(out):
+    """Data rows of the first Markdown table in out, as lists of stripped cells."""
+    rows = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(rows) >= 3, "no table in bench output:\n" + out
+    return [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows[2:]]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(not OUR_BROKER.exists(), reason="ports/cpython/main.py does not exist yet")
+def test_bench_compare_fills_every_row_with_positive_numbers():
+    """--compare runs each selected scenario on this broker and mosquitto and reports numbers."""
+    assert os.access(MOSQUITTO, os.X_OK), MOSQUITTO + " missing: run tools/test.sh"
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(BENCH), "--compare", "--duration", "0.3",
+             "--scenarios", "fanin,qos1,latency"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=150)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail("bench.py did not finish in 150 s:\n%s\n%s" % (e.stdout, e.stderr))
+    out = proc.stdout
+    assert proc.returncode == 0, "bench.py exit %d\nstdout:\n%s\nstderr:\n%s" % (
+        proc.returncode, out, proc.stderr[-4000:])
+    rows = table_rows(out)
+    labels = [r[0] for r in rows]
+    for prefix in ("fanin:", "qos1:", "latency:", "broker peak RSS"):
+        assert any(label.startswith(prefix) for label in labels), (prefix, out)
+    for r in rows:
+        assert len(r) == 4, r
+        for cell in r[1:4]:
+            assert NUMBER.match(cell) and float(cell) > 0, (
+                "row %r: %r is not a positive number:\n%s" % (r[0], cell, out))

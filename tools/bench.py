@@ -1,0 +1,981 @@
+#!/usr/bin/env python3
+"""MQTT broker benchmark: raw-socket load generator (CPython, standard library only).
+
+  python tools/bench.py --host 127.0.0.1 --port 1883          # one running broker
+  python tools/bench.py --compare                             # ours vs Debian mosquitto
+  python tools/bench.py --compare --broker-cmd "micropython ports/micropython/main.py -c {conf}"
+  python tools/bench.py --compare --scenarios fanin,qos1 --duration 1 --payload 64
+
+Scenarios: fanin, fanout, qos1, latency, idle (see SCENARIOS). This is a measuring tool,
+not a test: it prints numbers and asserts nothing about speed.
+"""
+
+import argparse
+import errno
+import multiprocessing
+import os
+import queue
+import selectors
+import shlex
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import resource
+except ImportError:  # not on every platform; only needed for the idle scenario
+    resource = None
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOSQUITTO = "/usr/sbin/mosquitto"
+N_FANIN_PUBS = 4
+N_FANOUT_SUBS = 4
+QOS1_WINDOW = 64
+IDLE_CONNS = 1000
+LATENCY_MAX_MSGS = 2000
+BATCH_BYTES = 16384      # one sendall() of pre-encoded publishes
+DRAIN_IDLE_S = 0.5       # after the window, read until the broker is quiet this long
+DRAIN_MAX_S = 10.0
+IO_TIMEOUT_S = 10.0
+QOS0_AHEAD = 8192        # QoS 0 flow control: max messages published but not yet delivered
+STALL_S = 0.2
+
+
+class BenchError(Exception):
+    """A scenario could not run (connection refused, protocol error, timeout)."""
+
+
+# --- MQTT 3.1.1 encoding ----------------------------------------------------
+
+def varlen(n):
+    """MQTT variable byte integer encoding of n."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def mqtt_str(s):
+    """Length-prefixed UTF-8 string."""
+    b = s.encode()
+    return struct.pack(">H", len(b)) + b
+
+
+def connect_packet(client_id, keepalive=60):
+    """CONNECT with clean session, MQTT 3.1.1."""
+    body = mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack(">H", keepalive) + mqtt_str(client_id)
+    return b"\x10" + varlen(len(body)) + body
+
+
+def subscribe_packet(pid, topic_filter, qos):
+    """SUBSCRIBE for one filter."""
+    body = struct.pack(">H", pid) + mqtt_str(topic_filter) + bytes([qos])
+    return b"\x82" + varlen(len(body)) + body
+
+
+def publish_packet(topic, payload, qos=0, pid=0):
+    """PUBLISH (no DUP, no retain)."""
+    body = mqtt_str(topic) + (struct.pack(">H", pid) if qos else b"") + payload
+    return bytes([0x30 | (qos << 1)]) + varlen(len(body)) + body
+
+
+DISCONNECT = b"\xe0\x00"
+
+
+# --- blocking client helpers -------------------------------------------------
+
+class Conn:
+    """A blocking MQTT client socket with a receive buffer for the handshake phase."""
+
+    def __init__(self, host, port, client_id, timeout=IO_TIMEOUT_S, keepalive=60):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.sock.sendall(connect_packet(client_id, keepalive))
+        hdr, body = self.read_packet()
+        if hdr != 0x20 or len(body) != 2:
+            raise BenchError("expected CONNACK, got packet type 0x%02x" % hdr)
+        if body[1] != 0:
+            raise BenchError("CONNACK refused the connection: return code %d" % body[1])
+
+    def read_packet(self):
+        """Read one whole packet: (first byte, body bytes)."""
+        while True:
+            parsed = parse_one(self.buf)
+            if parsed is not None:
+                hdr, start, end = parsed
+                body = bytes(self.buf[start:end])
+                del self.buf[:end]
+                return hdr, body
+            data = self.sock.recv(65536)
+            if not data:
+                raise BenchError("broker closed the connection")
+            self.buf += data
+
+    def subscribe(self, topic_filter, qos):
+        """SUBSCRIBE and wait for the SUBACK granting it."""
+        self.sock.sendall(subscribe_packet(1, topic_filter, qos))
+        while True:
+            hdr, body = self.read_packet()
+            if hdr == 0x90:
+                if len(body) < 3 or body[2] == 0x80:
+                    raise BenchError("SUBACK refused %r" % topic_filter)
+                return
+            if hdr & 0xF0 != 0x30:
+                raise BenchError("expected SUBACK, got packet type 0x%02x" % hdr)
+
+    def close(self):
+        """DISCONNECT (best effort) and close."""
+        try:
+            self.sock.settimeout(0.5)
+            self.sock.sendall(DISCONNECT)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def parse_one(buf, i=0, end=None):
+    """Locate the packet at buf[i:]: (first byte, body start, body end) or None if incomplete."""
+    if end is None:
+        end = len(buf)
+    if i + 2 > end:
+        return None
+    rl = 0
+    shift = 0
+    j = i + 1
+    while True:
+        if j >= end:
+            return None
+        b = buf[j]
+        rl |= (b & 0x7F) << shift
+        j += 1
+        if b < 0x80:
+            break
+        shift += 7
+        if shift > 21:
+            raise BenchError("malformed remaining length from broker")
+    if j + rl > end:
+        return None
+    return buf[i], j, j + rl
+
+
+# --- worker processes ---------------------------------------------------------
+# Each worker body: fn(name, ready_q, start_ev, res_q, *args), run by run_worker. It puts
+# (name, "ready") on ready_q once connected (and subscribed), waits for start_ev, then puts
+# (name, result) on res_q. Errors are reported as (name, "error", text) on both queues.
+
+def run_worker(body, name, ready_q, start_ev, res_q, *args):
+    """Process target: run body and report any exception instead of losing it."""
+    try:
+        body(name, ready_q, start_ev, res_q, *args)
+    except BaseException as e:  # report everything, the parent decides
+        msg = "%s: %s: %s" % (name, type(e).__name__, e)
+        ready_q.put((name, "error", msg))
+        res_q.put((name, "error", msg))
+
+
+def _wait_start(name, start_ev):
+    """Block until the parent starts the measurement."""
+    if not start_ev.wait(60):
+        raise BenchError("start signal never came")
+
+
+def sub_body(name, ready_q, start_ev, res_q, host, port, topic_filter, qos, duration,
+             progress=None, slot=0):
+    """Subscriber: count PUBLISH packets received during the window (PUBACK QoS 1 ones).
+    progress[slot] (shared) follows the running total, for the publishers' flow control."""
+    c = Conn(host, port, "bench-" + name)
+    c.subscribe(topic_filter, qos)
+    sock = c.sock
+    buf = bytearray(1 << 20)
+    mv = memoryview(buf)
+    fill = len(c.buf)
+    buf[:fill] = c.buf
+    ready_q.put((name, "ready"))
+    _wait_start(name, start_ev)
+    sock.settimeout(0.1)
+    t0 = time.monotonic()
+    t_end = t0 + duration
+    in_window = 0
+    total = 0
+    last_rx = t0
+    while True:
+        now = time.monotonic()
+        if now >= t_end:
+            if now - last_rx >= DRAIN_IDLE_S or now - t_end >= DRAIN_MAX_S:
+                break
+        try:
+            n = sock.recv_into(mv[fill:])
+        except socket.timeout:
+            continue
+        if not n:
+            raise BenchError("broker closed the subscriber connection")
+        now = time.monotonic()
+        last_rx = now
+        end = fill + n
+        i = 0
+        count = 0
+        acks = bytearray() if qos else None
+        # Tight scan over fixed header + remaining length.
+        while i + 2 <= end:
+            b = buf[i + 1]
+            if b < 0x80:
+                j = i + 2
+                rl = b
+            else:
+                rl = b & 0x7F
+                shift = 7
+                j = i + 2
+                while True:
+                    if j >= end:
+                        rl = -1
+                        break
+                    b = buf[j]
+                    j += 1
+                    rl |= (b & 0x7F) << shift
+                    if b < 0x80:
+                        break
+                    shift += 7
+                if rl < 0:
+                    break
+            nxt = j + rl
+            if nxt > end:
+                break
+            h = buf[i]
+            if h & 0xF0 == 0x30:
+                count += 1
+                if h & 0x06:  # QoS 1: acknowledge by packet id after the topic
+                    p = j + 2 + ((buf[j] << 8) | buf[j + 1])
+                    acks += b"\x40\x02"
+                    acks += buf[p:p + 2]
+            i = nxt
+        if i:
+            buf[:end - i] = buf[i:end]
+        fill = end - i
+        if fill == len(buf):
+            raise BenchError("packet larger than the receive buffer")
+        total += count
+        if now < t_end:
+            in_window += count
+        if progress is not None:
+            progress[slot] = total
+        if acks:
+            sock.sendall(acks)
+    c.close()
+    res_q.put((name, {"in_window": in_window, "total": total}))
+
+
+def pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_size, duration,
+             sent_arr=None, slot=0, progress=None, limit=0):
+    """QoS 0 publisher: send pre-encoded batches with sendall for the whole window.
+
+    Flow control: while the publishers together are `limit` messages ahead of the slowest
+    subscriber, wait; so the broker's backlog stays bounded and the count in the window is
+    a steady-state rate, not how much the kernel and the broker can buffer. If the
+    subscribers make no progress for STALL_S (a broker may drop QoS 0), send anyway."""
+    c = Conn(host, port, "bench-" + name)
+    pkt = publish_packet(topic, b"x" * payload_size)
+    per_batch = max(1, BATCH_BYTES // len(pkt))
+    if limit:
+        per_batch = max(1, min(per_batch, limit // 8))
+    batch = pkt * per_batch
+    sock = c.sock
+    sock.settimeout(IO_TIMEOUT_S)
+    ready_q.put((name, "ready"))
+    _wait_start(name, start_ev)
+    now = time.monotonic()
+    t_end = now + duration
+    sent = 0
+    seen, seen_at = -1, now
+    while now < t_end:
+        if limit:
+            got = min(progress)
+            if sum(sent_arr) - got >= limit:
+                if got != seen:
+                    seen, seen_at = got, now
+                if now - seen_at < STALL_S:
+                    time.sleep(0.0002)
+                    now = time.monotonic()
+                    continue
+                seen_at = now
+        sock.sendall(batch)
+        sent += per_batch
+        if sent_arr is not None:
+            sent_arr[slot] = sent
+        now = time.monotonic()
+    c.close()
+    res_q.put((name, {"sent": sent}))
+
+
+def qos1_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_size, duration):
+    """QoS 1 publisher keeping at most QOS1_WINDOW un-PUBACKed messages in flight."""
+    c = Conn(host, port, "bench-" + name)
+    payload = b"x" * payload_size
+    pkts = [b""] + [publish_packet(topic, payload, 1, pid) for pid in range(1, 65536)]
+    outstanding = bytearray(65536)
+    sock = c.sock
+    ready_q.put((name, "ready"))
+    _wait_start(name, start_ev)
+    sock.settimeout(0.1)
+    t_end = time.monotonic() + duration
+    next_pid = 1
+    sent = acked = 0
+
+    def send(k):
+        nonlocal next_pid, sent
+        out = []
+        for _ in range(k):
+            if outstanding[next_pid]:
+                raise BenchError("packet id %d still unacknowledged after 65535 sends" % next_pid)
+            outstanding[next_pid] = 1
+            out.append(pkts[next_pid])
+            next_pid = next_pid + 1 if next_pid < 65535 else 1
+        sock.sendall(b"".join(out))
+        sent += k
+
+    send(QOS1_WINDOW)
+    buf = bytearray(c.buf)
+    deadline = t_end + IO_TIMEOUT_S
+    while True:
+        now = time.monotonic()
+        if now >= t_end and sent == acked:
+            break
+        if now >= deadline:
+            raise BenchError("%d PUBACKs missing after the window" % (sent - acked))
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            raise BenchError("broker closed the publisher connection")
+        buf += data
+        i = 0
+        k = 0
+        while True:
+            parsed = parse_one(buf, i)
+            if parsed is None:
+                break
+            h, s, e = parsed
+            if h == 0x40 and e - s == 2:
+                pid = (buf[s] << 8) | buf[s + 1]
+                if not outstanding[pid]:
+                    raise BenchError("PUBACK for packet id %d that is not in flight" % pid)
+                outstanding[pid] = 0
+                k += 1
+            i = e
+        del buf[:i]
+        acked += k
+        if k and time.monotonic() < t_end:
+            send(k)
+    c.close()
+    res_q.put((name, {"sent": sent, "acked": acked}))
+
+
+def lat_sub_body(name, ready_q, start_ev, res_q, host, port, topic, count, duration):
+    """Latency subscriber: publish-to-delivery time from the timestamp in each payload."""
+    c = Conn(host, port, "bench-" + name)
+    c.subscribe(topic, 0)
+    ready_q.put((name, "ready"))
+    _wait_start(name, start_ev)
+    sock = c.sock
+    sock.settimeout(0.2)
+    buf = bytearray(c.buf)
+    lats = []
+    deadline = time.monotonic() + duration + IO_TIMEOUT_S
+    while len(lats) < count and time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        now = time.monotonic_ns()
+        if not data:
+            raise BenchError("broker closed the subscriber connection")
+        buf += data
+        i = 0
+        while True:
+            parsed = parse_one(buf, i)
+            if parsed is None:
+                break
+            h, s, e = parsed
+            if h & 0xF0 == 0x30:
+                p = s + 2 + ((buf[s] << 8) | buf[s + 1])
+                if h & 0x06:
+                    p += 2
+                lats.append(now - int.from_bytes(buf[p:p + 8], "big"))
+            i = e
+        del buf[:i]
+    c.close()
+    res_q.put((name, {"lat_ns": lats}))
+
+
+def lat_pub_body(name, ready_q, start_ev, res_q, host, port, topic, count, payload_size, interval):
+    """Latency publisher: one QoS 0 message every interval s with a monotonic_ns stamp."""
+    c = Conn(host, port, "bench-" + name)
+    head = publish_packet(topic, b"\0" * max(8, payload_size))
+    head, pad = head[:len(head) - max(8, payload_size)], b"x" * (max(8, payload_size) - 8)
+    sock = c.sock
+    ready_q.put((name, "ready"))
+    _wait_start(name, start_ev)
+    t0 = time.monotonic()
+    for i in range(count):
+        delay = t0 + i * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sock.sendall(head + struct.pack(">Q", time.monotonic_ns()) + pad)
+    c.close()
+    res_q.put((name, {"sent": count}))
+
+
+def idle_body(name, ready_q, start_ev, res_q, host, port, n, window):
+    """Open n MQTT connections (at most window handshakes at once), then a QoS 0 round trip."""
+    ready_q.put((name, "ready"))
+    _wait_start(name, start_ev)
+    addr = (host, port)
+    sel = selectors.DefaultSelector()
+    opened = []
+    accepted = refused = errors = 0
+    first_error = None
+    pending = 0
+    nxt = 0
+    tag = "%d" % os.getpid()
+    t0 = time.monotonic()
+    deadline = t0 + 120
+    while accepted + refused + errors < n:
+        if time.monotonic() > deadline:
+            raise BenchError("idle: only %d of %d connections done after 120 s"
+                             % (accepted + refused + errors, n))
+        while pending < window and nxt < n:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            err = s.connect_ex(addr)
+            if err not in (0, errno.EINPROGRESS):
+                errors += 1
+                first_error = first_error or os.strerror(err)
+                s.close()
+            else:
+                sel.register(s, selectors.EVENT_WRITE, [nxt, False, bytearray()])
+                pending += 1
+            nxt += 1
+        for key, _ in sel.select(0.5):
+            s, st = key.fileobj, key.data
+            done = ok = False
+            if not st[1]:
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    first_error = first_error or os.strerror(err)
+                    done = True
+                else:
+                    s.send(connect_packet("idle-%s-%d" % (tag, st[0])))
+                    st[1] = True
+                    sel.modify(s, selectors.EVENT_READ, st)
+            else:
+                try:
+                    data = s.recv(64)
+                except OSError as e:
+                    first_error = first_error or str(e)
+                    data = b""
+                if not data:
+                    done = True
+                else:
+                    st[2] += data
+                    if len(st[2]) >= 4:
+                        done = True
+                        ok = st[2][:4] == b"\x20\x02\x00\x00"
+                        if not ok:
+                            first_error = first_error or "CONNACK %r" % bytes(st[2][:4])
+            if done:
+                sel.unregister(s)
+                pending -= 1
+                if ok:
+                    accepted += 1
+                    opened.append(s)
+                elif st[1] and st[2]:
+                    refused += 1
+                    s.close()
+                else:
+                    errors += 1
+                    s.close()
+    connect_s = time.monotonic() - t0
+    sel.close()
+    # With all of them open, a QoS 0 message still goes through.
+    try:
+        sub = Conn(host, port, "bench-idle-sub-" + tag)
+        sub.subscribe("bench/idle/rt", 0)
+        pub = Conn(host, port, "bench-idle-pub-" + tag)
+        t1 = time.monotonic()
+        pub.sock.sendall(publish_packet("bench/idle/rt", b"ping"))
+        while True:
+            hdr, body = sub.read_packet()
+            if hdr & 0xF0 == 0x30:
+                break
+        rt_ms = (time.monotonic() - t1) * 1000
+    except (OSError, BenchError) as e:
+        raise BenchError("round trip failed (%s: %s) after %d accepted, %d refused, %d errors "
+                         "(first error: %s)" % (type(e).__name__, e, accepted, refused, errors,
+                                                first_error))
+    pub.close()
+    sub.close()
+    # Count idle connections the broker has not closed meanwhile.
+    still_open = 0
+    for s in opened:
+        try:
+            if s.recv(1):
+                still_open += 1   # unexpected data, but open
+        except BlockingIOError:
+            still_open += 1
+        except OSError:
+            pass
+    for s in opened:
+        try:
+            s.send(DISCONNECT)
+        except OSError:
+            pass
+        s.close()
+    res_q.put((name, {"connect_s": connect_s, "accepted": accepted, "refused": refused,
+                      "errors": errors, "first_error": first_error, "still_open": still_open,
+                      "rt_ms": rt_ms}))
+
+
+# --- running a group of workers -----------------------------------------------
+
+def _mp_context():
+    """fork where available (fast start); the workers are spawn-safe anyway."""
+    try:
+        return multiprocessing.get_context("fork")
+    except ValueError:
+        return multiprocessing.get_context()
+
+
+def run_group(stages, timeout):
+    """Start stages of (name, worker, args) in order, each stage ready before the next; then
+    set start and return {name: result}. Raises BenchError on any worker error or timeout."""
+    ctx = _mp_context()
+    ready_q, res_q, start_ev = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = []
+    names = []
+    try:
+        for stage in stages:
+            for name, fn, args in stage:
+                p = ctx.Process(target=run_worker,
+                                args=(fn, name, ready_q, start_ev, res_q) + tuple(args),
+                                daemon=True)
+                p.start()
+                procs.append(p)
+                names.append(name)
+            for _ in stage:
+                try:
+                    msg = ready_q.get(timeout=30)
+                except queue.Empty:
+                    raise BenchError("workers not connected after 30 s")
+                if msg[1] == "error":
+                    raise BenchError(msg[2])
+        start_ev.set()
+        results = {}
+        end = time.monotonic() + timeout
+        while len(results) < len(names):
+            try:
+                msg = res_q.get(timeout=max(0.1, end - time.monotonic()))
+            except queue.Empty:
+                missing = sorted(set(names) - set(results))
+                raise BenchError("no result from %s within %.0f s" % (", ".join(missing), timeout))
+            if msg[1] == "error":
+                raise BenchError(msg[2])
+            results[msg[0]] = msg[1]
+        return results
+    finally:
+        start_ev.set()
+        for p in procs:
+            p.join(timeout=2)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=2)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=2)
+
+
+# --- scenarios ------------------------------------------------------------------
+# Each returns (metrics: {key: number}, details: str).
+
+def _flow_arrays(n_pubs, n_subs):
+    """Shared counters for QoS 0 flow control: messages sent per publisher, got per subscriber."""
+    ctx = _mp_context()
+    return ctx.RawArray("q", n_pubs), ctx.RawArray("q", n_subs)
+
+
+def scen_fanin(host, port, opt):
+    """4 QoS 0 publishers -> 1 subscriber on bench/in/+ ; msg/s received."""
+    d = opt.duration
+    sent_arr, progress = _flow_arrays(N_FANIN_PUBS, 1)
+    subs = [("sub", sub_body, (host, port, "bench/in/+", 0, d, progress, 0))]
+    pubs = [("pub%d" % i, pub_body, (host, port, "bench/in/%d" % i, opt.payload, d,
+                                     sent_arr, i, progress, QOS0_AHEAD))
+            for i in range(N_FANIN_PUBS)]
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + 30)
+    sent = sum(r[n]["sent"] for n, _, _ in pubs)
+    got = r["sub"]
+    return ({"fanin": got["in_window"] / d},
+            "sent %d, received %d in window, %d in all" % (sent, got["in_window"], got["total"]))
+
+
+def scen_fanout(host, port, opt):
+    """1 QoS 0 publisher -> 4 subscribers on bench/out ; msg/s delivered (sum)."""
+    d = opt.duration
+    sent_arr, progress = _flow_arrays(1, N_FANOUT_SUBS)
+    subs = [("sub%d" % i, sub_body, (host, port, "bench/out", 0, d, progress, i))
+            for i in range(N_FANOUT_SUBS)]
+    pubs = [("pub", pub_body, (host, port, "bench/out", opt.payload, d,
+                               sent_arr, 0, progress, QOS0_AHEAD))]
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + 30)
+    got = sum(r[n]["in_window"] for n, _, _ in subs)
+    total = sum(r[n]["total"] for n, _, _ in subs)
+    return ({"fanout": got / d},
+            "sent %d, delivered %d in window, %d in all" % (r["pub"]["sent"], got, total))
+
+
+def scen_qos1(host, port, opt):
+    """1 QoS 1 publisher (window 64) -> 1 QoS 1 subscriber ; msg/s received."""
+    d = opt.duration
+    subs = [("sub", sub_body, (host, port, "bench/q1", 1, d))]
+    pubs = [("pub", qos1_pub_body, (host, port, "bench/q1", opt.payload, d))]
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + IO_TIMEOUT_S + 30)
+    acked = r["pub"]["acked"]
+    return ({"qos1": r["sub"]["in_window"] / d,
+             "qos1_delivered_pct": 100.0 * r["sub"]["total"] / acked if acked else 0.0},
+            "sent %d, PUBACKed %d, received %d in window, %d in all"
+            % (r["pub"]["sent"], r["pub"]["acked"], r["sub"]["in_window"], r["sub"]["total"]))
+
+
+def scen_latency(host, port, opt):
+    """QoS 0 message every 1 ms, 1 pub -> 1 sub ; p50/p99 publish-to-delivery."""
+    count = max(100, min(LATENCY_MAX_MSGS, int(opt.duration * 1000)))
+    interval = 0.001
+    subs = [("sub", lat_sub_body, (host, port, "bench/lat", count, count * interval))]
+    pubs = [("pub", lat_pub_body, (host, port, "bench/lat", count, opt.payload, interval))]
+    r = run_group([subs, pubs], count * interval + IO_TIMEOUT_S + 30)
+    lats = sorted(r["sub"]["lat_ns"])
+    if not lats:
+        raise BenchError("no latency message arrived")
+
+    def pct(p):
+        return lats[max(0, -(-len(lats) * p // 100) - 1)] / 1e6
+
+    return ({"latency_p50": pct(50), "latency_p99": pct(99)},
+            "%d of %d messages, max %.2f ms" % (len(lats), count, lats[-1] / 1e6))
+
+
+def scen_idle(host, port, opt):
+    """1000 idle connections: time to connect all, all accepted, QoS 0 still flows."""
+    r = run_group([[("idle", idle_body, (host, port, IDLE_CONNS, 64))]], 200)["idle"]
+    det = "accepted %d, refused %d, errors %d, still open after round trip %d" % (
+        r["accepted"], r["refused"], r["errors"], r["still_open"])
+    if r["first_error"]:
+        det += ", first error: %s" % r["first_error"]
+    return ({"idle_connect_s": r["connect_s"], "idle_accepted": r["accepted"],
+             "idle_rt_ms": r["rt_ms"]}, det)
+
+
+HIGHER, LOWER = "higher", "lower"
+# name: (function, [(metric key, label, better, format)])
+SCENARIOS = {
+    "fanin": (scen_fanin, [
+        ("fanin", "fanin: QoS 0, 4 pubs -> 1 sub on bench/in/+ (msg/s)", HIGHER, "%.0f")]),
+    "fanout": (scen_fanout, [
+        ("fanout", "fanout: QoS 0, 1 pub -> 4 subs (msg/s delivered)", HIGHER, "%.0f")]),
+    "qos1": (scen_qos1, [
+        ("qos1", "qos1: QoS 1, window 64, 1 pub -> 1 sub (msg/s)", HIGHER, "%.0f"),
+        ("qos1_delivered_pct", "qos1: delivered of PUBACKed, incl. after window (%)",
+         HIGHER, "%.1f")]),
+    "latency": (scen_latency, [
+        ("latency_p50", "latency: QoS 0 every 1 ms, p50 (ms)", LOWER, "%.3f"),
+        ("latency_p99", "latency: QoS 0 every 1 ms, p99 (ms)", LOWER, "%.3f")]),
+    "idle": (scen_idle, [
+        ("idle_connect_s", "idle: connect 1000 clients (s)", LOWER, "%.3f"),
+        ("idle_accepted", "idle: connections accepted (of 1000)", HIGHER, "%d"),
+        ("idle_rt_ms", "idle: QoS 0 round trip with 1000 open (ms)", LOWER, "%.3f")]),
+}
+RSS_METRIC = ("rss_mib", "broker peak RSS, VmHWM (MiB)", LOWER, "%.1f")
+
+
+# --- brokers ---------------------------------------------------------------------
+
+def free_port():
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mib(pid):
+    """VmHWM of pid in MiB, or None if it cannot be read."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+class Broker:
+    """A broker process started on a free loopback port for the benchmark."""
+
+    def __init__(self, label, argv_template, mosquitto_conf=False, extra_conf=""):
+        self.label = label
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="bench-")
+        self.conf = os.path.join(self.tmp, "broker.conf")
+        with open(self.conf, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\n%s" % (self.port, extra_conf))
+        os.chmod(self.tmp, 0o755)   # readable whichever user the broker runs as
+        os.chmod(self.conf, 0o644)
+        argv = [a.replace("{port}", str(self.port)).replace("{conf}", self.conf)
+                for a in argv_template]
+        if not mosquitto_conf and not any("{port}" in a or "{conf}" in a for a in argv_template):
+            argv += ["-p", str(self.port)]
+        self.argv = argv
+        self.log_path = os.path.join(self.tmp, "broker.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_listening()
+
+    def _wait_listening(self):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError("%s exited with %d at start: %s\n%s" % (
+                    self.label, self.proc.returncode, " ".join(self.argv), self.log_tail()))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise BenchError("%s not listening on port %d after 20 s: %s\n%s" % (
+            self.label, self.port, " ".join(self.argv), self.log_tail()))
+
+    def log_tail(self, n=2000):
+        """Last bytes of the broker's output."""
+        self.log.flush()
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-n:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self):
+        """True while the broker process runs."""
+        return self.proc.poll() is None
+
+    def peak_rss(self):
+        """Peak resident set size so far, MiB."""
+        return peak_rss_mib(self.proc.pid)
+
+    def stop(self):
+        """Terminate the broker and clean up its files."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        for p in (self.conf, self.log_path):
+            try:
+                os.remove(p)
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.tmp)
+        except OSError:
+            pass
+
+
+def raise_nofile(need):
+    """Raise the soft open-file limit (inherited by brokers we start) to at least need."""
+    if resource is None:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+# --- driver --------------------------------------------------------------------------
+
+def log(msg):
+    """Progress on stderr; stdout carries only the table."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_scenarios(host, port, names, opt, broker=None):
+    """Run the named scenarios against host:port: {metric key: value or None}, {name: details}."""
+    values, details = {}, {}
+    for name in names:
+        fn, metrics = SCENARIOS[name]
+        log("bench: %s on %s:%d ..." % (name, host, port))
+        try:
+            vals, det = fn(host, port, opt)
+            values.update(vals)
+            details[name] = det
+        except (BenchError, OSError) as e:
+            for key, _, _, _ in metrics:
+                values[key] = None
+            details[name] = "error: %s" % e
+            if broker is not None and not broker.alive():
+                details[name] += " (broker exited with %s)\n%s" % (
+                    broker.proc.returncode, broker.log_tail(800))
+        log("bench:   %s" % details[name])
+        time.sleep(0.3)   # let the broker settle between scenarios
+    return values, details
+
+
+def fmt(value, f):
+    """Format a metric value, or 'error'."""
+    return "error" if value is None else f % value
+
+
+def ratio(ours, theirs, better):
+    """ours relative to theirs, >1 meaning ours is better."""
+    if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+        return "n/a"
+    return "%.2f" % (ours / theirs if better == HIGHER else theirs / ours)
+
+
+def metric_rows(names):
+    """The metric descriptors of the selected scenarios, in order."""
+    rows = []
+    for n in names:
+        rows.extend(SCENARIOS[n][1])
+    return rows
+
+
+def print_single(names, values, details, rss=None):
+    """Markdown table for one broker."""
+    print("| metric | result | details |")
+    print("|---|---|---|")
+    for n in names:
+        for i, (key, label, _, f) in enumerate(SCENARIOS[n][1]):
+            print("| %s | %s | %s |" % (label, fmt(values.get(key), f),
+                                        details.get(n, "") if i == 0 else ""))
+    if rss is not None:
+        print("| %s | %s | |" % (RSS_METRIC[1], fmt(rss, RSS_METRIC[3])))
+
+
+def print_compare(names, ours, theirs, opt):
+    """Markdown table: metric | this broker | mosquitto | ratio."""
+    print("| metric | this broker | mosquitto | ratio (>1: this broker better) |")
+    print("|---|---|---|---|")
+    for key, label, better, f in metric_rows(names) + [RSS_METRIC]:
+        a, b = ours[0].get(key), theirs[0].get(key)
+        print("| %s | %s | %s | %s |" % (label, fmt(a, f), fmt(b, f), ratio(a, b, better)))
+    print()
+    print("ratio = this/mosquitto for rates and counts, mosquitto/this for times and memory. "
+          "duration %.2f s per scenario, payload %d bytes, load generator and broker share "
+          "%d CPUs; mosquitto set_tcp_nodelay %s."
+          % (opt.duration, opt.payload, os.cpu_count() or 0,
+             "true" if opt.mosquitto_nodelay else "false (its default)"))
+    for label, (_, det) in (("this broker", ours), ("mosquitto", theirs)):
+        for n in names:
+            print("- %s, %s: %s" % (label, n, det.get(n, "")))
+
+
+def bench_broker(label, argv, names, opt, mosquitto_conf=False, extra_conf=""):
+    """Start a broker, run the scenarios on it, record its peak RSS, stop it."""
+    log("bench: starting %s: %s" % (label, " ".join(argv)))
+    b = Broker(label, argv, mosquitto_conf, extra_conf)
+    try:
+        values, details = run_scenarios("127.0.0.1", b.port, names, opt, b)
+        values["rss_mib"] = b.peak_rss()
+    finally:
+        b.stop()
+    return values, details
+
+
+def parse_args(argv):
+    """Command line."""
+    p = argparse.ArgumentParser(description="MQTT broker benchmark (raw sockets, no assertions).")
+    p.add_argument("--host", default="127.0.0.1", help="broker host (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
+    p.add_argument("--pid", type=int,
+                   help="broker PID, to report its peak RSS (single-broker mode)")
+    p.add_argument("--compare", action="store_true",
+                   help="start this broker and Debian's mosquitto on free ports and compare them")
+    p.add_argument("--broker-cmd",
+                   help="command that starts the broker under test; {port} and {conf} "
+                        "(a mosquitto-style file: listener PORT 127.0.0.1, allow_anonymous true) "
+                        "are substituted; without either, '-p PORT' is appended. "
+                        "Default: python ports/cpython/main.py -p PORT")
+    p.add_argument("--mosquitto-nodelay", action="store_true",
+                   help="add 'set_tcp_nodelay true' to mosquitto's config (its default is off: "
+                        "Nagle's algorithm then delays small messages by up to ~40 ms)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS),
+                   help="comma-separated subset of: %s" % ", ".join(SCENARIOS))
+    p.add_argument("--duration", type=float, default=3.0, help="seconds per scenario (default 3)")
+    p.add_argument("--payload", type=int, default=32, help="payload bytes (default 32)")
+    opt = p.parse_args(argv)
+    names = [s.strip() for s in opt.scenarios.split(",") if s.strip()]
+    bad = [s for s in names if s not in SCENARIOS]
+    if bad or not names:
+        p.error("unknown scenario(s) %s; choose from %s"
+                % (", ".join(bad) or "(none)", ", ".join(SCENARIOS)))
+    if opt.duration <= 0:
+        p.error("--duration must be positive")
+    if opt.payload < 0 or opt.payload > 100000:
+        p.error("--payload must be between 0 and 100000")
+    opt.names = names
+    return opt
+
+
+def main(argv=None):
+    """Entry point; returns the exit status (1 if any scenario failed)."""
+    opt = parse_args(sys.argv[1:] if argv is None else argv)
+    raise_nofile(IDLE_CONNS + 1000)
+    names = opt.names
+    if opt.broker_cmd:
+        ours_argv = shlex.split(opt.broker_cmd)
+    else:
+        ours_argv = [sys.executable, os.path.join(ROOT, "ports", "cpython", "main.py")]
+    if opt.compare:
+        if not os.path.exists(MOSQUITTO):
+            log("bench: %s not found (apt-get install mosquitto)" % MOSQUITTO)
+            return 2
+        try:
+            ours = bench_broker("this broker", ours_argv, names, opt)
+            theirs = bench_broker("mosquitto", [MOSQUITTO, "-c", "{conf}"], names, opt, True,
+                                  "set_tcp_nodelay true\n" if opt.mosquitto_nodelay else "")
+        except BenchError as e:
+            log("bench: %s" % e)
+            return 2
+        print_compare(names, ours, theirs, opt)
+        failed = any(v is None for v in list(ours[0].values()) + list(theirs[0].values()))
+    elif opt.broker_cmd:
+        try:
+            values, details = bench_broker("this broker", ours_argv, names, opt)
+        except BenchError as e:
+            log("bench: %s" % e)
+            return 2
+        print_single(names, values, details, values.get("rss_mib"))
+        failed = any(v is None for v in values.values())
+    else:
+        values, details = run_scenarios(opt.host, opt.port, names, opt)
+        rss = peak_rss_mib(opt.pid) if opt.pid else None
+        print_single(names, values, details, rss)
+        failed = any(v is None for v in values.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
