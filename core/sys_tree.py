@@ -1,8 +1,7 @@
 """The $SYS topic tree: broker statistics published as retained messages, like mosquitto."""
 
 from core import deliver
-
-VERSION = "0.1.0"
+from core.version import NAME, VERSION
 
 
 class SysTree:
@@ -25,7 +24,7 @@ class SysTree:
             self.max_clients = connected
         total = len(b.sessions)
         return (
-            ("$SYS/broker/version", "mqtt-edge broker version " + VERSION),
+            ("$SYS/broker/version", NAME + " version " + VERSION),
             ("$SYS/broker/uptime", "%d seconds" % b.secs),
             ("$SYS/broker/clients/connected", connected),
             ("$SYS/broker/clients/active", connected),

@@ -1,0 +1,351 @@
+"""The CPython event loop: listening sockets, client sockets and the core's output queue."""
+
+import errno
+import selectors
+import signal
+import socket
+import time
+import traceback
+
+from core.clock import PERIOD, add, diff
+
+_RECV_SIZE = 65536
+_BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
+_CLOSE_LINGER_MS = 5000  # a closing client that will not take its last bytes is cut off
+_ACCEPT_PAUSE_MS = 1000  # out of file descriptors: stop accepting for a while
+_STOP_FLUSH_S = 2.0  # at shutdown, time allowed to flush queued bytes
+
+
+class ListenError(Exception):
+    """A listener could not be opened (the message says which and why)."""
+
+
+def now_ms():
+    """Monotonic milliseconds masked to the core's clock period."""
+    return int(time.monotonic() * 1000) & (PERIOD - 1)
+
+
+class _Client:
+    """What the port keeps per connection (in conn.port_data)."""
+
+    __slots__ = ("sock", "events", "closing_since")
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.events = selectors.EVENT_READ
+        self.closing_since = None
+
+
+class _Listen:
+    """One listening socket and the core Listener it serves."""
+
+    __slots__ = ("sock", "listener", "paused_until")
+
+    def __init__(self, sock, listener):
+        self.sock = sock
+        self.listener = listener
+        self.paused_until = None
+
+
+def _family_name(family):
+    return "ipv6" if family == socket.AF_INET6 else "ipv4"
+
+
+def _bind_addresses(listener):
+    """getaddrinfo results for a listener: all interfaces when bind is None."""
+    domain = getattr(listener, "socket_domain", None)
+    family = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}.get(domain, socket.AF_UNSPEC)
+    infos = socket.getaddrinfo(listener.bind, listener.port, family, socket.SOCK_STREAM,
+                               0, socket.AI_PASSIVE)
+    seen = []
+    for fam, _, _, _, addr in infos:
+        if fam in (socket.AF_INET, socket.AF_INET6) and (fam, addr) not in seen:
+            seen.append((fam, addr))
+    return seen
+
+
+# errnos meaning "this machine has no IPv6 (on that address)": a warning, not a failure.
+_NO_V6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
+
+
+class Server:
+    """Runs a core Broker on real sockets until stop() or a signal."""
+
+    def __init__(self, broker, log):
+        self.broker = broker
+        self.log = log
+        self.sel = selectors.DefaultSelector()
+        self.listens = []
+        self.buf = bytearray(_RECV_SIZE)
+        self.mv = memoryview(self.buf)
+        self.stopping = None  # signal number (or True) once a stop is asked for
+        self.hup = False  # SIGHUP seen, not yet logged
+        self.lingering = set()  # closing conns whose last bytes have not left yet
+        self._wake_r = None
+        self._wake_w = None
+
+    # ---- setup ----
+
+    def listen(self, listener):
+        """Open the listening sockets of one Listener; returns how many, ListenError on failure.
+
+        Missing IPv6 support only gives a warning (and may leave the listener with none).
+        """
+        opened = 0
+        try:
+            addrs = _bind_addresses(listener)
+        except socket.gaierror as e:
+            if listener.bind is not None and ":" in listener.bind:
+                self.log("warning", "Warning: no IPv6 listener on %s port %d: %s"
+                         % (listener.bind, listener.port, e.strerror or e))
+                return 0
+            raise ListenError("Error: cannot resolve listener address %s: %s"
+                              % (listener.bind, e.strerror or e))
+        for family, addr in addrs:
+            self.log("notice", "Opening %s listen socket on port %d."
+                     % (_family_name(family), listener.port))
+            try:
+                sock = self._listen_socket(family, addr)
+            except OSError as e:
+                if family == socket.AF_INET6 and e.errno in _NO_V6:
+                    self.log("warning", "Warning: no IPv6 listener on %s port %d: %s"
+                             % (addr[0], listener.port, e.strerror))
+                    continue
+                raise ListenError("Error: cannot listen on %s port %d: %s"
+                                  % (addr[0], listener.port, e.strerror or e))
+            entry = _Listen(sock, listener)
+            self.listens.append(entry)
+            self.sel.register(sock, selectors.EVENT_READ, entry)
+            opened += 1
+        return opened
+
+    def _listen_socket(self, family, addr):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # v4 and v6 listeners share a port number only when v6 stays v6-only.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(addr)
+            sock.listen(_BACKLOG)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def install_signals(self):
+        """SIGINT and SIGTERM ask the loop to stop; a socket pair wakes select() at once."""
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        self.sel.register(self._wake_r, selectors.EVENT_READ, None)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_signal(self, signum, frame):
+        self.stopping = signum
+
+    def _on_hup(self, signum, frame):
+        # mosquitto reloads its config on SIGHUP; we cannot yet, but must not die of it.
+        self.hup = True
+
+    def stop(self):
+        """Ask the loop to stop after the current batch of events."""
+        self.stopping = True
+
+    # ---- the loop ----
+
+    def run(self):
+        """Serve until stopped, then shut the broker down and close every socket."""
+        broker = self.broker
+        broker.tick(now_ms())
+        while self.stopping is None:
+            now = now_ms()
+            broker.tick(now)
+            self._housekeeping(now)
+            self.flush_pending()
+            for key, events in self.sel.select(1.0):
+                data = key.data
+                if data is None:
+                    self._drain_wakeup()
+                    if self.hup:
+                        self.hup = False
+                        self.log("notice", "Received SIGHUP: configuration reload is not "
+                                 "supported, keeping the current configuration.")
+                elif isinstance(data, _Listen):
+                    self._accept(data)
+                else:
+                    if events & selectors.EVENT_WRITE:
+                        self._flush(data)
+                    if events & selectors.EVENT_READ and data.port_data is not None:
+                        self._read(data)
+            self.flush_pending()
+        self._shutdown()
+
+    def _drain_wakeup(self):
+        try:
+            while self._wake_r.recv(512):
+                pass
+        except OSError:
+            pass
+
+    def _accept(self, entry):
+        broker = self.broker
+        while True:
+            try:
+                sock, addr = entry.sock.accept()
+            except OSError as e:
+                if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    return
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors: the listener would stay readable and spin the loop.
+                    self.log("error", "Error: unable to accept new connection: %s" % e.strerror)
+                    self.sel.unregister(entry.sock)
+                    entry.paused_until = add(now_ms(), _ACCEPT_PAUSE_MS)
+                    return
+                if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
+                    continue
+                self.log("error", "Error: accept failed: %s" % e.strerror)
+                return
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            conn = broker.open(entry.listener, addr[0], addr[1])
+            if conn is None:
+                sock.close()
+                continue
+            client = _Client(sock)
+            conn.port_data = client
+            self.sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _read(self, conn):
+        client = conn.port_data
+        if conn.closing:
+            return  # waiting for the last bytes to leave; input is no longer wanted
+        try:
+            n = client.sock.recv_into(self.buf)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                return
+            self._close(conn)
+            return
+        if n == 0:
+            self._close(conn)
+            return
+        try:
+            self.broker.received(conn, self.mv[:n])
+        except Exception:
+            # A core bug must cost one connection, not the whole broker.
+            self._internal_error(conn)
+            self._close(conn)
+
+    def _internal_error(self, conn):
+        self.log("error", "Error: internal error while handling %s, closing it:\n%s"
+                 % (conn.name(), traceback.format_exc().rstrip()))
+
+    def flush_pending(self):
+        """Write out every connection the core queued bytes for, and close finished ones."""
+        pending = self.broker.pending
+        while pending:
+            conns = list(pending)
+            pending.clear()
+            for conn in conns:
+                self._flush(conn)
+
+    def _flush(self, conn):
+        client = conn.port_data
+        if client is None:
+            return  # already closed
+        out = conn.out
+        failed = False
+        while out:
+            try:
+                n = client.sock.send(out)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                    failed = True
+                break
+            conn.sent(n)
+        if failed or (conn.closing and not out):
+            self._close(conn)
+            return
+        if conn.closing:
+            if client.closing_since is None:
+                client.closing_since = now_ms()
+                self.lingering.add(conn)
+            want = selectors.EVENT_WRITE
+        else:
+            want = selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0)
+        if want != client.events:
+            client.events = want
+            self.sel.modify(client.sock, want, conn)
+
+    def _close(self, conn):
+        client = conn.port_data
+        if client is None:
+            return
+        conn.port_data = None
+        self.lingering.discard(conn)
+        try:
+            self.sel.unregister(client.sock)
+        except (KeyError, ValueError):
+            pass
+        try:
+            client.sock.close()
+        except OSError:
+            pass
+        try:
+            self.broker.closed(conn)
+        except Exception:
+            self._internal_error(conn)
+
+    def _housekeeping(self, now):
+        """Resume paused listeners and cut off closing clients that stopped reading."""
+        for entry in self.listens:
+            if entry.paused_until is not None and diff(now, entry.paused_until) >= 0:
+                entry.paused_until = None
+                self.sel.register(entry.sock, selectors.EVENT_READ, entry)
+        if self.lingering:
+            for conn in list(self.lingering):
+                if diff(now, conn.port_data.closing_since) >= _CLOSE_LINGER_MS:
+                    self._close(conn)
+
+    def _shutdown(self):
+        broker = self.broker
+        if self.stopping in (signal.SIGINT, signal.SIGTERM):
+            self.log("notice", "Received %s, shutting down."
+                     % signal.Signals(self.stopping).name)
+        for entry in self.listens:
+            if entry.paused_until is None:
+                self.sel.unregister(entry.sock)
+            entry.sock.close()
+        self.listens = []
+        broker.shutdown()
+        self.flush_pending()
+        # Give queued bytes a short while to leave, then close whatever is left.
+        deadline = time.monotonic() + _STOP_FLUSH_S
+        while time.monotonic() < deadline and self._client_keys():
+            for key, events in self.sel.select(max(0.0, deadline - time.monotonic())):
+                if key.data is None:
+                    self._drain_wakeup()
+                elif events & selectors.EVENT_WRITE:
+                    self._flush(key.data)
+            self.flush_pending()
+        for key in self._client_keys():
+            self._close(key.data)
+        self.flush_pending()
+        if self._wake_r is not None:
+            signal.set_wakeup_fd(-1)
+            self._wake_r.close()
+            self._wake_w.close()
+        self.sel.close()
+
+    def _client_keys(self):
+        return [k for k in self.sel.get_map().values()
+                if k.data is not None and not isinstance(k.data, _Listen)]
+

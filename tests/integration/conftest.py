@@ -1,0 +1,170 @@
+"""Fixtures that start the real broker process (ports/cpython/main.py) on a free loopback port.
+
+Set MQTT_TEST_BROKER=mosquitto to run the client tests against the system mosquitto
+instead: it checks that the tests themselves state true mosquitto behaviour.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MAIN = os.path.join(ROOT, "ports", "cpython", "main.py")
+HOST = "127.0.0.1"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+MOSQUITTO_PUB = "/usr/bin/mosquitto_pub"
+MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
+
+
+def free_port():
+    """A TCP port that was free on loopback a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(host, port, timeout=0.5):
+    """True when a TCP connection to host:port succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def broker_command():
+    """argv prefix that starts the broker under test."""
+    if os.environ.get("MQTT_TEST_BROKER") == "mosquitto":
+        return ["/usr/sbin/mosquitto"]
+    return [sys.executable, MAIN]
+
+
+class RunningBroker:
+    """A broker subprocess: .host, .port, .proc, .log(), .stop()."""
+
+    def __init__(self, proc, port, log_path, port2=None, config_path=None):
+        self.host = HOST
+        self.port = port
+        self.port2 = port2
+        self.proc = proc
+        self.log_path = log_path
+        self.config_path = config_path
+
+    def log(self):
+        """Everything the broker wrote to stdout and stderr so far."""
+        with open(self.log_path, "r", encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait_for_log(self, text, timeout=5.0):
+        """Wait until text appears in the log; returns whether it did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return True
+            time.sleep(0.05)
+        return text in self.log()
+
+    def stop(self, sig=signal.SIGTERM):
+        """Send sig (SIGTERM), wait up to 10 s, then kill; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
+        return self.proc.returncode
+
+
+def _wait_until_up(proc, host, port, log_path):
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                raise RuntimeError("broker exited with %s before listening:\n%s"
+                                   % (proc.returncode, f.read()))
+        if port_accepts(host, port):
+            return
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(STOP_TIMEOUT)
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        raise RuntimeError("broker did not accept on %s:%d within %.0f s:\n%s"
+                           % (host, port, START_TIMEOUT, f.read()))
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    """start(config_text=None, args=(), wait=True) -> RunningBroker; all stopped at teardown.
+
+    config_text may use {port} (and {port2} for a second listener); without config_text
+    the broker runs with `-p PORT` (mosquitto 2 local-only defaults, anonymous allowed).
+    """
+    started = []
+
+    def start(config_text=None, args=(), wait=True):
+        n = len(started)
+        port = free_port()
+        port2 = None
+        config_path = None
+        cmd = broker_command()
+        if config_text is not None:
+            if "{port2}" in config_text:
+                port2 = free_port()
+                while port2 == port:
+                    port2 = free_port()
+                config_text = config_text.replace("{port2}", str(port2))
+            config_text = config_text.replace("{port}", str(port))
+            config_path = str(tmp_path / ("broker%d.conf" % n))
+            with open(config_path, "w", encoding="utf-8") as f:
+                f.write(config_text)
+            cmd = cmd + ["-c", config_path]
+        else:
+            cmd = cmd + ["-p", str(port)]
+        cmd += list(args)
+        log_path = str(tmp_path / ("broker%d.log" % n))
+        with open(log_path, "wb") as logf:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=subprocess.STDOUT, cwd=str(tmp_path))
+        b = RunningBroker(proc, port, log_path, port2, config_path)
+        started.append(b)
+        if wait:
+            _wait_until_up(proc, HOST, port, log_path)
+        return b
+
+    yield start
+    # A broker that crashed, logged an internal error, or would not stop cleanly fails the test.
+    problems = []
+    for b in started:
+        was_running = b.proc.poll() is None
+        rc = b.stop()
+        log = b.log()
+        if "Traceback" in log:
+            problems.append("broker on port %d logged a traceback:\n%s" % (b.port, log))
+        elif was_running and rc != 0:
+            problems.append("broker on port %d exited %s on SIGTERM:\n%s" % (b.port, rc, log))
+    if problems:
+        pytest.fail("\n\n".join(problems))
+
+
+@pytest.fixture
+def broker(broker_factory):
+    """A broker started with `-p PORT`: loopback listeners, anonymous clients allowed."""
+    return broker_factory()
+
+
+@pytest.fixture
+def mosquitto_bin():
+    """Directory of mosquitto_pub / mosquitto_sub; skips when they are not installed."""
+    for path in (MOSQUITTO_PUB, MOSQUITTO_SUB):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            pytest.skip("%s is missing: install Debian package mosquitto-clients "
+                        "(tools/test.sh does)" % path)
+    return os.path.dirname(MOSQUITTO_PUB)
+

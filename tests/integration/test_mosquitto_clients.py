@@ -1,0 +1,175 @@
+"""The real mosquitto_pub / mosquitto_sub command-line clients against the real broker."""
+
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import uuid
+
+import pytest
+
+WAIT = 15  # seconds any client command may take
+# mosquitto_sub prints each message as: MSG <topic> <qos> <retain> <length> <payload>
+FORMAT = "MSG %t %q %r %l %p"
+
+
+class Sub:
+    """A running mosquitto_sub -C count, with its output lines collected by a thread."""
+
+    def __init__(self, bindir, broker, topics, count, qos=0, version=None):
+        # stdbuf: mosquitto_sub's stdio would hold the SUBACK line back in a pipe buffer.
+        cmd = [shutil.which("stdbuf"), "-oL", os.path.join(bindir, "mosquitto_sub"),
+               "-h", broker.host,
+               "-p", str(broker.port), "-q", str(qos), "-C", str(count),
+               "-W", str(WAIT), "-d", "-F", FORMAT]
+        if version:
+            cmd += ["-V", version]
+        for t in topics:
+            cmd += ["-t", t]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.lines = queue.Queue()
+        self.seen = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip(b"\n"))
+        self.lines.put(None)
+
+    def wait_subscribed(self):
+        """Block until mosquitto_sub has its SUBACK (its -d output says so)."""
+        while True:
+            try:
+                line = self.lines.get(timeout=WAIT)
+            except queue.Empty:
+                pytest.fail("mosquitto_sub got no SUBACK; output: %r" % self.seen)
+            if line is None:
+                pytest.fail("mosquitto_sub exited before SUBACK: %r" % self.seen)
+            self.seen.append(line)
+            if b"received SUBACK" in line:
+                return
+
+    def messages(self):
+        """Wait for mosquitto_sub to exit; returns [(topic, qos, retain, payload)]."""
+        try:
+            rc = self.proc.wait(WAIT + 5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            pytest.fail("mosquitto_sub did not finish; output: %r" % self.seen)
+        self.reader.join(5)
+        while True:
+            line = self.lines.get_nowait() if not self.lines.empty() else None
+            if line is None:
+                break
+            self.seen.append(line)
+        assert rc == 0, "mosquitto_sub exit %d; output: %r" % (rc, self.seen)
+        out = []
+        for line in self.seen:
+            if line.startswith(b"MSG "):
+                _, topic, qos, retain, length, *rest = line.split(b" ", 5)
+                payload = rest[0] if rest else b""
+                assert int(length) == len(payload)
+                out.append((topic.decode(), int(qos), retain == b"1", payload))
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def subs(mosquitto_bin, broker):
+    """start(topics, count, qos=0, version=None) -> subscribed Sub; all killed at teardown."""
+    if shutil.which("stdbuf") is None:
+        pytest.skip("stdbuf (coreutils) is needed to read mosquitto_sub output live")
+    made = []
+
+    def start(topics, count, qos=0, version=None, target=None):
+        s = Sub(mosquitto_bin, target or broker, topics, count, qos, version)
+        made.append(s)
+        s.wait_subscribed()
+        return s
+
+    yield start
+    for s in made:
+        s.stop()
+
+
+def pub(bindir, broker, topic, *args, stdin=None):
+    """Run mosquitto_pub to completion; returns its CompletedProcess (checked exit 0)."""
+    cmd = [os.path.join(bindir, "mosquitto_pub"), "-h", broker.host, "-p", str(broker.port),
+           "-t", topic, *args]
+    r = subprocess.run(cmd, input=stdin, capture_output=True, timeout=WAIT)
+    assert r.returncode == 0, "mosquitto_pub failed: %r %r" % (r.stdout, r.stderr)
+    return r
+
+
+def unique(prefix):
+    return "%s/%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_mosquitto_sub_receives_from_mosquitto_pub_at_each_qos(mosquitto_bin, broker, subs, qos):
+    topic = unique("cli")
+    s = subs([topic], 2, qos=qos)
+    pub(mosquitto_bin, broker, topic, "-q", str(qos), "-m", "first message")
+    pub(mosquitto_bin, broker, topic, "-q", str(qos), "-m", "second")
+    assert s.messages() == [(topic, qos, False, b"first message"), (topic, qos, False, b"second")]
+
+
+@pytest.mark.parametrize("version", ["mqttv311", "mqttv31"])
+def test_protocol_versions_work_end_to_end(mosquitto_bin, broker, subs, version):
+    topic = unique("ver")
+    s = subs([topic], 1, qos=1, version=version)
+    pub(mosquitto_bin, broker, topic, "-V", version, "-q", "1", "-m", version)
+    assert s.messages() == [(topic, 1, False, version.encode())]
+
+
+def test_retained_message_reaches_later_mosquitto_sub_with_retain_flag(
+        mosquitto_bin, broker, subs):
+    topic = unique("keep")
+    pub(mosquitto_bin, broker, topic, "-r", "-q", "1", "-m", "retained value")
+    s = subs([topic], 1, qos=1)
+    assert s.messages() == [(topic, 1, True, b"retained value")]
+
+
+def test_wildcard_subscription_with_mosquitto_sub(mosquitto_bin, broker, subs):
+    base = unique("wc")
+    s = subs([base + "/+/state"], 2)
+    pub(mosquitto_bin, broker, base + "/lamp/state", "-m", "on")
+    pub(mosquitto_bin, broker, base + "/lamp/x/state", "-m", "no match")
+    pub(mosquitto_bin, broker, base + "/door/state", "-m", "open")
+    got = [(t, p) for t, _, _, p in s.messages()]
+    assert got == [(base + "/lamp/state", b"on"), (base + "/door/state", b"open")]
+
+
+def test_mosquitto_pub_line_mode_sends_each_line(mosquitto_bin, broker, subs):
+    topic = unique("lines")
+    s = subs([topic], 3, qos=1)
+    pub(mosquitto_bin, broker, topic, "-q", "1", "-l", stdin=b"alpha\nbeta gamma\ndelta\n")
+    assert [p for _, _, _, p in s.messages()] == [b"alpha", b"beta gamma", b"delta"]
+
+
+LIMIT = 100000
+
+
+def test_payload_at_message_size_limit_is_delivered_and_one_byte_more_is_dropped(
+        mosquitto_bin, broker_factory, subs):
+    b = broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\n"
+                       "message_size_limit %d\n" % LIMIT)
+    topic = unique("big")
+    s = subs([topic], 2, qos=1, target=b)
+    at_limit = b"a" * LIMIT
+    over = b"b" * (LIMIT + 1)
+    pub(mosquitto_bin, b, topic, "-q", "1", "-s", stdin=at_limit)
+    # MQTT 3.1.1 has no way to refuse one message: mosquitto acknowledges and drops it.
+    pub(mosquitto_bin, b, topic, "-q", "1", "-s", stdin=over)
+    pub(mosquitto_bin, b, topic, "-q", "1", "-m", "after")
+    got = s.messages()
+    assert [p for _, _, _, p in got] == [at_limit, b"after"]
