@@ -28,6 +28,8 @@ class Broker:
         self.auth = None  # auth(conn, username, password) -> CONNACK code, set by security
         # events: an observer of broker events (capture); see core/README.md
         self.events = None
+        # set by a port that measures its heap: new clients get CONNACK 3 while it is True
+        self.low_memory = False
         self.sessions = {}  # client id -> Session
         self.subs = SubTree()
         self.retained = RetainStore()

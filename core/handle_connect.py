@@ -75,6 +75,8 @@ def connect(b, conn, b0, mv, s, e, p0):
         rc = ACCEPTED if cfg.allow_anonymous else NOT_AUTHORIZED
     if rc:
         return refuse(b, conn, rc, "not allowed to connect")
+    if b.low_memory:
+        return refuse(b, conn, UNAVAILABLE, "server is low on memory")
     if will is not None and cfg.message_size_limit and len(will[0][2]) > cfg.message_size_limit:
         return refuse(b, conn, UNAVAILABLE, "will message over message_size_limit")
     _accept(b, conn, cid, clean, keepalive, will)

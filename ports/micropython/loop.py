@@ -1,0 +1,451 @@
+"""The MicroPython event loop: select.poll over non-blocking sockets around the core."""
+
+import errno
+import gc
+import select
+import socket
+import sys
+
+import clock
+from core.broker import Broker
+from core.clock import diff
+from core.version import NAME, VERSION  # noqa: F401  (cli imports them from here)
+
+_POLLIN = select.POLLIN
+_POLLOUT = select.POLLOUT
+_BAD = select.POLLERR | select.POLLHUP
+_EAGAIN = errno.EAGAIN
+_AF_INET6 = getattr(socket, "AF_INET6", 10)
+_BACKLOG = 8  # lwIP on a Pico W accepts a backlog of 1; unix takes what we ask
+_POLL_MS = 500  # the core wants tick() at least every second
+_CLOSE_LINGER_MS = 5000  # a closing client that will not take its last bytes is cut off
+_STOP_FLUSH_MS = 2000  # at shutdown, time allowed to flush queued bytes
+_ACCEPT_PAUSE_MS = 1000  # accept failing for lack of memory or descriptors: wait a while
+_GC_EVERY_MS = 250  # while memory is short, collect at most this often
+
+RECV_SIZE = 2048  # one preallocated receive buffer shared by every connection
+OUT_LIMIT = 4096  # bytes queued per connection before QoS 0 messages to it are dropped
+MIN_FREE = 8192  # below this much free heap new clients get CONNACK 3
+
+_ERRNO_TEXT = {"ENOENT": "No such file or directory", "EACCES": "Permission denied",
+               "EISDIR": "Is a directory", "EADDRINUSE": "Address already in use",
+               "EADDRNOTAVAIL": "Cannot assign requested address"}
+
+
+class ListenError(Exception):
+    """A listener could not be opened (the message says which and why)."""
+
+
+def errno_text(e):
+    """Readable reason of an OSError: MicroPython has no strerror, only the errno."""
+    code = e.args[0] if e.args else None
+    if not isinstance(code, int):
+        return str(e)
+    name = getattr(errno, "errorcode", {}).get(code)
+    if name is None:
+        return "error %d" % code
+    return _ERRNO_TEXT.get(name, name)
+
+
+def peer_address(addr):
+    """(ip, port) of an accept() address: a raw sockaddr on unix, ('ip', port) on boards."""
+    if isinstance(addr, tuple):
+        return str(addr[0]), addr[1]
+    fam = addr[0] or addr[1]  # sa_family is in host byte order: one byte is 0
+    port = (addr[2] << 8) | addr[3]  # sin_port / sin6_port: network byte order
+    if fam == socket.AF_INET:
+        return "%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7]), port
+    if fam == _AF_INET6:
+        return ipv6_text(addr[8:24]), port
+    return "unknown", port
+
+
+def ipv6_text(b):
+    """RFC 5952 text of 16 address bytes: lowercase hex, longest zero run as '::'."""
+    w = [(b[i] << 8) | b[i + 1] for i in range(0, 16, 2)]
+    if w[:6] == [0, 0, 0, 0, 0, 0xFFFF]:
+        return "::ffff:%d.%d.%d.%d" % (b[12], b[13], b[14], b[15])
+    best, blen, i = -1, 1, 0
+    while i < 8:
+        if w[i]:
+            i += 1
+            continue
+        j = i
+        while j < 8 and not w[j]:
+            j += 1
+        if j - i > blen:
+            best, blen = i, j - i
+        i = j
+    if best < 0:
+        return ":".join(["%x" % x for x in w])
+    head = ":".join(["%x" % x for x in w[:best]])
+    tail = ":".join(["%x" % x for x in w[best + blen:]])
+    return head + "::" + tail
+
+
+def _format_exc(e):
+    """Traceback text of e (MicroPython has no traceback module)."""
+    try:
+        import io
+        s = io.StringIO()
+        sys.print_exception(e, s)
+        return s.getvalue().rstrip()
+    except Exception:
+        return repr(e)
+
+
+class _Listen:
+    """One listening socket and the core Listener it serves."""
+
+    def __init__(self, sock, listener):
+        self.sock = sock
+        self.listener = listener
+        self.paused_until = None
+
+
+class Server:
+    """Runs a core Broker on non-blocking sockets until stopped or interrupted."""
+
+    def __init__(self, broker, log, min_free=MIN_FREE, buf=RECV_SIZE, backlog=_BACKLOG):
+        self.broker = broker
+        self.log = log
+        self.min_free = min_free
+        self.backlog = backlog
+        self.poller = select.poll()
+        self.objs = {}  # socket -> _Listen or Conn
+        self.listens = []
+        self.writing = set()  # conns registered for POLLOUT
+        self.lingering = {}  # closing conn -> ms when it started closing
+        # buf: a bytearray allocated early (before imports fragment the heap) or a size
+        self.buf = bytearray(buf) if isinstance(buf, int) else buf
+        self.mv = memoryview(self.buf)
+        self.stopping = False
+        self.low = False
+        self.free = 0
+        self._last_gc = clock.now_ms()
+        self._prev_now = None
+        broker.low_memory = False  # read by the core's CONNECT handling (see README)
+
+    # ---- setup ----
+
+    def listen(self, listener):
+        """Open the listening socket of one core Listener; raises ListenError on failure."""
+        host = listener.bind or "0.0.0.0"
+        try:
+            ai = socket.getaddrinfo(host, listener.port)[0]
+        except OSError as e:
+            raise ListenError("Error: cannot resolve listener address %s: %s"
+                              % (host, errno_text(e)))
+        fam, addr = ai[0], ai[-1]
+        self.log("notice", "Opening %s listen socket on port %d."
+                 % ("ipv6" if fam == _AF_INET6 else "ipv4", listener.port))
+        sock = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(self.backlog)
+            sock.setblocking(False)
+        except OSError as e:
+            sock.close()
+            raise ListenError("Error: cannot listen on %s port %d: %s"
+                              % (host, listener.port, errno_text(e)))
+        entry = _Listen(sock, listener)
+        self.listens.append(entry)
+        self.objs[sock] = entry
+        self.poller.register(sock, _POLLIN)
+        return entry
+
+    def listen_all(self, listeners):
+        """Open every listener; a failing IPv6 one is a warning while another one works."""
+        for l in listeners:
+            try:
+                self.listen(l)
+            except ListenError as e:
+                if l.bind is not None and ":" in l.bind:
+                    self.log("warning", "Warning: no IPv6 listener: %s" % str(e)[7:])
+                    continue
+                raise
+        if not self.listens:
+            raise ListenError("Error: no listen socket could be opened.")
+
+    # ---- the loop ----
+
+    def run(self):
+        """Serve until stop() or Ctrl-C (SIGINT), then shut down cleanly."""
+        self.broker.tick(clock.now_ms())
+        try:
+            while not self.stopping:
+                try:
+                    self.step(_POLL_MS)
+                except MemoryError:
+                    gc.collect()
+                    self.log("error", "Error: out of memory in the main loop (%d bytes free "
+                             "after collecting); carrying on." % gc.mem_free())
+        except KeyboardInterrupt:
+            self.log("notice", "Received SIGINT, shutting down.")
+        self.shutdown()
+
+    def stop(self):
+        """Ask the loop to stop after the current step."""
+        self.stopping = True
+
+    def step(self, timeout_ms):
+        """One loop turn: tick the core, wait for socket events up to timeout_ms, serve them."""
+        now = clock.now_ms()
+        self.broker.tick(now)
+        self._housekeeping(now)
+        self.check_memory()
+        self.flush_pending()
+        # poll() returns a list: registrations may change while it is walked
+        for ev in self.poller.poll(timeout_ms):
+            obj = self.objs.get(ev[0])
+            if obj is None:
+                continue  # closed earlier in this batch
+            e = ev[1]
+            if isinstance(obj, _Listen):
+                self._accept(obj)
+                continue
+            if e & _POLLOUT:
+                self._flush(obj)
+            if e & (_POLLIN | _BAD) and obj.port_data is not None:
+                if obj.closing:
+                    if e & _BAD:
+                        self._close(obj)  # the peer is gone: nobody to flush to
+                else:
+                    self._read(obj)
+        self.flush_pending()
+
+    def check_memory(self):
+        """Refresh broker.low_memory from gc.mem_free(); decides only on collected figures."""
+        free = gc.mem_free()
+        if free < self.min_free or self.low:
+            now = clock.now_ms()
+            if diff(now, self._last_gc) >= _GC_EVERY_MS or free < self.min_free // 2:
+                self._last_gc = now
+                gc.collect()
+                free = gc.mem_free()
+                # a quarter of hysteresis: no low/recovered flapping around the threshold
+                low = free < (self.min_free + (self.min_free >> 2) if self.low else self.min_free)
+                if low != self.low:
+                    self._set_low(low, free)
+        self.free = free
+        return free
+
+    def _set_low(self, low, free):
+        self.low = low
+        self.broker.low_memory = low
+        if low:
+            self.log("warning", "Warning: memory low (%d bytes free, threshold %d): new "
+                     "clients are refused with CONNACK 3 (server unavailable)."
+                     % (free, self.min_free))
+        else:
+            self.log("notice", "Memory recovered (%d bytes free): new clients are "
+                     "accepted again." % free)
+
+    def _housekeeping(self, now):
+        prev = self._prev_now
+        self._prev_now = now
+        if prev is not None and now < prev:
+            self.log("debug", "Clock wrapped (%d -> %d ms)." % (prev, now))
+        for entry in self.listens:
+            if entry.paused_until is not None and diff(now, entry.paused_until) >= 0:
+                entry.paused_until = None
+                self.poller.modify(entry.sock, _POLLIN)
+        if self.lingering:
+            for conn in list(self.lingering):
+                if diff(now, self.lingering[conn]) >= _CLOSE_LINGER_MS:
+                    self._close(conn)
+
+    def _pause(self, entry, why):
+        self.log("error", "Error: unable to accept new connection: %s; pausing %d ms."
+                 % (why, _ACCEPT_PAUSE_MS))
+        entry.paused_until = (clock.now_ms() + _ACCEPT_PAUSE_MS) & (clock.PERIOD - 1)
+        self.poller.modify(entry.sock, 0)
+
+    def _accept(self, entry):
+        while True:
+            try:
+                sock, addr = entry.sock.accept()
+            except OSError as e:
+                code = e.args[0] if e.args else None
+                if code == _EAGAIN:
+                    return
+                if code == errno.ECONNABORTED:
+                    continue
+                self._pause(entry, errno_text(e))
+                return
+            except MemoryError:
+                gc.collect()
+                self._pause(entry, "out of memory")
+                return
+            try:
+                self._admit(entry, sock, addr)
+            except MemoryError:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+                conn = self.objs.pop(sock, None)
+                if conn is not None:
+                    self._drop(conn)
+                gc.collect()
+                self.log("error", "Error: out of memory while accepting a connection; "
+                         "it was closed (%d bytes free)." % gc.mem_free())
+
+    def _admit(self, entry, sock, addr):
+        ip, port = peer_address(addr)
+        sock.setblocking(False)
+        free = self.check_memory()
+        if free < self.min_free // 2:
+            # Too short even to answer CONNECT: close before the core spends anything.
+            self.log("warning", "Connection from %s:%d closed: only %d bytes of memory free."
+                     % (ip, port, free))
+            sock.close()
+            return
+        conn = self.broker.open(entry.listener, ip, port)
+        if conn is None:
+            sock.close()
+            return
+        conn.port_data = sock
+        self.objs[sock] = conn
+        self.poller.register(sock, _POLLIN)
+
+    def _read(self, conn):
+        sock = conn.port_data
+        try:
+            n = sock.readinto(self.buf)
+        except OSError as e:
+            if e.args and e.args[0] == _EAGAIN:
+                return
+            self._close(conn)
+            return
+        if n is None:
+            return  # nothing waiting after all
+        if not n:
+            self._close(conn)  # the peer closed
+            return
+        try:
+            self.broker.received(conn, self.mv[:n])
+        except MemoryError:
+            gc.collect()
+            self.log("error", "Error: out of memory while handling %s; closing it "
+                     "(%d bytes free after collecting)." % (conn.name(), gc.mem_free()))
+            self._close(conn)
+        except Exception as e:
+            # A core bug must cost one connection, not the whole broker.
+            self.log("error", "Error: internal error while handling %s, closing it:\n%s"
+                     % (conn.name(), _format_exc(e)))
+            self._close(conn)
+
+    def flush_pending(self):
+        """Write out every connection the core queued bytes for, and close finished ones."""
+        pending = self.broker.pending
+        while pending:
+            self._flush(pending.pop())  # pop(): no list copy per turn
+
+    def _flush(self, conn):
+        sock = conn.port_data
+        if sock is None:
+            return  # already closed
+        out = conn.out
+        failed = False
+        while out:
+            try:
+                n = sock.write(out)
+            except OSError as e:
+                failed = not (e.args and e.args[0] == _EAGAIN)
+                break
+            if not n:
+                break  # None: the socket buffer is full
+            conn.sent(n)
+        if failed or (conn.closing and not out):
+            self._close(conn)
+            return
+        if conn.closing:
+            if conn not in self.lingering:
+                self.lingering[conn] = clock.now_ms()
+            want_out = True
+        else:
+            want_out = bool(out)
+        if want_out != (conn in self.writing):
+            if want_out:
+                self.writing.add(conn)
+                self.poller.modify(sock, _POLLOUT if conn.closing else _POLLIN | _POLLOUT)
+            else:
+                self.writing.discard(conn)
+                self.poller.modify(sock, _POLLIN)
+        elif conn.closing and want_out:
+            self.poller.modify(sock, _POLLOUT)  # stop reading from a closing client
+
+    def _close(self, conn):
+        """Close conn's socket and tell the core (which may publish its will)."""
+        if conn.port_data is None:
+            return
+        self._drop(conn)
+        try:
+            self.broker.closed(conn)
+        except MemoryError:
+            gc.collect()
+            self.log("error", "Error: out of memory while closing %s." % conn.name())
+
+    def _drop(self, conn):
+        sock = conn.port_data
+        conn.port_data = None
+        self.objs.pop(sock, None)
+        self.writing.discard(conn)
+        self.lingering.pop(conn, None)
+        try:
+            self.poller.unregister(sock)
+        except (OSError, KeyError, ValueError):
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    def shutdown(self):
+        """Stop listening, let the core close every client, flush briefly, close all."""
+        for entry in self.listens:
+            self.objs.pop(entry.sock, None)
+            try:
+                self.poller.unregister(entry.sock)
+            except (OSError, KeyError, ValueError):
+                pass
+            entry.sock.close()
+        self.listens = []
+        self.broker.shutdown()
+        self.flush_pending()
+        start = clock.now_ms()
+        while self.objs and diff(clock.now_ms(), start) < _STOP_FLUSH_MS:
+            for ev in self.poller.poll(100):
+                conn = self.objs.get(ev[0])
+                if conn is None:
+                    continue
+                if ev[1] & _POLLOUT:
+                    self._flush(conn)
+                elif ev[1] & _BAD:
+                    self._close(conn)
+            self.flush_pending()
+        for conn in list(self.objs.values()):
+            self._close(conn)
+        self.flush_pending()
+
+
+def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
+    """Run a broker for cfg on real sockets until interrupted; returns an exit code."""
+    broker = Broker(cfg, log)
+    broker.out_limit = out_limit
+    server = Server(broker, log, min_free, buf)
+    try:
+        server.listen_all(cfg.listeners)
+    except ListenError as e:
+        log("error", str(e))
+        if "error" not in getattr(log, "types", ("error",)):
+            sys.stderr.write("%s\n" % e)  # a fatal error is never silent
+        server.shutdown()
+        return 1
+    log("notice", "%s version %s running (MicroPython, %d bytes of heap free)"
+        % (NAME, VERSION, server.check_memory()))
+    server.run()
+    log("notice", "%s version %s terminating" % (NAME, VERSION))
+    return 0

@@ -1,0 +1,67 @@
+"""Fixtures that run the MicroPython port (ports/micropython/main.py) in the real unix
+`micropython` executable, from .mpy files as a board would, on free loopback ports."""
+
+import subprocess
+import time
+
+import pytest
+
+from mpbroker import (HEAP, START_TIMEOUT, MpBroker, build_mpy_tree, free_port,
+                      micropython_exe, port_accepts)
+
+
+@pytest.fixture(scope="session")
+def mpy_main(tmp_path_factory):
+    """main.py of a .mpy build of the broker (what a board runs)."""
+    return build_mpy_tree(str(tmp_path_factory.mktemp("mpy")))
+
+
+@pytest.fixture
+def mp_broker_factory(tmp_path, mpy_main):
+    """start(config_text=None, args=(), heap=HEAP, wait=True) -> MpBroker; all stopped after.
+
+    config_text may use {port}; without it the port runs with `-p PORT`.
+    """
+    started = []
+
+    def start(config_text=None, args=(), heap=HEAP, wait=True):
+        n = len(started)
+        port = free_port()
+        cmd = [micropython_exe(), "-X", "heapsize=" + heap, mpy_main]
+        if config_text is not None:
+            path = str(tmp_path / ("mp%d.conf" % n))
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(config_text.replace("{port}", str(port)))
+            cmd += ["-c", path]
+        else:
+            cmd += ["-p", str(port)]
+        cmd += list(args)
+        log_path = str(tmp_path / ("mp%d.log" % n))
+        with open(log_path, "wb") as logf:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=subprocess.STDOUT, cwd=str(tmp_path))
+        b = MpBroker(proc, port, log_path)
+        started.append(b)
+        if wait:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not port_accepts(port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    b.stop()
+                    raise RuntimeError("MicroPython broker did not start (exit %s):\n%s"
+                                       % (proc.returncode, b.log()))
+                time.sleep(0.05)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+        if b.proc.poll() is None:
+            b.proc.kill()
+
+
+@pytest.fixture
+def mp_broker(mp_broker_factory):
+    """The port with `-p PORT -v` on the model heap."""
+    return mp_broker_factory(args=("-v",))
+
+

