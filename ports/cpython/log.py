@@ -3,30 +3,11 @@
 import sys
 import time
 
-# mosquitto's default log_type set when the config names none.
-DEFAULT_TYPES = ("error", "warning", "notice", "information")
-ALL_TYPES = ("error", "warning", "notice", "information", "debug",
-             "subscribe", "unsubscribe", "websockets")
-
-
-def wanted_types(cfg, verbose):
-    """The set of log types to print: all with -v, else the config's log_type lines or defaults."""
-    if verbose:
-        return set(ALL_TYPES)
-    types = getattr(cfg, "log_types", None) if cfg is not None else None
-    if not types:
-        return set(DEFAULT_TYPES)
-    types = set(types)
-    if "all" in types:
-        return set(ALL_TYPES)
-    types.discard("none")
-    return types
-
 
 class Logger:
     """Callable log(level, msg) as the core expects; writes and flushes one line per call."""
 
-    def __init__(self, types=DEFAULT_TYPES, stream=None):
+    def __init__(self, types, stream=None):
         self.types = set(types)
         self.stream = stream if stream is not None else sys.stderr
 

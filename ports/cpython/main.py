@@ -9,73 +9,11 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from core.broker import Broker  # noqa: E402
-from core.config import Config, ConfigError, parse_config  # noqa: E402
+from core import cli  # noqa: E402
+from core.config import ConfigError  # noqa: E402
 from core.version import NAME, VERSION  # noqa: E402
-from ports.cpython.log import Logger, wanted_types  # noqa: E402
+from ports.cpython.log import Logger  # noqa: E402
 from ports.cpython.loop import ListenError, Server  # noqa: E402
-
-
-USAGE = """%s version %s
-
-An MQTT v3.1.1/v3.1 broker.
-
-Usage: main.py [-c config_file] [-h] [-p port] [-v]
-
- -c : specify the broker config file.
- -h : display this help.
- -p : start the broker listening on the specified port.
-      Not recommended in conjunction with the -c option.
- -v : verbose mode - enable all logging types. This overrides
-      any logging options given in the config file.
-""" % (NAME, VERSION)
-
-
-class UsageError(Exception):
-    """Bad command line; the message is printed before the usage text."""
-
-
-class Unsupported(Exception):
-    """A mosquitto flag this broker does not offer; exit 1 with the message."""
-
-
-def parse_args(argv):
-    """Return (config_file or None, [ports], verbose, help) from mosquitto-style flags."""
-    config_file = None
-    ports = []
-    verbose = False
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a in ("-h", "--help"):
-            return config_file, ports, verbose, True
-        if a in ("-v", "--verbose"):
-            verbose = True
-        elif a in ("-c", "--config-file", "-p", "--port"):
-            if i + 1 >= len(argv):
-                raise UsageError("Error: %s argument given but no %s specified."
-                                 % (a, "file" if a.startswith(("-c", "--c")) else "port"))
-            i += 1
-            if a in ("-c", "--config-file"):
-                config_file = argv[i]
-            else:
-                ports.append(_port(argv[i]))
-        elif a in ("-d", "--daemon"):
-            raise Unsupported("Error: %s (daemon mode) is not supported; "
-                             "run the broker under a service manager instead." % a)
-        else:
-            raise UsageError("Error: Unknown option '%s'." % a)
-        i += 1
-    return config_file, ports, verbose, False
-
-
-def _port(text):
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        raise UsageError("Error: Invalid port specified (%s)." % text)
-    return port
 
 
 def read_config_text(path):
@@ -87,20 +25,6 @@ def read_config_text(path):
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise ValueError("%s:%d: invalid UTF-8 in config file" % (path, line))
-
-
-def load_config(config_file, ports):
-    """Build the Config from -c and -p; raises ConfigError, OSError or ValueError."""
-    if config_file is None:
-        cfg = Config()
-        for p in ports:
-            cfg.add_port(p)
-        cfg.finish()
-        return cfg
-    cfg = parse_config(read_config_text(config_file), config_file)
-    for p in ports:
-        cfg.add_port(p)
-    return cfg
 
 
 def raise_fd_limit():
@@ -122,19 +46,21 @@ def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
     try:
-        config_file, ports, verbose, want_help = parse_args(argv)
-    except UsageError as e:
-        sys.stderr.write("%s\n\n%s" % (e, USAGE))
+        o = cli.parse_args(argv)
+    except cli.UsageError as e:
+        sys.stderr.write("%s\n\n%s" % (e, cli.USAGE))
         return 3
-    except Unsupported as e:
+    except cli.Unsupported as e:
         sys.stderr.write("%s\n" % e)
         return 1
-    if want_help:
-        sys.stdout.write(USAGE)
+    if o["help"]:
+        sys.stdout.write(cli.USAGE)
         return 0
 
+    config_file = o["config"]
     try:
-        cfg = load_config(config_file, ports)
+        text = None if config_file is None else read_config_text(config_file)
+        cfg = cli.build_config(text, config_file, o["ports"])
     except ConfigError as e:
         sys.stderr.write("Error: %s\n" % e)
         return 1
@@ -146,17 +72,9 @@ def main(argv=None):
         sys.stderr.write("Error: %s\n" % e)
         return 1
 
-    log = Logger(wanted_types(cfg, verbose))
-    log("notice", "%s version %s starting" % (NAME, VERSION))
-    if config_file is None:
-        log("notice", "Using default config.")
-    else:
-        log("notice", "Config loaded from %s." % config_file)
-    if getattr(cfg, "local_only", False):
-        log("notice", "Starting in local only mode. Connections will only be possible "
-            "from clients running on this machine.")
-    for w in getattr(cfg, "warnings", ()):
-        log("warning", w if w.startswith("Warning") else "Warning: " + w)
+    log = Logger(cli.wanted_types(cfg, o["verbose"]))
+    for level, msg in cli.startup_lines(cfg, config_file):
+        log(level, msg)
 
     raise_fd_limit()
     broker = Broker(cfg, log)

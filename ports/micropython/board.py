@@ -30,7 +30,8 @@ def main(buf):
     if cfg.local_only:
         return _fail("%s defines no listener: add e.g. 'listener 1883' (a board serves "
                      "the network, not loopback)" % CONF)
-    from log import Logger, wanted_types
+    from log import Logger
+    from core.cli import wanted_types
     log = Logger(wanted_types(cfg, False))
     for w in cfg.warnings:
         log("warning", "Warning: " + w)

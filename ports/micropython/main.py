@@ -39,7 +39,9 @@ def _run_unix():
     if isinstance(r, int):
         return r
     cfg, log, o = r
-    del sys.modules["cli"]  # the flag parser and usage text are not needed any more
+    # the flag parser and usage text are not needed any more
+    for name in ("cli", "core.cli"):
+        sys.modules.pop(name, None)
     del cli, r
     gc.collect()
     import loop
