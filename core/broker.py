@@ -16,6 +16,7 @@ from core.sys_tree import SysTree
 _FLAGS = (None, 0, None, -1, 0, 0, 2, 0, 2, None, 2, None, 0, None, 0, None)
 
 _CONNECT_TIMEOUT_MS = 20000  # a TCP connection must send CONNECT within this time
+_PACKET_TIMEOUT_MS = 60000  # a packet trickled in must be complete this long after it began
 _MAX_PACKET = 268435460  # largest packet MQTT can express (4-byte remaining length)
 
 
@@ -114,11 +115,13 @@ class Broker:
                 conn.inbuf = None
             elif pos:
                 buf[0:pos] = b""
+                conn.partial_since = self.now
         else:
             mv = data if isinstance(data, memoryview) else memoryview(data)
             pos = self._frames(conn, mv, n)
             if pos < n and not conn.closing:
                 conn.inbuf = bytearray(mv[pos:n])
+                conn.partial_since = self.now
 
     def closed(self, conn):
         """The socket of conn is gone (peer closed, error, or the port closed it)."""
@@ -266,15 +269,21 @@ class Broker:
                 continue
             if c.connected:
                 lim = c.keepalive_ms
+                since = c.last_rx
             else:
-                lim = _CONNECT_TIMEOUT_MS
-            if lim and clock.diff(now, c.last_rx) > lim:
+                lim = _CONNECT_TIMEOUT_MS  # counted from the TCP accept: trickling does not help
+                since = c.opened
+            if (lim and clock.diff(now, since) > lim) or \
+                    (c.inbuf and clock.diff(now, c.partial_since) > _PACKET_TIMEOUT_MS):
                 if late is None:
                     late = []
                 late.append(c)
         if late:
             for c in late:
-                if c.connected:
+                if c.inbuf and clock.diff(now, c.partial_since) > _PACKET_TIMEOUT_MS:
+                    self.violation(c, "a packet was not completed within %d s"
+                                   % (_PACKET_TIMEOUT_MS // 1000))
+                elif c.connected:
                     self.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
                     self.close(c, True, "keepalive timeout")
                 else:

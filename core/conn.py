@@ -10,6 +10,7 @@ class Conn:
         self.port = port
         self.out = bytearray()
         self.inbuf = None  # bytes of an incomplete packet kept between reads
+        self.partial_since = now  # when the packet in inbuf began to arrive
         self.closing = False
         self.connected = False  # CONNECT accepted
         self.session = None

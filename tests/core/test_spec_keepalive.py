@@ -99,3 +99,44 @@ def test_connection_without_connect_is_closed_eventually():
     c = h.client()
     h.advance(120000, step=1000)
     assert c.closing
+
+
+def test_connect_trickled_byte_by_byte_is_closed_20s_after_accept():
+    # slow-loris: each byte resets nothing, the CONNECT deadline counts from the accept
+    h = Harness()
+    c = h.client()
+    pkt = mqttc.connect("slow-client-with-a-long-id-" * 2, keepalive=0)  # > 21 bytes
+    for i in range(len(pkt) - 1):
+        c.send(pkt[i:i + 1])
+        h.advance(1000, step=1000)
+        if c.closing:
+            break
+    assert c.closing
+    assert i < 21, "still open after %d s" % i
+
+
+def test_packet_trickled_after_connect_is_closed_when_not_complete_in_60s():
+    h = Harness()
+    c = h.connected("slow", keepalive=0)  # no keepalive: only the packet deadline applies
+    other = h.connected("ok", keepalive=0)
+    pkt = mqttc.publish("a/b", b"x" * 200)
+    mark = h.mark()
+    for i in range(len(pkt) - 1):
+        c.send(pkt[i:i + 1])
+        h.advance(1000, step=1000)
+        if c.closing:
+            break
+    assert c.closing and 59 <= i <= 61, i
+    assert not other.conn.closing
+    assert [m for m in h.logs_since(mark) if "slow" in m and "not completed" in m]
+
+
+def test_partial_packet_completed_in_time_keeps_the_connection():
+    h = Harness()
+    c = h.connected("patient", keepalive=0)
+    pkt = mqttc.pingreq()
+    c.send(pkt[:1])
+    h.advance(50000, step=1000)
+    c.send(pkt[1:])
+    h.advance(50000, step=1000)
+    assert not c.conn.closing
