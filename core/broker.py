@@ -27,6 +27,7 @@ class Broker:
         self.cfg = cfg
         self.log = log or _no_log
         self.auth = None  # auth(conn, username, password) -> CONNACK code, set by security
+        self.acl = None  # core.acl.Acl when an acl_file is loaded (core/auth.py install)
         # events: an observer of broker events (capture); see core/README.md
         self.events = None
         # set by a port that measures its heap: new clients get CONNACK 3 while it is True
@@ -104,6 +105,7 @@ class Broker:
             return
         n = len(data)
         self.bytes_in += n
+        conn.rx_bytes += n
         conn.last_rx = self.now
         if conn.inbuf:
             buf = conn.inbuf
@@ -184,6 +186,11 @@ class Broker:
                 self.drop_session(s)
         will = conn.will
         conn.will = None
+        if send_will and will is not None and self.acl is not None and \
+                not self.acl.can_write(conn.username, conn.client_id, will[0][0]):
+            self.log("notice", "Denied will of client %s on '%s' (acl_file)."
+                     % (conn.name(), will[0][0]))
+            will = None
         if send_will and will is not None:
             self.log("information", "Publishing will of client %s on '%s'." % (conn.name(), will[0][0]))
             if self.events is not None:

@@ -15,10 +15,10 @@ _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 864
 # they give a warning instead of the "unknown option" error.
 UNSUPPORTED_OPTIONS = (
     # general and security
-    "acl_file", "allow_duplicate_messages", "auth_plugin", "auth_plugin_deny_special_chars",
+    "allow_duplicate_messages", "auth_plugin", "auth_plugin_deny_special_chars",
     "plugin", "autosave_interval", "autosave_on_changes", "check_retain_source",
     "clientid_prefixes", "include_dir", "log_dest", "log_facility", "log_timestamp",
-    "log_timestamp_format", "max_inflight_bytes", "memory_limit", "password_file",
+    "log_timestamp_format", "max_inflight_bytes", "memory_limit",
     "persistence", "persistence_file", "persistence_location", "pid_file", "psk_file",
     "set_tcp_nodelay", "user", "retry_interval",
     # listeners
@@ -106,9 +106,23 @@ class Config:
         self.sys_interval = 10
         self.log_types = set(DEFAULT_LOG_TYPES)
         self.connection_messages = True
+        self.password_file = None  # path; the port reads it (core/passwd.py parses)
+        self.acl_file = None  # path; the port reads it (core/acl.py parses)
         self.warnings = []
         self.local_only = False
         self.filename = "mosquitto.conf"
+        # capture (core/capture.py): off while capture_address is None
+        self.capture_address = None
+        self.capture_format = "ecs"
+        self.capture_events = None  # None: every kind
+        self.capture_payload = None  # None: "none" for ecs, "base64" for hicap
+        self.capture_payload_limit = 0  # 0: whole payload
+        self.capture_topics = []  # empty: every publish
+        self.capture_queue_size = 262144
+        self.capture_broker_id = None  # None: the port's host name
+        self.capture_stats_interval = 60
+        self.capture_tls = False
+        self.capture_cafile = None
         # The default listener (mosquitto's `port` / `bind_address`) also takes
         # per-listener options written before the first `listener` line.
         self._default = Listener()
@@ -285,6 +299,12 @@ def _opt_auto_id_prefix(p, opt, args):
     p.cfg.auto_id_prefix = _one(opt, args)
 
 
+def _global_str(attr):
+    def handle(p, opt, args):
+        setattr(p.cfg, attr, _one(opt, args))
+    return handle
+
+
 def _opt_persistent_client_expiration(p, opt, args):
     p.cfg.persistent_client_expiration = _duration(opt, _one(opt, args))
 
@@ -373,7 +393,76 @@ def _opt_per_listener_settings(p, opt, args):
                "security options apply to all listeners")
 
 
+def _opt_capture(p, opt, args):
+    # names and values are checked here; core/capture.py uses them
+    from core import capture
+    cfg = p.cfg
+    if opt == "capture_events":
+        if not args:
+            _one(opt, args)
+        kinds = []
+        for w in " ".join(args).replace(",", " ").split():
+            if w == "all":
+                kinds.extend(capture.KINDS)
+            elif w in capture.KINDS:
+                kinds.append(w)
+            else:
+                raise _Invalid("invalid value '%s' for option 'capture_events': expected a "
+                               "comma list of %s, or all" % (w, ", ".join(capture.KINDS)))
+        cfg.capture_events = kinds
+        return
+    v = _one(opt, args)
+    if opt == "capture_address":
+        try:
+            capture.parse_address(v)
+        except ValueError as e:
+            raise _Invalid("invalid value for option 'capture_address': %s" % e)
+        cfg.capture_address = v
+    elif opt == "capture_format":
+        if v not in capture.FORMATS:
+            raise _Invalid("invalid value '%s' for option 'capture_format': expected ecs or "
+                           "hicap" % v)
+        cfg.capture_format = v
+    elif opt == "capture_payload":
+        if v not in capture.PAYLOADS:
+            raise _Invalid("invalid value '%s' for option 'capture_payload': expected none, "
+                           "base64 or sha256" % v)
+        cfg.capture_payload = v
+    elif opt == "capture_payload_limit":
+        cfg.capture_payload_limit = _int_range(opt, v, 0, MAX_PAYLOAD)
+    elif opt == "capture_topic":
+        from core.topic import check_filter
+        from core.errors import ProtocolError
+        try:
+            check_filter(v)
+        except ProtocolError as e:
+            raise _Invalid("invalid value '%s' for option 'capture_topic': %s" % (v, e))
+        cfg.capture_topics.append(v)
+    elif opt == "capture_queue_size":
+        cfg.capture_queue_size = _int_range(opt, v, 1024)
+    elif opt == "capture_broker_id":
+        cfg.capture_broker_id = v
+    elif opt == "capture_stats_interval":
+        cfg.capture_stats_interval = _int_range(opt, v, 0, 86400)
+    elif opt == "capture_tls":
+        if _bool(opt, v):
+            raise _Invalid("option 'capture_tls true' is not supported yet (plain TCP only)")
+    elif opt == "capture_cafile":
+        cfg.capture_cafile = v
+
+
 _OPTIONS = {
+    "capture_address": _opt_capture,
+    "capture_format": _opt_capture,
+    "capture_events": _opt_capture,
+    "capture_payload": _opt_capture,
+    "capture_payload_limit": _opt_capture,
+    "capture_topic": _opt_capture,
+    "capture_queue_size": _opt_capture,
+    "capture_broker_id": _opt_capture,
+    "capture_stats_interval": _opt_capture,
+    "capture_tls": _opt_capture,
+    "capture_cafile": _opt_capture,
     "allow_anonymous": _global_bool("allow_anonymous"),
     "allow_zero_length_clientid": _global_bool("allow_zero_length_clientid"),
     "connection_messages": _global_bool("connection_messages"),
@@ -388,6 +477,8 @@ _OPTIONS = {
     "message_size_limit": _global_int("message_size_limit", 0, MAX_PAYLOAD),
     "sys_interval": _global_int("sys_interval", 0, 65535),
     "auto_id_prefix": _opt_auto_id_prefix,
+    "password_file": _global_str("password_file"),
+    "acl_file": _global_str("acl_file"),
     "persistent_client_expiration": _opt_persistent_client_expiration,
     "log_type": _opt_log_type,
     "listener": _opt_listener,

@@ -25,9 +25,12 @@ class Conn:
         self.dropped = 0  # QoS 0 messages dropped because out was over its limit
         self.rx_packets = 0
         self.tx_msgs = 0
+        self.rx_bytes = 0  # for capture's disconnect record
+        self.tx_bytes = 0
 
     def sent(self, n):
         """The port wrote the first n bytes of out."""
+        self.tx_bytes += n
         if n >= len(self.out):
             self.out[:] = b""
         elif n > 0:

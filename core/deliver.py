@@ -11,6 +11,8 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
     most once, whatever the number of subscribers.
     """
     subs = b.subs.match(topic)
+    if b.acl is not None:
+        subs = b.acl.readers(subs, topic)  # the receiver's read rights (acl_file)
     if not subs:
         return
     limit = b.out_limit
@@ -41,6 +43,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
                 b.pending.append(c)
             out += pkt
             b.msgs_out += 1
+            c.tx_msgs += 1
         else:
             if msg is None:
                 msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:pe]))
@@ -84,6 +87,7 @@ def _start(b, sess, c, msg, q, retain):
     if not out:
         b.pending.append(c)
     b.msgs_out += 1
+    c.tx_msgs += 1
     if q == 0:
         put_publish(out, 0x30 | retain, msg[1], 0, msg[2])
         return

@@ -113,6 +113,7 @@ def _accept(b, conn, cid, clean, keepalive, will):
         s.clean = clean
         present = 1  # MQTT-3.2.2-2
     s.conn = conn
+    s.username = conn.username  # for acl_file read checks while the session is offline
     conn.session = s
     conn.connected = True
     conn.will = will

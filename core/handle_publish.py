@@ -36,6 +36,8 @@ def publish(b, conn, b0, mv, s, e, p0):
         why = "%d bytes is over message_size_limit %d" % (e - ps, lim)
     elif topic[0] == "$":
         why = "clients may not publish to $ topics"
+    elif b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
+        why = "denied by acl_file"
     deliverable = why is None
     if why is not None:
         b.log("notice", "Dropped PUBLISH from %s on '%s': %s." % (conn.name(), topic, why))

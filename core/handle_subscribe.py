@@ -28,7 +28,12 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     put_varint(out, 2 + len(reqs))
     out.append(pid >> 8)
     out.append(pid & 0xFF)
+    acl = b.acl
     for f, q in reqs:
+        if acl is not None and not acl.can_subscribe(conn.username, conn.client_id, f):
+            out.append(0x80)  # failure for this filter only (MQTT-3.9.3)
+            b.log("notice", "Denied subscription of %s to '%s' (acl_file)." % (conn.name(), f))
+            continue
         b.subs.subscribe(f, sess, q)  # MQTT-3.8.4-3: a repeated filter replaces the old one
         sess.subs[f] = q
         out.append(q)
@@ -37,7 +42,11 @@ def subscribe(b, conn, b0, mv, s, e, p0):
             b.events.subscribe(conn, f, q)
     b.write(conn, out)  # MQTT-3.8.4-1
     for f, q in reqs:
+        if acl is not None and f not in sess.subs:
+            continue
         for msg, mq in b.retained.matching(f):
+            if acl is not None and not acl.can_read(conn.username, conn.client_id, msg[0]):
+                continue
             deliver.send(b, sess, msg, mq if mq < q else q, 1)  # MQTT-3.3.1-6/8
 
 

@@ -79,10 +79,12 @@ class Server:
         self.buf = bytearray(_RECV_SIZE)
         self.mv = memoryview(self.buf)
         self.stopping = None  # signal number (or True) once a stop is asked for
-        self.hup = False  # SIGHUP seen, not yet logged
+        self.hup = False  # SIGHUP seen, not yet handled
+        self.reload = None  # called on SIGHUP (main sets it: re-read password and ACL files)
         self.lingering = set()  # closing conns whose last bytes have not left yet
         self._wake_r = None
         self._wake_w = None
+        self.capture = None  # a ports.cpython.capture_io.CaptureIO, set by main
 
     # ---- setup ----
 
@@ -149,7 +151,7 @@ class Server:
         self.stopping = signum
 
     def _on_hup(self, signum, frame):
-        # mosquitto reloads its config on SIGHUP; we cannot yet, but must not die of it.
+        # handled in the loop (self.reload), never inside the signal handler
         self.hup = True
 
     def stop(self):
@@ -167,14 +169,25 @@ class Server:
             broker.tick(now)
             self._housekeeping(now)
             self.flush_pending()
-            for key, events in self.sel.select(1.0):
+            timeout = 1.0
+            if self.capture is not None:
+                self.capture.poll(now)
+                w = self.capture.wait_s(now)
+                if w is not None and w < timeout:
+                    timeout = w
+            for key, events in self.sel.select(timeout):
                 data = key.data
-                if data is None:
+                if data is not None and data is self.capture:
+                    data.on_event(events, now_ms())
+                elif data is None:
                     self._drain_wakeup()
                     if self.hup:
                         self.hup = False
-                        self.log("notice", "Received SIGHUP: configuration reload is not "
-                                 "supported, keeping the current configuration.")
+                        if self.reload is not None:
+                            self.reload()
+                        else:
+                            self.log("notice", "Received SIGHUP: configuration reload is not "
+                                     "supported, keeping the current configuration.")
                 elif isinstance(data, _Listen):
                     self._accept(data)
                 else:
@@ -327,6 +340,8 @@ class Server:
         self.listens = []
         broker.shutdown()
         self.flush_pending()
+        if self.capture is not None:
+            self.capture.shut_down(time.monotonic() + _STOP_FLUSH_S)
         # Give queued bytes a short while to leave, then close whatever is left.
         deadline = time.monotonic() + _STOP_FLUSH_S
         while time.monotonic() < deadline and self._client_keys():
@@ -347,5 +362,6 @@ class Server:
 
     def _client_keys(self):
         return [k for k in self.sel.get_map().values()
-                if k.data is not None and not isinstance(k.data, _Listen)]
+                if k.data is not None and not isinstance(k.data, _Listen)
+                and k.data is not self.capture]
 

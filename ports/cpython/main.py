@@ -14,6 +14,8 @@ from core.config import ConfigError  # noqa: E402
 from core.version import NAME, VERSION  # noqa: E402
 from ports.cpython.log import Logger  # noqa: E402
 from ports.cpython.loop import ListenError, Server  # noqa: E402
+from ports.cpython import security  # noqa: E402
+from ports.cpython.capture_io import CaptureIO, capture_from_env  # noqa: E402
 
 
 def read_config_text(path):
@@ -78,7 +80,21 @@ def main(argv=None):
 
     raise_fd_limit()
     broker = Broker(cfg, log)
+    try:
+        security.start(broker, cfg)  # password_file and acl_file
+    except security.SecurityError as e:
+        log("error", "Error: %s" % e)
+        if "error" not in log.types:
+            sys.stderr.write("Error: %s\n" % e)
+        return 1
     server = Server(broker, log)
+    server.reload = lambda: security.reload(broker, cfg, log)
+    try:
+        capture_from_env(cfg)
+        server.capture = CaptureIO.create(broker, cfg, server.sel, log)
+    except ValueError as e:
+        sys.stderr.write("Error: capture: %s\n" % e)
+        return 1
     # Before listening: a signal sent once the port accepts must already stop us cleanly.
     server.install_signals()
     try:
@@ -93,6 +109,8 @@ def main(argv=None):
             sys.stderr.write("%s\n" % e)  # a fatal error is never silent
         return 1
     log("notice", "%s version %s running" % (NAME, VERSION))
+    if server.capture is not None:
+        server.capture.cap.startup([(l.bind, l.port) for l in cfg.listeners])
     server.run()
     log("notice", "%s version %s terminating" % (NAME, VERSION))
     return 0

@@ -431,10 +431,24 @@ class Server:
         self.flush_pending()
 
 
+def _read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     """Run a broker for cfg on real sockets until interrupted; returns an exit code."""
     broker = Broker(cfg, log)
     broker.out_limit = out_limit
+    if cfg.password_file is not None or cfg.acl_file is not None:
+        from core import auth
+        try:
+            auth.install(broker, *auth.load(cfg, _read_file))
+        except auth.SecurityError as e:
+            log("error", "Error: %s" % e)
+            if "error" not in getattr(log, "types", ("error",)):
+                sys.stderr.write("Error: %s\n" % e)
+            return 1
     server = Server(broker, log, min_free, buf)
     try:
         server.listen_all(cfg.listeners)

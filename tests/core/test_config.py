@@ -398,7 +398,8 @@ def test_per_listener_settings_false_is_accepted_true_warns():
 
 SINGLE_VALUE = BOOLS + tuple(o for o, lo, hi in INTS) + (
     "auto_id_prefix", "persistent_client_expiration", "port", "bind_address",
-    "max_connections", "protocol", "mount_point", "bind_interface", "per_listener_settings")
+    "max_connections", "protocol", "mount_point", "bind_interface", "per_listener_settings",
+    "password_file", "acl_file")
 
 
 def test_every_single_value_option_rejects_missing_and_extra_values():

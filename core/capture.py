@@ -1,0 +1,614 @@
+"""Capture: broker events as JSON lines for Logstash, queued in a ring, sent by a sans-I/O sender.
+
+The port owns the socket and the clocks. It calls, from its loop:
+  cap.want_connect(now)  -> True: start a non-blocking connect to cap.host:cap.port now
+  cap.connected(now) / cap.failed(now)   outcome of a connect, or the connection broke
+  cap.connect_overdue(now) -> True: a connect has taken too long (port calls failed)
+  cap.flush(send)        write queued records with send(buf) -> n (OSError propagates)
+  cap.has_output()       True while records wait (the port then wants writability)
+  cap.tick(now)          every loop pass: periodic statistics
+  cap.wait_ms(now)       ms until the sender next needs the loop (for select timeouts)
+"""
+
+from core import clock
+from core import capture_json as J
+from core.ring import Ring
+from core.topic import matches
+
+try:
+    from binascii import b2a_base64
+except ImportError:  # a board without binascii: base64 payloads are unavailable
+    b2a_base64 = None
+try:
+    import hashlib
+except ImportError:
+    hashlib = None
+
+KINDS = ("connect", "disconnect", "publish", "will", "subscribe", "unsubscribe",
+         "startup", "shutdown", "stats")
+FORMATS = ("ecs", "hicap")
+PAYLOADS = ("none", "base64", "sha256")
+DEFAULT_PORT = 5555  # what the fork's Docker and Kubernetes setups used
+
+# CONNACK return codes as the fork named them
+HICAP_REASONS = (None, "CONNACK_REFUSED_PROTOCOL_VERSION", "CONNACK_REFUSED_IDENTIFIER_REJECTED",
+                 "CONNACK_REFUSED_SERVER_UNAVAILABLE", "CONNACK_REFUSED_BAD_USERNAME_PASSWORD",
+                 "CONNACK_REFUSED_NOT_AUTHORIZED")
+CONNACK_TEXT = (None, "unacceptable protocol version", "identifier rejected",
+                "server unavailable", "bad user name or password", "not authorized")
+
+_BACKOFF_MIN_MS = 500
+_BACKOFF_MAX_MS = 30000
+_CONNECT_TIMEOUT_MS = 10000
+
+# sender states
+IDLE = 0  # waiting for the retry timer
+CONNECTING = 1
+UP = 2
+
+
+class Prng:
+    """xorshift32: a tiny PRNG for backoff jitter (seeded by the port)."""
+
+    def __init__(self, seed):
+        self.x = (seed & 0xFFFFFFFF) or 0x9E3779B9
+
+    def next(self):
+        """The next 32-bit value."""
+        x = self.x
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self.x = x
+        return x
+
+
+def parse_address(s):
+    """(host, port) from "HOST", "HOST:PORT" or "[V6]:PORT"; ValueError when malformed."""
+    port = DEFAULT_PORT
+    host = s
+    if s.startswith("["):
+        i = s.find("]")
+        if i < 0:
+            raise ValueError("missing ']' in '%s'" % s)
+        host = s[1:i]
+        rest = s[i + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("unexpected '%s' after ']' in '%s'" % (rest, s))
+            port = _port(rest[1:], s)
+    elif s.count(":") == 1:
+        host, p = s.split(":")
+        port = _port(p, s)
+    if not host:
+        raise ValueError("empty host in '%s'" % s)
+    return host, port
+
+
+def _port(p, s):
+    if not p or [c for c in p if c not in "0123456789"] or not 1 <= int(p) <= 65535:
+        raise ValueError("invalid port '%s' in '%s': expected 1-65535" % (p, s))
+    return int(p)
+
+
+class Capture:
+    """Observer of broker events (broker.events) and the state of the TCP sender."""
+
+    def __init__(self, cfg, broker, broker_id, wall=None, tz=None, seed=1, queue_size=None):
+        """cfg: core Config; broker_id: observer.name default (the port's host name);
+        wall(): epoch ms or None without a wall clock; tz(epoch_s): (offset_s, zone name)."""
+        self.broker = broker
+        self.host, self.port = parse_address(cfg.capture_address)
+        self.hicap = cfg.capture_format == "hicap"
+        self.name = cfg.capture_broker_id or broker_id
+        kinds = cfg.capture_events
+        self.kinds = set(KINDS) if kinds is None else set(kinds)
+        pay = cfg.capture_payload
+        if pay is None:
+            pay = "base64" if self.hicap else "none"
+        if pay == "base64" and b2a_base64 is None:
+            raise ValueError("capture_payload base64 needs binascii, which this build lacks")
+        if pay == "sha256" and (hashlib is None or not hasattr(hashlib, "sha256")):
+            raise ValueError("capture_payload sha256 needs hashlib.sha256, which this build lacks")
+        self.payload = pay
+        self.payload_limit = cfg.capture_payload_limit
+        self.topics = list(cfg.capture_topics)
+        self.stats_ms = cfg.capture_stats_interval * 1000
+        self.wall = wall
+        self.tz = tz
+        self.ring = Ring(queue_size or cfg.capture_queue_size)
+        self.rec = bytearray()  # scratch: one record is encoded here, then copied to the ring
+        self.out = bytearray()  # records taken from the ring for the current connection
+        self.batch = max(256, min(4096, self.ring.size // 4))
+        self.seq = 0
+        self.records = 0  # records encoded
+        self.sent_records = 0  # records fully written to a socket
+        self.state = IDLE
+        self.retry_at = None  # None: connect at the first want_connect
+        self.since = 0  # when the current connect began
+        self.attempts = 0  # failures since the last good connection
+        self.connects = 0
+        self.rand = Prng(seed)
+        self.next_stats = None
+
+    # ---- sender state machine ----
+
+    def want_connect(self, now):
+        """True when the port should start connecting now (state becomes CONNECTING)."""
+        if self.state != IDLE:
+            return False
+        if self.retry_at is not None and clock.diff(now, self.retry_at) < 0:
+            return False
+        self.state = CONNECTING
+        self.since = now
+        return True
+
+    def connect_overdue(self, now):
+        """True when a connect has been pending longer than the connect timeout."""
+        return self.state == CONNECTING and clock.diff(now, self.since) >= _CONNECT_TIMEOUT_MS
+
+    def connected(self, now):
+        """The TCP connection is up: records start flowing."""
+        self.state = UP
+        self.attempts = 0
+        self.connects += 1
+
+    def failed(self, now):
+        """Connect failed or the connection broke: retry after a backoff with jitter."""
+        self.state = IDLE
+        self.attempts += 1
+        self.retry_at = clock.add(now, self.backoff(self.attempts))
+        # a record cut off mid-way is sent again whole on the next connection
+        self.partial = 0
+
+    def backoff(self, attempts):
+        """Delay before retry number attempts: doubling from 0.5 s to 30 s, jittered to 50-100 %."""
+        d = _BACKOFF_MIN_MS
+        i = 1
+        while i < attempts and d < _BACKOFF_MAX_MS:
+            d *= 2
+            i += 1
+        if d > _BACKOFF_MAX_MS:
+            d = _BACKOFF_MAX_MS
+        half = d // 2
+        return half + self.rand.next() % (half + 1)
+
+    def has_output(self):
+        """True while records wait to be written."""
+        return bool(self.out) or self.ring.records > 0
+
+    def wait_ms(self, now):
+        """Milliseconds until the sender needs the loop again (None: only on socket events)."""
+        w = None
+        if self.state == IDLE:
+            w = 0 if self.retry_at is None else max(0, clock.diff(self.retry_at, now))
+        elif self.state == CONNECTING:
+            w = max(0, _CONNECT_TIMEOUT_MS - clock.diff(now, self.since))
+        if self.next_stats is not None and self.stats_ms:
+            s = max(0, clock.diff(self.next_stats, now))
+            if w is None or s < w:
+                w = s
+        return w
+
+    partial = 0  # bytes of out's first record already written on this connection
+
+    def flush(self, send):
+        """Write records while send(buffer) accepts bytes; returns bytes written.
+
+        send is the port's non-blocking socket send: it returns how many bytes it took
+        (0 when the socket would block) and raises OSError when the connection broke.
+        """
+        if self.state != UP:
+            return 0
+        total = 0
+        out = self.out
+        while True:
+            if len(out) <= self.partial:
+                if not self.ring.records:
+                    break
+                self.ring.pop_into(out, self.batch)
+            mv = memoryview(out)
+            try:
+                n = send(mv[self.partial:])
+            finally:
+                del mv  # CPython cannot resize out while a view of it lives
+            if not n:
+                break
+            total += n
+            self._sent(n)
+        return total
+
+    def _sent(self, n):
+        out = self.out
+        end = self.partial + n
+        done = out.rfind(b"\n", 0, end) + 1  # whole records written
+        if done:
+            self.sent_records += out.count(b"\n", 0, done)
+            if done >= len(out):
+                out[:] = b""
+            else:
+                out[0:done] = b""
+        self.partial = end - done
+
+    # ---- records ----
+
+    def dropped(self):
+        """Records dropped so far because the queue was full (or a record was too big)."""
+        return self.ring.dropped
+
+    def _commit(self):
+        rec = self.rec
+        rec.append(10)
+        self.ring.push(rec, len(rec))
+
+    def _head(self, action, outcome, reason=None, duration_ms=None):
+        """Start an ECS record: timestamp, event, observer."""
+        self.seq += 1
+        self.records += 1
+        out = self.rec
+        out[:] = b""
+        ms = self.wall() if self.wall is not None else None
+        self._ms = ms
+        if ms is not None:
+            out += b'{"@timestamp":'
+            J.iso_ms(out, ms)
+            out += b',"event":{"kind":"event","dataset":"mqtt.capture","action":"'
+        else:
+            out += b'{"event":{"kind":"event","dataset":"mqtt.capture","action":"'
+        out += action
+        out += b'","sequence":'
+        J.integer(out, self.seq)
+        if outcome is not None:
+            out += b',"outcome":"'
+            out += outcome
+            out += b'"'
+        if reason is not None:
+            out += b',"reason":'
+            J.string(out, reason)
+        if duration_ms is not None:
+            out += b',"duration":'
+            J.integer(out, duration_ms * 1000000)  # ECS: nanoseconds
+        out += b'},"observer":{"name":'
+        J.string(out, self.name)
+        out += b',"type":"mqtt-broker"}'
+
+    def _client(self, conn):
+        out = self.rec
+        out += b',"client":{"ip":'
+        J.string(out, conn.ip)
+        out += b',"port":'
+        J.integer(out, conn.port)
+        out += b'},"server":{"port":'
+        J.integer(out, conn.listener.port)
+        out += b'}'
+        if conn.username is not None:
+            out += b',"user":{"name":'
+            J.string(out, conn.username)
+            out += b'}'
+        out += b',"mqtt":{"client_id":'
+        if conn.client_id is None:
+            out += b"null"
+        else:
+            J.string(out, conn.client_id)
+
+    def _tail(self):
+        """Close the mqtt object and the record, then queue it."""
+        out = self.rec
+        d = self.ring.dropped
+        if d:
+            out += b',"capture_dropped":'
+            J.integer(out, d)
+        if self._ms is None:
+            out += b',"clock_synced":false,"uptime_ms":'
+            b = self.broker
+            J.integer(out, b.secs * 1000 + getattr(b, "_ms", 0))
+        out += b"}}"
+        self._commit()
+
+    def _hicap_head(self, action, conn):
+        self.seq += 1
+        self.records += 1
+        out = self.rec
+        out[:] = b""
+        out += b'{"mqtt": {"action": "'
+        out += action
+        out += b'"'
+
+    def _hicap_ts(self):
+        out = self.rec
+        ms = self.wall() if self.wall is not None else None
+        if ms is None:
+            out += b', "tsUTC": null, "tsLocal": null'
+            return
+        secs = ms // 1000
+        out += b', "tsUTC": '
+        J.hicap_utc(out, secs)
+        out += b', "tsLocal": '
+        off, zone = self.tz(secs) if self.tz is not None else (0, "UTC")
+        J.hicap_local(out, secs, off, zone)
+
+    def _hicap_client(self, conn, topic=None):
+        """clientIP, port, clientID (and topic first when given) as the fork ordered them."""
+        out = self.rec
+        if topic is not None:
+            out += b', "topic": '
+            J.string(out, topic)
+        out += b', "clientIP": '
+        J.string(out, conn.ip)
+        out += b', "port": '
+        J.integer(out, conn.listener.port)
+        out += b', "clientID": '
+        if conn.client_id is None:
+            out += b"null"
+        else:
+            J.string(out, conn.client_id)
+        self._hicap_ts()
+
+    def _hicap_end(self):
+        self.rec += b"}}"
+        self._commit()
+
+    def _payload(self, mv, ps, pe, hicap):
+        """Payload per capture_payload: key and value written into the record."""
+        out = self.rec
+        pol = self.payload
+        if hicap:
+            out += b', "payload": '
+            if pe == ps or pol == "none":
+                out += b"null"
+                return
+        if pol == "none":
+            return
+        if pol == "sha256":
+            if not hicap:
+                out += b',"payload_sha256":"'
+            else:
+                out += b'"'
+            h = hashlib.sha256(mv[ps:pe]).digest()
+            for c in h:
+                out.append(J._HEX[c >> 4])
+                out.append(J._HEX[c & 15])
+            out += b'"'
+            return
+        end = pe
+        lim = self.payload_limit
+        if lim and pe - ps > lim:
+            end = ps + lim
+        if not hicap:
+            out += b',"payload":"'
+        else:
+            out += b'"'
+        b = b2a_base64(mv[ps:end])
+        out += b[:-1] if b[-1:] == b"\n" else b
+        out += b'"'
+        if end != pe and not hicap:
+            out += b',"payload_truncated":true'
+
+    # ---- broker.events observer (see core/README.md) ----
+
+    def connect(self, conn, rc, why):
+        """CONNACK sent: rc 0 accepted, else refused with why."""
+        if "connect" not in self.kinds:
+            return
+        out = self.rec
+        if self.hicap:
+            self._hicap_head(b"CONNECT", conn)
+            self._hicap_client(conn)
+            if rc:
+                out += b', "success": false, "state": "REFUSED", "errCode": '
+                J.integer(out, rc)
+                out += b', "reason": "'
+                out += (HICAP_REASONS[rc] if 0 < rc < 6 else "CONNACK_REFUSED_UNKNOWN_REASON").encode()
+                out += b'"'
+            else:
+                out += b', "success": true, "state": "ACCEPTED"'
+            self._hicap_end()
+            return
+        self._head(b"connect", b"failure" if rc else b"success", why)
+        self._client(conn)
+        out += b',"protocol_version":'
+        J.integer(out, conn.level)
+        out += b',"connack_code":'
+        J.integer(out, rc)
+        if rc:
+            out += b',"connack_reason":'
+            J.string(out, CONNACK_TEXT[rc] if 0 < rc < 6 else "unknown")
+        else:
+            out += b',"keepalive":'
+            J.integer(out, conn.keepalive_ms * 2 // 3000)
+            out += b',"clean_session":'
+            s = conn.session
+            J.boolean(out, s is not None and s.clean)
+            out += b',"will":'
+            J.boolean(out, conn.will is not None)
+        self._tail()
+
+    def disconnect(self, conn, reason):
+        """An accepted connection ended, with the core's reason string."""
+        if "disconnect" not in self.kinds:
+            return
+        if self.hicap:
+            self._hicap_head(b"DISCONNECT", conn)
+            self._hicap_client(conn)
+            self._hicap_end()
+            return
+        dur = clock.diff(self.broker.now, conn.opened)
+        self._head(b"disconnect", None, reason, dur if dur >= 0 else 0)
+        self._client(conn)
+        out = self.rec
+        out += b',"rx_packets":'
+        J.integer(out, conn.rx_packets)
+        out += b',"rx_bytes":'
+        J.integer(out, getattr(conn, "rx_bytes", 0))
+        out += b',"tx_messages":'
+        J.integer(out, conn.tx_msgs)
+        out += b',"tx_bytes":'
+        J.integer(out, getattr(conn, "tx_bytes", 0))
+        self._tail()
+
+    def publish(self, conn, topic, b0, pid, mv, ps, pe, why):
+        """PUBLISH received (why None: accepted, else why it was dropped)."""
+        if "publish" not in self.kinds:
+            return
+        if self.topics:
+            for f in self.topics:
+                if matches(f, topic):
+                    break
+            else:
+                return
+        if self.hicap:
+            self._hicap_head(b"PUBLISH", conn)
+            self._hicap_client(conn, topic)
+            self._payload(mv, ps, pe, True)
+            self._hicap_end()
+            return
+        self._head(b"publish", b"failure" if why is not None else b"success", why)
+        self._client(conn)
+        out = self.rec
+        out += b',"topic":'
+        J.string(out, topic)
+        out += b',"qos":'
+        J.integer(out, (b0 >> 1) & 3)
+        out += b',"retain":'
+        J.boolean(out, b0 & 1)
+        out += b',"dup":'
+        J.boolean(out, b0 & 8)
+        if pid:
+            out += b',"packet_id":'
+            J.integer(out, pid)
+        out += b',"payload_size":'
+        J.integer(out, pe - ps)
+        self._payload(mv, ps, pe, False)
+        self._tail()
+
+    def will(self, conn, msg, qos, retain):
+        """The will of conn is published (the fork did not record wills)."""
+        if "will" not in self.kinds or self.hicap:
+            return
+        self._head(b"will", b"success")
+        self._client(conn)
+        out = self.rec
+        out += b',"topic":'
+        J.string(out, msg[0])
+        out += b',"qos":'
+        J.integer(out, qos)
+        out += b',"retain":'
+        J.boolean(out, retain)
+        out += b',"payload_size":'
+        J.integer(out, len(msg[2]))
+        self._tail()
+
+    def subscribe(self, conn, f, qos):
+        """One topic filter subscribed with granted qos."""
+        if "subscribe" not in self.kinds:
+            return
+        if self.hicap:
+            self._hicap_head(b"SUBSCRIBE", conn)
+            self._hicap_client(conn, f)
+            self._hicap_end()
+            return
+        self._head(b"subscribe", b"success")
+        self._client(conn)
+        out = self.rec
+        out += b',"topic_filter":'
+        J.string(out, f)
+        out += b',"granted_qos":'
+        J.integer(out, qos)
+        self._tail()
+
+    def unsubscribe(self, conn, f):
+        """One topic filter unsubscribed (the fork did not record these)."""
+        if "unsubscribe" not in self.kinds or self.hicap:
+            return
+        self._head(b"unsubscribe", b"success")
+        self._client(conn)
+        out = self.rec
+        out += b',"topic_filter":'
+        J.string(out, f)
+        self._tail()
+
+    # ---- called by the port ----
+
+    def startup(self, listeners):
+        """The broker listens: listeners is a list of (bind address or None, port)."""
+        self._lifecycle(b"startup", b"STARTUP", listeners)
+
+    def shutdown(self, listeners):
+        """The broker is stopping (call before the last flush)."""
+        self._lifecycle(b"shutdown", b"SHUTDOWN", listeners)
+
+    def _lifecycle(self, action, hicap_action, listeners):
+        if action.decode() not in self.kinds:
+            return
+        out = self.rec
+        if self.hicap:
+            self._hicap_head(hicap_action, None)
+            out += b', "listeners": ['
+            sep = b"{"
+            for bind, port in listeners:
+                out += sep
+                out += b'"bind": '
+                J.string(out, bind or "")
+                out += b', "port": '
+                J.integer(out, port)
+                out += b"}"
+                sep = b", {"
+            out += b"]"
+            self._hicap_end()
+            return
+        self._head(action, b"success")
+        out += b',"mqtt":{"listeners":['
+        sep = b"{"
+        for bind, port in listeners:
+            out += sep
+            out += b'"bind":'
+            J.string(out, bind or "")
+            out += b',"port":'
+            J.integer(out, port)
+            out += b"}"
+            sep = b",{"
+        out += b"]"
+        self._tail()
+
+    def tick(self, now):
+        """Emit the periodic statistics record when capture_stats_interval has passed."""
+        if not self.stats_ms or "stats" not in self.kinds or self.hicap:
+            return
+        if self.next_stats is None:
+            self.next_stats = clock.add(now, self.stats_ms)
+            return
+        if clock.diff(now, self.next_stats) < 0:
+            return
+        self.next_stats = clock.add(now, self.stats_ms)
+        self.stats()
+
+    def stats(self):
+        """Queue one statistics record now."""
+        b = self.broker
+        self._head(b"stats", None)
+        out = self.rec
+        out += b',"mqtt":{"clients":'
+        J.integer(out, len(b.conns))
+        out += b',"sessions":'
+        J.integer(out, len(b.sessions))
+        out += b',"messages_received":'
+        J.integer(out, b.msgs_in)
+        out += b',"messages_sent":'
+        J.integer(out, b.msgs_out)
+        out += b',"messages_dropped":'
+        J.integer(out, b.msgs_dropped)
+        out += b',"bytes_received":'
+        J.integer(out, b.bytes_in)
+        out += b',"capture_records":'
+        J.integer(out, self.records)
+        out += b',"capture_sent":'
+        J.integer(out, self.sent_records)
+        out += b',"capture_queued_bytes":'
+        J.integer(out, self.ring.used + len(self.out))
+        out += b',"capture_connects":'
+        J.integer(out, self.connects)
+        out += b',"capture_connected":'
+        J.boolean(out, self.state == UP)
+        if not self.ring.dropped:
+            out += b',"capture_dropped":0'  # statistics always state the count
+        self._tail()

@@ -1,0 +1,236 @@
+"""The socket side of the capture sender (core/capture.py) for the CPython selector loop."""
+
+import errno
+import os
+import random
+import selectors
+import socket
+import threading
+import time
+
+from core.capture import Capture, CONNECTING, IDLE, UP
+
+_SNDBUF = 65536  # bytes the kernel may hold for a receiver that died (bounded loss window)
+
+
+def wall_ms():
+    """Epoch milliseconds from the system clock."""
+    return int(time.time() * 1000)
+
+
+def local_zone(secs):
+    """(UTC offset in seconds, zone abbreviation) of the local time zone at epoch secs."""
+    t = time.localtime(secs)
+    return t.tm_gmtoff or 0, t.tm_zone or "UTC"
+
+
+def capture_from_env(cfg, environ=None):
+    """Apply HICAP_HOST / HICAP_PORT (the fork's variables): they turn capture on."""
+    env = os.environ if environ is None else environ
+    host = env.get("HICAP_HOST")
+    port = env.get("HICAP_PORT")
+    if cfg.capture_address is None and (host or port):
+        host = host or "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        cfg.capture_address = "%s:%s" % (host, port or "12345")
+
+
+class CaptureIO:
+    """Drives one Capture's TCP connection from the loop; never blocks."""
+
+    def __init__(self, cap, sel, log):
+        self.cap = cap
+        self.sel = sel
+        self.log = log
+        self.sock = None
+        self.events = 0
+        self.addrs = None  # resolved (family, sockaddr) list
+        self._resolving = None  # thread resolving a host name
+        self._resolved = None
+        self._warned = False  # the "not reachable" warning is logged once per outage
+
+    @classmethod
+    def create(cls, broker, cfg, sel, log):
+        """A CaptureIO when capture is configured, else None; attaches to broker.events."""
+        if cfg.capture_address is None:
+            return None
+        cap = Capture(cfg, broker, socket.gethostname(), wall=wall_ms, tz=local_zone,
+                      seed=random.getrandbits(32))
+        broker.events = cap
+        log("notice", "Capture: sending %s records to %s port %d." %
+            (cfg.capture_format, cap.host, cap.port))
+        return cls(cap, sel, log)
+
+    def _addresses(self):
+        """Resolved addresses, None while a resolver thread works, or the OSError it got."""
+        if self.addrs is not None:
+            return self.addrs
+        host = self.cap.host
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            socket.inet_pton(fam, host)
+            self.addrs = [(fam, (host, self.cap.port))]  # numeric: kept for good
+            return self.addrs
+        except OSError:
+            pass
+        if self._resolving is None:
+            # DNS may take seconds: it must never stall the broker loop.
+            self._resolved = None
+            t = threading.Thread(target=self._resolve, args=(host, self.cap.port), daemon=True)
+            self._resolving = t
+            t.start()
+            return None
+        if self._resolving.is_alive():
+            return None
+        self._resolving = None
+        return self._resolved  # a name is resolved again for every connect
+
+    def _resolve(self, host, port):
+        try:
+            infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+            self._resolved = [(i[0], i[4]) for i in infos
+                              if i[0] in (socket.AF_INET, socket.AF_INET6)] or \
+                OSError("no IPv4 or IPv6 address")
+        except OSError as e:
+            self._resolved = e
+
+    def poll(self, now):
+        """Called every loop pass: timers, connects, statistics and writes."""
+        cap = self.cap
+        cap.tick(now)
+        if cap.connect_overdue(now):
+            self._resolving = None  # a hung resolver thread is abandoned
+            self._fail(now, "connect timed out")
+        if self.sock is None:
+            if cap.state == IDLE and not cap.want_connect(now):
+                return
+            if cap.state == CONNECTING:
+                self._start(now)
+        elif cap.state == UP:
+            self._write(now)
+
+    def _start(self, now):
+        cap = self.cap
+        addrs = self._addresses()
+        if addrs is None:
+            return  # still resolving; the state stays CONNECTING until it is done
+        if isinstance(addrs, Exception):
+            self._fail(now, "cannot resolve %s: %s" % (cap.host, addrs))
+            return
+        fam, addr = addrs[0]
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+        except OSError as e:
+            self._fail(now, str(e))
+            return
+        s.setblocking(False)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SNDBUF)
+        except OSError:
+            pass
+        err = s.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+            s.close()
+            self._fail(now, os.strerror(err))
+            return
+        self.sock = s
+        self.events = selectors.EVENT_WRITE
+        self.sel.register(s, self.events, self)
+
+    def on_event(self, events, now):
+        """Selector reported the capture socket ready."""
+        cap = self.cap
+        if self.sock is None:
+            return
+        if cap.state == CONNECTING:
+            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self._fail(now, os.strerror(err))
+                return
+            cap.connected(now)
+            if self._warned:
+                self.log("notice", "Capture: connected to %s port %d again." % (cap.host, cap.port))
+            self._warned = False
+        elif events & selectors.EVENT_READ:
+            # Logstash sends nothing: readable means closed (or junk to discard).
+            try:
+                data = self.sock.recv(4096)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                    self._fail(now, e.strerror or str(e))
+                    return
+                data = None
+            if data == b"":
+                self._fail(now, "receiver closed the connection")
+                return
+        self._write(now)
+
+    def _send(self, buf):
+        try:
+            return self.sock.send(buf)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                return 0
+            raise
+
+    def _write(self, now):
+        cap = self.cap
+        if self.sock is None or cap.state != UP:
+            return
+        try:
+            cap.flush(self._send)
+        except OSError as e:
+            self._fail(now, e.strerror or str(e))
+            return
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if cap.has_output() else 0)
+        if want != self.events:
+            self.events = want
+            self.sel.modify(self.sock, want, self)
+
+    def _fail(self, now, why):
+        cap = self.cap
+        if self.sock is not None:
+            try:
+                self.sel.unregister(self.sock)
+            except (KeyError, ValueError):
+                pass
+            self.sock.close()
+            self.sock = None
+        cap.failed(now)
+        if not self._warned:
+            self._warned = True
+            self.log("warning", "Warning: capture receiver %s port %d unreachable (%s); "
+                     "records are queued and retried." % (cap.host, cap.port, why))
+
+    def wait_s(self, now):
+        """Seconds the loop may sleep before the sender needs it, or None."""
+        if self._resolving is not None:
+            return 0.05
+        w = self.cap.wait_ms(now)
+        return None if w is None else w / 1000.0
+
+    def final_flush(self, deadline):
+        """At shutdown: try to write what is queued until deadline (time.monotonic())."""
+        while self.sock is not None and self.cap.state == UP and self.cap.has_output() \
+                and time.monotonic() < deadline:
+            self._write(0)
+            if not self.cap.has_output() or self.sock is None:
+                break
+            time.sleep(0.01)
+
+    def close(self):
+        """Close the socket (at exit)."""
+        if self.sock is not None:
+            try:
+                self.sel.unregister(self.sock)
+            except (KeyError, ValueError):
+                pass
+            self.sock.close()
+            self.sock = None
+
+    def shut_down(self, deadline):
+        """Queue the shutdown record, give the queue until deadline to leave, then close."""
+        self.cap.shutdown([(l.bind, l.port) for l in self.cap.broker.cfg.listeners])
+        self.final_flush(deadline)
+        self.close()

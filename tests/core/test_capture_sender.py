@@ -1,0 +1,153 @@
+"""The capture ring (drop-oldest, exact counts) and the sans-I/O sender state machine."""
+
+from core.broker import Broker
+from core.config import parse_config, ConfigError
+from core.capture import Capture, Prng, IDLE, CONNECTING, UP, parse_address
+from core.ring import Ring
+
+
+def _rec(i, size=10):
+    body = b"r%d" % i
+    return body + b"x" * (size - len(body) - 1) + b"\n"
+
+
+def test_ring_drops_oldest_whole_records_and_counts_them_exactly():
+    r = Ring(100)
+    for i in range(25):
+        r.push(_rec(i), 10)
+    assert r.records == 10 and r.dropped == 15
+    out = bytearray()
+    r.pop_into(out, 1000)
+    assert bytes(out) == b"".join(_rec(i) for i in range(15, 25))
+
+
+def test_ring_keeps_records_whole_across_the_wrap():
+    r = Ring(64)
+    sizes = [13, 7, 21, 9, 30, 5, 17, 11, 25]
+    for i in range(len(sizes)):
+        r.push(_rec(i, sizes[i]), sizes[i])
+    out = bytearray()
+    r.pop_into(out, 1000)
+    got = bytes(out).split(b"\n")[:-1]
+    kept = len(got)
+    assert kept + r.dropped == len(sizes)
+    assert [g + b"\n" for g in got] == [_rec(i, sizes[i]) for i in range(len(sizes) - kept,
+                                                                          len(sizes))]
+
+
+def test_ring_record_bigger_than_ring_is_dropped_and_counted():
+    r = Ring(32)
+    r.push(_rec(1), 10)
+    assert r.push(b"y" * 40 + b"\n", 41) == 1
+    assert r.dropped == 1 and r.records == 1
+
+
+def test_ring_pop_into_respects_batch_limit_but_moves_at_least_one():
+    r = Ring(100)
+    for i in range(5):
+        r.push(_rec(i), 10)
+    out = bytearray()
+    assert r.pop_into(out, 15) == 2
+    assert r.pop_into(bytearray(), 1) == 1
+
+
+def _cap(extra=""):
+    cfg = parse_config("listener 1883\ncapture_address 127.0.0.1:6000\n" + extra)
+    b = Broker(cfg)
+    cap = Capture(cfg, b, "h", wall=lambda: 0, seed=12345)
+    b.events = cap
+    return b, cap
+
+
+def test_sender_connects_at_once_then_backs_off_exponentially_with_jitter():
+    b, cap = _cap()
+    assert cap.want_connect(0) is True and cap.state == CONNECTING
+    assert cap.want_connect(0) is False  # already connecting
+    now = 0
+    expected = [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
+    for full in expected:
+        cap.failed(now)
+        delay = (cap.retry_at - now) % (1 << 30)
+        assert full // 2 <= delay <= full, (full, delay)
+        assert cap.want_connect(now + delay - 1) is False
+        assert cap.wait_ms(now + delay - 1) == 1
+        assert cap.want_connect(now + delay) is True
+        now += delay
+    cap.connected(now)
+    cap.failed(now)
+    assert (cap.retry_at - now) % (1 << 30) <= 500  # a good connection resets the backoff
+
+
+def test_sender_connect_timeout_is_reported():
+    b, cap = _cap()
+    cap.want_connect(100)
+    assert not cap.connect_overdue(100 + 9999)
+    assert cap.connect_overdue(100 + 10000)
+
+
+def test_prng_is_deterministic_per_seed_and_varies():
+    a, b = Prng(7), Prng(7)
+    xs = [a.next() for _ in range(20)]
+    assert xs == [b.next() for _ in range(20)]
+    assert len(set(xs)) == 20
+
+
+def test_flush_writes_records_in_order_and_resends_a_cut_record_whole_after_failure():
+    b, cap = _cap()
+    for i in range(3):
+        cap.startup([(None, 1000 + i)])
+    got = bytearray()
+
+    def send_some(buf):
+        n = min(len(buf), 50)
+        got.extend(bytes(buf[:n]))
+        return n
+    assert cap.flush(send_some) == 0  # not connected: nothing is written
+    cap.want_connect(0)
+    cap.connected(0)
+    first = bytearray()
+
+    def send_partial(buf):
+        if first:
+            return 0
+        first.extend(bytes(buf[:30]))
+        return 30
+    cap.flush(send_partial)
+    assert cap.partial == 30
+    cap.failed(0)
+    cap.want_connect(1000)
+    cap.connected(1000)
+    cap.flush(send_some)
+    lines = bytes(got).split(b"\n")
+    assert lines[-1] == b"" and len(lines) == 4
+    assert [l.count(b'"sequence":%d' % (i + 1)) for i, l in enumerate(lines[:3])] == [1, 1, 1]
+    assert cap.sent_records == 3 and not cap.has_output()
+
+
+def test_flush_stops_when_socket_would_block():
+    b, cap = _cap()
+    cap.startup([(None, 1)])
+    cap.want_connect(0)
+    cap.connected(0)
+    assert cap.flush(lambda buf: 0) == 0
+    assert cap.has_output() and cap.state == UP
+
+
+def test_config_rejects_bad_capture_values_with_line_numbers():
+    bad = ("capture_address host:99999", "capture_format xml", "capture_payload gzip",
+           "capture_events publish,bogus", "capture_topic a/#/b", "capture_queue_size 10",
+           "capture_tls true", "capture_address [::1")
+    for line in bad:
+        try:
+            parse_config("listener 1883\n" + line + "\n", "x.conf")
+        except ConfigError as e:
+            assert e.lineno == 2, (line, str(e))
+        else:
+            assert False, "accepted: " + line
+
+
+def test_address_parsing():
+    assert parse_address("logs.example") == ("logs.example", 5555)
+    assert parse_address("10.1.2.3:12345") == ("10.1.2.3", 12345)
+    assert parse_address("[::1]:9") == ("::1", 9)
+    assert parse_address("::1") == ("::1", 5555)

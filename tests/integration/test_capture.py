@@ -1,0 +1,253 @@
+"""Capture end to end: the real broker process sends records to tools/capture_sink.py."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, HOST, free_port
+
+SINK = os.path.join(ROOT, "tools", "capture_sink.py")
+
+
+class Sink:
+    """tools/capture_sink.py as a subprocess writing records and a summary to files."""
+
+    def __init__(self, tmp_path, port, *args):
+        self.out = str(tmp_path / ("sink-%d-%f.jsonl" % (port, time.monotonic())))
+        self.summary_path = self.out + ".summary"
+        self.proc = subprocess.Popen(
+            [sys.executable, SINK, "--port", str(port), "--out", self.out,
+             "--summary", self.summary_path] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("listening on"), line
+
+    def records(self):
+        """Records written so far."""
+        if not os.path.exists(self.out):
+            return []
+        with open(self.out, encoding="utf-8") as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def wait_for(self, pred, timeout=10.0):
+        """Wait until pred(records) is true; returns the records."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            recs = self.records()
+            if pred(recs):
+                return recs
+            time.sleep(0.1)
+        return self.records()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def sinks(tmp_path):
+    made = []
+
+    def start(port, *args):
+        s = Sink(tmp_path, port, *args)
+        made.append(s)
+        return s
+    yield start
+    for s in made:
+        s.stop(signal.SIGKILL)
+
+
+def _conf(sink_port, extra=""):
+    return ("listener {port} 127.0.0.1\nallow_anonymous true\n"
+            "capture_address 127.0.0.1:%d\n%s" % (sink_port, extra))
+
+
+def _mqtt(port, packets, read=True):
+    """Send raw MQTT packets on one connection; returns what came back."""
+    s = socket.create_connection((HOST, port), timeout=5)
+    try:
+        s.sendall(packets)
+        data = b""
+        if read:
+            s.settimeout(1.0)
+            try:
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    data += d
+            except socket.timeout:
+                pass
+        return data
+    finally:
+        s.close()
+
+
+def _connect(cid, will=False):
+    c = cid.encode()
+    flags = 0x02 | (0x2C if will else 0)
+    body = b"\x00\x04MQTT\x04" + bytes((flags, 0, 60, 0, len(c))) + c
+    if will:
+        body += b"\x00\x03w/t\x00\x02hi"
+    return bytes((0x10, len(body))) + body
+
+
+def _pub(topic, payload=b"x"):
+    t = topic.encode()
+    body = bytes((0, len(t))) + t + payload
+    return bytes((0x30, len(body))) + body
+
+
+def _seqs(recs):
+    return [r["event"]["sequence"] for r in recs]
+
+
+def test_every_event_kind_reaches_the_sink_in_order(broker_factory, sinks):
+    sp = free_port()
+    sink = sinks(sp)
+    b = broker_factory(_conf(sp, "capture_stats_interval 1\ncapture_payload base64\n"))
+    _mqtt(b.port, _connect("c1") + b"\x82\x08\x00\x01\x00\x03a/b\x01"
+          + b"\xa2\x07\x00\x02\x00\x03a/b" + _pub("a/b", b"msg") + _pub("$x/y") + b"\xe0\x00")
+    _mqtt(b.port, _connect("c2", will=True) + b"\xff\x00")  # protocol error: the will goes
+    s = socket.create_connection((HOST, b.port), timeout=5)
+    s.close()  # no CONNECT: no record
+    sink.wait_for(lambda r: any(x["event"]["action"] == "stats" for x in r))
+    b.stop()
+    recs = sink.wait_for(lambda r: r and r[-1]["event"]["action"] == "shutdown")
+    acts = [r["event"]["action"] for r in recs]
+    assert acts[0] == "startup" and acts[-1] == "shutdown", acts
+    core = [a for a in acts if a != "stats"]
+    assert core == ["startup", "connect", "subscribe", "unsubscribe", "publish", "publish",
+                    "disconnect", "connect", "disconnect", "will", "shutdown"], acts
+    assert "stats" in acts
+    assert _seqs(recs) == list(range(1, len(recs) + 1))
+    pubs = [r for r in recs if r["event"]["action"] == "publish"]
+    assert pubs[0]["mqtt"]["payload"] == "bXNn" and pubs[0]["event"]["outcome"] == "success"
+    assert pubs[1]["event"]["outcome"] == "failure"
+    discs = [r for r in recs if r["event"]["action"] == "disconnect"]
+    assert discs[0]["event"]["reason"] == "client disconnect"
+    assert discs[1]["event"]["reason"].startswith("protocol error")
+    assert all(r["observer"]["name"] == socket.gethostname() for r in recs)
+
+
+def test_hicap_env_variables_turn_capture_on_in_the_forks_format(tmp_path, sinks):
+    sp = free_port()
+    sink = sinks(sp)
+    port = free_port()
+    env = dict(os.environ, HICAP_HOST="127.0.0.1", HICAP_PORT=str(sp))
+    conf = tmp_path / "h.conf"
+    conf.write_text("listener %d 127.0.0.1\nallow_anonymous true\ncapture_format hicap\n" % port)
+    log = open(str(tmp_path / "h.log"), "wb")
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "ports", "cpython", "main.py"),
+                          "-c", str(conf)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        _mqtt(port, _connect("pub-1") + _pub("sensors/t1", b"msg") + b"\xe0\x00")
+        recs = sink.wait_for(lambda r: len(r) >= 4)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+        log.close()
+    acts = [r["mqtt"]["action"] for r in recs]
+    assert acts[:4] == ["STARTUP", "CONNECT", "PUBLISH", "DISCONNECT"], acts
+    pub = recs[2]["mqtt"]
+    assert pub["topic"] == "sensors/t1" and pub["payload"] == "bXNn" and pub["port"] == port
+    assert pub["tsUTC"].endswith("Z (GMT)")
+
+
+def test_receiver_absent_at_start_then_started_gets_every_record_in_order(broker_factory, sinks):
+    sp = free_port()
+    b = broker_factory(_conf(sp))
+    for i in range(20):
+        _mqtt(b.port, _connect("a%d" % i) + _pub("t/%d" % i) + b"\xe0\x00", read=False)
+    assert b.wait_for_log("unreachable")
+    sink = sinks(sp)
+    recs = sink.wait_for(lambda r: len(r) >= 61, timeout=20)
+    assert _seqs(recs) == list(range(1, 62)), _seqs(recs)  # startup + 20 x 3
+
+
+def test_receiver_killed_and_restarted_records_arrive_once_in_order(broker_factory, sinks):
+    sp = free_port()
+    sink = sinks(sp)
+    b = broker_factory(_conf(sp))
+    _mqtt(b.port, _connect("k1") + _pub("before") + b"\xe0\x00")
+    sink.wait_for(lambda r: len(r) >= 4)
+    sink.stop(signal.SIGKILL)
+    for i in range(10):
+        _mqtt(b.port, _connect("k%d" % i) + _pub("during") + b"\xe0\x00", read=False)
+    # MQTT keeps being served while the receiver is gone
+    assert _mqtt(b.port, _connect("alive")).startswith(b"\x20\x02\x00\x00")
+    sink2 = sinks(sp)
+    recs = sink2.wait_for(lambda r: r and r[-1]["event"]["sequence"] >= 36, timeout=20)
+    seqs = _seqs(sink.records()) + _seqs(recs)
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs  # once, in order
+    assert seqs[-1] == 36
+    assert [r for r in recs if r["event"]["action"] == "connect"
+            and r["mqtt"]["client_id"] == "alive"]
+
+
+def test_blackholed_receiver_never_blocks_the_broker(broker_factory, sinks):
+    sp = free_port()
+    sinks(sp, "--blackhole", "--rcvbuf", "4096")
+    b = broker_factory(_conf(sp, "capture_queue_size 4096\n"))
+    sub = socket.create_connection((HOST, b.port), timeout=5)
+    sub.sendall(_connect("sub") + b"\x82\x08\x00\x01\x00\x03big\x00")
+    assert sub.recv(4) == b"\x20\x02\x00\x00"
+    payload = b"p" * 100
+    pub = socket.create_connection((HOST, b.port), timeout=5)
+    pub.sendall(_connect("pub"))
+    for i in range(300):
+        pub.sendall(_pub("big", payload))
+    got = 0
+    buf = b""
+    sub.settimeout(10)
+    while buf.count(payload) < 300:
+        d = sub.recv(65536)
+        assert d, "subscriber connection closed"
+        buf += d
+    got = buf.count(payload)
+    assert got == 300  # every message delivered while the capture receiver reads nothing
+    pub.close()
+    sub.close()
+    assert b.proc.poll() is None
+
+
+def test_slow_receiver_gets_records_in_order_and_gaps_equal_reported_drops(broker_factory,
+                                                                           sinks):
+    sp = free_port()
+    sink = sinks(sp, "--slow", "1024", "--rcvbuf", "2048")
+    b = broker_factory(_conf(sp, "capture_queue_size 2048\ncapture_stats_interval 1\n"))
+    c = socket.create_connection((HOST, b.port), timeout=5)
+    c.sendall(_connect("fast"))
+    for i in range(200):
+        c.sendall(_pub("t/%d" % i))
+    c.sendall(b"\xe0\x00")
+    c.close()
+    recs = sink.wait_for(lambda r: any(x["event"]["action"] == "stats"
+                                       and x["event"]["sequence"] > 203 for x in r), timeout=30)
+    seqs = _seqs(recs)
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    gaps = seqs[-1] - len(seqs)
+    stats = [r for r in recs if r["event"]["action"] == "stats"][-1]
+    assert gaps > 0
+    # drops reported by the last statistics record cover every gap before it
+    before = [s for s in seqs if s <= stats["event"]["sequence"]]
+    assert stats["event"]["sequence"] - len(before) == stats["mqtt"]["capture_dropped"]

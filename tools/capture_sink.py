@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""A Logstash-compatible json_lines TCP receiver for testing the broker's capture interface.
+
+    python3 tools/capture_sink.py [--host H] [--port P] [--out FILE] [--quiet]
+                                  [--slow BYTES_PER_S] [--blackhole] [--rcvbuf BYTES]
+
+Prints each valid record (or appends it to --out as JSON lines), counts invalid lines, and
+per broker (observer.name) counts sequence gaps (lost records) and repeats. The first
+stdout line is "listening on HOST PORT" (use --port 0 for a free port). On SIGINT/SIGTERM,
+or when --summary FILE is given after every batch, it writes a JSON summary.
+"""
+
+import argparse
+import json
+import selectors
+import signal
+import socket
+import sys
+import time
+
+
+class Stats:
+    """What arrived: records, invalid lines and, per broker, sequence accounting."""
+
+    def __init__(self):
+        self.records = 0
+        self.invalid = 0
+        self.connections = 0
+        self.brokers = {}
+
+    def record(self, obj):
+        """Account one parsed record."""
+        self.records += 1
+        if not isinstance(obj, dict):
+            return
+        ev = obj.get("event")
+        obs = obj.get("observer")
+        if not isinstance(ev, dict) or not isinstance(obs, dict):
+            return  # hicap records carry no sequence numbers
+        seq = ev.get("sequence")
+        name = obs.get("name")
+        if not isinstance(seq, int):
+            return
+        b = self.brokers.setdefault(name, {"records": 0, "gaps": 0, "repeats": 0,
+                                           "last_seq": 0, "dropped_reported": 0})
+        b["records"] += 1
+        if seq > b["last_seq"] + 1:
+            b["gaps"] += seq - b["last_seq"] - 1
+        if seq <= b["last_seq"]:
+            b["repeats"] += 1
+        else:
+            b["last_seq"] = seq
+        mq = obj.get("mqtt")
+        if isinstance(mq, dict) and isinstance(mq.get("capture_dropped"), int):
+            b["dropped_reported"] = max(b["dropped_reported"], mq["capture_dropped"])
+
+    def summary(self):
+        """The summary as a dict."""
+        return {"records": self.records, "invalid": self.invalid,
+                "connections": self.connections, "brokers": self.brokers}
+
+
+class Sink:
+    """Accepts connections and splits their bytes into JSON lines."""
+
+    def __init__(self, args):
+        self.args = args
+        self.sel = selectors.DefaultSelector()
+        self.stats = Stats()
+        self.stop = False
+        self.out = open(args.out, "a", encoding="utf-8") if args.out else None
+        fam = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        self.lsock = socket.socket(fam, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((args.host, args.port))
+        self.lsock.listen(16)
+        self.lsock.setblocking(False)
+        self.sel.register(self.lsock, selectors.EVENT_READ, None)
+        self.budget = float(args.slow or 0)
+        self.last = time.monotonic()
+        self.held = []  # black-holed sockets, kept open and never read
+
+    def port(self):
+        """The listening port."""
+        return self.lsock.getsockname()[1]
+
+    def accept(self):
+        try:
+            s, _ = self.lsock.accept()
+        except OSError:
+            return
+        self.stats.connections += 1
+        if self.args.rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.args.rcvbuf)
+        if self.args.blackhole:
+            self.held.append(s)
+            return
+        s.setblocking(False)
+        self.sel.register(s, selectors.EVENT_READ, [b""])
+
+    def read(self, key):
+        s = key.fileobj
+        n = 65536
+        if self.args.slow:
+            now = time.monotonic()
+            self.budget = min(self.args.slow, self.budget + (now - self.last) * self.args.slow)
+            self.last = now
+            n = int(self.budget)
+            if n <= 0:
+                return
+        try:
+            data = s.recv(n)
+        except OSError:
+            data = b""
+        if self.args.slow:
+            self.budget -= len(data)
+        if not data:
+            self.sel.unregister(s)
+            s.close()
+            if key.data[0]:
+                self.stats.invalid += 1  # a record cut off by the connection's end
+            return
+        buf = key.data[0] + data
+        lines = buf.split(b"\n")
+        key.data[0] = lines.pop()
+        for line in lines:
+            self.line(line)
+
+    def line(self, line):
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except ValueError:
+            self.stats.invalid += 1
+            sys.stderr.write("invalid line: %r\n" % line[:200])
+            return
+        self.stats.record(obj)
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        if self.out is not None:
+            self.out.write(text + "\n")
+        elif not self.args.quiet:
+            sys.stdout.write(text + "\n")
+
+    def write_summary(self):
+        if self.args.summary:
+            tmp = self.args.summary + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(self.stats.summary(), f)
+            import os
+            os.replace(tmp, self.args.summary)
+
+    def run(self):
+        while not self.stop:
+            timeout = 0.1 if self.args.slow else 0.5
+            for key, _ in self.sel.select(timeout):
+                if key.data is None:
+                    self.accept()
+                else:
+                    self.read(key)
+            if self.out is not None:
+                self.out.flush()
+            sys.stdout.flush()
+            self.write_summary()
+        if self.out is not None:
+            self.out.close()
+        self.write_summary()
+        sys.stderr.write(json.dumps(self.stats.summary()) + "\n")
+
+
+def main(argv=None):
+    """Run the sink until SIGINT or SIGTERM."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5555)
+    p.add_argument("--out", help="append records to this JSON lines file instead of stdout")
+    p.add_argument("--summary", help="keep a JSON summary (counts, gaps) in this file")
+    p.add_argument("--quiet", action="store_true", help="do not print records")
+    p.add_argument("--slow", type=int, metavar="BYTES_PER_S", help="read at most this fast")
+    p.add_argument("--blackhole", action="store_true", help="accept but never read")
+    p.add_argument("--rcvbuf", type=int, help="SO_RCVBUF for accepted sockets")
+    args = p.parse_args(argv)
+    if args.slow is not None and args.slow <= 0:
+        p.error("--slow must be a positive number of bytes per second")
+    sink = Sink(args)
+
+    def on_signal(signum, frame):
+        sink.stop = True
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    sys.stdout.write("listening on %s %d\n" % (args.host, sink.port()))
+    sys.stdout.flush()
+    sink.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
