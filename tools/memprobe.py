@@ -37,6 +37,11 @@ from log import Logger
 log = Logger(())
 port = int(sys.argv[1])
 cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
+# as ports/micropython/main.py does: the parser is dropped once the config is read
+import core
+sys.modules.pop("core.config_parse", None)
+if hasattr(core, "config_parse"):
+    delattr(core, "config_parse")
 b = Broker(cfg, log)
 srv = loop.Server(b, log, 8192, buf)
 srv.listen(cfg.listeners[0])

@@ -27,6 +27,8 @@ def main(buf):
         return _fail(str(e))
     except OSError:
         return _fail("Unable to open config file %s" % CONF)
+    from forget import forget
+    forget("core.config_parse")  # not needed once the config is read
     if cfg.local_only:
         return _fail("%s defines no listener: add e.g. 'listener 1883' (a board serves "
                      "the network, not loopback)" % CONF)

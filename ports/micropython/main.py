@@ -39,10 +39,9 @@ def _run_unix():
     if isinstance(r, int):
         return r
     cfg, log, o = r
-    # the flag parser and usage text are not needed any more
-    for name in ("cli", "core.cli"):
-        sys.modules.pop(name, None)
     del cli, r
+    from forget import forget
+    forget("cli", "core.cli", "core.config_parse")  # not needed once the config is read
     gc.collect()
     import loop
     buf = _buf if o["recv_size"] == len(_buf) else o["recv_size"]

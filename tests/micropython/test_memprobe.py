@@ -46,7 +46,7 @@ def test_memprobe_completes_and_prints_every_figure():
 
 
 @pytest.mark.xfail(strict=True, reason="known gap (issue 3): core/ imported from .mpy takes "
-                   "about 58 KB on the 64-bit unix port, leaving 18 KB of the 96 KB heap")
+                   "about 45 KB on the 64-bit unix port, leaving 31 KB of the 96 KB heap")
 def test_budget_60k_free_after_import_on_96k_heap():
     out, figs = figures()
     assert figs["import_free"] >= 60 * 1024, out

@@ -270,8 +270,6 @@ def test_MQTT_3_2_2_3_low_memory_refused_with_connack_3(mp_broker_factory):
             s.close()
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 3): core/ imported from .mpy takes "
-                   "about 58 KB on the 64-bit unix port; config must be split before 96 KB fits")
 def test_budget_port_starts_and_serves_on_96k_heap(mp_broker_factory):
     """The ESP32 budget: the whole broker (.mpy) runs on a 96 KB heap."""
     b = mp_broker_factory(heap="96k", wait=False)

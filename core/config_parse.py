@@ -1,0 +1,352 @@
+"""The mosquitto.conf parser: one handler per option; core.config holds what it builds."""
+
+from core.config import (Config, ConfigError, Listener, _Invalid, _int, _int_range,
+                         DEFAULT_LOG_TYPES, LOG_TYPES, MAX_PACKET, MAX_PAYLOAD)
+
+# persistent_client_expiration units (mosquitto.conf(5): h d w m y)
+_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 86400}
+
+# mosquitto 2.0 options this broker recognises but does not implement yet:
+# they give a warning instead of the "unknown option" error.
+UNSUPPORTED_OPTIONS = (
+    # general and security
+    "allow_duplicate_messages", "auth_plugin", "auth_plugin_deny_special_chars",
+    "plugin", "autosave_interval", "autosave_on_changes", "check_retain_source",
+    "clientid_prefixes", "include_dir", "log_dest", "log_facility", "log_timestamp",
+    "log_timestamp_format", "max_inflight_bytes", "memory_limit",
+    "persistence", "persistence_file", "persistence_location", "pid_file", "psk_file",
+    "set_tcp_nodelay", "user", "retry_interval",
+    # listeners
+    "http_dir", "max_qos", "max_topic_alias", "socket_domain", "use_username_as_clientid",
+    "websockets_log_level", "websockets_headers_size",
+    # listener TLS (certificate and PSK)
+    "cafile", "capath", "certfile", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
+    "keyfile", "require_certificate", "tls_engine", "tls_engine_kpass_sha1", "tls_keyform",
+    "tls_version", "use_identity_as_username", "use_subject_as_username", "psk_hint",
+    # bridges
+    "connection", "address", "addresses", "bridge_attempt_unsubscribe", "bridge_bind_address",
+    "bridge_max_packet_size", "bridge_outgoing_retain", "bridge_protocol_version",
+    "cleansession", "local_cleansession", "keepalive_interval", "idle_timeout",
+    "local_clientid", "local_password", "local_username", "notifications",
+    "notifications_local_only", "notification_topic", "remote_clientid", "remote_password",
+    "remote_username", "clientid", "password", "username", "restart_timeout", "round_robin",
+    "start_type", "threshold", "topic", "try_private", "bridge_alpn", "bridge_cafile",
+    "bridge_capath", "bridge_certfile", "bridge_identity", "bridge_insecure", "bridge_keyfile",
+    "bridge_psk", "bridge_require_ocsp", "bridge_tls_version",
+)
+UNSUPPORTED_PREFIXES = ("auth_opt_", "plugin_opt_")
+
+
+def _one(opt, args):
+    """The single value of an option."""
+    if not args:
+        raise _Invalid("missing value for option '%s'" % opt)
+    if len(args) > 1:
+        raise _Invalid("too many values for option '%s' (unexpected '%s')" % (opt, args[1]))
+    return args[0]
+
+
+def _bool(opt, s):
+    """mosquitto booleans: exactly "true" or "false"."""
+    if s == "true":
+        return True
+    if s == "false":
+        return False
+    raise _Invalid("invalid value '%s' for option '%s': expected true or false" % (s, opt))
+
+
+def _duration(opt, s):
+    """persistent_client_expiration: positive integer with unit h, d, w, m or y."""
+    unit = _UNITS.get(s[-1:])
+    digits = s[:-1]
+    if unit is None or not digits or [c for c in digits if c not in "0123456789"] \
+            or int(digits) == 0:
+        raise _Invalid("invalid value '%s' for option '%s': expected a positive number "
+                       "followed by h, d, w, m or y (hour, day, week, month, year), "
+                       "e.g. 14d" % (s, opt))
+    return int(digits) * unit
+
+
+class _Parser:
+    """Line-by-line state: the config, the file name and the current listener."""
+
+    def __init__(self, cfg, filename):
+        self.cfg = cfg
+        self.filename = filename
+        self.lineno = 0
+        self.cur = None  # Listener of the latest `listener` line
+
+    def warn(self, msg):
+        self.cfg.warnings.append("%s:%d: %s" % (self.filename, self.lineno, msg))
+
+    def listener(self, opt):
+        """Listener that a per-listener option applies to."""
+        if self.cur is not None:
+            return self.cur
+        self.cfg._default_only.append(
+            "%s:%d: option '%s' before any 'listener' line applies to the default listener, "
+            "which only 'port' or 'bind_address' creates: it is ignored"
+            % (self.filename, self.lineno, opt))
+        return self.cfg._default
+
+    def use_default(self):
+        d = self.cfg._default
+        d._line = self.lineno
+        self.cfg._default_used = True
+        return d
+
+
+def _global_bool(attr):
+    def handle(p, opt, args):
+        setattr(p.cfg, attr, _bool(opt, _one(opt, args)))
+    return handle
+
+
+def _global_int(attr, lo, hi=None):
+    def handle(p, opt, args):
+        setattr(p.cfg, attr, _int_range(opt, _one(opt, args), lo, hi))
+    return handle
+
+
+def _opt_auto_id_prefix(p, opt, args):
+    p.cfg.auto_id_prefix = _one(opt, args)
+
+
+def _global_str(attr):
+    def handle(p, opt, args):
+        setattr(p.cfg, attr, _one(opt, args))
+    return handle
+
+
+def _opt_persistent_client_expiration(p, opt, args):
+    p.cfg.persistent_client_expiration = _duration(opt, _one(opt, args))
+
+
+def _opt_log_type(p, opt, args):
+    if not args:
+        _one(opt, args)
+    for t in args:
+        if t not in LOG_TYPES and t not in ("all", "none"):
+            raise _Invalid("invalid value '%s' for option 'log_type': expected one of %s, "
+                           "all, none" % (t, ", ".join(LOG_TYPES)))
+    if not p.cfg._log_type_seen:  # the first log_type line replaces the defaults
+        p.cfg._log_type_seen = True
+        p.cfg.log_types.clear()
+    for t in args:
+        if t == "all":
+            p.cfg.log_types.update(LOG_TYPES)
+        elif t == "none":
+            p.cfg.log_types.clear()
+        else:
+            p.cfg.log_types.add(t)
+
+
+def _opt_listener(p, opt, args):
+    if len(args) > 2:
+        raise _Invalid("too many values for option 'listener' (unexpected '%s')" % args[2])
+    s = _one(opt, args[:1])
+    if s == "0":
+        raise _Invalid("listener port 0 (a unix socket) is not supported")
+    l = Listener(_int_range(opt, s, 1, 65535), args[1] if len(args) > 1 else None)
+    l._line = p.lineno
+    p.cfg.listeners.append(l)
+    p.cur = l
+
+
+def _opt_port(p, opt, args):
+    port = _int_range(opt, _one(opt, args), 1, 65535)
+    if p.cfg._port_seen:
+        p.warn("default listener port given more than once: only the latest (%d) is used"
+               % port)
+    p.use_default().port = port
+    p.cfg._port_seen = True
+
+
+def _opt_bind_address(p, opt, args):
+    p.use_default().bind = _one(opt, args)
+
+
+def _opt_max_connections(p, opt, args):
+    n = _int_range(opt, _one(opt, args), -1)
+    if p.cur is None:
+        p.cfg.max_connections = n  # global default for every listener
+    else:
+        p.cur.max_connections = n
+        p.cur._max_set = True
+
+
+def _opt_protocol(p, opt, args):
+    v = _one(opt, args)
+    if v not in ("mqtt", "websockets"):
+        raise _Invalid("invalid value '%s' for option 'protocol': expected mqtt or "
+                       "websockets" % v)
+    l = p.listener(opt)
+    l.protocol = v
+    if v == "websockets":
+        p.warn("protocol 'websockets' is not supported yet: this listener is not started")
+
+
+def _opt_mount_point(p, opt, args):
+    v = _one(opt, args)
+    if "+" in v or "#" in v:
+        raise _Invalid("invalid value '%s' for option 'mount_point': wildcards + and # "
+                       "are not allowed" % v)
+    p.listener(opt).mount_point = v
+    p.warn("option 'mount_point' is not supported yet and is ignored")
+
+
+def _opt_bind_interface(p, opt, args):
+    p.listener(opt).bind_interface = _one(opt, args)
+    p.warn("option 'bind_interface' is not supported yet and is ignored")
+
+
+def _opt_per_listener_settings(p, opt, args):
+    if _bool(opt, _one(opt, args)):
+        p.warn("option 'per_listener_settings true' is not supported yet and is ignored: "
+               "security options apply to all listeners")
+
+
+def _opt_capture(p, opt, args):
+    # names and values are checked here; core/capture.py uses them
+    from core import capture
+    cfg = p.cfg
+    if opt == "capture_events":
+        if not args:
+            _one(opt, args)
+        kinds = []
+        for w in " ".join(args).replace(",", " ").split():
+            if w == "all":
+                kinds.extend(capture.KINDS)
+            elif w in capture.KINDS:
+                kinds.append(w)
+            else:
+                raise _Invalid("invalid value '%s' for option 'capture_events': expected a "
+                               "comma list of %s, or all" % (w, ", ".join(capture.KINDS)))
+        cfg.capture_events = kinds
+        return
+    v = _one(opt, args)
+    if opt == "capture_address":
+        try:
+            capture.parse_address(v)
+        except ValueError as e:
+            raise _Invalid("invalid value for option 'capture_address': %s" % e)
+        cfg.capture_address = v
+    elif opt == "capture_format":
+        if v not in capture.FORMATS:
+            raise _Invalid("invalid value '%s' for option 'capture_format': expected ecs or "
+                           "hicap" % v)
+        cfg.capture_format = v
+    elif opt == "capture_payload":
+        if v not in capture.PAYLOADS:
+            raise _Invalid("invalid value '%s' for option 'capture_payload': expected none, "
+                           "base64 or sha256" % v)
+        cfg.capture_payload = v
+    elif opt == "capture_payload_limit":
+        cfg.capture_payload_limit = _int_range(opt, v, 0, MAX_PAYLOAD)
+    elif opt == "capture_topic":
+        from core.topic import check_filter
+        from core.errors import ProtocolError
+        try:
+            check_filter(v)
+        except ProtocolError as e:
+            raise _Invalid("invalid value '%s' for option 'capture_topic': %s" % (v, e))
+        cfg.capture_topics.append(v)
+    elif opt == "capture_queue_size":
+        cfg.capture_queue_size = _int_range(opt, v, 1024)
+    elif opt == "capture_broker_id":
+        cfg.capture_broker_id = v
+    elif opt == "capture_stats_interval":
+        cfg.capture_stats_interval = _int_range(opt, v, 0, 86400)
+    elif opt == "capture_tls":
+        if _bool(opt, v):
+            raise _Invalid("option 'capture_tls true' is not supported yet (plain TCP only)")
+    elif opt == "capture_cafile":
+        cfg.capture_cafile = v
+
+
+_OPTIONS = {
+    "capture_address": _opt_capture,
+    "capture_format": _opt_capture,
+    "capture_events": _opt_capture,
+    "capture_payload": _opt_capture,
+    "capture_payload_limit": _opt_capture,
+    "capture_topic": _opt_capture,
+    "capture_queue_size": _opt_capture,
+    "capture_broker_id": _opt_capture,
+    "capture_stats_interval": _opt_capture,
+    "capture_tls": _opt_capture,
+    "capture_cafile": _opt_capture,
+    "allow_anonymous": _global_bool("allow_anonymous"),
+    "allow_zero_length_clientid": _global_bool("allow_zero_length_clientid"),
+    "connection_messages": _global_bool("connection_messages"),
+    "queue_qos0_messages": _global_bool("queue_qos0_messages"),
+    "retain_available": _global_bool("retain_available"),
+    "upgrade_outgoing_qos": _global_bool("upgrade_outgoing_qos"),
+    "max_inflight_messages": _global_int("max_inflight_messages", 0, 65535),
+    "max_keepalive": _global_int("max_keepalive", 10, 65535),
+    "max_packet_size": _global_int("max_packet_size", 20, MAX_PACKET),
+    "max_queued_bytes": _global_int("max_queued_bytes", 0),
+    "max_queued_messages": _global_int("max_queued_messages", 0),
+    "message_size_limit": _global_int("message_size_limit", 0, MAX_PAYLOAD),
+    "sys_interval": _global_int("sys_interval", 0, 65535),
+    "auto_id_prefix": _opt_auto_id_prefix,
+    "password_file": _global_str("password_file"),
+    "acl_file": _global_str("acl_file"),
+    "persistent_client_expiration": _opt_persistent_client_expiration,
+    "log_type": _opt_log_type,
+    "listener": _opt_listener,
+    "port": _opt_port,
+    "bind_address": _opt_bind_address,
+    "max_connections": _opt_max_connections,
+    "protocol": _opt_protocol,
+    "mount_point": _opt_mount_point,
+    "bind_interface": _opt_bind_interface,
+    "per_listener_settings": _opt_per_listener_settings,
+}
+
+
+def _is_unsupported(opt):
+    if opt in UNSUPPORTED_OPTIONS:
+        return True
+    for prefix in UNSUPPORTED_PREFIXES:
+        if opt.startswith(prefix) and len(opt) > len(prefix):
+            return True
+    return False
+
+
+def parse(text, filename="mosquitto.conf"):
+    """Parse mosquitto.conf text (str or UTF-8 bytes); return a finished Config."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeError:
+            raise ConfigError(filename, 0, "file is not valid UTF-8")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    cfg = Config()
+    cfg.filename = filename
+    p = _Parser(cfg, filename)
+    for line in text.split("\n"):
+        p.lineno += 1
+        words = line.split()
+        # '#' starts a comment: a whole line, or the rest of a line after values
+        for i in range(len(words)):
+            if words[i].startswith("#"):
+                words = words[:i]
+                break
+        if not words:
+            continue
+        opt, args = words[0], words[1:]
+        handle = _OPTIONS.get(opt)
+        try:
+            if handle is not None:
+                handle(p, opt, args)
+            elif _is_unsupported(opt):
+                if not args:
+                    _one(opt, args)
+                p.warn("option '%s' is not supported yet and is ignored" % opt)
+            else:
+                raise _Invalid("unknown option '%s'" % opt)
+        except _Invalid as e:
+            raise ConfigError(filename, p.lineno, str(e))
+    return cfg.finish()
