@@ -34,17 +34,22 @@ class Auth:
             if clock.diff(b.now, st[2]) < BLOCK_MS:
                 b.log("notice", "Refused login of client '%s' from %s: too many failed "
                       "logins from this address." % (conn.client_id, ip))
+                _denied(b, conn, "too many failed logins from this address")
                 return NOT_AUTHORIZED
             del self.fails[ip]
             st = None
         if username is None:
-            return ACCEPTED if b.cfg.allow_anonymous else NOT_AUTHORIZED
+            if b.cfg.allow_anonymous:
+                return ACCEPTED
+            _denied(b, conn, "anonymous clients are not allowed")
+            return NOT_AUTHORIZED
         if self.passwords.check(username, password):
             return ACCEPTED  # failures are not forgiven: a valid account must not reset them
         why = "unknown user" if username not in self.passwords.users else \
             ("no password" if password is None else "wrong password")
         b.log("notice", "Failed login of client '%s' from %s as user '%s': %s."
               % (conn.client_id, ip, username, why))
+        _denied(b, conn, why)
         self._failed(ip, st)
         return BAD_LOGIN
 
@@ -70,6 +75,12 @@ class Auth:
                 del self.fails[ip]
         if len(self.fails) >= MAX_TRACKED:
             self.fails.clear()  # a flood of addresses: start over rather than grow
+
+
+def _denied(b, conn, why):
+    """Tell the event observer (capture) that a login failed."""
+    if b.events is not None:
+        b.events.denied(conn, "login", None, why)
 
 
 def install(broker, passwords=None, acl=None):

@@ -10,14 +10,14 @@ from core import handle_connect
 from core import handle_publish
 from core import handle_subscribe
 from core import deliver
-from core.sys_tree import SysTree
+from core.const import const
 
 # Required fixed-header flags per packet type from a client; None: not allowed from a client.
 _FLAGS = (None, 0, None, -1, 0, 0, 2, 0, 2, None, 2, None, 0, None, 0, None)
 
-_CONNECT_TIMEOUT_MS = 20000  # a TCP connection must send CONNECT within this time
-_PACKET_TIMEOUT_MS = 60000  # a packet trickled in must be complete this long after it began
-_MAX_PACKET = 268435460  # largest packet MQTT can express (4-byte remaining length)
+_CONNECT_TIMEOUT_MS = const(20000)  # a TCP connection must send CONNECT within this time
+_PACKET_TIMEOUT_MS = const(60000)  # a packet trickled in must be complete this long after it began
+_MAX_PACKET = const(268435460)  # largest packet MQTT can express (4-byte remaining length)
 
 
 class Broker:
@@ -48,12 +48,21 @@ class Broker:
         # bytes a connection may have waiting before QoS 0 messages to it are dropped;
         # ports set it to what their memory allows
         self.out_limit = 1 << 20
+        # limits against abuse; a port may lower these where the config leaves them unset
+        self.max_subs = _limit(cfg.max_subscriptions_per_client, 10000)
+        self.max_topic_len = _limit(cfg.max_topic_length, 65535)
+        self.max_levels = _limit(cfg.max_topic_levels, 200)  # the subscription tree recurses
+        self.backlog_limit = _limit(cfg.max_outgoing_bytes, 64 << 20)
+        self.backlog_cut = 0  # clients disconnected for an outgoing backlog over backlog_limit
         # statistics, for $SYS and capture
         self.msgs_in = 0
         self.msgs_out = 0
         self.msgs_dropped = 0
         self.bytes_in = 0
-        self.sys = SysTree(self) if cfg.sys_interval else None
+        self.sys = None
+        if cfg.sys_interval:  # imported only when used: a small board may switch $SYS off
+            from core.sys_tree import SysTree
+            self.sys = SysTree(self)
         self._handlers = (None, handle_connect.connect, None, handle_publish.publish,
                           handle_publish.puback, handle_publish.pubrec,
                           handle_publish.pubrel, handle_publish.pubcomp,
@@ -168,6 +177,13 @@ class Broker:
         self.log("notice", "Client %s disconnected: protocol error: %s" % (conn.name(), why))
         self.close(conn, True, "protocol error: " + why)
 
+    def check_topic(self, t, n):
+        """ProtocolError when topic name or filter t (n bytes) is over max_topic_length/levels."""
+        if n > self.max_topic_len or t.count("/") >= self.max_levels:
+            raise ProtocolError("topic of %d bytes, %d levels: over max_topic_length %d or "
+                                "max_topic_levels %d" % (n, t.count("/") + 1,
+                                                         self.max_topic_len, self.max_levels))
+
     def close(self, conn, send_will, reason):
         """Mark conn closing, detach its session and publish its will if asked."""
         if conn.closing:
@@ -190,6 +206,8 @@ class Broker:
                 not self.acl.can_write(conn.username, conn.client_id, will[0][0]):
             self.log("notice", "Denied will of client %s on '%s' (acl_file)."
                      % (conn.name(), will[0][0]))
+            if self.events is not None:
+                self.events.denied(conn, "will", will[0][0], "denied by acl_file")
             will = None
         if send_will and will is not None:
             self.log("information", "Publishing will of client %s on '%s'." % (conn.name(), will[0][0]))
@@ -226,14 +244,14 @@ class Broker:
             flags = _FLAGS[t]
             why = None
             if flags is None:
-                why = "%s is not a packet a client may send" % codec.NAMES[t]
+                why = "%s is not a packet a client may send" % codec.name(t)
             elif flags >= 0 and b0 & 15 != flags:
-                why = "reserved flags 0x%x in %s" % (b0 & 15, codec.NAMES[t])
+                why = "reserved flags 0x%x in %s" % (b0 & 15, codec.name(t))
             elif conn.connected == (t == 1):
                 if t == 1:
                     why = "second CONNECT"  # MQTT-3.1.0-2
                 else:
-                    why = "first packet is %s, not CONNECT" % codec.NAMES[t]  # MQTT-3.1.0-1
+                    why = "first packet is %s, not CONNECT" % codec.name(t)  # MQTT-3.1.0-1
             if why is not None:
                 self.violation(conn, why)
                 return end
@@ -254,7 +272,7 @@ class Broker:
                     return end
             if i - pos + rl > self.max_packet:
                 self.violation(conn, "%s of %d bytes is over the maximum packet size %d"
-                               % (codec.NAMES[t], i - pos + rl, self.max_packet))
+                               % (codec.name(t), i - pos + rl, self.max_packet))
                 return end
             if i + rl > end:
                 return pos
@@ -305,6 +323,13 @@ class Broker:
             self.log("notice", "Expiring client %s, its session was unused for %d s."
                      % (s.client_id, self.secs - s.gone_at))
             self.drop_session(s)
+
+
+def _limit(v, default):
+    """A limit option: None gives the default, 0 no limit."""
+    if v is None:
+        return default
+    return v or (1 << 30)
 
 
 def _no_log(level, msg):

@@ -24,11 +24,13 @@ try:
 except ImportError:
     hashlib = None
 
-KINDS = ("connect", "disconnect", "publish", "will", "subscribe", "unsubscribe",
-         "startup", "shutdown", "stats")
-FORMATS = ("ecs", "hicap")
-PAYLOADS = ("none", "base64", "sha256")
-DEFAULT_PORT = 5555  # what the fork's Docker and Kubernetes setups used
+# option values and the address parser live in a small module: the config parser needs
+# them on a board without loading the whole sender
+from core.capture_conf import (KINDS, DENIED, FORMATS, PAYLOADS,  # noqa: F401
+                               DEFAULT_PORT, parse_address)
+
+# conn.tls_info: a dict the port sets on a TLS listener's connections, with any of the keys
+# version ("1.3"), cipher, client_subject, client_cn, client_serial (str) -> ECS "tls" object
 
 # CONNACK return codes as the fork named them
 HICAP_REASONS = (None, "CONNACK_REFUSED_PROTOCOL_VERSION", "CONNACK_REFUSED_IDENTIFIER_REJECTED",
@@ -61,34 +63,6 @@ class Prng:
         x ^= (x << 5) & 0xFFFFFFFF
         self.x = x
         return x
-
-
-def parse_address(s):
-    """(host, port) from "HOST", "HOST:PORT" or "[V6]:PORT"; ValueError when malformed."""
-    port = DEFAULT_PORT
-    host = s
-    if s.startswith("["):
-        i = s.find("]")
-        if i < 0:
-            raise ValueError("missing ']' in '%s'" % s)
-        host = s[1:i]
-        rest = s[i + 1:]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError("unexpected '%s' after ']' in '%s'" % (rest, s))
-            port = _port(rest[1:], s)
-    elif s.count(":") == 1:
-        host, p = s.split(":")
-        port = _port(p, s)
-    if not host:
-        raise ValueError("empty host in '%s'" % s)
-    return host, port
-
-
-def _port(p, s):
-    if not p or [c for c in p if c not in "0123456789"] or not 1 <= int(p) <= 65535:
-        raise ValueError("invalid port '%s' in '%s': expected 1-65535" % (p, s))
-    return int(p)
 
 
 class Capture:
@@ -130,6 +104,18 @@ class Capture:
         self.connects = 0
         self.rand = Prng(seed)
         self.next_stats = None
+        # constant or repeating parts of records, encoded once (the hot path is a publish)
+        obs = bytearray(b'},"observer":{"name":')
+        J.string(obs, self.name)
+        obs += b',"type":"mqtt-broker"}'
+        self._observer = bytes(obs)
+        self._ts_ms = None
+        self._ts = b""
+        self._topics = {}  # topic -> JSON string bytes (bounded)
+        # broker.events.deliveries: the delivery observer, or None (the default) so that the
+        # core's delivery path costs one `is not None` check when delivery records are off
+        self.deliveries = self.delivery if cfg.capture_deliveries \
+            and not self.hicap else None
 
     # ---- sender state machine ----
 
@@ -250,8 +236,12 @@ class Capture:
         ms = self.wall() if self.wall is not None else None
         self._ms = ms
         if ms is not None:
-            out += b'{"@timestamp":'
-            J.iso_ms(out, ms)
+            if ms != self._ts_ms:  # many records share a millisecond under load
+                t = bytearray(b'{"@timestamp":')
+                J.iso_ms(t, ms)
+                self._ts = bytes(t)
+                self._ts_ms = ms
+            out += self._ts
             out += b',"event":{"kind":"event","dataset":"mqtt.capture","action":"'
         else:
             out += b'{"event":{"kind":"event","dataset":"mqtt.capture","action":"'
@@ -268,11 +258,39 @@ class Capture:
         if duration_ms is not None:
             out += b',"duration":'
             J.integer(out, duration_ms * 1000000)  # ECS: nanoseconds
-        out += b'},"observer":{"name":'
-        J.string(out, self.name)
-        out += b',"type":"mqtt-broker"}'
+        out += self._observer
 
-    def _client(self, conn):
+    def _client(self, conn, tls=False):
+        out = self.rec
+        if tls:
+            t = getattr(conn, "tls_info", None)  # set by the port on a TLS listener
+            if t:
+                self._tls(t)
+        if conn.connected:
+            # client id and user name are fixed once connected: encode them once per conn
+            c = getattr(conn, "capture_client", None)
+            if c is None:
+                start = len(out)
+                self._client_fields(conn)
+                conn.capture_client = bytes(out[start:])
+            else:
+                out += c
+            return
+        self._client_fields(conn)
+
+    def _topic(self, topic):
+        """A topic as JSON string bytes, from a small cache (fan-in repeats topics)."""
+        t = self._topics.get(topic)
+        if t is None:
+            b = bytearray()
+            J.string(b, topic)
+            t = bytes(b)
+            if len(self._topics) >= 256:
+                self._topics.clear()
+            self._topics[topic] = t
+        self.rec += t
+
+    def _client_fields(self, conn):
         out = self.rec
         out += b',"client":{"ip":'
         J.string(out, conn.ip)
@@ -294,6 +312,9 @@ class Capture:
     def _tail(self):
         """Close the mqtt object and the record, then queue it."""
         out = self.rec
+        # room first (the fields below take at most 80 bytes): the count written then
+        # includes the records this one pushes out
+        self.ring.reserve(len(out) + 80)
         d = self.ring.dropped
         if d:
             out += b',"capture_dropped":'
@@ -330,6 +351,13 @@ class Capture:
     def _hicap_client(self, conn, topic=None):
         """clientIP, port, clientID (and topic first when given) as the fork ordered them."""
         out = self.rec
+        tls = getattr(conn, "tls_info", None) if topic is not None else None
+        if tls and tls.get("client_cn") is not None:
+            # the fork: sslSN and sslCN only with a client certificate
+            out += b', "sslSN": '
+            J.string(out, str(tls.get("client_serial") or ""))
+            out += b', "sslCN": '
+            J.string(out, tls["client_cn"])
         if topic is not None:
             out += b', "topic": '
             J.string(out, topic)
@@ -384,7 +412,68 @@ class Capture:
         if end != pe and not hicap:
             out += b',"payload_truncated":true'
 
+    def _tls(self, t):
+        """ECS "tls" object from conn.tls_info, written in a fixed order."""
+        out = self.rec
+        out += b',"tls":{"version_protocol":"tls"'
+        for k in ("version", "cipher"):
+            if t.get(k) is not None:
+                out += b',"'
+                out += k.encode()
+                out += b'":'
+                J.string(out, str(t[k]))
+        subj, cn, sn = t.get("client_subject"), t.get("client_cn"), t.get("client_serial")
+        if subj is not None or cn is not None or sn is not None:
+            out += b',"client":{"x509":{'
+            sep = b""
+            if sn is not None:
+                out += b'"serial_number":'
+                J.string(out, str(sn))
+                sep = b","
+            if cn is not None:
+                out += sep
+                out += b'"subject":{"common_name":'
+                J.string(out, cn)
+                out += b"}"
+            out += b"}"
+            if subj is not None:
+                out += b',"subject":'
+                J.string(out, subj)
+            out += b"}"
+        out += b"}"
+
     # ---- broker.events observer (see core/README.md) ----
+
+    def denied(self, conn, what, topic, why):
+        """A login failed (what "login") or the ACL denied what ("publish", "subscribe",
+        "will") on topic; the fork recorded none of these."""
+        if "denied" not in self.kinds or self.hicap:
+            return
+        self._head(b"denied", b"failure", why)
+        self._client(conn)
+        out = self.rec
+        out += b',"denied":"'
+        out += what.encode()
+        out += b'"'
+        if topic is not None:
+            out += b',"topic":'
+            J.string(out, topic)
+        self._tail()
+
+    def delivery(self, conn, topic, qos, retain, size):
+        """A message to conn's client was queued on its socket (capture_deliveries true)."""
+        self._head(b"deliver", b"success")
+        self._client(conn)
+        out = self.rec
+        out += b',"topic":'
+        J.string(out, topic)
+        out += b',"qos":'
+        J.integer(out, qos)
+        out += b',"retain":'
+        J.boolean(out, retain)
+        out += b',"payload_size":'
+        J.integer(out, size)
+        self._tail()
 
     def connect(self, conn, rc, why):
         """CONNACK sent: rc 0 accepted, else refused with why."""
@@ -405,7 +494,7 @@ class Capture:
             self._hicap_end()
             return
         self._head(b"connect", b"failure" if rc else b"success", why)
-        self._client(conn)
+        self._client(conn, True)
         out += b',"protocol_version":'
         J.integer(out, conn.level)
         out += b',"connack_code":'
@@ -466,7 +555,7 @@ class Capture:
         self._client(conn)
         out = self.rec
         out += b',"topic":'
-        J.string(out, topic)
+        self._topic(topic)
         out += b',"qos":'
         J.integer(out, (b0 >> 1) & 3)
         out += b',"retain":'
@@ -499,15 +588,17 @@ class Capture:
         self._tail()
 
     def subscribe(self, conn, f, qos):
-        """One topic filter subscribed with granted qos."""
+        """One topic filter subscribed with granted qos (0x80: refused)."""
         if "subscribe" not in self.kinds:
             return
         if self.hicap:
-            self._hicap_head(b"SUBSCRIBE", conn)
-            self._hicap_client(conn, f)
-            self._hicap_end()
+            if qos < 0x80:  # the fork's records made refusals look granted: not repeated
+                self._hicap_head(b"SUBSCRIBE", conn)
+                self._hicap_client(conn, f)
+                self._hicap_end()
             return
-        self._head(b"subscribe", b"success")
+        self._head(b"subscribe", b"failure" if qos >= 0x80 else b"success",
+                   "denied by acl_file" if qos >= 0x80 else None)
         self._client(conn)
         out = self.rec
         out += b',"topic_filter":'

@@ -1,8 +1,10 @@
 """Wrap-safe millisecond arithmetic on a clock masked to PERIOD, as on 32-bit boards."""
 
-PERIOD = 1 << 30
-_MASK = PERIOD - 1
-_HALF = PERIOD >> 1
+from core.const import const
+
+PERIOD = const(1 << 30)
+_MASK = const((1 << 30) - 1)
+_HALF = const(1 << 29)
 
 
 def diff(a, b):

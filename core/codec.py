@@ -3,25 +3,15 @@
 from core.errors import ProtocolError
 from core import utf8
 
-# Packet types (high nibble of the first byte)
-CONNECT = 1
-CONNACK = 2
-PUBLISH = 3
-PUBACK = 4
-PUBREC = 5
-PUBREL = 6
-PUBCOMP = 7
-SUBSCRIBE = 8
-SUBACK = 9
-UNSUBSCRIBE = 10
-UNSUBACK = 11
-PINGREQ = 12
-PINGRESP = 13
-DISCONNECT = 14
+# Packet names by type (high nibble of the first byte), for error messages only: one
+# string rather than a tuple of sixteen, which would cost a heap object per name.
+_NAMES = ("reserved(0) CONNECT CONNACK PUBLISH PUBACK PUBREC PUBREL PUBCOMP SUBSCRIBE "
+          "SUBACK UNSUBSCRIBE UNSUBACK PINGREQ PINGRESP DISCONNECT AUTH(15)")
 
-NAMES = ("reserved(0)", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL",
-         "PUBCOMP", "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ",
-         "PINGRESP", "DISCONNECT", "AUTH(15)")
+
+def name(t):
+    """Name of MQTT packet type t (0..15), e.g. "PUBLISH"."""
+    return _NAMES.split()[t]
 
 
 def put_varint(out, n):
@@ -36,18 +26,6 @@ def put_varint(out, n):
             return
 
 
-def put_u16(out, n):
-    """Append n as a big-endian two-byte integer."""
-    out.append(n >> 8)
-    out.append(n & 0xFF)
-
-
-def put_str(out, b):
-    """Append bytes b with its two-byte length prefix."""
-    put_u16(out, len(b))
-    out += b
-
-
 def put_publish(out, b0, tb, pid, payload):
     """Append a PUBLISH with first byte b0, topic bytes tb, packet id (if QoS>0), payload."""
     n = 2 + len(tb) + len(payload)
@@ -55,10 +33,12 @@ def put_publish(out, b0, tb, pid, payload):
         n += 2
     out.append(b0)
     put_varint(out, n)
-    put_u16(out, len(tb))
+    out.append(len(tb) >> 8)
+    out.append(len(tb) & 0xFF)
     out += tb
     if b0 & 6:
-        put_u16(out, pid)
+        out.append(pid >> 8)
+        out.append(pid & 0xFF)
     out += payload
 
 

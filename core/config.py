@@ -25,22 +25,25 @@ class ConfigError(Exception):
 class Listener:
     """One listening socket the port opens: bind None means all interfaces."""
 
+    # Defaults are class attributes: an instance stores only what its config changed,
+    # which keeps the broker's heap small on a board.
+    max_connections = -1  # -1: unlimited
+    protocol = "mqtt"
+    mount_point = None
+    bind_interface = None
+    # TLS: filled in once TLS options are supported
+    certfile = None
+    keyfile = None
+    cafile = None
+    require_certificate = False
+    use_identity_as_username = False
+    tls_version = None
+    _max_set = False  # max_connections given for this listener itself
+    _line = 0  # config line that defined it (for duplicate errors)
+
     def __init__(self, port=DEFAULT_PORT, bind=None):
         self.port = port
         self.bind = bind
-        self.max_connections = -1  # -1: unlimited
-        self.protocol = "mqtt"
-        self.mount_point = None
-        self.bind_interface = None
-        # TLS: filled in once TLS options are supported
-        self.certfile = None
-        self.keyfile = None
-        self.cafile = None
-        self.require_certificate = False
-        self.use_identity_as_username = False
-        self.tls_version = None
-        self._max_set = False  # max_connections given for this listener itself
-        self._line = 0  # config line that defined it (for duplicate errors)
 
     def where(self):
         """Human-readable "port P on ADDRESS" for messages."""
@@ -53,54 +56,63 @@ class Listener:
 class Config:
     """Broker settings with mosquitto 2 defaults; call finish() before use."""
 
+    # Immutable defaults are class attributes (set on the instance only when changed);
+    # the lists and sets a parser fills in are made per instance in __init__.
+    allow_anonymous = None  # resolved by finish()
+    max_connections = -1  # default for listeners that do not set their own
+    max_inflight_messages = 20
+    max_queued_messages = 1000
+    max_queued_bytes = 0  # 0: no limit
+    message_size_limit = 0  # 0: no limit
+    retain_available = True
+    persistent_client_expiration = None  # seconds, None: never
+    max_keepalive = 65535
+    max_packet_size = 0  # 0: no limit
+    # limits against abuse: None lets the broker (or port) pick its default, 0 no limit
+    max_subscriptions_per_client = None
+    max_topic_length = None
+    max_topic_levels = None
+    max_outgoing_bytes = None
+    queue_qos0_messages = False
+    upgrade_outgoing_qos = False
+    allow_zero_length_clientid = True
+    auto_id_prefix = "auto-"
+    sys_interval = 10
+    connection_messages = True
+    password_file = None  # path; the port reads it (core/passwd.py parses)
+    acl_file = None  # path; the port reads it (core/acl.py parses)
+    local_only = False
+    filename = "mosquitto.conf"
+    # capture (core/capture.py): off while capture_address is None
+    capture_address = None
+    capture_format = "ecs"
+    capture_events = None  # None: every kind
+    capture_payload = None  # None: "none" for ecs, "base64" for hicap
+    capture_payload_limit = 0  # 0: whole payload
+    capture_queue_size = 262144
+    capture_broker_id = None  # None: the port's host name
+    capture_stats_interval = 60
+    capture_tls = False
+    capture_cafile = None
+    capture_deliveries = False  # one record per message delivered to a client
+    _default_used = False
+    _port_seen = False  # `port` given (mosquitto warns when repeated)
+    _log_type_seen = False
+    _cli_warned = 0
+    _configured = None  # mqtt listeners from the file, fixed by the first finish()
+    _file_listeners = False  # the file defined any listener at all
+    _anon = None  # allow_anonymous as set explicitly
+
     def __init__(self):
         self.listeners = []
-        self.allow_anonymous = None  # resolved by finish()
-        self.max_connections = -1  # default for listeners that do not set their own
-        self.max_inflight_messages = 20
-        self.max_queued_messages = 1000
-        self.max_queued_bytes = 0  # 0: no limit
-        self.message_size_limit = 0  # 0: no limit
-        self.retain_available = True
-        self.persistent_client_expiration = None  # seconds, None: never
-        self.max_keepalive = 65535
-        self.max_packet_size = 0  # 0: no limit
-        self.queue_qos0_messages = False
-        self.upgrade_outgoing_qos = False
-        self.allow_zero_length_clientid = True
-        self.auto_id_prefix = "auto-"
-        self.sys_interval = 10
         self.log_types = set(DEFAULT_LOG_TYPES)
-        self.connection_messages = True
-        self.password_file = None  # path; the port reads it (core/passwd.py parses)
-        self.acl_file = None  # path; the port reads it (core/acl.py parses)
         self.warnings = []
-        self.local_only = False
-        self.filename = "mosquitto.conf"
-        # capture (core/capture.py): off while capture_address is None
-        self.capture_address = None
-        self.capture_format = "ecs"
-        self.capture_events = None  # None: every kind
-        self.capture_payload = None  # None: "none" for ecs, "base64" for hicap
-        self.capture_payload_limit = 0  # 0: whole payload
         self.capture_topics = []  # empty: every publish
-        self.capture_queue_size = 262144
-        self.capture_broker_id = None  # None: the port's host name
-        self.capture_stats_interval = 60
-        self.capture_tls = False
-        self.capture_cafile = None
         # The default listener (mosquitto's `port` / `bind_address`) also takes
         # per-listener options written before the first `listener` line.
         self._default = Listener()
-        self._default_used = False
-        self._port_seen = False  # `port` given (mosquitto warns when repeated)
         self._default_only = []  # warnings if the default listener is never created
-        self._log_type_seen = False
         self._cli_ports = []
-        self._cli_warned = 0
-        self._configured = None  # mqtt listeners from the file, fixed by the first finish()
-        self._file_listeners = False  # the file defined any listener at all
-        self._anon = None  # allow_anonymous as set explicitly
 
     def add_port(self, port):
         """Apply the `-p PORT` command-line flag (mosquitto 2 semantics).

@@ -20,9 +20,8 @@ UNSUPPORTED_OPTIONS = (
     "http_dir", "max_qos", "max_topic_alias", "socket_domain", "use_username_as_clientid",
     "websockets_log_level", "websockets_headers_size",
     # listener TLS (certificate and PSK)
-    "cafile", "capath", "certfile", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
-    "keyfile", "require_certificate", "tls_engine", "tls_engine_kpass_sha1", "tls_keyform",
-    "tls_version", "use_identity_as_username", "use_subject_as_username", "psk_hint",
+    "capath", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
+    "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "use_subject_as_username", "psk_hint",
     # bridges
     "connection", "address", "addresses", "bridge_attempt_unsubscribe", "bridge_bind_address",
     "bridge_max_packet_size", "bridge_outgoing_retain", "bridge_protocol_version",
@@ -206,9 +205,39 @@ def _opt_per_listener_settings(p, opt, args):
                "security options apply to all listeners")
 
 
+_TLS_VERSIONS = ("tlsv1.3", "tlsv1.2", "tlsv1.1")
+
+
+def _opt_tls(p, opt, args):
+    v = _one(opt, args)
+    l = p.listener(opt)
+    if opt in ("require_certificate", "use_identity_as_username"):
+        v = _bool(opt, v)
+    elif opt == "tls_version" and v not in _TLS_VERSIONS:
+        raise _Invalid("invalid value '%s' for option 'tls_version': expected tlsv1.3, "
+                       "tlsv1.2 or tlsv1.1 (the oldest version allowed)" % v)
+    setattr(l, opt, v)
+
+
+def _check_tls(filename, l):
+    """ConfigError for TLS options of listener l that cannot work together."""
+    why = None
+    if (l.certfile is None) != (l.keyfile is None):
+        why = "certfile and keyfile must both be given"
+    elif l.certfile is None and (l.cafile or l.require_certificate or l.tls_version or
+                                 l.use_identity_as_username):
+        why = "TLS options need certfile and keyfile"
+    elif l.require_certificate and l.cafile is None:
+        why = "require_certificate true needs cafile to check client certificates"
+    elif l.use_identity_as_username and not l.require_certificate:
+        why = "use_identity_as_username true needs require_certificate true"
+    if why is not None:
+        raise ConfigError(filename, l._line, "listener on %s: %s" % (l.where(), why))
+
+
 def _opt_capture(p, opt, args):
     # names and values are checked here; core/capture.py uses them
-    from core import capture
+    from core import capture_conf as capture
     cfg = p.cfg
     if opt == "capture_events":
         if not args:
@@ -258,8 +287,9 @@ def _opt_capture(p, opt, args):
     elif opt == "capture_stats_interval":
         cfg.capture_stats_interval = _int_range(opt, v, 0, 86400)
     elif opt == "capture_tls":
-        if _bool(opt, v):
-            raise _Invalid("option 'capture_tls true' is not supported yet (plain TCP only)")
+        cfg.capture_tls = _bool(opt, v)  # a port without TLS refuses it at start
+    elif opt == "capture_deliveries":
+        cfg.capture_deliveries = _bool(opt, v)
     elif opt == "capture_cafile":
         cfg.capture_cafile = v
 
@@ -276,6 +306,7 @@ _OPTIONS = {
     "capture_stats_interval": _opt_capture,
     "capture_tls": _opt_capture,
     "capture_cafile": _opt_capture,
+    "capture_deliveries": _opt_capture,
     "allow_anonymous": _global_bool("allow_anonymous"),
     "allow_zero_length_clientid": _global_bool("allow_zero_length_clientid"),
     "connection_messages": _global_bool("connection_messages"),
@@ -289,6 +320,16 @@ _OPTIONS = {
     "max_queued_messages": _global_int("max_queued_messages", 0),
     "message_size_limit": _global_int("message_size_limit", 0, MAX_PAYLOAD),
     "sys_interval": _global_int("sys_interval", 0, 65535),
+    "max_subscriptions_per_client": _global_int("max_subscriptions_per_client", 0),
+    "max_topic_length": _global_int("max_topic_length", 0, 65535),
+    "max_topic_levels": _global_int("max_topic_levels", 0, 65535),
+    "max_outgoing_bytes": _global_int("max_outgoing_bytes", 0),
+    "certfile": _opt_tls,
+    "keyfile": _opt_tls,
+    "cafile": _opt_tls,
+    "require_certificate": _opt_tls,
+    "use_identity_as_username": _opt_tls,
+    "tls_version": _opt_tls,
     "auto_id_prefix": _opt_auto_id_prefix,
     "password_file": _global_str("password_file"),
     "acl_file": _global_str("acl_file"),
@@ -349,4 +390,6 @@ def parse(text, filename="mosquitto.conf"):
                 raise _Invalid("unknown option '%s'" % opt)
         except _Invalid as e:
             raise ConfigError(filename, p.lineno, str(e))
+    for l in cfg.listeners + ([cfg._default] if cfg._default_used else []):
+        _check_tls(filename, l)
     return cfg.finish()

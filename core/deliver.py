@@ -17,6 +17,9 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
         return
     limit = b.out_limit
     up = b.cfg.upgrade_outgoing_qos
+    dv = b.events
+    if dv is not None:
+        dv = dv.deliveries  # None unless capture_deliveries is on
     pkt = mv[p0:pe] if p0 >= 0 else None
     for sess, sq in subs:
         q = sq if up or sq < qos else qos
@@ -30,6 +33,9 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
                 continue
             out = c.out
             if len(out) > limit:
+                if not c.dropped:
+                    b.log("warning", "Client %s is slow: QoS 0 messages to it are dropped while "
+                          "%d bytes wait to be sent." % (c.name(), len(out)))
                 c.dropped += 1
                 b.msgs_dropped += 1
                 continue
@@ -44,6 +50,8 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
             out += pkt
             b.msgs_out += 1
             c.tx_msgs += 1
+            if dv is not None:
+                dv(c, topic, 0, 0, pe - ps)
         else:
             if msg is None:
                 msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:pe]))
@@ -67,6 +75,7 @@ def send(b, sess, msg, q, retain):
     c = sess.conn
     if c is not None and not c.closing and not sess.queue and len(sess.inflight) < b.max_inflight:
         _start(b, sess, c, msg, q, retain)
+        _backlog(b, sess, c)
         return
     cfg = b.cfg
     lim = cfg.max_queued_messages
@@ -80,6 +89,18 @@ def send(b, sess, msg, q, retain):
         return
     sess.queue.append((msg, q, retain))
     sess.queued_bytes += len(msg[2])
+    if c is not None:
+        _backlog(b, sess, c)
+
+
+def _backlog(b, sess, c):
+    # what a connected client has waiting: unsent bytes plus queued payloads (max_outgoing_bytes)
+    n = len(c.out) + sess.queued_bytes
+    if n > b.backlog_limit and not c.closing:
+        b.backlog_cut += 1
+        why = "%d bytes wait, over max_outgoing_bytes %d" % (n, b.backlog_limit)
+        b.log("warning", "Client %s disconnected: %s." % (c.name(), why))
+        b.close(c, True, why)
 
 
 def _start(b, sess, c, msg, q, retain):
@@ -88,6 +109,9 @@ def _start(b, sess, c, msg, q, retain):
         b.pending.append(c)
     b.msgs_out += 1
     c.tx_msgs += 1
+    dv = b.events
+    if dv is not None and dv.deliveries is not None:
+        dv.deliveries(c, msg[0], q, retain, len(msg[2]))
     if q == 0:
         put_publish(out, 0x30 | retain, msg[1], 0, msg[2])
         return

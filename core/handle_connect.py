@@ -6,17 +6,18 @@ from core.errors import ProtocolError
 from core.session import Session
 from core.topic import check_name
 from core import deliver
+from core.const import const
 
 # CONNACK return codes (3.1.1 section 3.2.2.3)
-ACCEPTED = 0
-BAD_PROTOCOL = 1
-ID_REJECTED = 2
-UNAVAILABLE = 3
-BAD_CREDENTIALS = 4
-NOT_AUTHORIZED = 5
+_ACCEPTED = const(0)
+_BAD_PROTOCOL = const(1)
+_ID_REJECTED = const(2)
+_UNAVAILABLE = const(3)
+_NOT_AUTHORIZED = const(5)
 
-REASONS = ("accepted", "unacceptable protocol version", "identifier rejected",
-           "server unavailable", "bad user name or password", "not authorized")
+# their names for the log, by code; one string: a tuple would cost an object per name
+_REASONS = ("accepted|unacceptable protocol version|identifier rejected|server unavailable|"
+            "bad user name or password|not authorized")
 
 
 def connect(b, conn, b0, mv, s, e, p0):
@@ -33,7 +34,7 @@ def connect(b, conn, b0, mv, s, e, p0):
         raise ProtocolError("protocol name '%s' is not MQTT" % name)
     conn.level = level
     if not ok:
-        return refuse(b, conn, BAD_PROTOCOL, "protocol level %d is not supported" % level)
+        return refuse(b, conn, _BAD_PROTOCOL, "protocol level %d is not supported" % level)
     flags = r.u8()
     if flags & 1:
         raise ProtocolError("reserved CONNECT flag is set")  # MQTT-3.1.2-3
@@ -54,37 +55,45 @@ def connect(b, conn, b0, mv, s, e, p0):
         ts, te = r.span()
         wt = utf8.decode(mv, ts, te)
         check_name(wt)
+        b.check_topic(wt, te - ts)
         will = ((wt, bytes(mv[ts:te]), r.binary()), will_qos, will_retain)
     username = r.string() if flags & 0x80 else None
     password = r.binary() if flags & 0x40 else None
     if r.left():
         raise ProtocolError("%d bytes after the CONNECT payload" % r.left())
+    ident = conn.listener.use_identity_as_username
+    if ident:  # the port verified the client certificate and set its CN (TLS listeners)
+        username = getattr(conn, "cert_username", None)
     conn.username = username
     cfg = b.cfg
     if not cid:
         if level == 3 or not clean or not cfg.allow_zero_length_clientid:
-            return refuse(b, conn, ID_REJECTED, "empty client id needs clean session")  # MQTT-3.1.3-8
+            return refuse(b, conn, _ID_REJECTED, "empty client id needs clean session")  # MQTT-3.1.3-8
         cid = b.new_client_id()  # MQTT-3.1.3-6
     conn.client_id = cid
     if cfg.max_keepalive < 65535 and (keepalive == 0 or keepalive > cfg.max_keepalive):
-        return refuse(b, conn, ID_REJECTED, "keepalive %d is over max_keepalive %d"
+        return refuse(b, conn, _ID_REJECTED, "keepalive %d is over max_keepalive %d"
                       % (keepalive, cfg.max_keepalive))
-    if b.auth is not None:
+    if ident:  # password_file is not used for this listener (as in mosquitto)
+        rc = _ACCEPTED if username is not None else _NOT_AUTHORIZED
+    elif b.auth is not None:
         rc = b.auth(conn, username, password)
     else:
-        rc = ACCEPTED if cfg.allow_anonymous else NOT_AUTHORIZED
+        rc = _ACCEPTED if cfg.allow_anonymous else _NOT_AUTHORIZED
+        if rc and b.events is not None:
+            b.events.denied(conn, "login", None, "anonymous clients are not allowed")
     if rc:
         return refuse(b, conn, rc, "not allowed to connect")
     if b.low_memory:
-        return refuse(b, conn, UNAVAILABLE, "server is low on memory")
+        return refuse(b, conn, _UNAVAILABLE, "server is low on memory")
     if will is not None and cfg.message_size_limit and len(will[0][2]) > cfg.message_size_limit:
-        return refuse(b, conn, UNAVAILABLE, "will message over message_size_limit")
+        return refuse(b, conn, _UNAVAILABLE, "will message over message_size_limit")
     _accept(b, conn, cid, clean, keepalive, will)
 
 
 def refuse(b, conn, rc, why):
     """Send CONNACK with a refusal code and close (MQTT-3.2.2-4/5)."""
-    b.log("notice", "Client %s refused: %s (CONNACK %d, %s)." % (conn.name(), why, rc, REASONS[rc]))
+    b.log("notice", "Client %s refused: %s (CONNACK %d, %s)." % (conn.name(), why, rc, _REASONS.split("|")[rc]))
     b.write(conn, bytes((0x20, 2, 0, rc)))
     conn.will = None
     if b.events is not None:

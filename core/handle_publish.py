@@ -24,6 +24,8 @@ def publish(b, conn, b0, mv, s, e, p0):
         raise ProtocolError("PUBLISH with an empty topic")  # MQTT-4.7.3-1
     if "+" in topic or "#" in topic:
         raise ProtocolError("wildcard in PUBLISH topic '%s'" % topic)  # MQTT-3.3.2-2
+    if te - ts > b.max_topic_len or topic.count("/") >= b.max_levels:
+        b.check_topic(topic, te - ts)
     pid = 0
     if qos:
         pid = (mv[te] << 8) | mv[te + 1]
@@ -38,6 +40,8 @@ def publish(b, conn, b0, mv, s, e, p0):
         why = "clients may not publish to $ topics"
     elif b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
         why = "denied by acl_file"
+        if b.events is not None:
+            b.events.denied(conn, "publish", topic, why)
     deliverable = why is None
     if why is not None:
         b.log("notice", "Dropped PUBLISH from %s on '%s': %s." % (conn.name(), topic, why))

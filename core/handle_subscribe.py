@@ -19,6 +19,7 @@ def subscribe(b, conn, b0, mv, s, e, p0):
         if q > 2:
             raise ProtocolError("SUBSCRIBE requested QoS byte 0x%02x" % q)  # MQTT-3.8.3-4
         check_filter(f)
+        b.check_topic(f, len(f.encode()))
         reqs.append((f, q))
     if not reqs:
         raise ProtocolError("SUBSCRIBE without a topic filter")  # MQTT-3.8.3-3
@@ -33,6 +34,14 @@ def subscribe(b, conn, b0, mv, s, e, p0):
         if acl is not None and not acl.can_subscribe(conn.username, conn.client_id, f):
             out.append(0x80)  # failure for this filter only (MQTT-3.9.3)
             b.log("notice", "Denied subscription of %s to '%s' (acl_file)." % (conn.name(), f))
+            if b.events is not None:
+                b.events.denied(conn, "subscribe", f, "denied by acl_file")
+                b.events.subscribe(conn, f, 0x80)
+            continue
+        if f not in sess.subs and len(sess.subs) >= b.max_subs:
+            out.append(0x80)
+            b.log("notice", "Denied subscription of %s to '%s': it has %d subscriptions, the "
+                  "max_subscriptions_per_client." % (conn.name(), f, len(sess.subs)))
             continue
         b.subs.subscribe(f, sess, q)  # MQTT-3.8.4-3: a repeated filter replaces the old one
         sess.subs[f] = q
@@ -42,8 +51,8 @@ def subscribe(b, conn, b0, mv, s, e, p0):
             b.events.subscribe(conn, f, q)
     b.write(conn, out)  # MQTT-3.8.4-1
     for f, q in reqs:
-        if acl is not None and f not in sess.subs:
-            continue
+        if f not in sess.subs:
+            continue  # refused above
         for msg, mq in b.retained.matching(f):
             if acl is not None and not acl.can_read(conn.username, conn.client_id, msg[0]):
                 continue
@@ -60,6 +69,7 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
     while r.left():
         f = r.string()
         check_filter(f)
+        b.check_topic(f, len(f.encode()))
         fs.append(f)
     if not fs:
         raise ProtocolError("UNSUBSCRIBE without a topic filter")  # MQTT-3.10.3-2

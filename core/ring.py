@@ -46,6 +46,14 @@ class Ring:
         self.dropped += lost
         return lost
 
+    def reserve(self, n):
+        """Drop oldest records (counted) until n bytes are free; nothing when n exceeds the ring."""
+        if n > self.size:
+            return
+        while self.size - self.used < n and self.records:
+            self._drop_oldest()
+            self.dropped += 1
+
     def _record_len(self):
         """Length (newline included) of the oldest record."""
         buf = self.buf

@@ -34,6 +34,7 @@ class SysTree:
             ("$SYS/broker/messages/received", b.msgs_in),
             ("$SYS/broker/messages/sent", b.msgs_out),
             ("$SYS/broker/publish/messages/dropped", b.msgs_dropped),
+            ("$SYS/broker/clients/backlog_disconnected", b.backlog_cut),
             ("$SYS/broker/bytes/received", b.bytes_in),
             ("$SYS/broker/retained messages/count", len(b.retained.msgs)),
             ("$SYS/broker/subscriptions/count", b.subs.count),
@@ -45,7 +46,11 @@ class SysTree:
         if b.secs < self.next_at:
             return
         self.next_at = b.secs + b.cfg.sys_interval
-        for t, v in self.values():
+        vals = self.values()
+        heap = getattr(b, "heap_current", None)  # set by a port that measures its heap
+        if heap is not None:
+            vals += (("$SYS/broker/heap/current", heap),)
+        for t, v in vals:
             v = str(v)
             if self.last.get(t) != v:
                 self.last[t] = v

@@ -3,16 +3,13 @@
 from core.errors import ProtocolError
 
 
-def _decoder_is_strict():
-    # MicroPython's decoder accepts surrogates; CPython's rejects them. Probe, don't ask.
-    try:
-        str(b"\xed\xa0\x80", "utf-8")
-    except UnicodeError:
-        return True
-    return False
-
-
-_STRICT = _decoder_is_strict()
+# MicroPython's decoder accepts surrogates; CPython's rejects them. Probe, don't ask
+# (at module level: a probe function would stay on the heap after its one call).
+_STRICT = False
+try:
+    str(b"\xed\xa0\x80", "utf-8")
+except UnicodeError:
+    _STRICT = True
 
 
 def check(mv, s, e):

@@ -5,6 +5,7 @@
   python tools/bench.py --compare                             # ours vs Debian mosquitto
   python tools/bench.py --compare --broker-cmd "micropython ports/micropython/main.py -c {conf}"
   python tools/bench.py --compare --scenarios fanin,qos1 --duration 1 --payload 64
+  python tools/bench.py --capture     # capture of every event off / on / receiver black-holed
 
 Scenarios: fanin, fanout, qos1, latency, idle (see SCENARIOS). This is a measuring tool,
 not a test: it prints numbers and asserts nothing about speed.
@@ -904,6 +905,90 @@ def bench_broker(label, argv, names, opt, mosquitto_conf=False, extra_conf=""):
     return values, details
 
 
+# --- capture: the broker's cost of recording every event (tools/capture_sink.py) ---------
+
+# latency first: the sink's backlog after fan-in would share the CPUs with the latency run
+CAPTURE_SCENARIOS = ("latency", "fanin")
+CAPTURE_MODES = (("off", None), ("on, sink reading", ()), ("on, sink black-holed", ("--blackhole",)))
+
+
+class CaptureSink:
+    """tools/capture_sink.py on a free port (records discarded: --quiet)."""
+
+    def __init__(self, args):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "tools", "capture_sink.py"), "--port", "0",
+             "--quiet"] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("listening on"):
+            self.stop()
+            raise BenchError("capture_sink.py did not start: %r" % line)
+        self.port = int(line.split()[-1])
+
+    def stop(self):
+        """Stop the sink."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc.stdout.close()
+
+
+def bench_capture(argv, opt):
+    """Run fanin and latency with capture off, on, and on with a black-holed receiver."""
+    names = [n for n in opt.names if n in CAPTURE_SCENARIOS] or list(CAPTURE_SCENARIOS)
+    if not any("{conf}" in a for a in argv):
+        if any("{port}" in a for a in argv):
+            raise BenchError("--capture needs {conf} in --broker-cmd (capture is configured "
+                             "in the config file)")
+        argv = list(argv) + ["-c", "{conf}"]
+    results = []
+    for label, sink_args in CAPTURE_MODES:
+        sink = None
+        extra = ""
+        if sink_args is not None:
+            sink = CaptureSink(sink_args)
+            extra = ("capture_address 127.0.0.1:%d\ncapture_events all\n"
+                     "capture_stats_interval 0\n" % sink.port)
+        try:
+            results.append(bench_broker("capture " + label, argv, names, opt,
+                                        extra_conf=extra))
+        finally:
+            if sink is not None:
+                sink.stop()
+    return results
+
+
+def print_capture(results, opt):
+    """Markdown table: metric per capture mode, and the ratio to capture off."""
+    names = [n for n in opt.names if n in CAPTURE_SCENARIOS] or list(CAPTURE_SCENARIOS)
+    labels = [l for l, _ in CAPTURE_MODES]
+    print("| metric | " + " | ".join("capture " + l for l in labels) +
+          " | on / off | black-holed / off |")
+    print("|---" * (len(labels) + 3) + "|")
+    for key, label, better, f in metric_rows(names) + [RSS_METRIC]:
+        vals = [r[0].get(key) for r in results]
+        rel = []
+        for v in vals[1:]:
+            if v is None or vals[0] is None or not vals[0]:
+                rel.append("n/a")
+            else:
+                rel.append("%.2f" % (v / vals[0]))
+        print("| %s | %s | %s |" % (label, " | ".join(fmt(v, f) for v in vals), " | ".join(rel)))
+    print()
+    print("capture_events all, capture_payload none (ecs), default queue 256 KB; every publish "
+          "makes one record. Targets: fan-in on/off >= 0.5; p99 black-holed/off <= 2. "
+          "duration %.2f s per scenario, payload %d bytes, load generator, sink and broker "
+          "share %d CPUs." % (opt.duration, opt.payload, os.cpu_count() or 0))
+    for (label, _), (_, det) in zip(CAPTURE_MODES, results):
+        for n in names:
+            print("- capture %s, %s: %s" % (label, n, det.get(n, "")))
+
+
 def parse_args(argv):
     """Command line."""
     p = argparse.ArgumentParser(description="MQTT broker benchmark (raw sockets, no assertions).")
@@ -918,6 +1003,9 @@ def parse_args(argv):
                         "(a mosquitto-style file: listener PORT 127.0.0.1, allow_anonymous true) "
                         "are substituted; without either, '-p PORT' is appended. "
                         "Default: python ports/cpython/main.py -p PORT")
+    p.add_argument("--capture", action="store_true",
+                   help="start this broker three times (capture off, on, on with a black-holed "
+                        "receiver) and compare fan-in throughput and latency")
     p.add_argument("--mosquitto-nodelay", action="store_true",
                    help="add 'set_tcp_nodelay true' to mosquitto's config (its default is off: "
                         "Nagle's algorithm then delays small messages by up to ~40 ms)")
@@ -948,7 +1036,15 @@ def main(argv=None):
         ours_argv = shlex.split(opt.broker_cmd)
     else:
         ours_argv = [sys.executable, os.path.join(ROOT, "ports", "cpython", "main.py")]
-    if opt.compare:
+    if opt.capture:
+        try:
+            results = bench_capture(ours_argv, opt)
+        except BenchError as e:
+            log("bench: %s" % e)
+            return 2
+        print_capture(results, opt)
+        failed = any(v is None for r in results for v in r[0].values())
+    elif opt.compare:
         if not os.path.exists(MOSQUITTO):
             log("bench: %s not found (apt-get install mosquitto)" % MOSQUITTO)
             return 2

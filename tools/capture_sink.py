@@ -3,6 +3,7 @@
 
     python3 tools/capture_sink.py [--host H] [--port P] [--out FILE] [--quiet]
                                   [--slow BYTES_PER_S] [--blackhole] [--rcvbuf BYTES]
+                                  [--tls-cert PEM --tls-key PEM]
 
 Prints each valid record (or appends it to --out as JSON lines), counts invalid lines, and
 per broker (observer.name) counts sequence gaps (lost records) and repeats. The first
@@ -15,6 +16,7 @@ import json
 import selectors
 import signal
 import socket
+import ssl
 import sys
 import time
 
@@ -26,6 +28,7 @@ class Stats:
         self.records = 0
         self.invalid = 0
         self.connections = 0
+        self.tls_failures = 0
         self.brokers = {}
 
     def record(self, obj):
@@ -57,7 +60,8 @@ class Stats:
     def summary(self):
         """The summary as a dict."""
         return {"records": self.records, "invalid": self.invalid,
-                "connections": self.connections, "brokers": self.brokers}
+                "connections": self.connections, "tls_failures": self.tls_failures,
+                "brokers": self.brokers}
 
 
 class Sink:
@@ -79,6 +83,10 @@ class Sink:
         self.budget = float(args.slow or 0)
         self.last = time.monotonic()
         self.held = []  # black-holed sockets, kept open and never read
+        self.tls = None
+        if args.tls_cert:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(args.tls_cert, args.tls_key)
 
     def port(self):
         """The listening port."""
@@ -92,6 +100,16 @@ class Sink:
         self.stats.connections += 1
         if self.args.rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.args.rcvbuf)
+        if self.tls is not None:
+            # a test tool: the handshake may block this loop for up to 5 s
+            s.settimeout(5)
+            try:
+                s = self.tls.wrap_socket(s, server_side=True)
+            except (OSError, ssl.SSLError) as e:
+                self.stats.tls_failures += 1
+                sys.stderr.write("TLS handshake failed: %s\n" % e)
+                s.close()
+                return
         if self.args.blackhole:
             self.held.append(s)
             return
@@ -110,6 +128,10 @@ class Sink:
                 return
         try:
             data = s.recv(n)
+            while self.tls is not None and not self.args.slow and s.pending():
+                data += s.recv(s.pending())  # TLS may hold decrypted bytes select cannot see
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
         except OSError:
             data = b""
         if self.args.slow:
@@ -177,7 +199,11 @@ def main(argv=None):
     p.add_argument("--slow", type=int, metavar="BYTES_PER_S", help="read at most this fast")
     p.add_argument("--blackhole", action="store_true", help="accept but never read")
     p.add_argument("--rcvbuf", type=int, help="SO_RCVBUF for accepted sockets")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain)")
+    p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
     args = p.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
     if args.slow is not None and args.slow <= 0:
         p.error("--slow must be a positive number of bytes per second")
     sink = Sink(args)

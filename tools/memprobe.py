@@ -1,18 +1,28 @@
 """Memory figures of the broker on MicroPython (unix port or a board).
 
-    micropython -X heapsize=96k tools/memprobe.py [--heap 96k] [--work-heap 256k]
-                                                  [--clients 20] [--messages 500]
+    micropython -X heapsize=96k tools/memprobe.py [--model esp32|picow] [--heap 96k]
+        [--work-heap 256k] [--clients 20] [--load-clients N]
+        [--messages 100000] [--messages-qos1 20000]
+
+--model picks a board model: esp32 (96 KB heap, 8 clients in the load run; the default)
+or picow (128 KB heap, 4 clients: lwIP there allows 5 TCP connections). --heap and
+--load-clients override the model's figures.
 
 Prints a table and one `FIG name value` line per figure:
   import_free    heap free after importing the broker (.mpy), parsing a config,
-                 creating the Broker and opening a listener, on a --heap heap
+                 creating the Broker and opening a listener, on the model's heap
   client_bytes   heap per connected idle client (CONNECT + 2 subscriptions) over real
                  loopback sockets, --clients of them, server side only
   steady_qos0/1  gc.mem_alloc() growth after collecting, before/after forwarding
-                 --messages QoS 0 / QoS 1 messages through the sans-I/O core
+                 --messages QoS 0 / --messages-qos1 QoS 1 messages through the core
+  load_ok        1 when the broker, on the model's heap, served the load run without a
+                 MemoryError: --load-clients clients with 4 subscriptions each, 32 retained
+                 messages of 64 bytes, then rounds of QoS 1 traffic, every message and
+                 acknowledgement accounted for (load_min_free: the lowest free heap seen)
 On the unix port each figure runs in a fresh `micropython` child (core and port compiled
-with mpy-cross into a temp dir) so this script's own code does not count; on a board the
-figures are taken in this process, which makes import_free conservative.
+with mpy-cross into a temp dir) so this script's own code does not count; the load run's
+clients are this process, the broker is the child. On a board the figures are taken in
+this process, which makes import_free conservative, and there is no load run.
 """
 
 import gc
@@ -20,34 +30,90 @@ import os
 import sys
 
 BUDGETS = {"import_free": (">=", 60 * 1024), "client_bytes": ("<=", 2048),
-           "steady_qos0": ("<=", 1024), "steady_qos1": ("<=", 1024)}
-ORDER = ("heap_total", "import_used", "import_free", "client_bytes", "steady_qos0", "steady_qos1")
+           "steady_qos0": ("<=", 1024), "steady_qos1": ("<=", 1024), "load_ok": (">=", 1)}
+ORDER = ("heap_total", "import_used", "import_free", "client_bytes", "steady_qos0", "steady_qos1",
+         "load_clients", "load_min_free", "load_ok")
 _LABELS = {"heap_total": "heap total (import run)", "import_used": "used by broker + listener",
            "import_free": "free after import + listener", "client_bytes": "per idle client (2 subs)",
-           "steady_qos0": "steady-state growth, QoS 0", "steady_qos1": "steady-state growth, QoS 1"}
+           "steady_qos0": "steady-state growth, QoS 0", "steady_qos1": "steady-state growth, QoS 1",
+           "load_clients": "load run: clients (4 subs each)",
+           "load_min_free": "load run: lowest free heap", "load_ok": "load run: no MemoryError"}
+# model -> (heap of the import and load runs, clients in the load run)
+MODELS = {"esp32": ("96k", 8), "picow": ("128k", 4)}
 
 # The import run: as small as possible so that nearly all it measures is the broker.
+# Start-up order as on a board (ports/micropython/board.py): the config is parsed and its
+# parser dropped before the broker and the loop are imported.
 _IMPORT_PROBE = """import gc
 buf = bytearray(2048)
 import sys
 from core.config import parse_config
-from core.broker import Broker
-import loop
-from log import Logger
-log = Logger(())
 port = int(sys.argv[1])
 cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
-# as ports/micropython/main.py does: the parser is dropped once the config is read
 import core
 sys.modules.pop("core.config_parse", None)
 if hasattr(core, "config_parse"):
     delattr(core, "config_parse")
+gc.collect()
+from core.broker import Broker
+import loop
+from log import Logger
+log = Logger(())
 b = Broker(cfg, log)
 srv = loop.Server(b, log, 8192, buf)
 srv.listen(cfg.listeners[0])
 gc.collect()
 print("FIG heap_total", gc.mem_free() + gc.mem_alloc())
 print("FIG import_free", gc.mem_free())
+"""
+
+# The load run's broker: the import run, then serving until its clients have come and gone.
+_LOAD_PROBE = """import gc
+buf = bytearray(2048)
+import sys
+from core.config import parse_config
+port = int(sys.argv[1])
+want = int(sys.argv[2])
+cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
+import core
+sys.modules.pop("core.config_parse", None)
+if hasattr(core, "config_parse"):
+    delattr(core, "config_parse")
+gc.collect()
+from core.broker import Broker
+import loop
+import clock
+from core.clock import diff
+errs = [0]
+def log(level, msg):
+    if "out of memory" in msg:  # the loop caught a MemoryError
+        errs[0] += 1
+        print("LOG", msg)
+b = Broker(cfg, log)
+b.out_limit = loop.OUT_LIMIT
+srv = loop.Server(b, log, loop.MIN_FREE, buf)
+srv.listen(cfg.listeners[0])
+gc.collect()
+low = gc.mem_free()
+with open(sys.argv[3], "w") as f:
+    f.write("ready")
+t0 = clock.now_ms()
+most = 0
+while diff(clock.now_ms(), t0) < 90000:
+    srv.step(20)
+    n = len(b.conns)
+    if n > most:
+        most = n
+    if most and not n:  # every client came and went (or the run failed)
+        break
+    if gc.mem_free() < low:
+        gc.collect()
+        if gc.mem_free() < low:
+            low = gc.mem_free()
+srv.shutdown()
+print("FIG load_broker_clients", most)
+print("FIG load_min_free", low)
+print("FIG load_mem_errors", errs[0])
 """
 
 
@@ -65,192 +131,74 @@ def _random_port():
     return 20000 + ((r[0] << 8) | r[1]) % 40000
 
 
-# ---- MQTT packets, prebuilt so that building them is not measured ----
-
-def _s(b):
-    return bytes((len(b) >> 8, len(b) & 255)) + b
-
-
-def _packet(b0, body):
-    n = len(body)
-    head = bytearray((b0,))
-    while True:
-        d = n & 127
-        n >>= 7
-        head.append(d | (128 if n else 0))
-        if not n:
-            return bytes(head) + body
-
-
-def connect_pkt(cid, keepalive=60):
-    return _packet(0x10, _s(b"MQTT") + bytes((4, 2, keepalive >> 8, keepalive & 255)) + _s(cid))
-
-
-def subscribe_pkt(pid, filters):
-    body = bytes((pid >> 8, pid & 255))
-    for f, q in filters:
-        body += _s(f) + bytes((q,))
-    return _packet(0x82, body)
-
-
-def publish_pkt(topic, payload, qos, pid=1):
-    body = _s(topic) + (bytes((pid >> 8, pid & 255)) if qos else b"") + payload
-    return _packet(0x30 | (qos << 1), body)
-
-
-# ---- figures taken in this process ----
-
-def fig_import():
-    """Free heap after importing and starting the broker, in this process."""
-    buf = bytearray(2048)
-    from core.config import parse_config
-    from core.broker import Broker
-    import loop
-    from log import Logger
-    log = Logger(())
-    for _ in range(20):
-        port = _random_port()
-        cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n" % port, "probe.conf")
-        srv = loop.Server(Broker(cfg, log), log, 8192, buf)
-        try:
-            srv.listen(cfg.listeners[0])
-            break
-        except loop.ListenError:
-            continue
-    gc.collect()
-    r = {"heap_total": gc.mem_free() + gc.mem_alloc(), "import_free": gc.mem_free()}
-    srv.shutdown()
-    return r
-
-
-def fig_clients(n):
-    """Heap per idle client: n real loopback clients, CONNECT and 2 subscriptions each."""
-    import socket
-    import loop
-    from core.config import parse_config
-    from core.broker import Broker
-    from log import Logger
-    log = Logger(())
-    for _ in range(20):
-        port = _random_port()
-        cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n" % port, "probe.conf")
-        b = Broker(cfg, log)
-        b.out_limit = 4096
-        srv = loop.Server(b, log, 0, 2048, n + 4)
-        try:
-            srv.listen(cfg.listeners[0])
-            break
-        except loop.ListenError:
-            continue
-    addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
-    socks = []
-    pkts = []
-    got = []
-    for i in range(n):
-        cid = b"probe%03d" % i
-        pkts.append(connect_pkt(cid) + subscribe_pkt(1, ((b"sensors/" + cid + b"/#", 1),
-                                                         (b"cmd/" + cid, 0))))
-        s = socket.socket()
-        s.connect(addr)  # completes in the kernel backlog before the broker accepts
-        s.setblocking(False)
-        socks.append(s)
-        got.append(0)
-    rbuf = bytearray(64)
-    srv.step(0)  # settle the loop's own first-turn allocations before the baseline
-    gc.collect()
-    before = gc.mem_alloc()
-    for i in range(n):
-        socks[i].write(pkts[i])
-    want = 4 + 6  # CONNACK + SUBACK with two return codes
-    for _ in range(500):
-        srv.step(10)
-        done = 0
-        for i in range(n):
-            r = socks[i].readinto(rbuf)
-            if r:
-                got[i] += r
-            if got[i] >= want:
-                done += 1
-        if done == n:
-            break
-    if done != n:
-        raise RuntimeError("only %d of %d clients got CONNACK and SUBACK" % (done, n))
-    gc.collect()
-    after = gc.mem_alloc()
-    for s in socks:
-        s.close()
-    srv.shutdown()
-    return {"client_bytes": (after - before) // n}
-
-
-def _drain(b, sub, ack):
-    """Empty every output; PUBACK each QoS 1 PUBLISH the subscriber got."""
-    out = sub.out
-    i = 0
-    while i < len(out):
-        b0 = out[i]
-        n = 0
-        shift = 0
-        j = i + 1
-        while True:
-            d = out[j]
-            j += 1
-            n |= (d & 127) << shift
-            shift += 7
-            if d < 128:
-                break
-        if b0 & 0xF6 == 0x32:  # PUBLISH QoS 1: topic, then packet id
-            t = j + 2 + ((out[j] << 8) | out[j + 1])
-            ack[2] = out[t]
-            ack[3] = out[t + 1]
-            sub.sent(0)
-            b.received(sub, ack)
-        i = j + n
-    for c in b.pending:
-        c.sent(len(c.out))
-    b.pending.clear()
-
-
-def fig_steady(m):
-    """mem_alloc growth after gc.collect across m forwarded QoS 0 and QoS 1 messages."""
-    from core.config import Config
-    from core.broker import Broker
-    cfg = Config()
-    cfg.finish()
-    b = Broker(cfg, None)
-    b.tick(0)
-    lst = cfg.listeners[0]
-    pub = b.open(lst, "127.0.0.1", 1)
-    sub = b.open(lst, "127.0.0.1", 2)
-    b.received(pub, connect_pkt(b"pub", 0))  # keepalive 0: hours of simulated time pass
-    b.received(sub, connect_pkt(b"sub", 0))
-    b.received(sub, subscribe_pkt(1, ((b"s/#", 1),)))
-    ack = bytearray(b"\x40\x02\x00\x00")
-    _drain(b, sub, ack)
-    res = {}
-    for qos in (0, 1):
-        pkt = publish_pkt(b"s/temperature", b"x" * 32, qos)
-        now = [0]
-
-        def run(k):
-            for _ in range(k):
-                b.received(pub, pkt)
-                _drain(b, sub, ack)
-                now[0] += 100  # 10 messages a second: $SYS updates run in between
-                b.tick(now[0] & ((1 << 30) - 1))
-        # warm up past three $SYS intervals: first-use allocations are not growth
-        run(300)
-        gc.collect()
-        before = gc.mem_alloc()
-        run(m)
-        gc.collect()
-        res["steady_qos%d" % qos] = gc.mem_alloc() - before
-    if b.msgs_out < 2 * m:
-        raise RuntimeError("only %d messages were forwarded" % b.msgs_out)
-    return res
-
-
 # ---- driver ----
+
+def run_load(tmp, pypath, heap, n):
+    """The load run: broker child on a heap-sized heap, n clients from this process."""
+    import time
+    with open(tmp + "/load_probe.py", "w") as f:
+        f.write(_LOAD_PROBE)
+    for attempt in range(3):
+        port = _random_port()
+        ready = "%s/load%d.ready" % (tmp, attempt)
+        out = "%s/load%d.out" % (tmp, attempt)
+        os.system("MICROPYPATH=%s %s -X heapsize=%s %s/load_probe.py %d %d %s > %s 2>&1 &"
+                  % (pypath, sys.executable, heap, tmp, port, n, ready, out))
+        text = ""
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < 20000:
+            time.sleep_ms(20)
+            try:
+                os.stat(ready)
+                break
+            except OSError:
+                pass
+            with open(out) as f:
+                text = f.read()
+            if "Error" in text:  # the child ended without listening (port taken?)
+                break
+        else:
+            return {"error:load": "the load run's broker did not start"}
+        try:
+            os.stat(ready)
+            break
+        except OSError:
+            if "EADDRINUSE" not in text and "Address already in use" not in text:
+                return {"error:load": text.strip().split("\n")[-1] if text.strip()
+                        else "the load run's broker did not start"}
+    err = None
+    try:
+        import memprobe_figs
+        memprobe_figs.load_clients(port, n)
+    except (RuntimeError, OSError) as e:
+        err = "%s: %s" % (type(e).__name__, e)
+    figs = {}
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < 100000:  # the child gives up after 90 s
+        with open(out) as f:
+            text = f.read()
+        if "FIG load_mem_errors" in text or "Traceback" in text:
+            break
+        time.sleep_ms(50)
+    time.sleep_ms(100)
+    with open(out) as f:
+        text = f.read()
+    for line in text.split("\n"):
+        w = line.split()
+        if len(w) == 3 and w[0] == "FIG":
+            figs[w[1]] = int(w[2])
+        elif w[:1] == ["LOG"] and err is None:
+            err = "broker: " + line[4:]
+    if "load_mem_errors" not in figs and err is None:
+        err = "broker: " + (text.strip().split("\n")[-1] if text.strip() else "no output")
+    figs["load_clients"] = n
+    figs["load_ok"] = int(err is None and figs.get("load_mem_errors") == 0
+                          and figs.get("load_broker_clients", 0) >= n)
+    if err is not None:
+        figs["error:load"] = err
+    return figs
+
+
 
 def _rm_tree(d):
     for name in os.listdir(d):
@@ -269,6 +217,9 @@ def _compile_tree(root, tmp):
         os.stat(cross)
     except OSError:
         cross = "mpy-cross"
+    if os.system("%s -s memprobe_figs.py -o %s/memprobe_figs.mpy %s/tools/memprobe_figs.py"
+                 % (cross, tmp, root)) != 0:
+        return False
     for sub in ("core", "ports/micropython"):
         os.mkdir(tmp + "/" + sub) if sub == "core" else (os.mkdir(tmp + "/ports"),
                                                          os.mkdir(tmp + "/" + sub))
@@ -297,12 +248,12 @@ def _child(args, tmp, out_name, pypath):
     return figs
 
 
-def run_unix(root, heap, work_heap, clients, messages):
+def run_unix(root, heap, work_heap, clients, messages, messages1, load_n):
     """Every figure from fresh child processes on a .mpy build."""
     tmp = "/tmp/memprobe-%d" % _random_port()
     os.mkdir(tmp)
     try:
-        src_paths = root + ":" + root + "/ports/micropython"
+        src_paths = root + ":" + root + "/ports/micropython:" + root + "/tools"
         if _compile_tree(root, tmp):
             pypath = tmp + ":" + tmp + "/ports/micropython"
             kind = ".mpy"
@@ -315,11 +266,13 @@ def run_unix(root, heap, work_heap, clients, messages):
         port = _random_port()
         figs.update(_child("-X heapsize=%s %s/import_probe.py %d" % (heap, tmp, port),
                            tmp, "import.out", pypath))
-        me = _abs(sys.argv[0])
-        figs.update(_child("-X heapsize=%s %s --phase clients --clients %d"
-                           % (work_heap, me, clients), tmp, "clients.out", pypath))
-        figs.update(_child("-X heapsize=%s %s --phase steady --messages %d"
-                           % (work_heap, me, messages), tmp, "steady.out", pypath))
+        for ph in ("clients", "steady"):
+            figs.update(_child("-X heapsize=%s -c \"import memprobe_figs; memprobe_figs.phase("
+                               "'%s', %d, %d, %d)\"" % (work_heap, ph, clients, messages, messages1),
+                               tmp, ph + ".out", pypath))
+        if load_n:
+            sys.path.insert(0, pypath.split(":")[0] if kind == ".mpy" else root + "/tools")
+            figs.update(run_load(tmp, pypath, heap, load_n))
         return figs, kind
     finally:
         _rm_tree(tmp)
@@ -337,6 +290,8 @@ def report(figs, heap, note):
         v = figs.get(k)
         budget = BUDGETS.get(k)
         mark = ""
+        if v is None and note == "this process" and k.startswith("load"):
+            continue  # a board has no load run: nothing to show
         if budget is not None:
             ok = v is not None and (v >= budget[1] if budget[0] == ">=" else v <= budget[1])
             mark = "%s %d %s" % (budget[0], budget[1], "ok" if ok else "MISSED")
@@ -352,35 +307,38 @@ def report(figs, heap, note):
 
 
 def _opts(argv):
-    o = {"--heap": "96k", "--work-heap": "256k", "--clients": "20", "--messages": "500",
-         "--phase": None}
+    o = {"--model": "esp32", "--heap": None, "--work-heap": "256k", "--clients": "20",
+         "--load-clients": None, "--messages": "100000", "--messages-qos1": "20000"}
     i = 0
     while i < len(argv):
         if argv[i] not in o or i + 1 >= len(argv):
-            raise SystemExit("usage: memprobe.py [--heap 96k] [--work-heap 256k] "
-                             "[--clients N] [--messages N]")
+            raise SystemExit("usage: memprobe.py [--model esp32|picow] [--heap 96k] "
+                             "[--work-heap 256k] [--clients N] [--load-clients N] "
+                             "[--messages N] [--messages-qos1 N]")
         o[argv[i]] = argv[i + 1]
         i += 2
+    if o["--model"] not in MODELS:
+        raise SystemExit("memprobe.py: unknown --model '%s' (esp32 or picow)" % o["--model"])
     return o
 
 
 def main(argv):
     o = _opts(argv)
+    model = MODELS[o["--model"]]
+    heap = o["--heap"] or model[0]
+    load_n = int(o["--load-clients"] or model[1])
     clients = int(o["--clients"])
     messages = int(o["--messages"])
-    phase = o["--phase"]
-    if phase is not None:  # a child run: one group of figures
-        figs = fig_clients(clients) if phase == "clients" else fig_steady(messages)
-        for k in figs:
-            print("FIG %s %d" % (k, figs[k]))
-        return 0
+    messages1 = int(o["--messages-qos1"])
     if sys.platform in ("linux", "darwin") and hasattr(os, "system"):
         root = _dirname(_dirname(_abs(sys.argv[0])))
-        figs, note = run_unix(root, o["--heap"], o["--work-heap"], clients, messages)
-        heap = o["--heap"]
+        figs, note = run_unix(root, heap, o["--work-heap"], clients, messages, messages1, load_n)
+        heap = "%s (%s model)" % (heap, o["--model"])
     else:  # a board: this process, with whatever heap it has
+        import memprobe_figs as m
         figs = {}
-        for f in (fig_import, lambda: fig_clients(clients), lambda: fig_steady(messages)):
+        for f in (m.fig_import, lambda: m.fig_clients(clients),
+                  lambda: m.fig_steady(messages, messages1)):
             try:
                 figs.update(f())
             except MemoryError as e:

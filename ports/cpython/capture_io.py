@@ -5,6 +5,7 @@ import os
 import random
 import selectors
 import socket
+import ssl
 import threading
 import time
 
@@ -36,6 +37,15 @@ def capture_from_env(cfg, environ=None):
         cfg.capture_address = "%s:%s" % (host, port or "12345")
 
 
+def tls_context(cafile):
+    """Client TLS context that verifies the receiver against cafile (None: system CAs)."""
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as e:
+        raise ValueError("cannot load capture_cafile %s: %s"
+                         % (cafile, getattr(e, "strerror", None) or e))
+
+
 class CaptureIO:
     """Drives one Capture's TCP connection from the loop; never blocks."""
 
@@ -49,6 +59,8 @@ class CaptureIO:
         self._resolving = None  # thread resolving a host name
         self._resolved = None
         self._warned = False  # the "not reachable" warning is logged once per outage
+        self.tls = None  # ssl.SSLContext when capture_tls is on
+        self._handshaking = False
 
     @classmethod
     def create(cls, broker, cfg, sel, log):
@@ -57,10 +69,17 @@ class CaptureIO:
             return None
         cap = Capture(cfg, broker, socket.gethostname(), wall=wall_ms, tz=local_zone,
                       seed=random.getrandbits(32))
+        tls = None
+        if cfg.capture_tls:
+            tls = tls_context(cfg.capture_cafile)
+        elif cfg.capture_cafile is not None:
+            raise ValueError("capture_cafile is set but capture_tls is not true")
         broker.events = cap
-        log("notice", "Capture: sending %s records to %s port %d." %
-            (cfg.capture_format, cap.host, cap.port))
-        return cls(cap, sel, log)
+        log("notice", "Capture: sending %s records to %s port %d%s." %
+            (cfg.capture_format, cap.host, cap.port, " over TLS" if tls else ""))
+        io = cls(cap, sel, log)
+        io.tls = tls
+        return io
 
     def _addresses(self):
         """Resolved addresses, None while a resolver thread works, or the OSError it got."""
@@ -144,9 +163,14 @@ class CaptureIO:
         if self.sock is None:
             return
         if cap.state == CONNECTING:
-            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                self._fail(now, os.strerror(err))
+            if not self._handshaking:
+                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    self._fail(now, os.strerror(err))
+                    return
+                if self.tls is not None:
+                    self._wrap()
+            if self._handshaking and not self._handshake(now):
                 return
             cap.connected(now)
             if self._warned:
@@ -156,6 +180,8 @@ class CaptureIO:
             # Logstash sends nothing: readable means closed (or junk to discard).
             try:
                 data = self.sock.recv(4096)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                data = None
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                     self._fail(now, e.strerror or str(e))
@@ -166,9 +192,41 @@ class CaptureIO:
                 return
         self._write(now)
 
+    def _wrap(self):
+        """TCP is up: wrap the socket for a TLS handshake driven by the selector."""
+        self.sel.unregister(self.sock)
+        self.sock = self.tls.wrap_socket(self.sock, server_hostname=self.cap.host,
+                                         do_handshake_on_connect=False)
+        self._handshaking = True
+        self.events = selectors.EVENT_READ | selectors.EVENT_WRITE
+        self.sel.register(self.sock, self.events, self)
+
+    def _handshake(self, now):
+        """One non-blocking handshake step: True when done; False to wait (or failed)."""
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._want(selectors.EVENT_READ)
+            return False
+        except ssl.SSLWantWriteError:
+            self._want(selectors.EVENT_WRITE)
+            return False
+        except (ssl.SSLError, OSError) as e:
+            self._fail(now, "TLS handshake failed: %s" % (getattr(e, "reason", None) or e))
+            return False
+        self._handshaking = False
+        return True
+
+    def _want(self, events):
+        if events != self.events:
+            self.events = events
+            self.sel.modify(self.sock, events, self)
+
     def _send(self, buf):
         try:
             return self.sock.send(buf)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return 0  # TLS: try again with the same bytes when the socket is ready
         except OSError as e:
             if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 return 0
@@ -197,6 +255,7 @@ class CaptureIO:
                 pass
             self.sock.close()
             self.sock = None
+        self._handshaking = False
         cap.failed(now)
         if not self._warned:
             self._warned = True

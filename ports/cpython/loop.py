@@ -8,6 +8,7 @@ import time
 import traceback
 
 from core.clock import PERIOD, add, diff
+from ports.cpython import tls
 
 _RECV_SIZE = 65536
 _BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
@@ -28,23 +29,26 @@ def now_ms():
 class _Client:
     """What the port keeps per connection (in conn.port_data)."""
 
-    __slots__ = ("sock", "events", "closing_since")
+    __slots__ = ("sock", "events", "closing_since", "tls", "hs")
 
-    def __init__(self, sock):
+    def __init__(self, sock, is_tls=False):
         self.sock = sock
         self.events = selectors.EVENT_READ
         self.closing_since = None
+        self.tls = is_tls
+        self.hs = is_tls  # TLS handshake still running
 
 
 class _Listen:
     """One listening socket and the core Listener it serves."""
 
-    __slots__ = ("sock", "listener", "paused_until")
+    __slots__ = ("sock", "listener", "paused_until", "ctx")
 
-    def __init__(self, sock, listener):
+    def __init__(self, sock, listener, ctx=None):
         self.sock = sock
         self.listener = listener
         self.paused_until = None
+        self.ctx = ctx  # ssl.SSLContext of a TLS listener
 
 
 def _family_name(family):
@@ -95,6 +99,10 @@ class Server:
         """
         opened = 0
         try:
+            ctx = tls.context(listener)
+        except tls.TlsError as e:
+            raise ListenError("Error: %s" % e)
+        try:
             addrs = _bind_addresses(listener)
         except socket.gaierror as e:
             if listener.bind is not None and ":" in listener.bind:
@@ -115,7 +123,7 @@ class Server:
                     continue
                 raise ListenError("Error: cannot listen on %s port %d: %s"
                                   % (addr[0], listener.port, e.strerror or e))
-            entry = _Listen(sock, listener)
+            entry = _Listen(sock, listener, ctx)
             self.listens.append(entry)
             self.sel.register(sock, selectors.EVENT_READ, entry)
             opened += 1
@@ -190,6 +198,8 @@ class Server:
                                      "supported, keeping the current configuration.")
                 elif isinstance(data, _Listen):
                     self._accept(data)
+                elif data.port_data is not None and data.port_data.hs:
+                    self._handshake(data)
                 else:
                     if events & selectors.EVENT_WRITE:
                         self._flush(data)
@@ -232,9 +242,38 @@ class Server:
             if conn is None:
                 sock.close()
                 continue
-            client = _Client(sock)
+            if entry.ctx is not None:
+                try:
+                    sock = tls.wrap(entry.ctx, sock)
+                except (OSError, ValueError) as e:
+                    self.log("notice", "TLS setup for %s:%d failed: %s" % (addr[0], addr[1], tls.reason(e)))
+                    sock.close()
+                    broker.closed(conn)
+                    continue
+            client = _Client(sock, entry.ctx is not None)
             conn.port_data = client
             self.sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _handshake(self, conn):
+        """Advance conn's TLS handshake; once done, take the client certificate's CN."""
+        client = conn.port_data
+        try:
+            want = tls.handshake(client.sock)
+        except (OSError, ValueError) as e:
+            self.log("notice", "TLS handshake with %s:%d failed: %s"
+                     % (conn.ip, conn.port, tls.reason(e)))
+            self._close(conn)
+            return
+        if not want:
+            client.hs = False
+            if conn.listener.use_identity_as_username:
+                conn.cert_username = tls.identity(client.sock)  # core/handle_connect.py
+            want = selectors.EVENT_READ
+        if want != client.events:
+            client.events = want
+            self.sel.modify(client.sock, want, conn)
+        if not client.hs and client.sock.pending():
+            self._read(conn)  # CONNECT came with the last handshake flight
 
     def _read(self, conn):
         client = conn.port_data
@@ -242,6 +281,8 @@ class Server:
             return  # waiting for the last bytes to leave; input is no longer wanted
         try:
             n = client.sock.recv_into(self.buf)
+        except tls.WANT:
+            return
         except OSError as e:
             if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 return
@@ -256,6 +297,9 @@ class Server:
             # A core bug must cost one connection, not the whole broker.
             self._internal_error(conn)
             self._close(conn)
+            return
+        if client.tls and conn.port_data is client and client.sock.pending():
+            self._read(conn)  # decrypted bytes the selector cannot see
 
     def _internal_error(self, conn):
         self.log("error", "Error: internal error while handling %s, closing it:\n%s"
@@ -276,9 +320,15 @@ class Server:
             return  # already closed
         out = conn.out
         failed = False
+        if client.hs:  # nothing is queued before CONNECT, which needs the handshake done
+            if conn.closing:
+                self._close(conn)
+            return
         while out:
             try:
                 n = client.sock.send(out)
+            except tls.WANT:
+                break  # retried with the same bytes first: out only grows at its end
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                     failed = True
@@ -316,6 +366,15 @@ class Server:
             self.broker.closed(conn)
         except Exception:
             self._internal_error(conn)
+
+    def reload_tls(self):
+        """SIGHUP: re-read each TLS listener's certfile and keyfile (as mosquitto does)."""
+        for entry in self.listens:
+            if entry.ctx is not None:
+                try:
+                    tls.load_cert(entry.ctx, entry.listener)
+                except tls.TlsError as e:
+                    self.log("error", "Error: reload after SIGHUP kept the old certificate: %s" % e)
 
     def _housekeeping(self, now):
         """Resume paused listeners and cut off closing clients that stopped reading."""

@@ -88,7 +88,7 @@ def main(argv=None):
             sys.stderr.write("Error: %s\n" % e)
         return 1
     server = Server(broker, log)
-    server.reload = lambda: security.reload(broker, cfg, log)
+    server.reload = lambda: (security.reload(broker, cfg, log), server.reload_tls())
     try:
         capture_from_env(cfg)
         server.capture = CaptureIO.create(broker, cfg, server.sel, log)

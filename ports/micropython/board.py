@@ -38,7 +38,11 @@ def main(buf):
     for w in cfg.warnings:
         log("warning", "Warning: " + w)
     wlan = None
-    for _ in range(max(1, int(settings.get("retries", 3)))):
+    if sys.platform not in ("esp32", "rp2"):
+        # The unix port (tools/simboard.py) has no Wi-Fi: the host's network is up already.
+        log("notice", "No Wi-Fi on the %s port: serving on the host's network." % sys.platform)
+        wlan = False
+    for _ in range(max(1, int(settings.get("retries", 3))) if wlan is None else 0):
         try:
             wlan = net.up(settings, log)
             break
@@ -50,6 +54,15 @@ def main(buf):
             machine.reset()
         return 1
     del sys.modules["net"]  # only the WLAN object is needed from here on
+    if cfg.capture_address is not None:
+        try:
+            import ntptime  # capture records want wall-clock time; without it: uptime + flag
+            ntptime.settime()
+            del sys.modules["ntptime"]
+            log("notice", "Clock set by NTP.")
+        except Exception as e:  # noqa: BLE001 (any failure: records carry uptime instead)
+            log("warning", "Warning: clock not set by NTP (%r); capture records carry "
+                "uptime and clock_synced false." % (e,))
     gc.collect()
     import loop
     rc = loop.serve(cfg, log, settings.get("out_limit", loop.OUT_LIMIT),

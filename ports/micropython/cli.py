@@ -10,12 +10,25 @@ from log import Logger
 # Port options not shown in the usage text (tests and tuning): name -> (key, minimum, default)
 _HIDDEN = {"--clock-wrap-in": ("wrap_in", 0, None), "--out-limit": ("out_limit", 0, loop.OUT_LIMIT),
            "--min-free": ("min_free", 0, loop.MIN_FREE),
-           "--recv-size": ("recv_size", 64, loop.RECV_SIZE)}
+           "--recv-size": ("recv_size", 64, loop.RECV_SIZE),
+           "--wall-clock": ("wall_clock", 0, 1)}  # 0: act as a board whose clock is unset
 
 
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def _capture_env(cfg):
+    """HICAP_HOST / HICAP_PORT (the Flex4Apps fork's variables) turn capture on."""
+    import os
+    host = os.getenv("HICAP_HOST")
+    port = os.getenv("HICAP_PORT")
+    if cfg.capture_address is None and (host or port):
+        host = host or "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        cfg.capture_address = "%s:%s" % (host, port or "12345")
 
 
 def setup(argv):
@@ -47,6 +60,10 @@ def setup(argv):
     except OSError as e:
         sys.stderr.write("Error: Unable to open config file %s: %s\n" % (path, loop.errno_text(e)))
         return 1
+    _capture_env(cfg)
+    if not o["wall_clock"]:
+        import capture_io
+        capture_io.wall_clock = False
     log = Logger(cli.wanted_types(cfg, o["verbose"]))
     for level, msg in cli.startup_lines(cfg, path):
         log(level, msg)

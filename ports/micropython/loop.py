@@ -9,6 +9,7 @@ import sys
 import clock
 from core.broker import Broker
 from core.clock import diff
+from core.const import const
 from core.version import NAME, VERSION  # noqa: F401  (cli imports them from here)
 
 _POLLIN = select.POLLIN
@@ -16,12 +17,12 @@ _POLLOUT = select.POLLOUT
 _BAD = select.POLLERR | select.POLLHUP
 _EAGAIN = errno.EAGAIN
 _AF_INET6 = getattr(socket, "AF_INET6", 10)
-_BACKLOG = 8  # lwIP on a Pico W accepts a backlog of 1; unix takes what we ask
-_POLL_MS = 500  # the core wants tick() at least every second
-_CLOSE_LINGER_MS = 5000  # a closing client that will not take its last bytes is cut off
-_STOP_FLUSH_MS = 2000  # at shutdown, time allowed to flush queued bytes
-_ACCEPT_PAUSE_MS = 1000  # accept failing for lack of memory or descriptors: wait a while
-_GC_EVERY_MS = 250  # while memory is short, collect at most this often
+_BACKLOG = const(8)  # lwIP on a Pico W accepts a backlog of 1; unix takes what we ask
+_POLL_MS = const(500)  # the core wants tick() at least every second
+_CLOSE_LINGER_MS = const(5000)  # a closing client that will not take its last bytes is cut off
+_STOP_FLUSH_MS = const(2000)  # at shutdown, time allowed to flush queued bytes
+_ACCEPT_PAUSE_MS = const(1000)  # accept failing for lack of memory or descriptors: wait a while
+_GC_EVERY_MS = const(250)  # while memory is short, collect at most this often
 
 RECV_SIZE = 2048  # one preallocated receive buffer shared by every connection
 OUT_LIMIT = 4096  # bytes queued per connection before QoS 0 messages to it are dropped
@@ -124,6 +125,8 @@ class Server:
         self.free = 0
         self._last_gc = clock.now_ms()
         self._prev_now = None
+        self._heap_at = self._last_gc
+        self.capture = None  # capture_io.CaptureIO when capture_address is set
         broker.low_memory = False  # read by the core's CONNECT handling (see README)
 
     # ---- setup ----
@@ -196,12 +199,21 @@ class Server:
         self._housekeeping(now)
         self.check_memory()
         self.flush_pending()
+        cap = self.capture
+        if cap is not None:
+            cap.poll(now)
+            w = cap.wait_ms(now)
+            if w is not None and w < timeout_ms:
+                timeout_ms = w
         # poll() returns a list: registrations may change while it is walked
         for ev in self.poller.poll(timeout_ms):
             obj = self.objs.get(ev[0])
             if obj is None:
                 continue  # closed earlier in this batch
             e = ev[1]
+            if obj is cap:
+                cap.on_event(e, clock.now_ms())
+                continue
             if isinstance(obj, _Listen):
                 self._accept(obj)
                 continue
@@ -255,6 +267,11 @@ class Server:
             for conn in list(self.lingering):
                 if diff(now, self.lingering[conn]) >= _CLOSE_LINGER_MS:
                     self._close(conn)
+        if self.broker.sys is not None and diff(now, self._heap_at) >= 1000:
+            # $SYS/broker/heap/current: live bytes, measured after a collection
+            self._heap_at = now
+            gc.collect()
+            self.broker.heap_current = gc.mem_alloc()
 
     def _pause(self, entry, why):
         self.log("error", "Error: unable to accept new connection: %s; pausing %d ms."
@@ -415,6 +432,10 @@ class Server:
         self.listens = []
         self.broker.shutdown()
         self.flush_pending()
+        if self.capture is not None:
+            cfg = self.broker.cfg
+            self.capture.shut_down([(l.bind, l.port) for l in cfg.listeners], _STOP_FLUSH_MS)
+            self.capture = None
         start = clock.now_ms()
         while self.objs and diff(clock.now_ms(), start) < _STOP_FLUSH_MS:
             for ev in self.poller.poll(100):
@@ -440,6 +461,13 @@ def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     """Run a broker for cfg on real sockets until interrupted; returns an exit code."""
     broker = Broker(cfg, log)
     broker.out_limit = out_limit
+    # a small heap: tighter limits against abuse where the config leaves them unset
+    if cfg.max_subscriptions_per_client is None:
+        broker.max_subs = 100
+    if cfg.max_topic_levels is None:
+        broker.max_levels = 32  # the subscription tree recurses once per level
+    if cfg.max_outgoing_bytes is None:
+        broker.backlog_limit = 16 * out_limit
     if cfg.password_file is not None or cfg.acl_file is not None:
         from core import auth
         try:
@@ -450,6 +478,15 @@ def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
                 sys.stderr.write("Error: %s\n" % e)
             return 1
     server = Server(broker, log, min_free, buf)
+    if cfg.capture_address is not None:
+        import capture_io
+        try:
+            server.capture = capture_io.CaptureIO.create(broker, cfg, server)
+        except ValueError as e:
+            log("error", "Error: capture: %s" % e)
+            if "error" not in getattr(log, "types", ("error",)):
+                sys.stderr.write("Error: capture: %s\n" % e)
+            return 1
     try:
         server.listen_all(cfg.listeners)
     except ListenError as e:
@@ -460,6 +497,8 @@ def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
         return 1
     log("notice", "%s version %s running (MicroPython, %d bytes of heap free)"
         % (NAME, VERSION, server.check_memory()))
+    if server.capture is not None:
+        server.capture.cap.startup([(l.bind, l.port) for l in cfg.listeners])
     server.run()
     log("notice", "%s version %s terminating" % (NAME, VERSION))
     return 0

@@ -127,7 +127,8 @@ def test_ecs_refused_connect_has_reason_code_and_text():
     b.events = cap
     b.tick(0)
     _connect(b, "bad")
-    r = json.loads(_lines(cap)[0])
+    d, r = [json.loads(l) for l in _lines(cap)]
+    assert d["event"]["action"] == "denied" and d["mqtt"]["denied"] == "login"
     assert r["event"]["outcome"] == "failure" and r["event"]["reason"] == "not allowed to connect"
     assert r["mqtt"]["connack_code"] == 5 and r["mqtt"]["connack_reason"] == "not authorized"
 

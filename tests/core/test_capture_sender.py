@@ -136,7 +136,7 @@ def test_flush_stops_when_socket_would_block():
 def test_config_rejects_bad_capture_values_with_line_numbers():
     bad = ("capture_address host:99999", "capture_format xml", "capture_payload gzip",
            "capture_events publish,bogus", "capture_topic a/#/b", "capture_queue_size 10",
-           "capture_tls true", "capture_address [::1")
+           "capture_tls maybe", "capture_deliveries 2", "capture_address [::1")
     for line in bad:
         try:
             parse_config("listener 1883\n" + line + "\n", "x.conf")
@@ -151,3 +151,28 @@ def test_address_parsing():
     assert parse_address("10.1.2.3:12345") == ("10.1.2.3", 12345)
     assert parse_address("[::1]:9") == ("::1", 9)
     assert parse_address("::1") == ("::1", 5555)
+
+
+def test_record_that_pushes_older_ones_out_counts_them_in_its_own_capture_dropped():
+    b, cap = _cap("capture_queue_size 1024\n")
+    for i in range(40):
+        cap.stats()
+    out = bytearray()
+    cap.ring.pop_into(out, 1 << 20)
+    lines = bytes(out).decode().split("\n")[:-1]
+    import json
+    recs = [json.loads(l) for l in lines]
+    last = recs[-1]
+    # gaps before the newest record == the count it carries (nothing is lost uncounted)
+    assert last["event"]["sequence"] - len(recs) == last["mqtt"]["capture_dropped"] > 0
+    assert cap.ring.dropped == last["mqtt"]["capture_dropped"]
+
+
+def test_ring_reserve_drops_oldest_until_room_and_counts_them():
+    r = Ring(100)
+    for i in range(10):
+        r.push(_rec(i), 10)
+    r.reserve(35)
+    assert r.records == 6 and r.dropped == 4 and r.free() >= 35
+    r.reserve(1000)  # bigger than the ring: nothing dropped (push will drop the record itself)
+    assert r.records == 6 and r.dropped == 4

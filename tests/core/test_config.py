@@ -513,7 +513,9 @@ def test_no_mosquitto_2_option_is_unknown():
 
 
 def test_unsupported_options_warn_with_file_and_line_and_are_ignored():
-    supported = set(SINGLE_VALUE + ("listener", "log_type"))
+    supported = set(SINGLE_VALUE + ("listener", "log_type", "certfile", "keyfile", "cafile",
+                                     "require_certificate", "use_identity_as_username",
+                                     "tls_version"))
     for opt in MOSQUITTO_2_0_OPTIONS:
         if opt in supported:
             continue
@@ -523,14 +525,16 @@ def test_unsupported_options_warn_with_file_and_line_and_are_ignored():
         assert binds(c) == [(1, "")]
 
 
-def test_tls_options_are_recognised_but_leave_listener_fields_unset():
+def test_tls_options_are_read_into_their_listener():
     c = parse_config("listener 8883\ncertfile /c.pem\nkeyfile /k.pem\ncafile /ca.pem\n"
                      "require_certificate true\nuse_identity_as_username true\n"
-                     "tls_version tlsv1.2\n", "t.conf")
-    l = c.listeners[0]
-    assert (l.certfile, l.keyfile, l.cafile, l.tls_version) == (None, None, None, None)
-    assert l.require_certificate is False and l.use_identity_as_username is False
-    assert [w.split(": ", 1)[0] for w in c.warnings] == ["t.conf:%d" % n for n in range(2, 8)]
+                     "tls_version tlsv1.2\nlistener 1883\n", "t.conf")
+    l, plain = sorted(c.listeners, key=lambda l: -l.port)
+    assert (l.certfile, l.keyfile, l.cafile, l.tls_version) == \
+        ("/c.pem", "/k.pem", "/ca.pem", "tlsv1.2")
+    assert l.require_certificate is True and l.use_identity_as_username is True
+    assert plain.certfile is None and plain.require_certificate is False
+    assert c.warnings == []
 
 
 def test_include_dir_warns():
@@ -649,6 +653,5 @@ keyfile /etc/mosquitto/key.pem
     assert c.warnings == [
         "edge.conf:10: option 'log_dest' is not supported yet and is ignored",
         "edge.conf:19: option 'mount_point' is not supported yet and is ignored",
-        "edge.conf:20: option 'certfile' is not supported yet and is ignored",
-        "edge.conf:21: option 'keyfile' is not supported yet and is ignored",
     ]
+    assert (l2.certfile, l2.keyfile) == ("/etc/mosquitto/cert.pem", "/etc/mosquitto/key.pem")

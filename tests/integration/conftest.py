@@ -13,20 +13,11 @@ import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MAIN = os.path.join(ROOT, "ports", "cpython", "main.py")
-HOST = "127.0.0.1"
+from brokerproc import HOST, MAIN, ROOT, broker_command, free_port  # noqa: F401
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 MOSQUITTO_PUB = "/usr/bin/mosquitto_pub"
 MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
-
-
-def free_port():
-    """A TCP port that was free on loopback a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def port_accepts(host, port, timeout=0.5):
@@ -36,13 +27,6 @@ def port_accepts(host, port, timeout=0.5):
             return True
     except OSError:
         return False
-
-
-def broker_command():
-    """argv prefix that starts the broker under test."""
-    if os.environ.get("MQTT_TEST_BROKER") == "mosquitto":
-        return ["/usr/sbin/mosquitto"]
-    return [sys.executable, MAIN]
 
 
 class RunningBroker:

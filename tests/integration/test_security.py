@@ -16,7 +16,7 @@ import pytest
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 
-from conftest import ROOT, broker_command  # noqa: E402
+from brokerproc import ROOT, broker_command  # noqa: E402
 
 TOOL = os.path.join(ROOT, "tools", "passwd.py")
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"

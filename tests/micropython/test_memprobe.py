@@ -1,5 +1,10 @@
-"""tools/memprobe.py under MicroPython with a 96 KB heap: it completes, prints every
-figure, and the figures meet the issue's memory budgets (budgets, not timings)."""
+"""tools/memprobe.py under MicroPython on board-sized heaps: it completes, prints every
+figure, and the figures meet the issue's memory budgets (budgets, not timings).
+
+Two board models: esp32 (96 KB heap, 8 clients in the load run) and picow (128 KB heap,
+4 clients). The steady-state figures forward the issue's 100,000 QoS 0 and 20,000 QoS 1
+messages (a few seconds on the unix port).
+"""
 
 import os
 import re
@@ -11,53 +16,88 @@ from mpbroker import ROOT, micropython_exe
 
 FIG = re.compile(r"^FIG (\w+) (-?\d+)$", re.M)
 FIGURES = ("heap_total", "import_used", "import_free", "client_bytes", "steady_qos0",
-           "steady_qos1")
+           "steady_qos1", "load_clients", "load_min_free", "load_ok")
+MODEL_HEAP = {"esp32": 96 * 1024, "picow": 128 * 1024}
+MODEL_CLIENTS = {"esp32": 8, "picow": 4}
 
 
-def _run_memprobe():
+def _run_memprobe(model):
     env = dict(os.environ)
     env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")
+    # the driver itself runs on a 96 KB heap too: it must compile and run on a board
     r = subprocess.run([micropython_exe(), "-X", "heapsize=96k",
-                        os.path.join(ROOT, "tools", "memprobe.py"), "--heap", "96k",
-                        "--clients", "20", "--messages", "500"],
+                        os.path.join(ROOT, "tools", "memprobe.py"), "--model", model,
+                        "--clients", "20", "--messages", "100000", "--messages-qos1", "20000"],
                        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=240)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout, {k: int(v) for k, v in FIG.findall(r.stdout)}
 
 
-_cache = []
+_cache = {}
 
 
-def figures():
-    if not _cache:
-        _cache.append(_run_memprobe())
-    return _cache[0]
+def figures(model):
+    if model not in _cache:
+        _cache[model] = _run_memprobe(model)
+    return _cache[model]
 
 
-def test_memprobe_completes_and_prints_every_figure():
-    out, figs = figures()
+@pytest.mark.parametrize("model", ["esp32", "picow"])
+def test_memprobe_completes_and_prints_every_figure(model):
+    out, figs = figures(model)
     assert "code from .mpy" in out, out
-    assert "error in" not in out, out
+    assert "(%s model)" % model in out, out
     missing = [k for k in FIGURES if k not in figs]
     assert not missing, "missing figures %s:\n%s" % (missing, out)
-    assert 90 * 1024 <= figs["heap_total"] <= 100 * 1024, out  # the 96k heap was used
+    heap = MODEL_HEAP[model]
+    assert heap - 8192 <= figs["heap_total"] <= heap + 4096, out  # the model's heap was used
     assert figs["client_bytes"] > 0, out  # a client costs something: the probe measured
+    assert figs["load_clients"] == MODEL_CLIENTS[model], out
+    assert 0 < figs["load_min_free"] < figs["import_free"], out  # the load run used memory
+    # the only error line allowed is the esp32 load run's (see the xfail below)
+    errors = [l for l in out.splitlines() if l.startswith("error in ") and
+              not (model == "esp32" and l.startswith("error in load:"))]
+    assert not errors, out
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 3): core/ imported from .mpy takes "
-                   "about 45 KB on the 64-bit unix port, leaving 31 KB of the 96 KB heap")
-def test_budget_60k_free_after_import_on_96k_heap():
-    out, figs = figures()
+@pytest.mark.xfail(strict=True, reason="known gap (issue 3): the broker imported from .mpy "
+                   "and listening takes 66.5 KB of the 96 KB heap on the 64-bit unix port "
+                   "(28.3 KB free, the budget is 60 KB); per-module costs in "
+                   "ports/micropython/README.md")
+def test_budget_esp32_60k_free_after_import_on_96k_heap():
+    out, figs = figures("esp32")
     assert figs["import_free"] >= 60 * 1024, out
 
 
-def test_budget_idle_client_at_most_2k():
-    out, figs = figures()
+@pytest.mark.xfail(strict=True, reason="known gap (issue 3): on the 96 KB heap of the 64-bit "
+                   "unix port, 8 clients leave about 10 KB free in pieces of at most ~200 "
+                   "bytes; storing the retained messages then raises MemoryError (needs about "
+                   "160 KB here; a 32-bit board needs roughly half)")
+def test_budget_esp32_8_clients_retained_and_qos1_without_memory_error():
+    out, figs = figures("esp32")
+    assert figs["load_ok"] == 1, out
+
+
+def test_budget_picow_60k_free_after_import_on_128k_heap():
+    out, figs = figures("picow")
+    assert figs["import_free"] >= 60 * 1024, out
+
+
+def test_budget_picow_4_clients_retained_and_qos1_without_memory_error():
+    out, figs = figures("picow")
+    assert figs["load_ok"] == 1, out
+    assert "error in" not in out, out
+
+
+@pytest.mark.parametrize("model", ["esp32", "picow"])
+def test_budget_idle_client_at_most_2k(model):
+    out, figs = figures(model)
     assert figs["client_bytes"] <= 2048, out
 
 
-def test_budget_steady_state_growth_at_most_1k():
-    out, figs = figures()
+@pytest.mark.parametrize("model", ["esp32", "picow"])
+def test_budget_steady_state_growth_at_most_1k(model):
+    out, figs = figures(model)
     assert figs["steady_qos0"] <= 1024, out
     assert figs["steady_qos1"] <= 1024, out

@@ -1,0 +1,242 @@
+"""The socket side of the capture sender (core/capture.py) for the MicroPython poll loop.
+
+One non-blocking TCP socket, registered in the loop's poller: connect, write records,
+notice the receiver's close. It never blocks the loop, except that a host name (not an
+address) is looked up with the blocking getaddrinfo: give boards a numeric address.
+"""
+
+import errno
+import select
+import socket
+import sys
+import time
+
+from core.capture import Capture, CONNECTING, IDLE, UP
+
+_POLLIN = select.POLLIN
+_POLLOUT = select.POLLOUT
+_BAD = select.POLLERR | select.POLLHUP
+_EAGAIN = errno.EAGAIN
+_INPROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114), _EAGAIN)
+DEFAULT_QUEUE = 4096  # a few KB: what a board can spare (capture_queue_size overrides)
+_CORE_DEFAULT_QUEUE = 262144  # core/config.py's default, meant for the CPython port
+_SYNCED_AFTER = 1672531200  # 2023-01-01: a clock before this was never set (no RTC, no NTP)
+# some boards count from 2000-01-01, not 1970
+_EPOCH_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+wall_clock = True  # tests set False (cli --wall-clock 0) to model a board without a clock
+
+
+def wall_ms():
+    """Epoch milliseconds, or None while the clock has not been set (records flag that)."""
+    if not wall_clock:
+        return None
+    try:
+        ms = time.time_ns() // 1000000
+    except AttributeError:
+        ms = int(time.time()) * 1000
+    ms += _EPOCH_S * 1000
+    if ms < _SYNCED_AFTER * 1000:
+        return None
+    return ms
+
+
+def host_name():
+    """observer.name default: the network host name, /etc/hostname on unix, else the platform."""
+    try:
+        import network
+        return network.hostname()
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
+    try:
+        with open("/etc/hostname") as f:
+            n = f.read().strip()
+            if n:
+                return n
+    except OSError:
+        pass
+    return "micropython-" + sys.platform
+
+
+def _seed():
+    try:
+        import os
+        b = os.urandom(4)
+        return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+    except (ImportError, AttributeError, OSError):
+        return time.ticks_cpu() if hasattr(time, "ticks_cpu") else time.ticks_ms()
+
+
+class CaptureIO:
+    """Drives one Capture's TCP connection from the Server's poll loop; never blocks."""
+
+    def __init__(self, cap, server):
+        self.cap = cap
+        self.server = server  # loop.Server: its poller and socket map are shared
+        self.log = server.log
+        self.sock = None
+        self.addr = None
+        self._warned = False
+
+    @classmethod
+    def create(cls, broker, cfg, server):
+        """A CaptureIO when capture is configured, else None; attaches to broker.events.
+
+        Raises ValueError for a setting this port cannot honour.
+        """
+        if cfg.capture_address is None:
+            return None
+        if cfg.capture_tls:
+            raise ValueError("capture_tls is not supported on the MicroPython port")
+        size = cfg.capture_queue_size
+        if size == _CORE_DEFAULT_QUEUE:
+            size = DEFAULT_QUEUE
+        cap = Capture(cfg, broker, host_name(), wall=wall_ms, tz=None, seed=_seed(),
+                      queue_size=size)
+        broker.events = cap
+        server.log("notice", "Capture: sending %s records to %s port %d (queue %d bytes)."
+                   % (cfg.capture_format, cap.host, cap.port, size))
+        return cls(cap, server)
+
+    def poll(self, now):
+        """Every loop pass: timers, connects and writes."""
+        cap = self.cap
+        cap.tick(now)
+        if cap.connect_overdue(now):
+            self._fail(now, "connect timed out")
+        if self.sock is None:
+            if cap.state == IDLE and not cap.want_connect(now):
+                return
+            if cap.state == CONNECTING:
+                self._start(now)
+        elif cap.state == UP:
+            self._write(now)
+
+    def wait_ms(self, now):
+        """Milliseconds the loop may sleep before the sender needs it, or None."""
+        return self.cap.wait_ms(now)
+
+    def _start(self, now):
+        cap = self.cap
+        if self.addr is None:
+            try:
+                # numeric addresses resolve without DNS; a name blocks (see the docstring)
+                ai = socket.getaddrinfo(cap.host, cap.port, 0, socket.SOCK_STREAM)[0]
+                self.addr = (ai[0], ai[-1])
+            except (OSError, IndexError) as e:
+                self._fail(now, "cannot resolve %s: %s" % (cap.host, _text(e)))
+                return
+        fam, addr = self.addr
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+        except OSError as e:
+            self._fail(now, _text(e))
+            return
+        s.setblocking(False)
+        try:
+            s.connect(addr)
+        except OSError as e:
+            if not e.args or e.args[0] not in _INPROGRESS:
+                s.close()
+                self._fail(now, _text(e))
+                return
+        self.sock = s
+        self.server.objs[s] = self
+        self.server.poller.register(s, _POLLOUT)
+
+    def on_event(self, ev, now):
+        """The poller reported the capture socket (ev: its event mask)."""
+        cap = self.cap
+        if self.sock is None:
+            return
+        if ev & _BAD:
+            self._fail(now, "connection refused" if cap.state == CONNECTING
+                       else "connection lost")
+            return
+        if cap.state == CONNECTING:
+            if not ev & _POLLOUT:
+                return
+            cap.connected(now)
+            if self._warned:
+                self.log("notice", "Capture: connected to %s port %d again."
+                         % (cap.host, cap.port))
+            self._warned = False
+        elif ev & _POLLIN:
+            # Logstash sends nothing: readable means it closed (or junk to discard).
+            try:
+                data = self.sock.recv(256)
+            except OSError as e:
+                if not (e.args and e.args[0] == _EAGAIN):
+                    self._fail(now, _text(e))
+                    return
+                data = None
+            if data == b"":
+                self._fail(now, "receiver closed the connection")
+                return
+        self._write(now)
+
+    def _send(self, buf):
+        try:
+            n = self.sock.write(buf)
+        except OSError as e:
+            if e.args and e.args[0] == _EAGAIN:
+                return 0
+            raise
+        return n or 0  # None: the socket buffer is full
+
+    def _write(self, now):
+        cap = self.cap
+        if self.sock is None or cap.state != UP:
+            return
+        try:
+            cap.flush(self._send)
+        except OSError as e:
+            self._fail(now, _text(e))
+            return
+        self.server.poller.modify(self.sock, _POLLIN | (_POLLOUT if cap.has_output() else 0))
+
+    def _fail(self, now, why):
+        self._drop()
+        self.cap.failed(now)
+        if not self._warned:
+            self._warned = True
+            self.log("warning", "Warning: capture receiver %s port %d unreachable (%s); "
+                     "records are queued and retried."
+                     % (self.cap.host, self.cap.port, why))
+
+    def _drop(self):
+        s = self.sock
+        if s is None:
+            return
+        self.sock = None
+        self.server.objs.pop(s, None)
+        try:
+            self.server.poller.unregister(s)
+        except (OSError, KeyError, ValueError):
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
+
+    def shut_down(self, listeners, ms):
+        """Queue the shutdown record, let the queue leave for up to ms, then close."""
+        import clock
+        from core.clock import diff
+        cap = self.cap
+        cap.shutdown(listeners)
+        start = clock.now_ms()
+        while self.sock is not None and cap.state == UP and cap.has_output() \
+                and diff(clock.now_ms(), start) < ms:
+            self._write(clock.now_ms())
+            if cap.has_output():
+                time.sleep_ms(10)
+        self._drop()
+
+
+def _text(e):
+    code = e.args[0] if getattr(e, "args", None) else None
+    if isinstance(code, int):
+        name = getattr(errno, "errorcode", {}).get(code)
+        return name or ("error %d" % code)
+    return str(e)

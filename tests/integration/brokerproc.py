@@ -1,0 +1,23 @@
+"""Names the integration tests share (a module of its own: several folders have a conftest)."""
+
+import os
+import socket
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MAIN = os.path.join(ROOT, "ports", "cpython", "main.py")
+HOST = "127.0.0.1"
+
+
+def free_port():
+    """A TCP port that was free on loopback a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def broker_command():
+    """argv prefix that starts the broker under test."""
+    if os.environ.get("MQTT_TEST_BROKER") == "mosquitto":
+        return ["/usr/sbin/mosquitto"]
+    return [sys.executable, MAIN]

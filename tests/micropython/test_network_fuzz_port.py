@@ -1,0 +1,76 @@
+"""Network fuzzing of the MicroPython port (unix `micropython`, .mpy build, model heap):
+random and mutated packets over many short connections while a paho publisher sends QoS 1
+messages to a paho subscriber. The port must stay up, the subscriber must get every
+message, the log must hold no traceback, and $SYS/broker/heap/current (live heap after a
+collection) must come back to its level. The seed is printed (FUZZ_SEED replays a run)."""
+
+import os
+import queue
+import sys
+import time
+import uuid
+
+import pytest
+
+mqtt = pytest.importorskip("paho.mqtt.client")
+
+_INTEGRATION = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "integration")
+if _INTEGRATION not in sys.path:
+    sys.path.append(_INTEGRATION)
+import test_network_fuzz as nf  # noqa: E402  (the fuzzer shared with the CPython test)
+
+WAIT = 10
+
+
+class HeapWatch:
+    """A paho client that keeps the latest $SYS/broker/heap/current value."""
+
+    def __init__(self, b):
+        self.values = queue.Queue()
+        self.last = None
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                             client_id="heap-" + uuid.uuid4().hex[:8], protocol=mqtt.MQTTv311)
+        self.c.on_message = lambda c, u, m: self.values.put(int(m.payload))
+        self.c.connect(b.host, b.port, keepalive=60)
+        self.c.subscribe("$SYS/broker/heap/current", 0)
+        self.c.loop_start()
+        self.read(WAIT)
+        assert self.last is not None, "no $SYS/broker/heap/current from the port"
+
+    def read(self, settle=3.0):
+        """The latest figure after settle seconds (values are published when they change)."""
+        deadline = time.monotonic() + settle
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.last
+            try:
+                self.last = self.values.get(timeout=left)
+            except queue.Empty:
+                return self.last
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+@pytest.mark.timeout(150)
+def test_fuzzed_packets_do_not_disturb_a_well_behaved_client_on_micropython(
+        mp_broker_factory, monkeypatch):
+    b = mp_broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\n"
+                          "sys_interval 1\nconnection_messages false\n")
+    if "FUZZ_PACKETS" not in os.environ:
+        monkeypatch.setattr(nf, "PACKETS", 3000)
+    heap = HeapWatch(b)
+    try:
+        s = nf.run_fuzz(b.host, b.port, b.alive, heap.read, "MicroPython")
+    finally:
+        heap.close()
+    assert s["packets"] >= min(nf.PACKETS, 500), s
+    assert b.alive(), b.log()[-3000:]
+    log = b.log()
+    assert "Traceback" not in log and "internal error" not in log, log[-3000:]
+    # live heap comes back: fuzzed sessions (16 client ids) and retained messages are
+    # bounded, so at most a few KB more than after the warm-up
+    assert s["mem_after"] <= s["mem_before"] + 6 * 1024, s

@@ -1,0 +1,330 @@
+"""The figures of tools/memprobe.py that run inside MicroPython: packet builders, the
+import, idle-client and steady-state measurements, and the load run's clients.
+
+Kept apart from the driver so that the driver compiles on a 96 KB heap; the driver
+compiles this file with mpy-cross and runs it in child processes (see memprobe.py).
+"""
+
+import gc
+import os
+
+LOAD_RETAINED = 32  # retained messages in the load run, LOAD_PAYLOAD bytes each
+LOAD_PAYLOAD = 64
+LOAD_ROUNDS = 20  # QoS 1 rounds: each client to its neighbour, client 0 to everyone
+
+
+def _random_port():
+    r = os.urandom(2)
+    return 20000 + ((r[0] << 8) | r[1]) % 40000
+
+
+# ---- MQTT packets, prebuilt so that building them is not measured ----
+
+def _s(b):
+    return bytes((len(b) >> 8, len(b) & 255)) + b
+
+
+def _packet(b0, body):
+    n = len(body)
+    head = bytearray((b0,))
+    while True:
+        d = n & 127
+        n >>= 7
+        head.append(d | (128 if n else 0))
+        if not n:
+            return bytes(head) + body
+
+
+def connect_pkt(cid, keepalive=60):
+    return _packet(0x10, _s(b"MQTT") + bytes((4, 2, keepalive >> 8, keepalive & 255)) + _s(cid))
+
+
+def subscribe_pkt(pid, filters):
+    body = bytes((pid >> 8, pid & 255))
+    for f, q in filters:
+        body += _s(f) + bytes((q,))
+    return _packet(0x82, body)
+
+
+def publish_pkt(topic, payload, qos, pid=1, retain=0):
+    body = _s(topic) + (bytes((pid >> 8, pid & 255)) if qos else b"") + payload
+    return _packet(0x30 | (qos << 1) | retain, body)
+
+
+# ---- figures taken in this process ----
+
+def fig_import():
+    """Free heap after importing and starting the broker, in this process."""
+    buf = bytearray(2048)
+    from core.config import parse_config
+    from core.broker import Broker
+    import loop
+    from log import Logger
+    log = Logger(())
+    for _ in range(20):
+        port = _random_port()
+        cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n" % port, "probe.conf")
+        srv = loop.Server(Broker(cfg, log), log, 8192, buf)
+        try:
+            srv.listen(cfg.listeners[0])
+            break
+        except loop.ListenError:
+            continue
+    gc.collect()
+    r = {"heap_total": gc.mem_free() + gc.mem_alloc(), "import_free": gc.mem_free()}
+    srv.shutdown()
+    return r
+
+
+def fig_clients(n):
+    """Heap per idle client: n real loopback clients, CONNECT and 2 subscriptions each."""
+    import socket
+    import loop
+    from core.config import parse_config
+    from core.broker import Broker
+    from log import Logger
+    log = Logger(())
+    for _ in range(20):
+        port = _random_port()
+        cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n" % port, "probe.conf")
+        b = Broker(cfg, log)
+        b.out_limit = 4096
+        srv = loop.Server(b, log, 0, 2048, n + 4)
+        try:
+            srv.listen(cfg.listeners[0])
+            break
+        except loop.ListenError:
+            continue
+    addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    socks = []
+    pkts = []
+    got = []
+    for i in range(n):
+        cid = b"probe%03d" % i
+        pkts.append(connect_pkt(cid) + subscribe_pkt(1, ((b"sensors/" + cid + b"/#", 1),
+                                                         (b"cmd/" + cid, 0))))
+        s = socket.socket()
+        s.connect(addr)  # completes in the kernel backlog before the broker accepts
+        s.setblocking(False)
+        socks.append(s)
+        got.append(0)
+    rbuf = bytearray(64)
+    srv.step(0)  # settle the loop's own first-turn allocations before the baseline
+    gc.collect()
+    before = gc.mem_alloc()
+    for i in range(n):
+        socks[i].write(pkts[i])
+    want = 4 + 6  # CONNACK + SUBACK with two return codes
+    for _ in range(500):
+        srv.step(10)
+        done = 0
+        for i in range(n):
+            r = socks[i].readinto(rbuf)
+            if r:
+                got[i] += r
+            if got[i] >= want:
+                done += 1
+        if done == n:
+            break
+    if done != n:
+        raise RuntimeError("only %d of %d clients got CONNACK and SUBACK" % (done, n))
+    gc.collect()
+    after = gc.mem_alloc()
+    for s in socks:
+        s.close()
+    srv.shutdown()
+    return {"client_bytes": (after - before) // n}
+
+
+def _drain(b, sub, ack):
+    """Empty every output; PUBACK each QoS 1 PUBLISH the subscriber got."""
+    out = sub.out
+    i = 0
+    while i < len(out):
+        b0 = out[i]
+        n = 0
+        shift = 0
+        j = i + 1
+        while True:
+            d = out[j]
+            j += 1
+            n |= (d & 127) << shift
+            shift += 7
+            if d < 128:
+                break
+        if b0 & 0xF6 == 0x32:  # PUBLISH QoS 1: topic, then packet id
+            t = j + 2 + ((out[j] << 8) | out[j + 1])
+            ack[2] = out[t]
+            ack[3] = out[t + 1]
+            sub.sent(0)
+            b.received(sub, ack)
+        i = j + n
+    for c in b.pending:
+        c.sent(len(c.out))
+    b.pending.clear()
+
+
+def fig_steady(m0, m1):
+    """mem_alloc growth after gc.collect across m0 QoS 0 and m1 QoS 1 forwarded messages."""
+    from core.config import Config
+    from core.broker import Broker
+    cfg = Config()
+    cfg.finish()
+    b = Broker(cfg, None)
+    b.tick(0)
+    lst = cfg.listeners[0]
+    pub = b.open(lst, "127.0.0.1", 1)
+    sub = b.open(lst, "127.0.0.1", 2)
+    b.received(pub, connect_pkt(b"pub", 0))  # keepalive 0: hours of simulated time pass
+    b.received(sub, connect_pkt(b"sub", 0))
+    b.received(sub, subscribe_pkt(1, ((b"s/#", 1),)))
+    ack = bytearray(b"\x40\x02\x00\x00")
+    _drain(b, sub, ack)
+    res = {}
+    for qos in (0, 1):
+        pkt = publish_pkt(b"s/temperature", b"x" * 32, qos)
+        now = [0]
+
+        def run(k):
+            for _ in range(k):
+                b.received(pub, pkt)
+                _drain(b, sub, ack)
+                now[0] += 100  # 10 messages a second: $SYS updates run in between
+                b.tick(now[0] & ((1 << 30) - 1))
+        # warm up past three $SYS intervals: first-use allocations are not growth
+        run(300)
+        gc.collect()
+        before = gc.mem_alloc()
+        run(m1 if qos else m0)
+        gc.collect()
+        res["steady_qos%d" % qos] = gc.mem_alloc() - before
+    if b.msgs_out < m0 + m1:
+        raise RuntimeError("only %d messages were forwarded" % b.msgs_out)
+    return res
+
+
+# ---- the load run's clients (this process; the broker is a child process) ----
+
+# a client: [socket, bytes not yet parsed, CONNACKs, SUBACKs, PUBLISHes, PUBACKs,
+#            refusals (CONNACK rc or SUBACK 0x80), retained PUBLISHes]
+_CONNACK, _SUBACK, _PUBS, _ACKS, _BAD, _RET = 2, 3, 4, 5, 6, 7
+
+
+def _send(cl, data, rbuf):
+    """Write all of data on cl's non-blocking socket, reading while the socket is full."""
+    while data:
+        n = cl[0].write(data)
+        if n:
+            data = data[n:]
+        else:
+            _pump((cl,), rbuf)
+
+
+def _pump(cls, rbuf):
+    """Read what each client has waiting; count packets and PUBACK each QoS 1 PUBLISH."""
+    for cl in cls:
+        while True:
+            r = cl[0].readinto(rbuf)
+            if r is None:
+                break
+            if not r:
+                raise RuntimeError("the broker closed a client's connection")
+            cl[1] += rbuf[:r]
+        buf = cl[1]
+        i = 0
+        acks = b""
+        while i + 2 <= len(buf):
+            n = shift = 0
+            j = i + 1
+            done = False
+            while j < len(buf) and not done:
+                d = buf[j]
+                j += 1
+                n |= (d & 127) << shift
+                shift += 7
+                done = d < 128
+            if not done or j + n > len(buf):
+                break
+            t = buf[i] >> 4
+            if t == 2:
+                cl[_CONNACK] += 1
+                cl[_BAD] += buf[j + 1] != 0
+            elif t == 9:
+                cl[_SUBACK] += 1
+                cl[_BAD] += buf.find(b"\x80", j + 2, j + n) >= 0  # a refused filter
+            elif t == 3:
+                cl[_PUBS] += 1
+                cl[_RET] += buf[i] & 1
+                if buf[i] & 6:
+                    p = j + 2 + ((buf[j] << 8) | buf[j + 1])
+                    acks += bytes((0x40, 2, buf[p], buf[p + 1]))
+            elif t == 4:
+                cl[_ACKS] += 1
+            i = j + n
+        if i:
+            buf[0:i] = b""
+        if acks:
+            _send(cl, acks, rbuf)
+
+
+def _wait(cls, rbuf, what, cond):
+    """Pump until cond() holds; RuntimeError naming what after 30 s."""
+    import time
+    t0 = time.ticks_ms()
+    while not cond():
+        if time.ticks_diff(time.ticks_ms(), t0) > 30000:
+            raise RuntimeError("load run: timed out waiting for %s (client counts %s)"
+                               % (what, [cl[2:] for cl in cls]))
+        _pump(cls, rbuf)
+        time.sleep_ms(1)
+
+
+def load_clients(port, n):
+    """The load run's traffic against a broker on port; raises RuntimeError on a shortfall."""
+    import socket
+    addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    rbuf = bytearray(1024)
+    cls = []
+    try:
+        for i in range(n):
+            s = socket.socket()
+            s.connect(addr)
+            s.setblocking(False)
+            cl = [s, bytearray(), 0, 0, 0, 0, 0, 0]
+            cls.append(cl)
+            _send(cl, connect_pkt(b"load%d" % i), rbuf)
+        _wait(cls, rbuf, "CONNACK", lambda: all([cl[_CONNACK] for cl in cls]))
+        payload = bytes(LOAD_PAYLOAD)
+        c0 = cls[0]
+        for k in range(LOAD_RETAINED):
+            _send(c0, publish_pkt(b"r/%02d" % k, payload, 1, k + 1, 1), rbuf)
+        _wait(cls, rbuf, "PUBACK of the retained messages",
+              lambda: c0[_ACKS] == LOAD_RETAINED)
+        for i in range(n):
+            _send(cls[i], subscribe_pkt(1, ((b"r/#", 1), (b"t/%d/#" % i, 1), (b"all", 0),
+                                            (b"cmd/%d" % i, 1))), rbuf)
+        _wait(cls, rbuf, "SUBACK and the retained messages",
+              lambda: all([cl[_SUBACK] and cl[_RET] == LOAD_RETAINED for cl in cls]))
+        for r in range(1, LOAD_ROUNDS + 1):
+            for i in range(n):
+                _send(cls[i], publish_pkt(b"t/%d/v" % ((i + 1) % n), payload, 1, 100 + r), rbuf)
+            _send(c0, publish_pkt(b"all", payload, 1, 1000 + r), rbuf)
+            _wait(cls, rbuf, "round %d of QoS 1 traffic" % r,
+                  lambda: all([cl[_PUBS] == LOAD_RETAINED + 2 * r and
+                               cl[_ACKS] == r + (cl is c0) * (LOAD_RETAINED + r)
+                               for cl in cls]))
+        bad = sum([cl[_BAD] for cl in cls])
+        if bad:
+            raise RuntimeError("load run: %d refusals (CONNACK or SUBACK)" % bad)
+        for cl in cls:
+            _send(cl, b"\xe0\x00", rbuf)  # DISCONNECT
+    finally:
+        for cl in cls:
+            cl[0].close()
+
+
+def phase(name, clients, m0, m1):
+    """A child run of the driver: print one group of figures as FIG lines."""
+    figs = fig_clients(clients) if name == "clients" else fig_steady(m0, m1)
+    for k in figs:
+        print("FIG %s %d" % (k, figs[k]))
