@@ -12,9 +12,11 @@ from core.clock import diff
 from core.const import const
 from core.version import NAME, VERSION  # noqa: F401  (cli imports them from here)
 
-_POLLIN = select.POLLIN
-_POLLOUT = select.POLLOUT
-_BAD = select.POLLERR | select.POLLHUP
+# select.POLLIN/POLLOUT/POLLERR|POLLHUP: MicroPython's stream poll flags, the same on every
+# port; const() keeps them out of the module's globals (heap on a board)
+_POLLIN = const(1)
+_POLLOUT = const(4)
+_BAD = const(24)
 _EAGAIN = errno.EAGAIN
 _AF_INET6 = getattr(socket, "AF_INET6", 10)
 _BACKLOG = const(8)  # lwIP on a Pico W accepts a backlog of 1; unix takes what we ask
@@ -27,11 +29,7 @@ _GC_EVERY_MS = const(250)  # while memory is short, collect at most this often
 RECV_SIZE = 2048  # one preallocated receive buffer shared by every connection
 OUT_LIMIT = 4096  # bytes queued per connection before QoS 0 messages to it are dropped
 MIN_FREE = 8192  # below this much free heap new clients get CONNACK 3
-
-_ERRNO_TEXT = {"ENOENT": "No such file or directory", "EACCES": "Permission denied",
-               "EISDIR": "Is a directory", "EADDRINUSE": "Address already in use",
-               "EADDRNOTAVAIL": "Cannot assign requested address"}
-
+_RESERVE = const(128)  # bytes kept back so that a failed poll.register can be completed
 
 class ListenError(Exception):
     """A listener could not be opened (the message says which and why)."""
@@ -45,7 +43,8 @@ def errno_text(e):
     name = getattr(errno, "errorcode", {}).get(code)
     if name is None:
         return "error %d" % code
-    return _ERRNO_TEXT.get(name, name)
+    from limits import ERRNO_TEXT  # rare: not worth a table on the heap all the time
+    return ERRNO_TEXT.get(name, name)
 
 
 def peer_address(addr):
@@ -86,13 +85,8 @@ def ipv6_text(b):
 
 def _format_exc(e):
     """Traceback text of e (MicroPython has no traceback module)."""
-    try:
-        import io
-        s = io.StringIO()
-        sys.print_exception(e, s)
-        return s.getvalue().rstrip()
-    except Exception:
-        return repr(e)
+    from limits import format_exc  # error paths only
+    return format_exc(e)
 
 
 class _Listen:
@@ -106,6 +100,8 @@ class _Listen:
 
 class Server:
     """Runs a core Broker on non-blocking sockets until stopped or interrupted."""
+
+    tls = None  # module tls_server once a listener has a certfile (set on the instance)
 
     def __init__(self, broker, log, min_free=MIN_FREE, buf=RECV_SIZE, backlog=_BACKLOG):
         self.broker = broker
@@ -127,6 +123,7 @@ class Server:
         self._prev_now = None
         self._heap_at = self._last_gc
         self.capture = None  # capture_io.CaptureIO when capture_address is set
+        self.reserve = None  # bytearray(_RESERVE) from the first check_memory() on
         broker.low_memory = False  # read by the core's CONNECT handling (see README)
 
     # ---- setup ----
@@ -155,11 +152,16 @@ class Server:
         entry = _Listen(sock, listener)
         self.listens.append(entry)
         self.objs[sock] = entry
-        self.poller.register(sock, _POLLIN)
+        self.register(sock, _POLLIN)
         return entry
 
     def listen_all(self, listeners):
         """Open every listener; a failing IPv6 one is a warning while another one works."""
+        for l in listeners:
+            if l.certfile is not None:
+                import tls_server  # only a config with TLS listeners pays for the module
+                self.tls = tls_server.setup(listeners)  # ListenError when one cannot work
+                break
         for l in listeners:
             try:
                 self.listen(l)
@@ -171,6 +173,30 @@ class Server:
         if not self.listens:
             raise ListenError("Error: no listen socket could be opened.")
 
+    def register(self, sock, mask):
+        """poll.register that never leaves the poller broken; MemoryError when it failed.
+
+        MicroPython's poll.register adds the object to its map first and then allocates
+        its entry (and, on unix, grows its pollfd array); a MemoryError in between leaves a
+        map slot without an entry, and the next poll() or unregister() dereferences it
+        (SIGSEGV). Registering the same object again fills the slot, so on MemoryError the
+        reserve is released and register is retried before the error is passed on; if that
+        fails too, the loop moves to a new poller.
+        """
+        try:
+            self.poller.register(sock, mask)
+            return
+        except MemoryError:
+            pass
+        self.reserve = None
+        gc.collect()
+        try:
+            self.poller.register(sock, mask)
+        except MemoryError:
+            self.objs.pop(sock, None)
+            self.poller = None  # step() builds a new one (limits.new_poller)
+        raise MemoryError("poll.register")
+
     # ---- the loop ----
 
     def run(self):
@@ -180,10 +206,12 @@ class Server:
             while not self.stopping:
                 try:
                     self.step(_POLL_MS)
-                except MemoryError:
+                except Exception as e:  # MemoryError; a bug; no poller until the next turn
                     gc.collect()
-                    self.log("error", "Error: out of memory in the main loop (%d bytes free "
-                             "after collecting); carrying on." % gc.mem_free())
+                    self.log("error", "Error: %s in the main loop (%d bytes free after "
+                             "collecting); carrying on." % (
+                                 "out of memory" if isinstance(e, MemoryError)
+                                 else _format_exc(e), gc.mem_free()))
         except KeyboardInterrupt:
             self.log("notice", "Received SIGINT, shutting down.")
         self.shutdown()
@@ -194,6 +222,9 @@ class Server:
 
     def step(self, timeout_ms):
         """One loop turn: tick the core, wait for socket events up to timeout_ms, serve them."""
+        if self.poller is None:
+            import limits  # a last resort: not worth its heap while all is well
+            limits.new_poller(self, _Listen)
         now = clock.now_ms()
         self.broker.tick(now)
         self._housekeeping(now)
@@ -241,6 +272,11 @@ class Server:
                 if low != self.low:
                     self._set_low(low, free)
         self.free = free
+        if self.reserve is None and free >= self.min_free:
+            try:
+                self.reserve = bytearray(_RESERVE)  # spent by register(): take it back
+            except MemoryError:
+                pass
         return free
 
     def _set_low(self, low, free):
@@ -319,18 +355,27 @@ class Server:
                      % (ip, port, free))
             sock.close()
             return
+        if entry.listener.certfile is not None:
+            sock = self.tls.wrap(self, entry.listener, sock, ip, port)
+            if sock is None:
+                return
         conn = self.broker.open(entry.listener, ip, port)
         if conn is None:
             sock.close()
             return
         conn.port_data = sock
-        self.objs[sock] = conn
-        self.poller.register(sock, _POLLIN)
+        try:
+            self.objs[sock] = conn
+            self.register(sock, _POLLIN)
+        except MemoryError:
+            self._drop(conn)  # register() left the poller whole: unregistering is safe
+            self.broker.closed(conn)
+            raise
 
     def _read(self, conn):
         sock = conn.port_data
         try:
-            n = sock.readinto(self.buf)
+            n = sock.readinto(self.buf) if self.tls is None else self.tls.read(self, conn)
         except OSError as e:
             if e.args and e.args[0] == _EAGAIN:
                 return
@@ -368,7 +413,7 @@ class Server:
         failed = False
         while out:
             try:
-                n = sock.write(out)
+                n = sock.write(out) if self.tls is None else self.tls.send(self, sock, out)
             except OSError as e:
                 failed = not (e.args and e.args[0] == _EAGAIN)
                 break
@@ -411,10 +456,12 @@ class Server:
         self.objs.pop(sock, None)
         self.writing.discard(conn)
         self.lingering.pop(conn, None)
+        if self.tls is not None:
+            self.tls.forget(sock)
         try:
             self.poller.unregister(sock)
-        except (OSError, KeyError, ValueError):
-            pass
+        except (OSError, KeyError, ValueError, AttributeError):
+            pass  # AttributeError: no poller until step() has built a new one
         try:
             sock.close()
         except OSError:
@@ -422,6 +469,9 @@ class Server:
 
     def shutdown(self):
         """Stop listening, let the core close every client, flush briefly, close all."""
+        if self.poller is None:
+            import limits
+            limits.new_poller(self, _Listen)
         for entry in self.listens:
             self.objs.pop(entry.sock, None)
             try:
@@ -477,7 +527,13 @@ def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
             if "error" not in getattr(log, "types", ("error",)):
                 sys.stderr.write("Error: %s\n" % e)
             return 1
+    import limits
+    from forget import forget
+    cap = limits.limit_connections(cfg, log)
     server = Server(broker, log, min_free, buf)
+    limits.reserve_slots(server, cap + len(cfg.listeners) + 2)  # + listeners, capture
+    del limits
+    forget("limits")
     if cfg.capture_address is not None:
         import capture_io
         try:

@@ -71,9 +71,13 @@ def test_budget_esp32_60k_free_after_import_on_96k_heap():
 
 
 @pytest.mark.xfail(strict=True, reason="known gap (issue 3): on the 96 KB heap of the 64-bit "
-                   "unix port, 8 clients leave about 10 KB free in pieces of at most ~200 "
-                   "bytes; storing the retained messages then raises MemoryError (needs about "
-                   "160 KB here; a 32-bit board needs roughly half)")
+                   "unix port the broker takes 68.5 KB, 8 clients with 4 subscriptions "
+                   "about 13 KB and the 32 retained messages about 8 KB: 89.9 of 97 KB are "
+                   "live when the retained burst is sent, the 7.2 KB left are in pieces of "
+                   "at most 208 bytes, and growing a client's output buffer or a match list "
+                   "(300-900 bytes) raises MemoryError. Still fails at 128 KB (fragmentation "
+                   "alone, 14.8 KB free) and with the board's max_inflight_messages 5; a "
+                   "32-bit board's objects are about half the size")
 def test_budget_esp32_8_clients_retained_and_qos1_without_memory_error():
     out, figs = figures("esp32")
     assert figs["load_ok"] == 1, out

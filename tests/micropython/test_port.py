@@ -283,3 +283,176 @@ def test_budget_port_starts_and_serves_on_96k_heap(mp_broker_factory):
         except OSError:
             time.sleep(0.1)
     assert up, "the broker did not serve a client on a 96 KB heap:\n" + b.log()
+
+
+# ---- connection cap and MemoryError safety (bench idle: SIGSEGV past ~690 sockets) ----
+
+def _cap_from_log(b, port):
+    import re
+    assert b.wait_for_log("max_connections not set for port %d" % port), b.log()
+    m = re.search(r"max_connections not set for port %d: (\d+) on a (\d+) KB heap" % port,
+                  b.log())
+    assert m, b.log()
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_default_max_connections_refuses_past_the_cap_and_survives(mp_broker_factory):
+    b = mp_broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\n",
+                          heap="256k")
+    cap, heap_kb = _cap_from_log(b, b.port)
+    assert cap == heap_kb // 4, b.log()  # one client per 4 KB of heap
+    socks = []
+    try:
+        for i in range(cap):
+            s, rc = raw_connect(b.port, "cap%03d" % i)
+            socks.append(s)
+            assert rc == 0, "client %d of %d got %r:\n%s" % (i, cap, rc, b.log())
+        for i in range(5):  # over the cap: the socket is closed before any CONNACK
+            s = socket.create_connection((HOST, b.port), timeout=WAIT)
+            socks.append(s)
+            from mpbroker import connect_packet
+            try:
+                s.sendall(connect_packet("over%d" % i))
+            except OSError:
+                pass
+            assert _closed_by_peer(s, WAIT), "connection %d over the cap was kept" % i
+        assert b.alive(), b.log()
+        assert b.log().count("refused: max_connections (%d) reached" % cap) == 5, b.log()
+        for s in socks[:3]:  # room again once clients leave
+            s.close()
+        deadline = time.monotonic() + WAIT
+        rc = None
+        while rc != 0 and time.monotonic() < deadline:
+            s, rc = raw_connect(b.port, "again")
+            socks.append(s)
+            time.sleep(0.05)
+        assert rc == 0, b.log()
+        assert "MemoryError" not in b.log() and "Traceback" not in b.log(), b.log()
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_explicit_max_connections_is_kept(mp_broker_factory):
+    b = mp_broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\nmax_connections 2\n")
+    assert "max_connections not set" not in b.log()
+    socks = []
+    try:
+        for i in range(2):
+            s, rc = raw_connect(b.port, "two%d" % i)
+            socks.append(s)
+            assert rc == 0
+        s = socket.create_connection((HOST, b.port), timeout=WAIT)
+        socks.append(s)
+        assert _closed_by_peer(s, WAIT)
+        assert b.wait_for_log("refused: max_connections (2) reached"), b.log()
+    finally:
+        for s in socks:
+            s.close()
+
+
+# poll.register on a heap with no room left: MicroPython adds the map slot before it
+# allocates the entry (and grows its pollfd array), and a poll() or unregister() after a
+# MemoryError there dereferences the empty slot. Server.register must leave the poller whole.
+_REGISTER_PROBE = """import gc, socket, sys
+import loop
+from core.config import Config
+from core.broker import Broker
+
+
+def fill(n):
+    hog = [None] * n
+    i = 0
+    try:
+        while i < n:
+            hog[i] = bytearray(8)
+            i += 1
+    except MemoryError:
+        i -= 2
+        hog[i] = None
+        hog[i + 1] = None
+        gc.collect()
+    return hog, i
+
+
+def attempt(srv, sock, hog, n):
+    while n:
+        n -= 1
+        hog[n] = None
+        gc.collect()
+        try:
+            srv.register(sock, 1)
+            return 0
+        except MemoryError:
+            return 1
+    return 0
+
+
+def one(k):
+    cfg = Config()
+    cfg.finish()
+    srv = loop.Server(Broker(cfg, None), lambda level, msg: None, 0, 64)
+    socks = [socket.socket() for _ in range(k + 1)]
+    for s in socks[:k]:
+        srv.register(s, 1)
+    hog, n = fill(2500)
+    failed = attempt(srv, socks[k], hog, n)
+    for i in range(n):
+        hog[i] = None  # a stale pointer to the list may survive: empty it
+    hog = None
+    gc.collect()
+    if srv.poller is None:  # the retry failed too (the pollfd array had to grow)
+        import limits
+        limits.new_poller(srv, loop._Listen)
+    srv.poller.poll(0)  # crashed here (or in unregister) after a half-made registration
+    for s in socks:
+        srv.poller.unregister(s)
+        s.close()
+    srv.poller.poll(0)
+    return failed
+
+
+fails = 0
+for k in range(4, 41):
+    fails += one(k)
+print("REGISTER_FAILURES", fails)
+
+# The last resort (register failed twice): no poller; the next turn builds a new one
+# with every socket, and a client connected before is still served.
+from core.config import parse_config
+port = int(sys.argv[1])
+cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
+srv = loop.Server(Broker(cfg, None), lambda level, msg: None, 0, 256)
+srv.listen(cfg.listeners[0])
+c = socket.socket()
+c.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+srv.step(100)  # accepted: the connection is registered
+srv.poller = None
+c.write(b"\\x10\\x0d\\x00\\x04MQTT\\x04\\x02\\x00\\x3c\\x00\\x01x")  # CONNECT, client id "x"
+got = b""
+for _ in range(50):
+    srv.step(20)
+    c.setblocking(False)
+    r = c.read(4)
+    if r:
+        got += r
+    if len(got) >= 4:
+        break
+print("REBUILT", srv.poller is not None, got == b"\\x20\\x02\\x00\\x00")
+"""
+
+
+def test_memory_error_in_poll_register_leaves_the_poller_usable(mpy_main, tmp_path):
+    from mpbroker import free_port
+    tree = os.path.dirname(os.path.dirname(os.path.dirname(mpy_main)))
+    script = tmp_path / "register_probe.py"
+    script.write_text(_REGISTER_PROBE)
+    env = dict(os.environ)
+    env["MICROPYPATH"] = tree + ":" + os.path.join(tree, "ports", "micropython")
+    r = subprocess.run([micropython_exe(), "-X", "heapsize=128k", str(script),
+                        str(free_port())], env=env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    fails = int(r.stdout.split("REGISTER_FAILURES")[1].split()[0])
+    assert fails > 0, "no register ran out of memory: the probe proved nothing\n" + r.stdout
+    assert "REBUILT True True" in r.stdout, r.stdout
