@@ -2,12 +2,21 @@
 
 
 class Ring:
-    """Preallocated circular buffer of records, each ending in b"\\n" (JSON lines)."""
+    """Preallocated circular buffer of records, each ending in b"\\n" (JSON lines).
+
+    Bytes are addressed "linearly" from head: linear position p is buf[p] when p < size,
+    else buf[p - size]. Dropping and popping work on whole spans of records with the C-level
+    find/count of bytearray, never one Python loop pass per record (the capture hot path).
+    """
 
     def __init__(self, size):
         if size < 16:
             raise ValueError("ring size %d is too small" % size)
         self.buf = bytearray(size)
+        # writes go through a view: slice assignment to a memoryview is cheaper than to the
+        # bytearray (never resized, so the view stays valid)
+        self.view = memoryview(self.buf)
+        self.piece = max(512, size >> 5)  # bytes pop_into moves at a time
         self.size = size
         self.head = 0  # offset of the oldest byte
         self.used = 0  # bytes held
@@ -24,75 +33,119 @@ class Ring:
         Oldest records are dropped to make room; a record larger than the whole ring is
         itself dropped.
         """
-        if n > self.size:
+        size = self.size
+        if n > size:
             self.dropped += 1
             return 1
         lost = 0
-        while self.size - self.used < n:
-            self._drop_oldest()
-            lost += 1
+        if size - self.used < n:
+            lost = self.dropped
+            self.reserve(n)
+            lost = self.dropped - lost
         tail = self.head + self.used
-        if tail >= self.size:
-            tail -= self.size
-        first = self.size - tail
-        buf = self.buf
+        if tail >= size:
+            tail -= size
+        first = size - tail
+        view = self.view
         if first >= n:
-            buf[tail:tail + n] = rec[0:n]
+            # the common case: one slice assignment (a whole record skips the slicing)
+            view[tail:tail + n] = rec if n == len(rec) else rec[0:n]
         else:
-            buf[tail:self.size] = rec[0:first]
-            buf[0:n - first] = rec[first:n]
+            view[tail:size] = rec[0:first]
+            view[0:n - first] = rec[first:n]
         self.used += n
         self.records += 1
-        self.dropped += lost
         return lost
 
     def reserve(self, n):
         """Drop oldest records (counted) until n bytes are free; nothing when n exceeds the ring."""
-        if n > self.size:
+        size = self.size
+        short = n - size + self.used
+        if short <= 0 or n > size or not self.records:
             return
-        while self.size - self.used < n and self.records:
-            self._drop_oldest()
-            self.dropped += 1
-
-    def _record_len(self):
-        """Length (newline included) of the oldest record."""
+        # A full ring (a burst, a slow or absent receiver) would drop on every push: freeing
+        # at least 1/32 of a big ring at a time makes that one find and one count per few
+        # dozen records. A board's small ring still drops record by record.
+        if short < size >> 5:
+            short = min(size >> 5, self.used)
         buf = self.buf
         h = self.head
-        end = h + self.used
-        if end <= self.size:
-            return buf.find(b"\n", h, end) - h + 1
-        i = buf.find(b"\n", h, self.size)
-        if i >= 0:
-            return i - h + 1
-        return self.size - h + buf.find(b"\n", 0, end - self.size) + 1
+        stop = self._span_end(short) + 1
+        if stop <= size:
+            k = buf.count(b"\n", h, stop)
+        else:
+            k = buf.count(b"\n", h, size) + buf.count(b"\n", 0, stop - size)
+        self._take(stop - h, k)
+        self.dropped += k
 
-    def _take(self, n):
+    def _span_end(self, k):
+        """Linear position of the newline ending the record that holds byte k - 1 (0 < k <= used)."""
+        buf = self.buf
+        size = self.size
+        p = self.head + k - 1
+        end = self.head + self.used
+        if end <= size:
+            return buf.find(b"\n", p, end)
+        if p < size:
+            i = buf.find(b"\n", p, size)
+            if i >= 0:
+                return i
+            p = size
+        return buf.find(b"\n", p - size, end - size) + size
+
+    def _count(self, stop):
+        """Newlines (records) in linear [head, stop)."""
+        buf = self.buf
+        h = self.head
+        if stop <= self.size:
+            return buf.count(b"\n", h, stop)
+        return buf.count(b"\n", h, self.size) + buf.count(b"\n", 0, stop - self.size)
+
+    def _take(self, n, records):
+        """Forget the oldest n bytes, which hold records whole records."""
         self.head += n
         if self.head >= self.size:
             self.head -= self.size
         self.used -= n
-        self.records -= 1
+        self.records -= records
         if not self.used:
             self.head = 0  # keep records contiguous while the ring is drained
-
-    def _drop_oldest(self):
-        self._take(self._record_len())
 
     def pop_into(self, out, limit):
         """Move whole records from the ring to the end of bytearray out while len(out) < limit.
 
         At least one record moves when any is held; returns how many moved.
         """
+        # Whole records move a piece (a few KB) at a time: out then grows step by step, which
+        # a board's fragmented heap can satisfy where one block for the whole batch may not
+        # exist. A MemoryError leaves out and the ring consistent: the piece that failed
+        # stays in the ring (raised only when nothing moved).
         moved = 0
-        buf = self.buf
+        size = self.size
+        view = self.view
         while self.records and (len(out) < limit or not moved):
-            n = self._record_len()
+            k = limit - len(out)
+            if k > self.piece:
+                k = self.piece
+            if k < 1:
+                k = 1
+            if k > self.used:
+                k = self.used
+            stop = self._span_end(k) + 1
             h = self.head
-            if h + n <= self.size:
-                out += buf[h:h + n]
-            else:
-                out += buf[h:self.size]
-                out += buf[0:n - (self.size - h)]
-            self._take(n)
-            moved += 1
+            had = len(out)
+            try:
+                if stop <= size:
+                    out += view[h:stop]
+                else:
+                    out += view[h:size]
+                    out += view[0:stop - size]
+            except MemoryError:
+                out[had:] = b""
+                if moved:
+                    return moved
+                raise
+            n = self._count(stop)
+            self._take(stop - h, n)
+            moved += n
         return moved

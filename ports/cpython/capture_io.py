@@ -16,7 +16,7 @@ _SNDBUF = 65536  # bytes the kernel may hold for a receiver that died (bounded l
 
 def wall_ms():
     """Epoch milliseconds from the system clock."""
-    return int(time.time() * 1000)
+    return time.time_ns() // 1000000  # called per record: cheaper than int(time.time() * 1000)
 
 
 def local_zone(secs):

@@ -252,3 +252,61 @@ def test_drop_count_is_reported_in_next_record_and_sequence_shows_the_gap():
     cap.stats()  # the ring is empty now: this record is not itself a cause of drops
     st = json.loads(_lines(cap)[0])
     assert st["event"]["action"] == "stats" and st["mqtt"]["capture_dropped"] == dropped
+
+
+def _without_sequence(line):
+    """A record line with its event.sequence value replaced by 0 (to compare two records)."""
+    seq = json.loads(line)["event"]["sequence"]
+    return line.replace('"sequence":%d,' % seq, '"sequence":0,')
+
+
+def _general_and_fast_publish(extra, topic, payload, b0, pid=0, user=None, queue=None):
+    """(general, fast) record lines of the same publish: with connect records off, a client's
+    first publish takes the general path (and caches its client block), the next the fast one."""
+    b, cap = _setup("capture_events publish\n" + extra, queue=queue)
+    conn = _connect(b, "dev \"1\"", user=user)
+    _publish(b, conn, topic, payload, b0=b0, pid=pid)
+    _publish(b, conn, topic, payload, b0=b0 | (8 if b0 & 6 else 0), pid=pid + 1 if pid else 0)
+    _publish(b, conn, topic, payload, b0=b0, pid=pid)
+    lines = _lines(cap)
+    return lines, cap
+
+
+def test_ecs_publish_fast_path_writes_the_general_paths_bytes():
+    for extra, topic, payload, b0, pid, user in (
+            ("", "a/b", b"123", 0x30, 0, None),
+            ("", "caf\u00e9/\"q\"\\", b"", 0x31, 0, b"alice"),
+            ("capture_payload base64\ncapture_payload_limit 2\n", "t", b"abcdef", 0x32, 9, None),
+            ("capture_payload sha256\n", "t", b"hello", 0x35, 65534, b"bob")):
+        lines, cap = _general_and_fast_publish(extra, topic, payload, b0, pid, user)
+        assert len(lines) == 3, lines
+        general, dup, fast = lines
+        # the third publish repeats the first (the second differs in dup and packet id)
+        assert _without_sequence(fast) == _without_sequence(general), (general, fast)
+        assert json.loads(general)["event"]["sequence"] == 1
+        assert json.loads(fast)["event"]["sequence"] == 3
+        m = json.loads(dup)["mqtt"]
+        assert m["topic"] == topic and m["payload_size"] == len(payload)
+        assert m["dup"] is bool(b0 & 6) and m.get("packet_id") == (pid + 1 if pid else None)
+        assert cap.records == 3
+
+
+def test_ecs_publish_fast_path_reports_drops_like_the_general_path():
+    b, cap = _setup(queue=2048)
+    conn = _connect(b, "p")
+    for i in range(40):
+        _publish(b, conn, "t/%d" % (i % 3), b"x" * i, b0=0x32 if i % 2 else 0x30,
+                 pid=i + 1 if i % 2 else 0)
+    recs = [json.loads(l) for l in _lines(cap)]
+    seqs = [r["event"]["sequence"] for r in recs]
+    assert seqs == list(range(42 - len(seqs), 42)), seqs
+    assert cap.dropped() == 41 - len(seqs) > 0
+    # counts never fall, never exceed the gap before their record, and the newest's is the total
+    counts = [r["mqtt"].get("capture_dropped", 0) for r in recs]
+    assert counts == sorted(counts) and counts[0] <= seqs[0] - 1, counts
+    assert counts[-1] == cap.dropped()
+    for r in recs:
+        m = r["mqtt"]
+        i = r["event"]["sequence"] - 2
+        assert m["topic"] == "t/%d" % (i % 3) and m["payload_size"] == i
+        assert m["qos"] == (1 if i % 2 else 0) and m.get("packet_id") == (i + 1 if i % 2 else None)

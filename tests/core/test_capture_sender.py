@@ -176,3 +176,47 @@ def test_ring_reserve_drops_oldest_until_room_and_counts_them():
     assert r.records == 6 and r.dropped == 4 and r.free() >= 35
     r.reserve(1000)  # bigger than the ring: nothing dropped (push will drop the record itself)
     assert r.records == 6 and r.dropped == 4
+
+
+def test_ring_random_pushes_pops_and_reserves_keep_the_newest_records_whole_and_counted():
+    rand = Prng(777)
+    for size in (64, 333, 4096, 20000):
+        r = Ring(size)
+        pushed = []  # every record, in order
+        popped = bytearray()
+        for step in range(3000):
+            x = rand.next()
+            if x % 7 == 0:
+                r.pop_into(popped, len(popped) + 1 + (x >> 8) % 700)
+            elif x % 13 == 0:
+                r.reserve((x >> 8) % (size + 50))
+            else:
+                rec = _rec(len(pushed), 9 + (x >> 8) % 90)
+                pushed.append(rec)
+                lost = r.push(rec, len(rec))
+                # a push that drops frees no more than it needs (or a 32nd of the ring) plus
+                # the rest of one record: the ring stays nearly full
+                if lost and len(rec) <= size:
+                    assert r.free() < (size >> 5) + 99, (size, r.free())
+            assert 0 <= r.used <= size and r.records >= 0
+        r.pop_into(popped, 1 << 30)
+        assert r.records == 0 and r.used == 0
+        got = bytes(popped).split(b"\n")[:-1]
+        assert len(got) + r.dropped == len(pushed), (size, len(got), r.dropped)
+        # what arrives is whole records, in order, none repeated
+        ids = [int(g[1:g.index(b"x")] if b"x" in g else g[1:]) for g in got]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert [g + b"\n" for g in got] == [pushed[i] for i in ids]
+
+
+def test_full_big_ring_drops_a_32nd_at_once_small_ring_drops_record_by_record():
+    big = Ring(32000)
+    for i in range(400):
+        big.push(_rec(i, 100), 100)
+    assert big.dropped == 80 and big.records == 320  # 1000 bytes (10 records) per drop
+    big.push(_rec(400, 100), 100)
+    assert big.dropped == 90 and big.records == 311 and big.free() == 900
+    small = Ring(1000)
+    for i in range(15):
+        small.push(_rec(i, 100), 100)
+    assert small.dropped == 5 and small.records == 10 and small.free() == 0
