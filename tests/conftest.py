@@ -1,5 +1,18 @@
 """Options for tests/hil (registered here: pytest reads pytest_addoption only from the
-conftest files it loads first, and `pytest tests` does not load tests/hil/conftest.py first)."""
+conftest files it loads first, and `pytest tests` does not load tests/hil/conftest.py first),
+and the capture receiver fixture that both ports' capture tests use."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+SINK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "tools", "capture_sink.py")
 
 
 def pytest_addoption(parser):
@@ -13,3 +26,57 @@ def pytest_addoption(parser):
                 help="board model: config from boards/TYPE/ (default esp32)")
     g.addoption("--board-network", metavar="FILE", default=None,
                 help="filled-in network.json for the board (needed with --board)")
+
+
+class Sink:
+    """tools/capture_sink.py as a subprocess writing records and a summary to files."""
+
+    def __init__(self, tmp_path, port, *args):
+        self.out = str(tmp_path / ("sink-%d-%f.jsonl" % (port, time.monotonic())))
+        self.summary_path = self.out + ".summary"
+        self.proc = subprocess.Popen(
+            [sys.executable, SINK, "--port", str(port), "--out", self.out,
+             "--summary", self.summary_path] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("listening on"), line
+
+    def records(self):
+        """Records written so far."""
+        if not os.path.exists(self.out):
+            return []
+        with open(self.out, encoding="utf-8") as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def wait_for(self, pred, timeout=10.0):
+        """Wait until pred(records) is true; returns the records."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            recs = self.records()
+            if pred(recs):
+                return recs
+            time.sleep(0.1)
+        return self.records()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def sinks(tmp_path):
+    made = []
+
+    def start(port, *args):
+        s = Sink(tmp_path, port, *args)
+        made.append(s)
+        return s
+    yield start
+    for s in made:
+        s.stop(signal.SIGKILL)

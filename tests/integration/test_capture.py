@@ -1,6 +1,5 @@
 """Capture end to end: the real broker process sends records to tools/capture_sink.py."""
 
-import json
 import os
 import signal
 import socket
@@ -11,63 +10,6 @@ import time
 import pytest
 
 from brokerproc import ROOT, HOST, free_port
-
-SINK = os.path.join(ROOT, "tools", "capture_sink.py")
-
-
-class Sink:
-    """tools/capture_sink.py as a subprocess writing records and a summary to files."""
-
-    def __init__(self, tmp_path, port, *args):
-        self.out = str(tmp_path / ("sink-%d-%f.jsonl" % (port, time.monotonic())))
-        self.summary_path = self.out + ".summary"
-        self.proc = subprocess.Popen(
-            [sys.executable, SINK, "--port", str(port), "--out", self.out,
-             "--summary", self.summary_path] + list(args),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        line = self.proc.stdout.readline().decode()
-        assert line.startswith("listening on"), line
-
-    def records(self):
-        """Records written so far."""
-        if not os.path.exists(self.out):
-            return []
-        with open(self.out, encoding="utf-8") as f:
-            return [json.loads(l) for l in f if l.strip()]
-
-    def wait_for(self, pred, timeout=10.0):
-        """Wait until pred(records) is true; returns the records."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            recs = self.records()
-            if pred(recs):
-                return recs
-            time.sleep(0.1)
-        return self.records()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc.stdout.close()
-
-
-@pytest.fixture
-def sinks(tmp_path):
-    made = []
-
-    def start(port, *args):
-        s = Sink(tmp_path, port, *args)
-        made.append(s)
-        return s
-    yield start
-    for s in made:
-        s.stop(signal.SIGKILL)
-
 
 def _conf(sink_port, extra=""):
     return ("listener {port} 127.0.0.1\nallow_anonymous true\n"

@@ -1,74 +1,17 @@
 """Capture on the MicroPython port: the real `micropython` broker sends records to the real
 tools/capture_sink.py; the receiver is absent, killed, restarted, slow or black-holed."""
 
-import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
-import pytest
-
-from mpbroker import (HOST, ROOT, connect_packet, free_port, publish_packet, raw_connect,
+from mpbroker import (HOST, connect_packet, free_port, publish_packet, raw_connect,
                       read_packet, subscribe_packet)
 
-SINK = os.path.join(ROOT, "tools", "capture_sink.py")
 # Capture's code takes about 31 KB of heap on this 64-bit build (core/capture.py 26 KB,
 # capture_io 5 KB; about half that on a 32-bit board) plus its queue: the port's model heap
 # (128k) plus that share. A board short of RAM freezes the modules into its firmware.
 HEAP = "176k"
-
-
-class Sink:
-    """tools/capture_sink.py as a subprocess writing records to a file."""
-
-    def __init__(self, tmp_path, port, *args):
-        self.out = str(tmp_path / ("sink-%d-%f.jsonl" % (port, time.monotonic())))
-        self.proc = subprocess.Popen(
-            [sys.executable, SINK, "--port", str(port), "--out", self.out] + list(args),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        line = self.proc.stdout.readline().decode()
-        assert line.startswith("listening on"), line
-
-    def records(self):
-        if not os.path.exists(self.out):
-            return []
-        with open(self.out, encoding="utf-8") as f:
-            return [json.loads(l) for l in f if l.strip()]
-
-    def wait_for(self, pred, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            recs = self.records()
-            if pred(recs):
-                return recs
-            time.sleep(0.1)
-        return self.records()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc.stdout.close()
-
-
-@pytest.fixture
-def sinks(tmp_path):
-    made = []
-
-    def start(port, *args):
-        s = Sink(tmp_path, port, *args)
-        made.append(s)
-        return s
-    yield start
-    for s in made:
-        s.stop(signal.SIGKILL)
 
 
 def _conf(sink_port, extra=""):
