@@ -55,6 +55,11 @@ IDLE = 0  # waiting for the retry timer
 CONNECTING = 1
 UP = 2
 
+# what step() asks the port to do with its socket this loop pass
+TIMED_OUT = 1  # close the pending connect and report failed()
+CONNECT = 2  # start (or go on with) connecting
+WRITE = 3  # flush queued records
+
 
 class Prng:
     """xorshift32: a tiny PRNG for backoff jitter (seeded by the port)."""
@@ -146,6 +151,17 @@ class Capture:
         self.state = CONNECTING
         self.since = now
         return True
+
+    def step(self, now, has_socket):
+        """One loop pass: run the timers, then say what the port must do (or None)."""
+        self.tick(now)
+        if self.connect_overdue(now):
+            return TIMED_OUT
+        if not has_socket:
+            if self.state == IDLE and not self.want_connect(now):
+                return None
+            return CONNECT if self.state == CONNECTING else None
+        return WRITE if self.state == UP else None
 
     def connect_overdue(self, now):
         """True when a connect has been pending longer than the connect timeout."""

@@ -9,7 +9,7 @@ import ssl
 import threading
 import time
 
-from core.capture import Capture, CONNECTING, IDLE, UP
+from core.capture import Capture, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
 
 _SNDBUF = 65536  # bytes the kernel may hold for a receiver that died (bounded loss window)
 
@@ -116,17 +116,13 @@ class CaptureIO:
 
     def poll(self, now):
         """Called every loop pass: timers, connects, statistics and writes."""
-        cap = self.cap
-        cap.tick(now)
-        if cap.connect_overdue(now):
+        act = self.cap.step(now, self.sock is not None)
+        if act == TIMED_OUT:
             self._resolving = None  # a hung resolver thread is abandoned
             self._fail(now, "connect timed out")
-        if self.sock is None:
-            if cap.state == IDLE and not cap.want_connect(now):
-                return
-            if cap.state == CONNECTING:
-                self._start(now)
-        elif cap.state == UP:
+        elif act == CONNECT:
+            self._start(now)
+        elif act == WRITE:
             self._write(now)
 
     def _start(self, now):

@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 
-from core.capture import Capture, CONNECTING, IDLE, UP
+from core.capture import Capture, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
 
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
@@ -100,16 +100,12 @@ class CaptureIO:
 
     def poll(self, now):
         """Every loop pass: timers, connects and writes."""
-        cap = self.cap
-        cap.tick(now)
-        if cap.connect_overdue(now):
+        act = self.cap.step(now, self.sock is not None)
+        if act == TIMED_OUT:
             self._fail(now, "connect timed out")
-        if self.sock is None:
-            if cap.state == IDLE and not cap.want_connect(now):
-                return
-            if cap.state == CONNECTING:
-                self._start(now)
-        elif cap.state == UP:
+        elif act == CONNECT:
+            self._start(now)
+        elif act == WRITE:
             self._write(now)
 
     def wait_ms(self, now):

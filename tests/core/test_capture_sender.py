@@ -3,6 +3,7 @@
 from core.broker import Broker
 from core.config import parse_config, ConfigError
 from core.capture import Capture, Prng, IDLE, CONNECTING, UP, parse_address
+from core.capture import CONNECT, TIMED_OUT, WRITE
 from core.ring import Ring
 
 
@@ -83,6 +84,19 @@ def test_sender_connect_timeout_is_reported():
     cap.want_connect(100)
     assert not cap.connect_overdue(100 + 9999)
     assert cap.connect_overdue(100 + 10000)
+
+
+def test_step_tells_the_port_to_connect_time_out_wait_and_write():
+    b, cap = _cap()
+    assert cap.step(0, False) == CONNECT and cap.state == CONNECTING
+    assert cap.step(5000, True) is None  # connect in progress on the port's socket
+    assert cap.step(10000, True) == TIMED_OUT
+    cap.failed(10000)
+    assert cap.step(10001, False) is None  # backing off
+    t = cap.retry_at
+    assert cap.step(t, False) == CONNECT
+    cap.connected(t)
+    assert cap.step(t + 1, True) == WRITE
 
 
 def test_prng_is_deterministic_per_seed_and_varies():
