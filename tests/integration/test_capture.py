@@ -10,32 +10,7 @@ import time
 import pytest
 
 from brokerproc import ROOT, HOST, free_port
-
-def _conf(sink_port, extra=""):
-    return ("listener {port} 127.0.0.1\nallow_anonymous true\n"
-            "capture_address 127.0.0.1:%d\n%s" % (sink_port, extra))
-
-
-def _mqtt(port, packets, read=True):
-    """Send raw MQTT packets on one connection; returns what came back."""
-    s = socket.create_connection((HOST, port), timeout=5)
-    try:
-        s.sendall(packets)
-        data = b""
-        if read:
-            s.settimeout(1.0)
-            try:
-                while True:
-                    d = s.recv(65536)
-                    if not d:
-                        break
-                    data += d
-            except socket.timeout:
-                pass
-        return data
-    finally:
-        s.close()
-
+from capture_support import broker_conf as _conf, exchange as _mqtt
 
 def _connect(cid, will=False):
     c = cid.encode()

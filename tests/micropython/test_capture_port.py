@@ -5,6 +5,7 @@ import signal
 import socket
 import time
 
+from capture_support import broker_conf as _conf, exchange as _session
 from mpbroker import (HOST, connect_packet, free_port, publish_packet, raw_connect,
                       read_packet, subscribe_packet)
 
@@ -12,32 +13,6 @@ from mpbroker import (HOST, connect_packet, free_port, publish_packet, raw_conne
 # capture_io 5 KB; about half that on a 32-bit board) plus its queue: the port's model heap
 # (128k) plus that share. A board short of RAM freezes the modules into its firmware.
 HEAP = "176k"
-
-
-def _conf(sink_port, extra=""):
-    return ("listener {port} 127.0.0.1\nallow_anonymous true\n"
-            "capture_address 127.0.0.1:%d\n%s" % (sink_port, extra))
-
-
-def _session(port, packets, read=True):
-    """Send raw MQTT bytes on one connection (CONNECT first); returns what came back."""
-    s = socket.create_connection((HOST, port), timeout=5)
-    try:
-        s.sendall(packets)
-        data = b""
-        if read:
-            s.settimeout(1.0)
-            try:
-                while True:
-                    d = s.recv(65536)
-                    if not d:
-                        break
-                    data += d
-            except socket.timeout:
-                pass
-        return data
-    finally:
-        s.close()
 
 
 def _seqs(recs):
