@@ -72,6 +72,35 @@ def identity(sock):
     return None
 
 
+def info(sock):
+    """conn.tls_info for capture (core/README.md): version, cipher and the client certificate."""
+    d = {}
+    v = sock.version()  # "TLSv1.3"
+    if v:
+        d["version"] = v[4:] if v.startswith("TLSv") else v
+    c = sock.cipher()
+    if c:
+        d["cipher"] = c[0]
+    cert = sock.getpeercert()
+    if cert:
+        parts = []
+        for rdn in cert.get("subject", ()):
+            for key, value in rdn:
+                parts.append("%s=%s" % (_DN_KEYS.get(key, key), value))
+                if key == "commonName":
+                    d["client_cn"] = value
+        if parts:
+            d["client_subject"] = ",".join(parts)
+        if cert.get("serialNumber"):
+            d["client_serial"] = cert["serialNumber"]
+    return d
+
+
+# the short attribute names of a distinguished name (RFC 4514) for the subject text
+_DN_KEYS = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
+            "countryName": "C", "stateOrProvinceName": "ST", "localityName": "L"}
+
+
 def reason(e):
     """Short text of an ssl or OS error."""
     if isinstance(e, ssl.SSLError) and e.reason:

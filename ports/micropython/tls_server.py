@@ -102,8 +102,11 @@ def read_hs(server, conn):
         st[0].close()  # mbedTLS let go of it without closing it
         return 0
     del hs[sock]
-    if n and conn.listener.use_identity_as_username:
-        conn.cert_username = identity(st[1])  # core/handle_connect.py
+    if n:
+        cn = identity(st[1])
+        conn.tls_info = {"client_cn": cn} if cn else {}  # capture's tls.* (mbedTLS: no more)
+        if conn.listener.use_identity_as_username:
+            conn.cert_username = cn  # core/handle_connect.py
     return n
 
 
