@@ -8,6 +8,9 @@ The port owns the socket and the clocks. It calls, from its loop:
   cap.has_output()       True while records wait (the port then wants writability)
   cap.tick(now)          every loop pass: periodic statistics
   cap.wait_ms(now)       ms until the sender next needs the loop (for select timeouts)
+A port may also set cap.spill to a function that calls cap.flush at once: records then
+leave as soon as half the ring is full, even in the middle of one broker.received() call
+(a single read of many small publishes can make more records than the ring holds).
 """
 
 from core import clock
@@ -41,6 +44,9 @@ CONNACK_TEXT = (None, "unacceptable protocol version", "identifier rejected",
 
 # ECS publish records: the fixed text between the variable fields, as single constants
 _PUB_EVENT = b',"event":{"kind":"event","dataset":"mqtt.capture","action":"publish","sequence":'
+# a fast-path publish record: timestamp, sequence, the rest (and the drop count when not 0)
+_PUB = b"%s" + _PUB_EVENT + b"%d%s}}\n"
+_PUB_DROPPED = b"%s" + _PUB_EVENT + b'%d%s,"capture_dropped":%d}}\n'
 # ',"qos":..,"retain":..,"dup":..' for every value of the low nibble of PUBLISH's first byte
 _PUB_FLAGS = tuple(b',"qos":%d,"retain":%s,"dup":%s'
                    % ((f >> 1) & 3, b"true" if f & 1 else b"false", b"true" if f & 8 else b"false")
@@ -104,10 +110,16 @@ class Capture:
         self.tz = tz
         self.ring = Ring(queue_size or cfg.capture_queue_size)
         self.rec = bytearray()  # scratch: one record is encoded here, then copied to the ring
-        self.out = bytearray()  # records taken from the ring for the current connection
-        # bytes taken from the ring per send: large sends mean few syscalls for the broker
-        # and the receiver; a quarter of the ring bounds the extra copy (1 KB on a 4 KB board)
+        # records are written straight from the ring; out holds only a record that a write
+        # cut (the rest of it goes first, or all of it again on the next connection)
+        self.out = bytearray()
+        # bytes offered per write: large writes mean few syscalls for the broker and the
+        # receiver; a quarter of the ring keeps what waits in kernel buffers in proportion
         self.batch = max(256, min(65536, self.ring.size // 4))
+        # cap.spill (set by a port, or None): called when less than half the ring is free;
+        # _spill_room is that half while spilling is on, 0 while it is off or blocked
+        self.spill = None
+        self._spill_room = 0
         self.seq = 0  # the last record's event.sequence, also the count of records encoded
         self.sent_records = 0  # records fully written to a socket
         self.state = IDLE
@@ -132,9 +144,10 @@ class Capture:
         self._pub_fast = self._pub and not self.hicap and not self.topics and wall is not None
         # publish records' fixed text after the sequence number: outcome and observer
         self._pub_ok = b',"outcome":"success"' + self._observer
-        # a fast-path publish record is at most this plus its client block and topic:
-        # timestamp 40, sequence 20, flags 35, packet id and size 40, and _tail's 80
-        self._pub_room = len(_PUB_EVENT) + len(self._pub_ok) + 40 + 20 + 35 + 40 + 80
+        # a fast-path publish record is at most this plus the part after its sequence
+        # number: timestamp 40, sequence 20, and _tail's 80
+        self._pub_room = len(_PUB_EVENT) + 40 + 20 + 80
+        self._last = (None, None, None, None)  # conn, topic, key, part: see publish()
         # broker.events.deliveries: the delivery observer, or None (the default) so that the
         # core's delivery path costs one `is not None` check when delivery records are off
         self.deliveries = self.delivery if cfg.capture_deliveries \
@@ -176,6 +189,7 @@ class Capture:
     def failed(self, now):
         """Connect failed or the connection broke: retry after a backoff with jitter."""
         self.state = IDLE
+        self._spill_room = 0
         self.attempts += 1
         self.retry_at = clock.add(now, self.backoff(self.attempts))
         # a record cut off mid-way is sent again whole on the next connection
@@ -211,6 +225,11 @@ class Capture:
         return w
 
     partial = 0  # bytes of out's first record already written on this connection
+    # A port may set read_ms to the wall-clock ms at which the bytes it passes to
+    # broker.received() were read, and back to None after the call: the records those bytes
+    # cause then carry the time they arrived, and a fan-in of many publishes in one read
+    # does not read the clock once per record.
+    read_ms = None
 
     def flush(self, send):
         """Write records while send(buffer) accepts bytes; returns bytes written.
@@ -220,22 +239,43 @@ class Capture:
         """
         if self.state != UP:
             return 0
+        if self.spill is not None:
+            self._spill_room = self.ring.size >> 1
         total = 0
         out = self.out
+        ring = self.ring
         while True:
-            if len(out) <= self.partial:
-                if not self.ring.records:
+            if len(out) > self.partial:  # a record cut by an earlier write goes on first
+                mv = memoryview(out)
+                try:
+                    n = send(mv[self.partial:])
+                finally:
+                    del mv  # CPython cannot resize out while a view of it lives
+                if not n:
                     break
-                self.ring.pop_into(out, self.batch)
-            mv = memoryview(out)
-            try:
-                n = send(mv[self.partial:])
-            finally:
-                del mv  # CPython cannot resize out while a view of it lives
+                total += n
+                self._sent(n)
+                continue
+            if not ring.used:
+                break
+            # whole records straight from the ring: no copy, one write per contiguous span
+            h = ring.head
+            end = h + ring.used
+            if end > ring.size:
+                end = ring.size
+            if end - h > self.batch:
+                end = h + self.batch
+            n = send(ring.view[h:end])
             if not n:
                 break
             total += n
-            self._sent(n)
+            used = ring.used
+            try:
+                self.sent_records += ring.written(n, out)
+            except MemoryError:
+                raise OSError(12, "no memory to finish a cut capture record")
+            if out:  # the cut record moved to out: its first bytes went out already
+                self.partial = n - (used - ring.used - len(out))
         return total
 
     def _sent(self, n):
@@ -266,12 +306,26 @@ class Capture:
         rec.append(10)
         self.ring.push(rec, len(rec))
 
+    def _room(self, n):
+        """Make room for a record of up to n bytes: spill to the port (when half full, or
+        full), then drop the oldest records if that was not enough."""
+        ring = self.ring
+        if self.spill is not None and self.state == UP:
+            self.spill()  # its flush turns spilling at half full on again
+            if ring.size - ring.used < n + self._spill_room:
+                # the socket is full: spill again only when the ring is full (the receiver
+                # may have caught up) or after the port's next flush
+                self._spill_room = 0
+        ring.reserve(n)
+
     def _head(self, action, outcome, reason=None, duration_ms=None):
         """Start an ECS record: timestamp, event, observer."""
         self.seq += 1
         out = self.rec
         out[:] = b""
-        ms = self.wall() if self.wall is not None else None
+        ms = self.read_ms
+        if ms is None and self.wall is not None:
+            ms = self.wall()
         self._ms = ms
         if ms is not None:
             if ms != self._ts_ms:
@@ -356,7 +410,7 @@ class Capture:
         out = self.rec
         # room first (the fields below take at most 80 bytes): the count written then
         # includes the records this one pushes out
-        self.ring.reserve(len(out) + 80)
+        self._room(len(out) + 80)
         d = self.ring.dropped
         if d:
             out += b',"capture_dropped":'
@@ -579,51 +633,55 @@ class Capture:
         """PUBLISH received (why None: accepted, else why it was dropped)."""
         # The hot path (one record per publish): an accepted publish from a client whose
         # client block is already encoded (by its connect record), with the wall clock set.
-        # The record is joined from cached fragments and constants in one go and copied once
-        # into the ring; it is byte for byte what the general path below writes. Attributes
-        # read twice are held in locals: each lookup costs in CPython.
-        c = getattr(conn, "capture_client", None) if self._pub_fast and why is None else None
-        ms = self.wall() if c is not None else None
-        if ms is not None:
-            seq = self.seq + 1
-            self.seq = seq
-            if ms != self._ts_ms:
-                self._stamp(ms)
-            t = self._topics.get(topic)
-            if t is None:
-                t = self._topic(topic)
-            tail = b',"payload_size":%d' % (pe - ps)
-            if pid:
-                tail = b',"packet_id":%d' % pid + tail
-            # room first, as in _tail: an upper bound of this record's length plus 80
-            n = self._pub_room + len(c) + len(t)
-            if self.payload != "none":
-                p = bytearray(tail)
-                self._payload(p, mv, ps, pe, False)
-                tail = p
-                n += len(p)
-            ring = self.ring
-            if ring.size - ring.used < n:
-                ring.reserve(n)
-            d = ring.dropped
-            rec = b"".join((self._ts, _PUB_EVENT, b"%d" % seq, self._pub_ok, c, t,
-                            _PUB_FLAGS[b0 & 15], tail,
-                            b',"capture_dropped":%d}}\n' % d if d else b"}}\n"))
-            # Ring.push inlined for the usual case, free space contiguous: one slice
-            # assignment, no call
-            n = len(rec)
-            size = ring.size
-            used = ring.used
-            end = ring.head + used
-            if end >= size:
-                end -= size
-            if end + n <= size and used + n <= size:
-                ring.view[end:end + n] = rec
-                ring.used = used + n
-                ring.records += 1
+        # Everything after the sequence number is the same for the next publish of the same
+        # client, topic, flags and size (a fan-in repeats them): the last such part is kept
+        # (one entry, not one per client). The record is then one format of the timestamp,
+        # the sequence number and that part, copied once into the ring; it is byte for byte
+        # what the general path below writes. Locals: each attribute lookup costs in CPython.
+        if why is None and self._pub_fast:
+            last = self._last
+            key = (pe - ps) << 4 | (b0 & 15)
+            if last[0] is conn and last[2] == key and last[1] == topic and not pid:
+                after = last[3]
             else:
-                ring.push(rec, n)
-            return
+                after = self._pub_after(conn, topic, b0, pid, mv, ps, pe, key)
+            if after is None:
+                ms = None
+            else:
+                ms = self.read_ms
+                if ms is None:
+                    ms = self.wall()
+            if ms is not None:
+                seq = self.seq + 1
+                self.seq = seq
+                if ms != self._ts_ms:
+                    self._stamp(ms)
+                ring = self.ring
+                size = ring.size
+                used = ring.used
+                # room first, as in _tail: an upper bound of this record's length plus 80
+                n = len(after) + self._pub_room
+                if size - used < n + self._spill_room:
+                    self._room(n)
+                    used = ring.used
+                d = ring.dropped
+                if d:
+                    rec = _PUB_DROPPED % (self._ts, seq, after, d)
+                else:
+                    rec = _PUB % (self._ts, seq, after)
+                # Ring.push inlined for the usual case, free space contiguous: one slice
+                # assignment, no call
+                n = len(rec)
+                end = ring.head + used
+                if end >= size:
+                    end -= size
+                if end + n <= size and used + n <= size:
+                    ring.view[end:end + n] = rec
+                    ring.used = used + n
+                    ring.records += 1
+                else:
+                    ring.push(rec, n)
+                return
         if not self._pub:
             return
         if self.topics:
@@ -650,6 +708,24 @@ class Capture:
         J.integer(out, pe - ps)
         self._payload(out, mv, ps, pe, False)
         self._tail()
+
+    def _pub_after(self, conn, topic, b0, pid, mv, ps, pe, key):
+        """A fast-path publish record's text after its sequence number (None: the client
+        block is not encoded yet); kept as the last one when it may repeat."""
+        c = getattr(conn, "capture_client", None)
+        if c is None:
+            return None
+        tail = b',"payload_size":%d' % (pe - ps)
+        if pid:
+            tail = b',"packet_id":%d' % pid + tail
+        if self.payload != "none":
+            p = bytearray(tail)
+            self._payload(p, mv, ps, pe, False)
+            tail = bytes(p)
+        after = b"".join((self._pub_ok, c, self._topic(topic), _PUB_FLAGS[b0 & 15], tail))
+        if not pid and self.payload == "none":
+            self._last = (conn, topic, key, after)
+        return after
 
     def will(self, conn, msg, qos, retain):
         """The will of conn is published (the fork did not record wills)."""

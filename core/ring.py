@@ -16,7 +16,6 @@ class Ring:
         # writes go through a view: slice assignment to a memoryview is cheaper than to the
         # bytearray (never resized, so the view stays valid)
         self.view = memoryview(self.buf)
-        self.piece = max(512, size >> 5)  # bytes pop_into moves at a time
         self.size = size
         self.head = 0  # offset of the oldest byte
         self.used = 0  # bytes held
@@ -111,40 +110,58 @@ class Ring:
         if not self.used:
             self.head = 0  # keep records contiguous while the ring is drained
 
+    def written(self, n, out):
+        """The first n held bytes (in one piece from the head) were written: forget the whole records among them and
+        move the record cut at byte n, whole, to the end of bytearray out (its first bytes
+        went out already); returns how many whole records were written."""
+        buf = self.buf
+        h = self.head
+        stop = h + n
+        if buf[stop - 1] == 10:  # the usual case: the write ended on a record boundary
+            k = buf.count(b"\n", h, stop)
+            self._take(n, k)
+            return k
+        done = buf.rfind(b"\n", h, stop) + 1
+        if done <= h:
+            done = h
+        k = buf.count(b"\n", h, done)
+        e = self._span_end(n + 1) + 1  # linear end of the cut record
+        size = self.size
+        try:
+            if e <= size:
+                out += self.view[done:e]
+            else:
+                out += self.view[done:size]
+                out += self.view[0:e - size]
+        except MemoryError:
+            # the cut record cannot be kept to finish it: it is dropped (counted) and the
+            # port must close the connection (the receiver then sees a cut line)
+            self._take(e - h, k + 1)
+            self.dropped += 1
+            raise
+        self._take(e - h, k + 1)
+        return k
+
     def pop_into(self, out, limit):
         """Move whole records from the ring to the end of bytearray out while len(out) < limit.
 
         At least one record moves when any is held; returns how many moved.
         """
-        # Whole records move a piece (a few KB) at a time: out then grows step by step, which
-        # a board's fragmented heap can satisfy where one block for the whole batch may not
-        # exist. A MemoryError leaves out and the ring consistent: the piece that failed
-        # stays in the ring (raised only when nothing moved).
         moved = 0
         size = self.size
-        view = self.view
         while self.records and (len(out) < limit or not moved):
             k = limit - len(out)
-            if k > self.piece:
-                k = self.piece
             if k < 1:
                 k = 1
             if k > self.used:
                 k = self.used
             stop = self._span_end(k) + 1
             h = self.head
-            had = len(out)
-            try:
-                if stop <= size:
-                    out += view[h:stop]
-                else:
-                    out += view[h:size]
-                    out += view[0:stop - size]
-            except MemoryError:
-                out[had:] = b""
-                if moved:
-                    return moved
-                raise
+            if stop <= size:
+                out += self.view[h:stop]
+            else:
+                out += self.view[h:size]
+                out += self.view[0:stop - size]
             n = self._count(stop)
             self._take(stop - h, n)
             moved += n

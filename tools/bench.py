@@ -13,6 +13,7 @@ not a test: it prints numbers and asserts nothing about speed.
 
 import argparse
 import errno
+import json
 import multiprocessing
 import os
 import queue
@@ -909,25 +910,30 @@ def bench_broker(label, argv, names, opt, mosquitto_conf=False, extra_conf=""):
 
 # latency first: the sink's backlog after fan-in would share the CPUs with the latency run
 CAPTURE_SCENARIOS = ("latency", "fanin")
-CAPTURE_MODES = (("off", None), ("on, sink reading", ()), ("on, sink black-holed", ("--blackhole",)))
+# "sink reading": tools/capture_sink.py --count reads every byte and checks every record's
+# sequence number (gaps are counted), without parsing each record as JSON
+CAPTURE_MODES = (("off", None), ("on, sink reading", ("--count",)),
+                 ("on, sink black-holed", ("--blackhole",)))
 
 
 class CaptureSink:
     """tools/capture_sink.py on a free port (records discarded: --quiet)."""
 
     def __init__(self, args):
+        self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "tools", "capture_sink.py"), "--port", "0",
              "--quiet"] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL)
+            stderr=self.err)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("listening on"):
             self.stop()
             raise BenchError("capture_sink.py did not start: %r" % line)
         self.port = int(line.split()[-1])
+        self.summary = None
 
     def stop(self):
-        """Stop the sink."""
+        """Stop the sink; its summary (records, per-broker gaps) is then in self.summary."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -936,6 +942,24 @@ class CaptureSink:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc.stdout.close()
+        self.err.seek(0)
+        lines = self.err.read().decode(errors="replace").strip().splitlines()
+        self.err.close()
+        try:
+            self.summary = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            self.summary = None
+
+    def describe(self):
+        """What the sink got: records, and records lost (sequence gaps) and duplicated."""
+        s = self.summary
+        if not s:
+            return "sink summary unavailable"
+        gaps = sum(b["gaps"] for b in s["brokers"].values())
+        reps = sum(b["repeats"] for b in s["brokers"].values())
+        dropped = max([b["dropped_reported"] for b in s["brokers"].values()] or [0])
+        return ("sink got %d records (%d invalid), %d missing by sequence (broker reported %d "
+                "dropped), %d repeated" % (s["records"], s["invalid"], gaps, dropped, reps))
 
 
 def bench_capture(argv, opt):
@@ -960,6 +984,9 @@ def bench_capture(argv, opt):
         finally:
             if sink is not None:
                 sink.stop()
+        if sink is not None and "--blackhole" not in sink_args:
+            results[-1][1]["sink"] = sink.describe()
+            log("bench:   %s" % results[-1][1]["sink"])
     return results
 
 
@@ -983,10 +1010,14 @@ def print_capture(results, opt):
     print("capture_events all, capture_payload none (ecs), default queue 256 KB; every publish "
           "makes one record. Targets: fan-in on/off >= 0.5; p99 black-holed/off <= 2. "
           "duration %.2f s per scenario, payload %d bytes, load generator, sink and broker "
-          "share %d CPUs." % (opt.duration, opt.payload, os.cpu_count() or 0))
+          "share %d CPUs. Sink reading: tools/capture_sink.py --count (reads every byte, checks "
+          "every record's sequence number, does not parse records as JSON)."
+          % (opt.duration, opt.payload, os.cpu_count() or 0))
     for (label, _), (_, det) in zip(CAPTURE_MODES, results):
         for n in names:
             print("- capture %s, %s: %s" % (label, n, det.get(n, "")))
+        if "sink" in det:
+            print("- capture %s, sink over all scenarios: %s" % (label, det["sink"]))
 
 
 def parse_args(argv):

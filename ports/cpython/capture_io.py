@@ -6,12 +6,21 @@ import random
 import selectors
 import socket
 import ssl
+import struct
 import threading
 import time
 
 from core.capture import Capture, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
 
 _SNDBUF = 65536  # bytes the kernel may hold for a receiver that died (bounded loss window)
+# Linux: bytes a TCP socket holds that the receiver has not acknowledged (SIOCOUTQ)
+try:
+    import fcntl
+    import termios
+    _TIOCOUTQ = getattr(termios, "TIOCOUTQ", None)
+except ImportError:
+    _TIOCOUTQ = None
+_INT0 = struct.pack("i", 0)
 
 
 def wall_ms():
@@ -79,6 +88,7 @@ class CaptureIO:
             (cfg.capture_format, cap.host, cap.port, " over TLS" if tls else ""))
         io = cls(cap, sel, log)
         io.tls = tls
+        cap.spill = io._spill
         return io
 
     def _addresses(self):
@@ -241,6 +251,19 @@ class CaptureIO:
         if want != self.events:
             self.events = want
             self.sel.modify(self.sock, want, self)
+
+    def _spill(self):
+        """cap.spill: the ring is half full in the middle of the broker's work; write now,
+        unless the receiver is behind (then the ring drops its oldest records, counted,
+        rather than let stale records pile up in the kernel's buffer ahead of new ones)."""
+        if _TIOCOUTQ is not None and self.sock is not None and not self._handshaking:
+            try:
+                q = struct.unpack("i", fcntl.ioctl(self.sock.fileno(), _TIOCOUTQ, _INT0))[0]
+            except OSError:
+                q = 0
+            if q >= self.cap.batch:
+                return
+        self._write(self.cap.broker.now)
 
     def _fail(self, now, why):
         cap = self.cap
