@@ -38,6 +38,10 @@ class Broker:
         self.conns = set()
         self.per_listener = {}  # listener -> open connections
         self.pending = []
+        # spill(conn): set by a port short of memory to write conn.out at once when one
+        # packet makes a lot of output (a SUBSCRIBE's retained messages); None: wait for the
+        # port's usual flush
+        self.spill = None
         self.now = 0
         self.secs = 0  # seconds since start, unbounded (for session expiry)
         self._ms = 0

@@ -1,5 +1,11 @@
 """One network connection as the core sees it: bytes in, bytes out, protocol state."""
 
+from core.const import const
+
+# an emptied out buffer larger than this is replaced, so that each idle client does not
+# hold its largest burst's capacity for ever (a board has 8 clients in ~100 KB)
+_KEEP = const(256)
+
 
 class Conn:
     """A client connection; the port owns the socket, the core owns everything else."""
@@ -32,7 +38,10 @@ class Conn:
         """The port wrote the first n bytes of out."""
         self.tx_bytes += n
         if n >= len(self.out):
-            self.out[:] = b""
+            if n > _KEEP:
+                self.out = bytearray()  # a bytearray never gives back its capacity
+            else:
+                self.out[:] = b""
         elif n > 0:
             self.out[0:n] = b""
 

@@ -1,6 +1,11 @@
 """Outgoing messages: route to subscribers, in-flight window, queue, resend on resume."""
 
 from core.codec import put_publish, put_varint
+from core.const import const
+
+# output a connection may gather before the port's spill (if any) writes it out: growing
+# one buffer by kilobytes needs a free block that big, which a fragmented heap may lack
+_SPILL_AT = const(512)
 
 
 def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
@@ -79,15 +84,16 @@ def send(b, sess, msg, q, retain):
         return
     cfg = b.cfg
     lim = cfg.max_queued_messages
-    if (lim and len(sess.queue) >= lim) or \
+    if (lim and len(sess.queue) >= 2 * lim) or \
             (cfg.max_queued_bytes and sess.queued_bytes + len(msg[2]) > cfg.max_queued_bytes):
         if not sess.dropped:
             b.log("warning", "Outgoing messages are being dropped for client %s: %d queued."
-                  % (sess.client_id, len(sess.queue)))
+                  % (sess.client_id, len(sess.queue) >> 1))
         sess.dropped += 1
         b.msgs_dropped += 1
         return
-    sess.queue.append((msg, q, retain))
+    sess.queue.append(msg)
+    sess.queue.append(retain << 2 | q)
     sess.queued_bytes += len(msg[2])
     if c is not None:
         _backlog(b, sess, c)
@@ -117,8 +123,11 @@ def _start(b, sess, c, msg, q, retain):
         return
     pid = sess.new_pid()
     sess.seq += 1
-    sess.inflight[pid] = [msg, q, retain, 0, sess.seq]
+    sess.inflight[pid] = msg
+    sess.flags[pid] = sess.seq << 4 | retain << 2 | q
     put_publish(out, 0x30 | (q << 1) | retain, msg[1], pid, msg[2])
+    if len(out) > _SPILL_AT and b.spill is not None:
+        b.spill(c)
 
 
 def refill(b, sess):
@@ -129,8 +138,9 @@ def refill(b, sess):
     q = sess.queue
     while q and len(sess.inflight) < b.max_inflight:
         m = q.pop(0)
-        sess.queued_bytes -= len(m[0][2])
-        _start(b, sess, c, m[0], m[1], m[2])
+        f = q.pop(0)
+        sess.queued_bytes -= len(m[2])
+        _start(b, sess, c, m, f & 3, f >> 2)
     if not q and sess.dropped:
         sess.dropped = 0
 
@@ -138,14 +148,15 @@ def refill(b, sess):
 def resume(b, sess):
     """Re-send unacknowledged messages of a resumed session (MQTT-4.4.0-1), then the queue."""
     c = sess.conn
-    ents = [(e[4], pid, e) for pid, e in sess.inflight.items()]
-    ents.sort()
+    ents = [(f, pid) for pid, f in sess.flags.items()]
+    ents.sort()  # by seq: the order they were first sent in
     out = c.out
     if ents and not out:
         b.pending.append(c)
-    for _, pid, e in ents:
-        if e[3] == 0:
-            put_publish(out, 0x38 | (e[1] << 1) | e[2], e[0][1], pid, e[0][2])
+    for f, pid in ents:
+        if not f & 8:
+            m = sess.inflight[pid]
+            put_publish(out, 0x38 | (f & 3) << 1 | (f >> 2 & 1), m[1], pid, m[2])
         else:
             out.append(0x62)
             out.append(2)

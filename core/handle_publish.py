@@ -77,9 +77,10 @@ def puback(b, conn, b0, mv, s, e, p0):
     """PUBACK for a QoS 1 message we sent."""
     pid = _pid(mv, s, e, "PUBACK")
     sess = conn.session
-    ent = sess.inflight.get(pid)
-    if ent is not None and ent[1] == 1:
+    f = sess.flags.get(pid)
+    if f is not None and f & 3 == 1:
         del sess.inflight[pid]
+        del sess.flags[pid]
         if sess.queue:
             deliver.refill(b, sess)
 
@@ -87,9 +88,10 @@ def puback(b, conn, b0, mv, s, e, p0):
 def pubrec(b, conn, b0, mv, s, e, p0):
     """PUBREC for a QoS 2 message we sent: answer PUBREL."""
     pid = _pid(mv, s, e, "PUBREC")
-    ent = conn.session.inflight.get(pid)
-    if ent is not None and ent[1] == 2:
-        ent[3] = 1
+    fl = conn.session.flags
+    f = fl.get(pid)
+    if f is not None and f & 3 == 2:
+        fl[pid] = f | 8  # now waiting for PUBCOMP
     b.ack(conn, 0x62, pid)
 
 
@@ -104,8 +106,9 @@ def pubcomp(b, conn, b0, mv, s, e, p0):
     """PUBCOMP ends a QoS 2 message we sent."""
     pid = _pid(mv, s, e, "PUBCOMP")
     sess = conn.session
-    ent = sess.inflight.get(pid)
-    if ent is not None and ent[3] == 1:
+    f = sess.flags.get(pid)
+    if f is not None and f & 8:
         del sess.inflight[pid]
+        del sess.flags[pid]
         if sess.queue:
             deliver.refill(b, sess)

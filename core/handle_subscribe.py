@@ -53,7 +53,10 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     for f, q in reqs:
         if f not in sess.subs:
             continue  # refused above
-        for msg, mq in b.retained.matching(f):
+        ms = b.retained.matching(f)
+        if b.sys is not None and f[0] == "$":
+            ms += b.sys.matching(f)  # $SYS values are made on demand, not stored
+        for msg, mq in ms:
             if acl is not None and not acl.can_read(conn.username, conn.client_id, msg[0]):
                 continue
             deliver.send(b, sess, msg, mq if mq < q else q, 1)  # MQTT-3.3.1-6/8

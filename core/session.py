@@ -9,9 +9,13 @@ class Session:
         self.clean = clean
         self.conn = None
         self.subs = {}  # filter -> granted qos
-        # pid -> [msg, qos, retain, state, seq]; state 0 waits for PUBACK/PUBREC, 1 for PUBCOMP
-        self.inflight = {}
-        self.queue = []  # (msg, qos, retain) waiting for an in-flight slot, oldest first
+        # Two flat maps and a flat list rather than an object per message: a board holds
+        # max_inflight + queued messages per client in ~100 KB.
+        self.inflight = {}  # pid -> msg
+        # pid -> seq << 4 | state << 3 | retain << 2 | qos; state 0 waits for PUBACK/PUBREC,
+        # 1 for PUBCOMP; seq orders re-sending on resume (dicts are unordered on MicroPython)
+        self.flags = {}
+        self.queue = []  # msg, retain << 2 | qos, msg, ... waiting for an in-flight slot
         self.queued_bytes = 0  # payload bytes in queue
         self.qos2_in = {}  # pid -> True: QoS 2 PUBLISH received, PUBREL not yet
         self.next_pid = 0

@@ -266,6 +266,7 @@ class Server:
             return
         if not want:
             client.hs = False
+            conn.tls_info = tls.info(client.sock)  # for capture's connect records
             if conn.listener.use_identity_as_username:
                 conn.cert_username = tls.identity(client.sock)  # core/handle_connect.py
             want = selectors.EVENT_READ
@@ -291,6 +292,9 @@ class Server:
         if n == 0:
             self._close(conn)
             return
+        cap = self.capture.cap if self.capture is not None else None
+        if cap is not None:
+            cap.read_ms = time.time_ns() // 1000000  # records from these bytes: their arrival
         try:
             self.broker.received(conn, self.mv[:n])
         except Exception:
@@ -298,6 +302,9 @@ class Server:
             self._internal_error(conn)
             self._close(conn)
             return
+        finally:
+            if cap is not None:
+                cap.read_ms = None
         if client.tls and conn.port_data is client and client.sock.pending():
             self._read(conn)  # decrypted bytes the selector cannot see
 
@@ -334,6 +341,7 @@ class Server:
                     failed = True
                 break
             conn.sent(n)
+            out = conn.out  # sent() may replace the buffer
         if failed or (conn.closing and not out):
             self._close(conn)
             return

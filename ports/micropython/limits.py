@@ -1,10 +1,18 @@
 """What the loop needs rarely: start-up sizing (the default connection cap and the tables
-sized for it), error texts, and rebuilding a broken poller.
+sized for it), error texts, IPv6 address text, rebuilding a broken poller and shutting down.
 
 Imported by loop.serve() once and dropped again; imported again only on those rare paths.
 """
 
 import gc
+
+import clock
+from core.clock import diff
+from core.const import const
+
+_POLLOUT = const(4)  # as in loop.py: MicroPython's stream poll flags
+_BAD = const(24)
+_STOP_FLUSH_MS = const(2000)  # at shutdown, time allowed to flush queued bytes
 
 # max_connections where the config leaves it unlimited: one client per CONN_HEAP bytes of
 # heap, at most MAX_CONN_CAP (506 on the unix build's default 2 MB heap).
@@ -103,3 +111,60 @@ def format_exc(e):
         return s.getvalue().rstrip()
     except Exception:
         return repr(e)
+
+
+def ipv6_text(b):
+    """RFC 5952 text of 16 address bytes: lowercase hex, longest zero run as '::'."""
+    w = [(b[i] << 8) | b[i + 1] for i in range(0, 16, 2)]
+    if w[:6] == [0, 0, 0, 0, 0, 0xFFFF]:
+        return "::ffff:%d.%d.%d.%d" % (b[12], b[13], b[14], b[15])
+    best, blen, i = -1, 1, 0
+    while i < 8:
+        if w[i]:
+            i += 1
+            continue
+        j = i
+        while j < 8 and not w[j]:
+            j += 1
+        if j - i > blen:
+            best, blen = i, j - i
+        i = j
+    if best < 0:
+        return ":".join(["%x" % x for x in w])
+    head = ":".join(["%x" % x for x in w[:best]])
+    tail = ":".join(["%x" % x for x in w[best + blen:]])
+    return head + "::" + tail
+
+
+def shutdown(server, listen_type):
+    """Server.shutdown(): stop listening, let the core close every client, flush, close all."""
+    if server.poller is None:
+        new_poller(server, listen_type)
+    for entry in server.listens:
+        server.objs.pop(entry.sock, None)
+        try:
+            server.poller.unregister(entry.sock)
+        except (OSError, KeyError, ValueError):
+            pass
+        entry.sock.close()
+    server.listens = []
+    server.broker.shutdown()
+    server.flush_pending()
+    if server.capture is not None:
+        cfg = server.broker.cfg
+        server.capture.shut_down([(l.bind, l.port) for l in cfg.listeners], _STOP_FLUSH_MS)
+        server.capture = None
+    start = clock.now_ms()
+    while server.objs and diff(clock.now_ms(), start) < _STOP_FLUSH_MS:
+        for ev in server.poller.poll(100):
+            conn = server.objs.get(ev[0])
+            if conn is None:
+                continue
+            if ev[1] & _POLLOUT:
+                server._flush(conn)
+            elif ev[1] & _BAD:
+                server._close(conn)
+        server.flush_pending()
+    for conn in list(server.objs.values()):
+        server._close(conn)
+    server.flush_pending()

@@ -22,7 +22,6 @@ _AF_INET6 = getattr(socket, "AF_INET6", 10)
 _BACKLOG = const(8)  # lwIP on a Pico W accepts a backlog of 1; unix takes what we ask
 _POLL_MS = const(500)  # the core wants tick() at least every second
 _CLOSE_LINGER_MS = const(5000)  # a closing client that will not take its last bytes is cut off
-_STOP_FLUSH_MS = const(2000)  # at shutdown, time allowed to flush queued bytes
 _ACCEPT_PAUSE_MS = const(1000)  # accept failing for lack of memory or descriptors: wait a while
 _GC_EVERY_MS = const(250)  # while memory is short, collect at most this often
 
@@ -56,31 +55,9 @@ def peer_address(addr):
     if fam == socket.AF_INET:
         return "%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7]), port
     if fam == _AF_INET6:
+        from limits import ipv6_text  # IPv6 peers are rare on a board
         return ipv6_text(addr[8:24]), port
     return "unknown", port
-
-
-def ipv6_text(b):
-    """RFC 5952 text of 16 address bytes: lowercase hex, longest zero run as '::'."""
-    w = [(b[i] << 8) | b[i + 1] for i in range(0, 16, 2)]
-    if w[:6] == [0, 0, 0, 0, 0, 0xFFFF]:
-        return "::ffff:%d.%d.%d.%d" % (b[12], b[13], b[14], b[15])
-    best, blen, i = -1, 1, 0
-    while i < 8:
-        if w[i]:
-            i += 1
-            continue
-        j = i
-        while j < 8 and not w[j]:
-            j += 1
-        if j - i > blen:
-            best, blen = i, j - i
-        i = j
-    if best < 0:
-        return ":".join(["%x" % x for x in w])
-    head = ":".join(["%x" % x for x in w[:best]])
-    tail = ":".join(["%x" % x for x in w[best + blen:]])
-    return head + "::" + tail
 
 
 def _format_exc(e):
@@ -105,6 +82,7 @@ class Server:
 
     def __init__(self, broker, log, min_free=MIN_FREE, buf=RECV_SIZE, backlog=_BACKLOG):
         self.broker = broker
+        broker.spill = self.spill
         self.log = log
         self.min_free = min_free
         self.backlog = backlog
@@ -256,6 +234,9 @@ class Server:
                         self._close(obj)  # the peer is gone: nobody to flush to
                 else:
                     self._read(obj)
+                    # at once, not after the batch: one SUBSCRIBE can queue a window of retained
+                    # messages, and eight clients' worth at a time would not fit a board's heap
+                    self.flush_pending()
         self.flush_pending()
 
     def check_memory(self):
@@ -405,6 +386,22 @@ class Server:
         while pending:
             self._flush(pending.pop())  # pop(): no list copy per turn
 
+    def spill(self, conn):
+        """broker.spill: write what conn has queued now; errors wait for the usual flush."""
+        sock = conn.port_data
+        if sock is None or self.tls is not None:
+            return  # TLS records must be retried with the same bytes: leave them to _flush
+        out = conn.out
+        while out:
+            try:
+                n = sock.write(out)
+            except OSError:
+                return
+            if not n:
+                return
+            conn.sent(n)
+            out = conn.out
+
     def _flush(self, conn):
         sock = conn.port_data
         if sock is None:
@@ -420,6 +417,7 @@ class Server:
             if not n:
                 break  # None: the socket buffer is full
             conn.sent(n)
+            out = conn.out  # sent() may replace the buffer
         if failed or (conn.closing and not out):
             self._close(conn)
             return
@@ -469,37 +467,10 @@ class Server:
 
     def shutdown(self):
         """Stop listening, let the core close every client, flush briefly, close all."""
-        if self.poller is None:
-            import limits
-            limits.new_poller(self, _Listen)
-        for entry in self.listens:
-            self.objs.pop(entry.sock, None)
-            try:
-                self.poller.unregister(entry.sock)
-            except (OSError, KeyError, ValueError):
-                pass
-            entry.sock.close()
-        self.listens = []
-        self.broker.shutdown()
-        self.flush_pending()
-        if self.capture is not None:
-            cfg = self.broker.cfg
-            self.capture.shut_down([(l.bind, l.port) for l in cfg.listeners], _STOP_FLUSH_MS)
-            self.capture = None
-        start = clock.now_ms()
-        while self.objs and diff(clock.now_ms(), start) < _STOP_FLUSH_MS:
-            for ev in self.poller.poll(100):
-                conn = self.objs.get(ev[0])
-                if conn is None:
-                    continue
-                if ev[1] & _POLLOUT:
-                    self._flush(conn)
-                elif ev[1] & _BAD:
-                    self._close(conn)
-            self.flush_pending()
-        for conn in list(self.objs.values()):
-            self._close(conn)
-        self.flush_pending()
+        import limits  # once per run: not worth its heap while serving
+        limits.shutdown(self, _Listen)
+        from forget import forget
+        forget("limits")  # a board's REPL lives on after the broker: give its heap back
 
 
 def _read_file(path):

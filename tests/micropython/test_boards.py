@@ -67,12 +67,12 @@ def test_rpi_unit_runs_cpython_port_as_unprivileged_user():
 
 
 def test_peer_address_decodes_unix_sockaddr_and_board_tuple():
-    code = ("import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\nimport loop\n"
+    code = ("import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\nimport loop, limits\n"
             "v4 = bytearray(b'\\x02\\x00\\x07\\x5b\\x7f\\x00\\x00\\x01' + bytes(8))\n"
             "v6 = bytearray(b'\\x0a\\x00\\x75\\x30' + bytes(4) + bytes(15) + b'\\x01' + bytes(4))\n"
             "print(loop.peer_address(v4), loop.peer_address(v6), loop.peer_address(('10.0.0.2', 5)))\n"
-            "print(loop.ipv6_text(bytes((0x20,1,0x0d,0xb8,0,0,0,0,0,1,0,0,0,0,0,1))),"
-            " loop.ipv6_text(bytes(10)+b'\\xff\\xff\\xc0\\xa8\\x01\\x02'), loop.ipv6_text(bytes(16)))\n"
+            "print(limits.ipv6_text(bytes((0x20,1,0x0d,0xb8,0,0,0,0,0,1,0,0,0,0,0,1))),"
+            " limits.ipv6_text(bytes(10)+b'\\xff\\xff\\xc0\\xa8\\x01\\x02'), limits.ipv6_text(bytes(16)))\n"
             % (ROOT, PORT_DIR))
     r = subprocess.run([micropython_exe(), "-c", code], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr

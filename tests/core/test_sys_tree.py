@@ -1,0 +1,58 @@
+"""$SYS/broker/...: values a late subscriber gets as retained messages without their being
+kept in the retained store (a board cannot spare a copy of each)."""
+
+import mqttc
+from harness import Harness
+
+
+def _retained(h, flt, cid="late"):
+    c = h.connected(cid)
+    assert c.subscribe([(flt, 0)]) == [0]
+    return c, [p for p in c.extra + c.packets() if p.type == mqttc.PUBLISH]
+
+
+def test_late_subscriber_gets_current_sys_values_as_retained_messages():
+    h = Harness(sys_interval=10)
+    h.connected("a")
+    h.advance(1000)
+    _, got = _retained(h, "$SYS/broker/clients/connected")
+    assert [(p.topic, p.payload, p.retain) for p in got] == \
+        [(b"$SYS/broker/clients/connected", b"1", 1)]
+    _, got = _retained(h, "$SYS/broker/#", "late2")
+    topics = set([p.topic for p in got])
+    assert b"$SYS/broker/version" in topics and b"$SYS/broker/uptime" in topics
+    assert all([p.retain == 1 for p in got])
+
+
+def test_MQTT_4_7_2_1_hash_subscription_gets_no_sys_values():
+    h = Harness(sys_interval=10)
+    h.advance(1000)
+    _, got = _retained(h, "#")
+    assert got == []
+
+
+def test_sys_values_are_not_stored_as_retained_messages():
+    h = Harness(sys_interval=10)
+    p = h.connected("p")
+    p.publish("r/1", b"x", retain=True)
+    h.advance(11000)
+    assert list(h.broker.retained.msgs) == ["r/1"]
+    _, got = _retained(h, "$SYS/broker/retained messages/count")
+    assert [p.payload for p in got] == [b"1"]
+
+
+def test_MQTT_3_3_1_9_live_sys_updates_are_sent_with_retain_0():
+    h = Harness(sys_interval=1)
+    s, _ = _retained(h, "$SYS/broker/clients/total")
+    h.connected("other")
+    h.advance(1500)
+    got = s.publishes()
+    assert got and got[-1].topic == b"$SYS/broker/clients/total" and got[-1].retain == 0
+    assert got[-1].payload == b"2"
+
+
+def test_no_sys_values_when_sys_interval_is_0():
+    h = Harness(sys_interval=0)
+    h.advance(2000)
+    _, got = _retained(h, "$SYS/#")
+    assert got == []
