@@ -21,3 +21,13 @@ def broker_command():
     if os.environ.get("MQTT_TEST_BROKER") == "mosquitto":
         return ["/usr/sbin/mosquitto"]
     return [sys.executable, MAIN]
+
+
+def ipv6_loopback_available():
+    """True if this machine can bind ::1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

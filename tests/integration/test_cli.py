@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from brokerproc import ipv6_loopback_available
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = os.path.join(ROOT, "ports", "cpython", "main.py")
 HOST = "127.0.0.1"
@@ -66,16 +68,6 @@ def mqtt_connack(host, port, client_id="cli-test", family=socket.AF_INET):
         s.connect((host, port))
         s.sendall(connect_packet(client_id))
         return recv_exact(s, 4)
-
-
-def ipv6_loopback_available():
-    """True if this machine can bind ::1."""
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def non_loopback_address():

@@ -20,8 +20,13 @@ import time
 
 import pytest
 
-from brokerproc import ROOT, free_port
+from brokerproc import ROOT, free_port, ipv6_loopback_available
 from capture_support import broker_conf
+
+_CORE_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "core")
+if _CORE_TESTS not in sys.path:
+    sys.path.append(_CORE_TESTS)
+import mqttc  # noqa: E402  (tests/core/mqttc.py: independent packet builder/parser)
 
 LOGSTASH = os.path.join(ROOT, "tools", "logstash")
 TEMPLATE = os.path.join(LOGSTASH, "index-template.json")
@@ -398,55 +403,22 @@ def es_pattern_matches(pattern, name):
 
 # ---- raw MQTT 3.1.1 packets ----
 
-def _s(b):
-    if isinstance(b, str):
-        b = b.encode()
-    return len(b).to_bytes(2, "big") + b
-
-
-def _packet(b0, body):
-    n = len(body)
-    rl = bytearray()
-    while True:
-        d = n & 0x7F
-        n >>= 7
-        rl.append(d | (0x80 if n else 0))
-        if not n:
-            break
-    return bytes((b0,)) + bytes(rl) + body
-
-
 def connect_pkt(cid, user=None, pw=None, will=None, keepalive=60, level=4, clean=True):
     """CONNECT; will: (topic, payload, qos, retain)."""
-    flags = 2 if clean else 0
-    payload = _s(cid)
-    if will:
-        topic, msg, qos, retain = will
-        flags |= 4 | (qos << 3) | (0x20 if retain else 0)
-        payload += _s(topic) + _s(msg)
-    if user is not None:
-        flags |= 0x80
-        payload += _s(user)
-    if pw is not None:
-        flags |= 0x40
-        payload += _s(pw)
-    name = b"MQIsdp" if level == 3 else b"MQTT"
-    return _packet(0x10, _s(name) + bytes((level, flags)) + keepalive.to_bytes(2, "big")
-                   + payload)
+    return mqttc.connect(cid, clean=clean, keepalive=keepalive, will=will, username=user,
+                         password=pw, proto=b"MQIsdp" if level == 3 else b"MQTT", level=level)
 
 
 def publish_pkt(topic, payload, qos=0, retain=False, pid=1):
-    body = _s(topic) + (pid.to_bytes(2, "big") if qos else b"") + payload
-    return _packet(0x30 | (qos << 1) | (1 if retain else 0), body)
+    return mqttc.publish(topic, payload, qos, retain, pid=pid if qos else None)
 
 
 def subscribe_pkt(pid, *filters):
-    return _packet(0x82, pid.to_bytes(2, "big")
-                   + b"".join(_s(f) + bytes((q,)) for f, q in filters))
+    return mqttc.subscribe(pid, list(filters))
 
 
 def unsubscribe_pkt(pid, *filters):
-    return _packet(0xA2, pid.to_bytes(2, "big") + b"".join(_s(f) for f in filters))
+    return mqttc.unsubscribe(pid, list(filters))
 
 
 DISCONNECT = b"\xe0\x00"
@@ -534,15 +506,6 @@ def _make_certs(d, host):
     return {k: os.path.join(d, k) for k in ("ca", "server", "client")}
 
 
-def _ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 def _passwd_file(path):
     r = subprocess.run([sys.executable, PASSWD_TOOL, "-c", "-b", path, "alice", "secret"],
                        capture_output=True, text=True, timeout=60)
@@ -557,7 +520,7 @@ def _full_broker_records(tmp_path, broker_factory, sinks):
     """Run the CPython broker through every event kind it records; returns the records."""
     if shutil.which("openssl") is None:
         pytest.fail("the openssl command is missing (Debian package openssl)")
-    tls_host = "::1" if _ipv6_loopback() else "127.0.0.1"  # an IPv6 client.ip when possible
+    tls_host = "::1" if ipv6_loopback_available() else "127.0.0.1"  # an IPv6 client.ip when possible
     certs = _make_certs(str(tmp_path), tls_host)
     pw = str(tmp_path / "passwd")
     _passwd_file(pw)
