@@ -1,6 +1,7 @@
 """The broker configuration (mosquitto.conf semantics); the parser is core.config_parse."""
 
-DEFAULT_PORT = 1883
+from core.listener import DEFAULT_PORT, Listener  # noqa: F401  (their home before)
+
 LOCAL_BINDS = ("127.0.0.1", "::1")  # mosquitto 2 local-only mode listens on both
 LOG_TYPES = ("debug", "error", "warning", "notice", "information",
              "subscribe", "unsubscribe", "websockets")
@@ -20,37 +21,6 @@ class ConfigError(Exception):
         self.filename = filename
         self.lineno = lineno
         self.reason = reason
-
-
-class Listener:
-    """One listening socket the port opens: bind None means all interfaces."""
-
-    # Defaults are class attributes: an instance stores only what its config changed,
-    # which keeps the broker's heap small on a board.
-    max_connections = -1  # -1: unlimited
-    protocol = "mqtt"
-    mount_point = None
-    bind_interface = None
-    # TLS: filled in once TLS options are supported
-    certfile = None
-    keyfile = None
-    cafile = None
-    require_certificate = False
-    use_identity_as_username = False
-    tls_version = None
-    _max_set = False  # max_connections given for this listener itself
-    _line = 0  # config line that defined it (for duplicate errors)
-
-    def __init__(self, port=DEFAULT_PORT, bind=None):
-        self.port = port
-        self.bind = bind
-
-    def where(self):
-        """Human-readable "port P on ADDRESS" for messages."""
-        return "port %d on %s" % (self.port, self.bind or "all interfaces")
-
-    def __repr__(self):
-        return "<Listener %s>" % self.where()
 
 
 class Config:

@@ -5,7 +5,7 @@ from core.const import const
 
 # output a connection may gather before the port's spill (if any) writes it out: growing
 # one buffer by kilobytes needs a free block that big, which a fragmented heap may lack
-_SPILL_AT = const(512)
+_SPILL_AT = const(256)
 
 
 def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):

@@ -42,18 +42,24 @@ _LABELS = {"heap_total": "heap total (import run)", "import_used": "used by brok
 MODELS = {"esp32": ("96k", 8), "picow": ("128k", 4)}
 
 # The import run: as small as possible so that nearly all it measures is the broker.
-# Start-up order as on a board (ports/micropython/board.py): the config is parsed and its
-# parser dropped before the broker and the loop are imported.
+# Start-up order as on a board (ports/micropython/main.py, board.py): the config is parsed,
+# its values kept (core.settings) and the parser and core.config dropped before the broker
+# and the loop are imported.
 _IMPORT_PROBE = """import gc
 buf = bytearray(2048)
 import sys
 from core.config import parse_config
 port = int(sys.argv[1])
 cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
+del parse_config
+from core.settings import snapshot
+cfg = snapshot(cfg)
+del snapshot
 import core
-sys.modules.pop("core.config_parse", None)
-if hasattr(core, "config_parse"):
-    delattr(core, "config_parse")
+for name in ("config_parse", "config", "settings"):
+    sys.modules.pop("core." + name, None)
+    if hasattr(core, name):
+        delattr(core, name)
 gc.collect()
 from core.broker import Broker
 import loop
@@ -75,10 +81,15 @@ from core.config import parse_config
 port = int(sys.argv[1])
 want = int(sys.argv[2])
 cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
+del parse_config
+from core.settings import snapshot
+cfg = snapshot(cfg)
+del snapshot
 import core
-sys.modules.pop("core.config_parse", None)
-if hasattr(core, "config_parse"):
-    delattr(core, "config_parse")
+for name in ("config_parse", "config", "settings"):
+    sys.modules.pop("core." + name, None)
+    if hasattr(core, name):
+        delattr(core, name)
 gc.collect()
 from core.broker import Broker
 import loop

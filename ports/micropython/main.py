@@ -41,7 +41,10 @@ def _run_unix():
     cfg, log, o = r
     del cli, r
     from forget import forget
-    forget("cli", "core.cli", "core.config_parse")  # not needed once the config is read
+    from core.settings import snapshot
+    cfg = snapshot(cfg)  # the values only: core.config's code can go
+    # not needed once the config is read
+    forget("cli", "core.cli", "core.config_parse", "core.config", "core.settings")
     gc.collect()
     import loop
     buf = _buf if o["recv_size"] == len(_buf) else o["recv_size"]

@@ -655,3 +655,15 @@ keyfile /etc/mosquitto/key.pem
         "edge.conf:19: option 'mount_point' is not supported yet and is ignored",
     ]
     assert (l2.certfile, l2.keyfile) == ("/etc/mosquitto/cert.pem", "/etc/mosquitto/key.pem")
+
+
+def test_settings_snapshot_keeps_every_public_value_and_no_code():
+    from core.settings import snapshot
+    cfg = parse_config("listener 1884 127.0.0.1\nmax_inflight_messages 7\n", "s.conf")
+    s = snapshot(cfg)
+    assert s.max_inflight_messages == 7  # set by the file (an instance value)
+    assert s.max_queued_messages == 1000  # a class default of Config
+    assert [(l.port, l.bind) for l in s.listeners] == [(1884, "127.0.0.1")]
+    assert s.listeners[0].where() == "port 1884 on 127.0.0.1"  # Listener lives on
+    assert not hasattr(s, "finish") and not hasattr(s, "add_port")
+    assert not hasattr(s, "_default") and not hasattr(s, "_configured")
