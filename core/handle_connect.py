@@ -95,7 +95,8 @@ def refuse(b, conn, rc, why):
     """Send CONNACK with a refusal code and close (MQTT-3.2.2-4/5)."""
     b.log("notice", "Client %s refused: %s (CONNACK %d, %s)." % (conn.name(), why, rc, _REASONS.split("|")[rc]))
     b.write(conn, bytes((0x20, 2, 0, rc)))
-    conn.will = None
+    if conn.will is not None:
+        conn.will = None
     if b.events is not None:
         b.events.connect(conn, rc, why)
     b.close(conn, False, "connect refused")
@@ -125,7 +126,8 @@ def _accept(b, conn, cid, clean, keepalive, will):
     s.username = conn.username  # for acl_file read checks while the session is offline
     conn.session = s
     conn.connected = True
-    conn.will = will
+    if will is not None:
+        conn.will = will
     conn.keepalive_ms = keepalive * 1500  # MQTT-3.1.2-24
     b.conn_log("New client connected from %s:%d as %s (p%d, c%d, k%d%s)."
           % (conn.ip, conn.port, cid, conn.level, clean, keepalive,

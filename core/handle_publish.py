@@ -46,7 +46,10 @@ def publish(b, conn, b0, mv, s, e, p0):
     if why is not None:
         b.log("notice", "Dropped PUBLISH from %s on '%s': %s." % (conn.name(), topic, why))
     if qos == 2:
-        q2 = conn.session.qos2_in
+        sess = conn.session
+        q2 = sess.qos2_in
+        if q2 is None:
+            q2 = sess.qos2_in = {}
         if pid in q2:
             deliverable = False  # MQTT-4.3.3-2: resent before PUBREL, delivered once only
         else:
@@ -98,7 +101,9 @@ def pubrec(b, conn, b0, mv, s, e, p0):
 def pubrel(b, conn, b0, mv, s, e, p0):
     """PUBREL for a QoS 2 message we received: forget its id, answer PUBCOMP."""
     pid = _pid(mv, s, e, "PUBREL")
-    conn.session.qos2_in.pop(pid, None)
+    q2 = conn.session.qos2_in
+    if q2:
+        q2.pop(pid, None)
     b.ack(conn, 0x70, pid)  # MQTT-4.3.3-? PUBCOMP with the same id
 
 
