@@ -5,8 +5,10 @@
         [--messages 100000] [--messages-qos1 20000]
 
 --model picks a board model: esp32 (96 KB heap, 8 clients in the load run; the default)
-or picow (128 KB heap, 4 clients: lwIP there allows 5 TCP connections). --heap and
---load-clients override the model's figures.
+or picow (128 KB heap, 4 clients: lwIP there allows 5 TCP connections). The import and
+load runs' broker uses the board's shipped config (boards/esp32 or boards/rp2040w
+mosquitto.conf, its listener moved to loopback). --heap and --load-clients override the
+model's figures.
 
 Prints a table and one `FIG name value` line per figure:
   import_free    heap free after importing the broker (.mpy), parsing a config,
@@ -38,8 +40,9 @@ _LABELS = {"heap_total": "heap total (import run)", "import_used": "used by brok
            "steady_qos0": "steady-state growth, QoS 0", "steady_qos1": "steady-state growth, QoS 1",
            "load_clients": "load run: clients (4 subs each)",
            "load_min_free": "load run: lowest free heap", "load_ok": "load run: no MemoryError"}
-# model -> (heap of the import and load runs, clients in the load run)
-MODELS = {"esp32": ("96k", 8), "picow": ("128k", 4)}
+# model -> (heap of the import and load runs, clients in the load run, boards/ folder whose
+# mosquitto.conf the broker runs with: the limits a board ships with)
+MODELS = {"esp32": ("96k", 8, "esp32"), "picow": ("128k", 4, "rp2040w")}
 
 # The import run: as small as possible so that nearly all it measures is the broker.
 # Start-up order as on a board (ports/micropython/main.py, board.py): the config is parsed,
@@ -50,7 +53,8 @@ buf = bytearray(2048)
 import sys
 from core.config import parse_config
 port = int(sys.argv[1])
-cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
+with open(sys.argv[-1]) as f:  # the board's mosquitto.conf, listener on loopback
+    cfg = parse_config(f.read().replace("@PORT@", str(port)), "probe.conf")
 del parse_config
 from core.settings import snapshot
 cfg = snapshot(cfg)
@@ -80,7 +84,8 @@ import sys
 from core.config import parse_config
 port = int(sys.argv[1])
 want = int(sys.argv[2])
-cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
+with open(sys.argv[-1]) as f:  # the board's mosquitto.conf, listener on loopback
+    cfg = parse_config(f.read().replace("@PORT@", str(port)), "probe.conf")
 del parse_config
 from core.settings import snapshot
 cfg = snapshot(cfg)
@@ -144,7 +149,7 @@ def _random_port():
 
 # ---- driver ----
 
-def run_load(tmp, pypath, heap, n):
+def run_load(tmp, pypath, heap, n, conf):
     """The load run: broker child on a heap-sized heap, n clients from this process."""
     import time
     with open(tmp + "/load_probe.py", "w") as f:
@@ -153,8 +158,8 @@ def run_load(tmp, pypath, heap, n):
         port = _random_port()
         ready = "%s/load%d.ready" % (tmp, attempt)
         out = "%s/load%d.out" % (tmp, attempt)
-        os.system("MICROPYPATH=%s %s -X heapsize=%s %s/load_probe.py %d %d %s > %s 2>&1 &"
-                  % (pypath, sys.executable, heap, tmp, port, n, ready, out))
+        os.system("MICROPYPATH=%s %s -X heapsize=%s %s/load_probe.py %d %d %s %s > %s 2>&1 &"
+                  % (pypath, sys.executable, heap, tmp, port, n, ready, conf, out))
         text = ""
         t0 = time.ticks_ms()
         while time.ticks_diff(time.ticks_ms(), t0) < 20000:
@@ -259,7 +264,21 @@ def _child(args, tmp, out_name, pypath):
     return figs
 
 
-def run_unix(root, heap, work_heap, clients, messages, messages1, load_n):
+def board_conf(root, board, tmp):
+    """boards/BOARD/mosquitto.conf with its listener on loopback at @PORT@; returns the path."""
+    with open("%s/boards/%s/mosquitto.conf" % (root, board)) as f:
+        lines = f.read().split("\n")
+    for i in range(len(lines)):
+        w = lines[i].split()
+        if w[:1] == ["listener"]:
+            lines[i] = "listener @PORT@ 127.0.0.1"
+    path = tmp + "/" + board + ".conf"
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return path
+
+
+def run_unix(root, heap, work_heap, clients, messages, messages1, load_n, board):
     """Every figure from fresh child processes on a .mpy build."""
     tmp = "/tmp/memprobe-%d" % _random_port()
     os.mkdir(tmp)
@@ -273,9 +292,10 @@ def run_unix(root, heap, work_heap, clients, messages, messages1, load_n):
             kind = ".py (mpy-cross not found)"
         with open(tmp + "/import_probe.py", "w") as f:
             f.write(_IMPORT_PROBE)
+        conf = board_conf(root, board, tmp)
         figs = {}
         port = _random_port()
-        figs.update(_child("-X heapsize=%s %s/import_probe.py %d" % (heap, tmp, port),
+        figs.update(_child("-X heapsize=%s %s/import_probe.py %d %s" % (heap, tmp, port, conf),
                            tmp, "import.out", pypath))
         for ph in ("clients", "steady"):
             figs.update(_child("-X heapsize=%s -c \"import memprobe_figs; memprobe_figs.phase("
@@ -283,7 +303,7 @@ def run_unix(root, heap, work_heap, clients, messages, messages1, load_n):
                                tmp, ph + ".out", pypath))
         if load_n:
             sys.path.insert(0, pypath.split(":")[0] if kind == ".mpy" else root + "/tools")
-            figs.update(run_load(tmp, pypath, heap, load_n))
+            figs.update(run_load(tmp, pypath, heap, load_n, conf))
         return figs, kind
     finally:
         _rm_tree(tmp)
@@ -343,8 +363,9 @@ def main(argv):
     messages1 = int(o["--messages-qos1"])
     if sys.platform in ("linux", "darwin") and hasattr(os, "system"):
         root = _dirname(_dirname(_abs(sys.argv[0])))
-        figs, note = run_unix(root, heap, o["--work-heap"], clients, messages, messages1, load_n)
-        heap = "%s (%s model)" % (heap, o["--model"])
+        figs, note = run_unix(root, heap, o["--work-heap"], clients, messages, messages1, load_n,
+                              model[2])
+        heap = "%s (%s model, boards/%s/mosquitto.conf)" % (heap, o["--model"], model[2])
     else:  # a board: this process, with whatever heap it has
         import memprobe_figs as m
         figs = {}

@@ -28,6 +28,7 @@ _GC_EVERY_MS = const(250)  # while memory is short, collect at most this often
 RECV_SIZE = 2048  # one preallocated receive buffer shared by every connection
 OUT_LIMIT = 4096  # bytes queued per connection before QoS 0 messages to it are dropped
 MIN_FREE = 8192  # below this much free heap new clients get CONNACK 3
+_MATCH_CACHE = const(8)  # topics whose subscriber lists the core keeps (core/subs.py)
 _RESERVE = const(128)  # bytes kept back so that a failed poll.register can be completed
 
 class ListenError(Exception):
@@ -83,6 +84,8 @@ class Server:
     def __init__(self, broker, log, min_free=MIN_FREE, buf=RECV_SIZE, backlog=_BACKLOG):
         self.broker = broker
         broker.spill = self.spill
+        # a few match results, not 256: each costs ~100 bytes, even for a topic nobody reads
+        broker.subs.cache_size = _MATCH_CACHE
         self.log = log
         self.min_free = min_free
         self.backlog = backlog
