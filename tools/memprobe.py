@@ -44,11 +44,10 @@ _LABELS = {"heap_total": "heap total (import run)", "import_used": "used by brok
 # mosquitto.conf the broker runs with: the limits a board ships with)
 MODELS = {"esp32": ("96k", 8, "esp32"), "picow": ("128k", 4, "rp2040w")}
 
-# The import run: as small as possible so that nearly all it measures is the broker.
 # Start-up order as on a board (ports/micropython/main.py, board.py): the config is parsed,
 # its values kept (core.settings) and the parser and core.config dropped before the broker
 # and the loop are imported.
-_IMPORT_PROBE = """import gc
+_START = """import gc
 buf = bytearray(2048)
 import sys
 from core.config import parse_config
@@ -67,7 +66,10 @@ for name in ("config_parse", "config", "settings"):
 gc.collect()
 from core.broker import Broker
 import loop
-from log import Logger
+"""
+
+# The import run: as small as possible so that nearly all it measures is the broker.
+_IMPORT_PROBE = _START + """from log import Logger
 log = Logger(())
 b = Broker(cfg, log)
 srv = loop.Server(b, log, 8192, buf)
@@ -78,26 +80,7 @@ print("FIG import_free", gc.mem_free())
 """
 
 # The load run's broker: the import run, then serving until its clients have come and gone.
-_LOAD_PROBE = """import gc
-buf = bytearray(2048)
-import sys
-from core.config import parse_config
-port = int(sys.argv[1])
-want = int(sys.argv[2])
-with open(sys.argv[-1]) as f:  # the board's mosquitto.conf, listener on loopback
-    cfg = parse_config(f.read().replace("@PORT@", str(port)), "probe.conf")
-del parse_config
-from core.settings import snapshot
-cfg = snapshot(cfg)
-del snapshot
-import core
-for name in ("config_parse", "config", "settings"):
-    sys.modules.pop("core." + name, None)
-    if hasattr(core, name):
-        delattr(core, name)
-gc.collect()
-from core.broker import Broker
-import loop
+_LOAD_PROBE = _START + """want = int(sys.argv[2])
 import clock
 from core.clock import diff
 errs = [0]
