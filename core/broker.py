@@ -38,6 +38,7 @@ class Broker:
         self.conns = set()
         self.per_listener = {}  # listener -> open connections
         self.pending = []
+        self.retry = []  # sessions whose next message found no heap: refilled every second
         # spill(conn): set by a port short of memory to write conn.out at once when one
         # packet makes a lot of output (a SUBSCRIBE's retained messages); None: wait for the
         # port's usual flush
@@ -90,6 +91,11 @@ class Broker:
             return
         self.secs += self._ms // 1000
         self._ms %= 1000
+        if self.retry:
+            r = self.retry
+            self.retry = []
+            for s in r:
+                deliver.refill(self, s)
         self._check_timeouts()
         if self.cfg.persistent_client_expiration:
             self._expire_sessions()

@@ -50,9 +50,14 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
                 put_varint(pkt, te - ts + 2 + pe - ps)
                 pkt += mv[ts - 2:te]
                 pkt += mv[ps:pe]
-            if not out:
+            try:
+                out += pkt
+            except MemoryError:  # QoS 0 may be lost: this subscriber's copy is, counted
+                c.dropped += 1
+                b.msgs_dropped += 1
+                continue
+            if len(out) == len(pkt):
                 b.pending.append(c)
-            out += pkt
             b.msgs_out += 1
             c.tx_msgs += 1
             if dv is not None:
@@ -79,9 +84,10 @@ def send(b, sess, msg, q, retain):
     """Start sending msg to sess at QoS q, or queue it behind earlier ones."""
     c = sess.conn
     if c is not None and not c.closing and not sess.queue and len(sess.inflight) < b.max_inflight:
-        _start(b, sess, c, msg, q, retain)
-        _backlog(b, sess, c)
-        return
+        if _start(b, sess, c, msg, q, retain):
+            _backlog(b, sess, c)
+            return
+        retry_later(b, sess)  # no heap for it now: queued below, tried again in a second
     cfg = b.cfg
     lim = cfg.max_queued_messages
     if (lim and len(sess.queue) >= 2 * lim) or \
@@ -110,24 +116,43 @@ def _backlog(b, sess, c):
 
 
 def _start(b, sess, c, msg, q, retain):
+    """Write msg to c now; False, with nothing changed, when the heap has no room for it."""
     out = c.out
-    if not out:
+    n0 = len(out)
+    pid = 0
+    try:
+        if q:
+            pid = sess.new_pid()
+            sess.inflight[pid] = msg
+            sess.flags[pid] = (sess.seq + 1) << 4 | retain << 2 | q
+        put_publish(out, 0x30 | (q << 1) | retain, msg[1], pid, msg[2])
+    except MemoryError:
+        # a board's fragmented heap may lack one block the size of a large message: the
+        # message waits in the queue rather than costing the sender its connection
+        if pid:
+            sess.inflight.pop(pid, None)
+            sess.flags.pop(pid, None)
+        if len(out) > n0:
+            out[n0:] = b""
+        return False
+    if q:
+        sess.seq += 1
+    if not n0:
         b.pending.append(c)
     b.msgs_out += 1
     c.tx_msgs += 1
     dv = b.events
     if dv is not None and dv.deliveries is not None:
         dv.deliveries(c, msg[0], q, retain, len(msg[2]))
-    if q == 0:
-        put_publish(out, 0x30 | retain, msg[1], 0, msg[2])
-        return
-    pid = sess.new_pid()
-    sess.seq += 1
-    sess.inflight[pid] = msg
-    sess.flags[pid] = sess.seq << 4 | retain << 2 | q
-    put_publish(out, 0x30 | (q << 1) | retain, msg[1], pid, msg[2])
     if len(out) > _SPILL_AT and b.spill is not None:
         b.spill(c)
+    return True
+
+
+def retry_later(b, sess):
+    """Have the broker's next second refill sess (a message found no heap)."""
+    if sess not in b.retry:
+        b.retry.append(sess)
 
 
 def refill(b, sess):
@@ -137,10 +162,14 @@ def refill(b, sess):
         return
     q = sess.queue
     while q and len(sess.inflight) < b.max_inflight:
-        m = q.pop(0)
-        f = q.pop(0)
+        m = q[0]
+        f = q[1]
+        if not _start(b, sess, c, m, f & 3, f >> 2):
+            retry_later(b, sess)
+            return
+        q.pop(0)
+        q.pop(0)
         sess.queued_bytes -= len(m[2])
-        _start(b, sess, c, m, f & 3, f >> 2)
     if not q and sess.dropped:
         sess.dropped = 0
 
