@@ -5,11 +5,39 @@ import sys
 
 CONF = "/broker.conf"
 NETWORK = "/network.json"
+NTP_HOST = "pool.ntp.org"  # when network.json has no "ntp_host"
 
 
 def _fail(msg):
     sys.stderr.write("Error: %s\n" % msg)  # the serial console: no log config yet
     return 1
+
+
+def _set_clock(host, port, log):
+    """Capture records want wall-clock time: ask host's NTP server once, then forget ntp.py.
+
+    Without an answer they carry the board's clock if it is set, else uptime and a flag.
+    """
+    if not host:
+        log("notice", 'NTP is off ("ntp_host": "" in %s).' % NETWORK)
+        return
+    import ntp
+    try:
+        t = ntp.sync(host, port)
+    except Exception as e:  # noqa: BLE001 (whatever went wrong, the broker starts)
+        t = None
+        why = e if isinstance(e, (OSError, ValueError)) else repr(e)
+    from forget import forget
+    forget("ntp")
+    gc.collect()
+    import capture_io
+    if t is not None:
+        capture_io.set_wall(t)
+        log("notice", "Clock set by NTP from %s." % host)
+        return
+    log("warning", "Warning: clock not set by NTP from %s (%s); capture records carry %s."
+        % (host, why, "uptime and clock_synced false" if capture_io.wall_ms() is None
+           else "the board's own clock"))
 
 
 def main(buf):
@@ -20,6 +48,11 @@ def main(buf):
         settings = net.load(NETWORK)
     except net.NetError as e:
         return _fail(str(e))
+    ntp_host = settings.get("ntp_host", NTP_HOST)
+    ntp_port = settings.get("ntp_port", 123)
+    if not isinstance(ntp_host, str) or type(ntp_port) is not int or not 0 < ntp_port < 65536:
+        return _fail('%s: "ntp_host" must be a string ("" turns NTP off) and "ntp_port" a '
+                     'port number (1-65535)' % NETWORK)
     try:
         with open(CONF, "rb") as f:
             cfg = parse_config(f.read(), CONF)
@@ -55,14 +88,7 @@ def main(buf):
         return 1
     del sys.modules["net"]  # only the WLAN object is needed from here on
     if cfg.capture_address is not None:
-        try:
-            import ntptime  # capture records want wall-clock time; without it: uptime + flag
-            ntptime.settime()
-            del sys.modules["ntptime"]
-            log("notice", "Clock set by NTP.")
-        except Exception as e:  # noqa: BLE001 (any failure: records carry uptime instead)
-            log("warning", "Warning: clock not set by NTP (%r); capture records carry "
-                "uptime and clock_synced false." % (e,))
+        _set_clock(ntp_host, ntp_port, log)
     gc.collect()
     import loop
     rc = loop.serve(cfg, log, settings.get("out_limit", loop.OUT_LIMIT),

@@ -11,12 +11,16 @@ import socket
 import sys
 import time
 
+import clock
 from core.capture import Capture, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
+from core.clock import PERIOD
 
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
 _BAD = select.POLLERR | select.POLLHUP
 _EAGAIN = errno.EAGAIN
+_MASK = PERIOD - 1
+_REBASE_MS = PERIOD >> 2  # about 3 days: well inside one wrap of the port clock
 _INPROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114), _EAGAIN)
 DEFAULT_QUEUE = 4096  # a few KB: what a board can spare (capture_queue_size overrides)
 _CORE_DEFAULT_QUEUE = 262144  # core/config.py's default, meant for the CPython port
@@ -25,10 +29,39 @@ _SYNCED_AFTER = 1672531200  # 2023-01-01: a clock before this was never set (no 
 _EPOCH_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
 wall_clock = True  # tests set False (cli --wall-clock 0) to model a board without a clock
+# Set by set_wall() (NTP at start-up): a Unix time in ms and the port clock's now_ms() then.
+# The port clock, not time.time(), carries it on: the unix port cannot set the host's
+# clock, and a board's RTC may be missing or drift.
+_wall_at = None
+_tick_at = 0
+
+
+def set_wall(epoch_ms):
+    """The time is epoch_ms (Unix ms, from NTP): capture records carry it from now on.
+
+    Also sets the board's RTC when it has one, so that log lines get the time too.
+    """
+    global _wall_at, _tick_at
+    _tick_at = clock.now_ms()
+    _wall_at = epoch_ms
+    try:
+        from machine import RTC
+        t = time.gmtime(epoch_ms // 1000 - _EPOCH_S)
+        RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+    except (ImportError, AttributeError, OSError, TypeError, ValueError):
+        pass  # no RTC (unix port) or one that refuses: the capture clock is set anyway
 
 
 def wall_ms():
     """Epoch milliseconds, or None while the clock has not been set (records flag that)."""
+    global _wall_at, _tick_at
+    if _wall_at is not None:
+        # the port clock wraps every 2^30 ms (12.4 days): the base moves forward at every
+        # call (and every few days in CaptureIO.poll), so no wrap is ever missed
+        now = clock.now_ms()
+        _wall_at += (now - _tick_at) & _MASK
+        _tick_at = now
+        return _wall_at
     if not wall_clock:
         return None
     try:
@@ -100,6 +133,8 @@ class CaptureIO:
 
     def poll(self, now):
         """Every loop pass: timers, connects and writes."""
+        if _wall_at is not None and (now - _tick_at) & _MASK > _REBASE_MS:
+            wall_ms()  # no record for days: move the NTP time's base on before a wrap
         act = self.cap.step(now, self.sock is not None)
         if act == TIMED_OUT:
             self._fail(now, "connect timed out")
@@ -217,7 +252,6 @@ class CaptureIO:
 
     def shut_down(self, listeners, ms):
         """Queue the shutdown record, let the queue leave for up to ms, then close."""
-        import clock
         from core.clock import diff
         cap = self.cap
         cap.shutdown(listeners)
