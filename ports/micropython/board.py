@@ -70,6 +70,10 @@ def main(buf):
     log = Logger(wanted_types(cfg, False))
     for w in cfg.warnings:
         log("warning", "Warning: " + w)
+    from core.settings import snapshot
+    cfg = snapshot(cfg)  # the values only: core.config's code can go
+    del ConfigError, parse_config, wanted_types, snapshot
+    forget("core.cli", "core.config", "core.settings")
     wlan = None
     if sys.platform not in ("esp32", "rp2"):
         # The unix port (tools/simboard.py) has no Wi-Fi: the host's network is up already.

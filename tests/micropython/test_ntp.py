@@ -215,6 +215,8 @@ def start_board(tmp_path, mpy_main, config_text, network, wait=True, wrap_in=Non
             "_buf = bytearray(2048)\n%s\nimport board\nboard.CONF = %r\nboard.NETWORK = %r\n"
             "print('board.main returned', board.main(_buf))\n"
             "print('ntp.py still imported:', 'ntp' in sys.modules)\n"
+            "print('start-up modules still imported:', [m for m in ('core.config', "
+            "'core.config_parse', 'core.cli', 'core.settings') if m in sys.modules])\n"
             % (here, root, "import clock; clock.wrap_in(%d)" % wrap_in if wrap_in else "",
                str(conf), str(net)))
     log_path = str(tmp_path / "board.log")
@@ -286,6 +288,8 @@ def test_board_start_sets_the_capture_clock_by_ntp(boards, ntp_server, sinks):
     assert b.stop() == 0, b.log()
     assert "board.main returned 0" in b.log()
     assert "ntp.py still imported: False" in b.log()  # forgotten after start-up
+    # so are the config's code and the parser: only the values (core.settings) live on
+    assert "start-up modules still imported: []" in b.log()
 
 
 def test_board_start_without_an_ntp_answer_warns_and_records_fall_back(boards, sinks):
