@@ -131,7 +131,7 @@ def test_MQTT_3_9_3_denied_filter_gets_0x80_others_granted():
     assert "other/#" not in a.conn.session.subs
 
 
-def test_denied_publish_is_acknowledged_but_not_delivered_and_logged():
+def test_MQTT_3_3_5_2_denied_publish_is_acknowledged_but_not_delivered_and_logged():
     h = _broker()
     s = _login(h, "s", "alice")
     assert s.subscribe([("#", 0)]) == [0]
