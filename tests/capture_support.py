@@ -28,3 +28,12 @@ def exchange(port, packets, read=True):
         return data
     finally:
         s.close()
+
+
+def rss_kb(pid):
+    """Resident memory of process pid in KiB (Linux /proc)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)

@@ -15,6 +15,7 @@ import pytest
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 
+from capture_support import rss_kb  # noqa: E402
 from mpbroker import (HOST, connect_packet, publish_packet, read_packet,  # noqa: E402
                       subscribe_packet)
 
@@ -370,12 +371,6 @@ def test_tls_version_tlsv1_3_is_served_only_with_tls_1_3(mp_broker_factory, cert
 
 # ---- memory ----
 
-def _rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 class HeapWatch:
@@ -425,10 +420,10 @@ def test_heap_per_tls_client_is_measured_on_the_gc_heap_and_in_rss(mp_broker_fac
     figures = {}
     try:
         for kind, port, cert in (("plain", b.port, None), ("tls", port2, certs)):
-            heap0, rss0 = watch.settled(), _rss_kb(b.proc.pid)
+            heap0, rss0 = watch.settled(), rss_kb(b.proc.pid)
             clients = [Paho(port, cert) for _ in range(n)]
             assert [c.rc for c in clients] == [0] * n
-            heap1, rss1 = watch.settled(), _rss_kb(b.proc.pid)
+            heap1, rss1 = watch.settled(), rss_kb(b.proc.pid)
             for c in clients:
                 c.close()
             figures[kind] = ((heap1 - heap0) / n, (rss1 - rss0) * 1024 / n)
