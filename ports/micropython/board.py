@@ -53,6 +53,10 @@ def main(buf):
     if not isinstance(ntp_host, str) or type(ntp_port) is not int or not 0 < ntp_port < 65536:
         return _fail('%s: "ntp_host" must be a string ("" turns NTP off) and "ntp_port" a '
                      'port number (1-65535)' % NETWORK)
+    dns = settings.get("dns")  # checked by capture_io (only a host name needs it)
+    if dns is not None and (not isinstance(dns, str) or not dns):
+        return _fail('%s: "dns" must be a DNS server address such as "192.168.1.1" or '
+                     '"127.0.0.1:5353"' % NETWORK)
     try:
         with open(CONF, "rb") as f:
             cfg = parse_config(f.read(), CONF)
@@ -93,6 +97,8 @@ def main(buf):
     del sys.modules["net"]  # only the WLAN object is needed from here on
     if cfg.capture_address is not None:
         _set_clock(ntp_host, ntp_port, log)
+        import capture_io  # a capture_address host name is looked up with this server:
+        capture_io.dns_server = dns or (wlan and wlan.ifconfig()[3]) or None  # else resolv.conf
     gc.collect()
     import loop
     rc = loop.serve(cfg, log, settings.get("out_limit", loop.OUT_LIMIT),

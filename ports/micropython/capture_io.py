@@ -1,8 +1,9 @@
 """The socket side of the capture sender (core/capture.py) for the MicroPython poll loop.
 
 One non-blocking TCP socket, registered in the loop's poller: connect, write records,
-notice the receiver's close. It never blocks the loop, except that a host name (not an
-address) is looked up with the blocking getaddrinfo: give boards a numeric address.
+notice the receiver's close. It never blocks the loop: a capture_address that is a host
+name is looked up by dns.py (imported only then) on a non-blocking UDP socket in the same
+poller, with the DNS server of dns_server; after a failure the name is looked up again.
 """
 
 import errno
@@ -28,6 +29,10 @@ _SYNCED_AFTER = 1672531200  # 2023-01-01: a clock before this was never set (no 
 # some boards count from 2000-01-01, not 1970
 _EPOCH_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
+# "HOST[:PORT]" of the DNS server for a capture_address that is a host name: board.py
+# sets it (network.json "dns", else the Wi-Fi's), cli.py from MQTT_EDGE_DNS; None: the
+# first nameserver of /etc/resolv.conf
+dns_server = None
 wall_clock = True  # tests set False (cli --wall-clock 0) to model a board without a clock
 # Set by set_wall() (NTP at start-up): a Unix time in ms and the port clock's now_ms() then.
 # The port clock, not time.time(), carries it on: the unix port cannot set the host's
@@ -109,6 +114,9 @@ class CaptureIO:
         self.log = server.log
         self.sock = None
         self.addr = None
+        self.dns = None  # (host, port) of the DNS server when cap.host is a name
+        self.query = None  # dns.Query while the name is being looked up
+        self.ip = None  # the address its answer gave
         self._warned = False
 
     @classmethod
@@ -127,9 +135,19 @@ class CaptureIO:
         cap = Capture(cfg, broker, host_name(), wall=wall_ms, tz=None, seed=_seed(),
                       queue_size=size)
         broker.events = cap
-        server.log("notice", "Capture: sending %s records to %s port %d (queue %d bytes)."
-                   % (cfg.capture_format, cap.host, cap.port, size))
-        return cls(cap, server)
+        io = cls(cap, server)
+        how = ""
+        if not _numeric(cap.host):
+            import dns
+            try:
+                io.dns = dns.server(dns_server)
+                dns.encode(cap.host)
+            except ValueError as e:
+                raise ValueError("capture_address %s is a host name: %s" % (cap.host, e))
+            how = ", looked up with DNS server %s port %d" % io.dns
+        server.log("notice", "Capture: sending %s records to %s port %d%s (queue %d bytes)."
+                   % (cfg.capture_format, cap.host, cap.port, how, size))
+        return io
 
     def poll(self, now):
         """Every loop pass: timers, connects and writes."""
@@ -145,14 +163,21 @@ class CaptureIO:
 
     def wait_ms(self, now):
         """Milliseconds the loop may sleep before the sender needs it, or None."""
-        return self.cap.wait_ms(now)
+        w = self.cap.wait_ms(now)
+        if self.query is not None:
+            q = self.query.wait_ms(now)  # its resend or timeout
+            if w is None or q < w:
+                w = q
+        return w
 
     def _start(self, now):
         cap = self.cap
         if self.addr is None:
+            if self.dns is not None and not self._resolve(now):
+                return  # the answer is awaited (or the lookup failed)
             try:
-                # numeric addresses resolve without DNS; a name blocks (see the docstring)
-                ai = socket.getaddrinfo(cap.host, cap.port, 0, socket.SOCK_STREAM)[0]
+                # a numeric address (or the answer's): getaddrinfo converts it, no DNS
+                ai = socket.getaddrinfo(self.ip or cap.host, cap.port, 0, socket.SOCK_STREAM)[0]
                 self.addr = (ai[0], ai[-1])
             except (OSError, IndexError) as e:
                 self._fail(now, "cannot resolve %s: %s" % (cap.host, _text(e)))
@@ -175,10 +200,47 @@ class CaptureIO:
         self.server.objs[s] = self
         self.server.poller.register(s, _POLLOUT)
 
+    def _resolve(self, now):
+        """Start or poll the lookup of cap.host: True once self.ip holds the answer."""
+        q = self.query
+        why = None
+        try:
+            if q is None:
+                import dns
+                self.ip = None
+                q = self.query = dns.Query(self.cap.host, self.dns, now)
+                self.server.objs[q.sock] = self  # the loop calls on_event for the answer
+                self.server.poller.register(q.sock, _POLLIN)
+            self.ip = q.poll(now)
+        except (OSError, ValueError) as e:
+            why = _text(e)
+        if why is None and self.ip is None:
+            return False
+        self._end_query()
+        if why is not None:
+            self._fail(now, "cannot resolve %s: %s" % (self.cap.host, why))
+            return False
+        self.log("debug", "Capture: %s is %s." % (self.cap.host, self.ip))
+        return True
+
+    def _end_query(self):
+        q = self.query
+        if q is None:
+            return
+        self.query = None
+        self.server.objs.pop(q.sock, None)
+        try:
+            self.server.poller.unregister(q.sock)
+        except (OSError, KeyError, ValueError):
+            pass
+        q.close()
+
     def on_event(self, ev, now):
-        """The poller reported the capture socket (ev: its event mask)."""
+        """The poller reported the capture socket or the DNS query's (ev: its event mask)."""
         cap = self.cap
         if self.sock is None:
+            if self.query is not None and cap.state == CONNECTING:
+                self._start(now)  # an answer (or an ICMP refusal) arrived
             return
         if ev & _BAD:
             self._fail(now, "connection refused" if cap.state == CONNECTING
@@ -228,6 +290,8 @@ class CaptureIO:
 
     def _fail(self, now, why):
         self._drop()
+        if self.dns is not None:
+            self.addr = None  # look the name up again before the next connect
         self.cap.failed(now)
         if not self._warned:
             self._warned = True
@@ -236,6 +300,7 @@ class CaptureIO:
                      % (self.cap.host, self.cap.port, why))
 
     def _drop(self):
+        self._end_query()
         s = self.sock
         if s is None:
             return
@@ -262,6 +327,16 @@ class CaptureIO:
             if cap.has_output():
                 time.sleep_ms(10)
         self._drop()
+
+
+def _numeric(host):
+    """True for an IPv4 or IPv6 address (dns.is_address, without importing dns.py), and for
+    localhost, which getaddrinfo answers from /etc/hosts on the unix port without DNS."""
+    if ":" in host or host == "localhost":
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and not [p for p in parts if not p or len(p) > 3
+                                    or [c for c in p if c not in "0123456789"] or int(p) > 255]
 
 
 def _text(e):

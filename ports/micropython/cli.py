@@ -20,7 +20,8 @@ def _read(path):
 
 
 def _capture_env(cfg):
-    """HICAP_HOST / HICAP_PORT (the Flex4Apps fork's variables) turn capture on."""
+    """HICAP_HOST / HICAP_PORT (the Flex4Apps fork's variables) turn capture on;
+    MQTT_EDGE_DNS overrides /etc/resolv.conf's DNS server."""
     import os
     host = os.getenv("HICAP_HOST")
     port = os.getenv("HICAP_PORT")
@@ -29,6 +30,10 @@ def _capture_env(cfg):
         if ":" in host and not host.startswith("["):
             host = "[%s]" % host
         cfg.capture_address = "%s:%s" % (host, port or "12345")
+    dns = os.getenv("MQTT_EDGE_DNS")  # HOST[:PORT] for a capture_address host name
+    if dns:
+        import capture_io
+        capture_io.dns_server = dns
 
 
 def setup(argv):
