@@ -191,7 +191,6 @@ def _opt_mount_point(p, opt, args):
         raise _Invalid("invalid value '%s' for option 'mount_point': wildcards + and # "
                        "are not allowed" % v)
     p.listener(opt).mount_point = v
-    p.warn("option 'mount_point' is not supported yet and is ignored")
 
 
 def _opt_bind_interface(p, opt, args):

@@ -26,6 +26,8 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
     if dv is not None:
         dv = dv.deliveries  # None unless capture_deliveries is on
     pkt = mv[p0:pe] if p0 >= 0 else None
+    mpk = None  # the PUBLISH with the topic shortened for clients of mount point mpm
+    mpm = None
     for sess, sq in subs:
         q = sq if up or sq < qos else qos
         c = sess.conn
@@ -37,6 +39,27 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
                     send(b, sess, msg, 0, 0)
                 continue
             out = c.out
+            if c.mlen:
+                if not inside(c, topic):
+                    continue
+                if mpm != c.mount:
+                    mpm = c.mount
+                    mpk = bytearray()
+                    mpk.append(0x30)
+                    put_varint(mpk, te - ts - c.mlen + 2 + pe - ps)
+                    mpk.append((te - ts - c.mlen) >> 8)
+                    mpk.append((te - ts - c.mlen) & 0xFF)
+                    mpk += mv[ts + c.mlen:te]
+                    mpk += mv[ps:pe]
+                p = mpk
+            else:
+                if pkt is None:
+                    pkt = bytearray()
+                    pkt.append(0x30)
+                    put_varint(pkt, te - ts + 2 + pe - ps)
+                    pkt += mv[ts - 2:te]
+                    pkt += mv[ps:pe]
+                p = pkt
             if len(out) > limit:
                 if not c.dropped:
                     b.log("warning", "Client %s is slow: QoS 0 messages to it are dropped while "
@@ -44,19 +67,13 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
                 c.dropped += 1
                 b.msgs_dropped += 1
                 continue
-            if pkt is None:
-                pkt = bytearray()
-                pkt.append(0x30)
-                put_varint(pkt, te - ts + 2 + pe - ps)
-                pkt += mv[ts - 2:te]
-                pkt += mv[ps:pe]
             try:
-                out += pkt
+                out += p
             except MemoryError:  # QoS 0 may be lost: this subscriber's copy is, counted
                 c.dropped += 1
                 b.msgs_dropped += 1
                 continue
-            if len(out) == len(pkt):
+            if len(out) == len(p):
                 b.pending.append(c)
             b.msgs_out += 1
             c.tx_msgs += 1
@@ -68,10 +85,21 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
             send(b, sess, msg, q, 0)
 
 
+def inside(c, topic):
+    """True if topic lies under the mount point of c (and is more than the mount point)."""
+    mp = c.mount
+    return len(topic) > len(mp) and topic.startswith(mp)
+
+
 def publish_msg(b, msg, qos, retain):
     """Publish a message made inside the broker (a will, $SYS, a bridge)."""
     if retain and b.cfg.retain_available:
         b.retained.set(msg, qos)
+    route_msg(b, msg, qos)
+
+
+def route_msg(b, msg, qos):
+    """Route msg (topic, topic_bytes, payload) that has no received packet to forward."""
     buf = bytearray()
     put_publish(buf, 0x30, msg[1], 0, msg[2])
     mv = memoryview(buf)
@@ -117,6 +145,11 @@ def _backlog(b, sess, c):
 
 def _start(b, sess, c, msg, q, retain):
     """Write msg to c now; False, with nothing changed, when the heap has no room for it."""
+    tb = msg[1]
+    if c.mlen:
+        if not inside(c, msg[0]):
+            return True  # outside its mount point: never for this client (a resumed session)
+        tb = tb[c.mlen:]
     out = c.out
     n0 = len(out)
     pid = 0
@@ -125,7 +158,7 @@ def _start(b, sess, c, msg, q, retain):
             pid = sess.new_pid()
             sess.inflight[pid] = msg
             sess.flags[pid] = (sess.seq + 1) << 4 | retain << 2 | q
-        put_publish(out, 0x30 | (q << 1) | retain, msg[1], pid, msg[2])
+        put_publish(out, 0x30 | (q << 1) | retain, tb, pid, msg[2])
     except MemoryError:
         # a board's fragmented heap may lack one block the size of a large message: the
         # message waits in the queue rather than costing the sender its connection
@@ -185,7 +218,14 @@ def resume(b, sess):
     for f, pid in ents:
         if not f & 8:
             m = sess.inflight[pid]
-            put_publish(out, 0x38 | (f & 3) << 1 | (f >> 2 & 1), m[1], pid, m[2])
+            tb = m[1]
+            if c.mlen:
+                if not inside(c, m[0]):  # sent through another listener, outside this one's view
+                    del sess.inflight[pid]
+                    del sess.flags[pid]
+                    continue
+                tb = tb[c.mlen:]
+            put_publish(out, 0x38 | (f & 3) << 1 | (f >> 2 & 1), tb, pid, m[2])
         else:
             out.append(0x62)
             out.append(2)

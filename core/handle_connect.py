@@ -55,8 +55,13 @@ def connect(b, conn, b0, mv, s, e, p0):
         ts, te = r.span()
         wt = utf8.decode(mv, ts, te)
         check_name(wt)
-        b.check_topic(wt, te - ts)
-        will = ((wt, bytes(mv[ts:te]), r.binary()), will_qos, will_retain)
+        tb = bytes(mv[ts:te])
+        mp = conn.mount
+        if mp is not None:  # published under the listener's mount_point, as a PUBLISH is
+            wt = mp + wt
+            tb = mp.encode() + tb
+        b.check_topic(wt, len(tb))
+        will = ((wt, tb, r.binary()), will_qos, will_retain)
     username = r.string() if flags & 0x80 else None
     password = r.binary() if flags & 0x40 else None
     if r.left():

@@ -24,7 +24,10 @@ def publish(b, conn, b0, mv, s, e, p0):
         raise ProtocolError("PUBLISH with an empty topic")  # MQTT-4.7.3-1
     if "+" in topic or "#" in topic:
         raise ProtocolError("wildcard in PUBLISH topic '%s'" % topic)  # MQTT-3.3.2-2
-    if te - ts > b.max_topic_len or topic.count("/") >= b.max_levels:
+    if conn.mlen:  # the listener's mount_point: the broker sees, stores and limits the full topic
+        topic = conn.mount + topic
+        b.check_topic(topic, te - ts + conn.mlen)
+    elif te - ts > b.max_topic_len or topic.count("/") >= b.max_levels:
         b.check_topic(topic, te - ts)
     pid = 0
     if qos:
@@ -36,7 +39,7 @@ def publish(b, conn, b0, mv, s, e, p0):
     why = None
     if lim and e - ps > lim:
         why = "%d bytes is over message_size_limit %d" % (e - ps, lim)
-    elif topic[0] == "$":
+    elif mv[ts] == 0x24:  # "$" first in the topic the client sent
         why = "clients may not publish to $ topics"
     elif b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
         why = "denied by acl_file"
@@ -62,8 +65,15 @@ def publish(b, conn, b0, mv, s, e, p0):
             if not b.cfg.retain_available:
                 raise ProtocolError("retained PUBLISH while retain_available is false")
             msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:e]))
+            if conn.mlen:
+                msg = (topic, conn.mount.encode() + msg[1], msg[2])
             b.retained.set(msg, qos)  # MQTT-3.3.1-5/10/11
-        deliver.route(b, topic, qos, mv, ts, te, ps, e, p0 if b0 == 0x30 else -1, msg)
+        if conn.mlen:  # the received bytes carry the short topic: route a PUBLISH made anew
+            if msg is None:
+                msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
+            deliver.route_msg(b, msg, qos)
+        else:
+            deliver.route(b, topic, qos, mv, ts, te, ps, e, p0 if b0 == 0x30 else -1, msg)
     if qos == 1:
         b.ack(conn, 0x40, pid)  # PUBACK, MQTT-4.3.2-2
     elif qos == 2:

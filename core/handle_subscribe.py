@@ -13,12 +13,19 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     if not pid:
         raise ProtocolError("SUBSCRIBE with packet id 0")  # MQTT-2.3.1-1
     reqs = []
+    mp = conn.mount
     while r.left():
         f = r.string()
         q = r.u8()
         if q > 2:
             raise ProtocolError("SUBSCRIBE requested QoS byte 0x%02x" % q)  # MQTT-3.8.3-4
         check_filter(f)
+        if mp is not None:  # the listener's mount_point: stored, matched and checked in full
+            f = mp + f
+            try:
+                check_filter(f)
+            except ProtocolError:
+                q = 0x80  # e.g. "#" after a mount_point without a trailing "/": refused
         b.check_topic(f, len(f.encode()))
         reqs.append((f, q))
     if not reqs:
@@ -31,6 +38,11 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     out.append(pid & 0xFF)
     acl = b.acl
     for f, q in reqs:
+        if q == 0x80:
+            out.append(0x80)
+            b.log("notice", "Denied subscription of %s to '%s': not a valid filter under "
+                  "mount_point '%s'." % (conn.name(), f, mp))
+            continue
         if acl is not None and not acl.can_subscribe(conn.username, conn.client_id, f):
             out.append(0x80)  # failure for this filter only (MQTT-3.9.3)
             b.log("notice", "Denied subscription of %s to '%s' (acl_file)." % (conn.name(), f))
@@ -69,9 +81,12 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
     if not pid:
         raise ProtocolError("UNSUBSCRIBE with packet id 0")
     fs = []
+    mp = conn.mount
     while r.left():
         f = r.string()
         check_filter(f)
+        if mp is not None:
+            f = mp + f
         b.check_topic(f, len(f.encode()))
         fs.append(f)
     if not fs:

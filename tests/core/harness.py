@@ -3,6 +3,7 @@
 from core.broker import Broker
 from core.config import Config
 from core.clock import PERIOD
+from core.listener import Listener
 import mqttc
 
 
@@ -24,24 +25,31 @@ class Harness:
     def _log(self, level, msg):
         self.logs.append((level, msg))
 
-    def client(self):
-        """Open a new TCP-level connection (not yet MQTT-connected)."""
-        conn = self.broker.open(self.cfg.listeners[0], "127.0.0.1", self._next_port)
+    def mounted_listener(self, prefix, port=1884):
+        """A further listener whose mount_point is prefix, for client(listener=...)."""
+        l = Listener(port)
+        l.mount_point = prefix
+        self.cfg.listeners.append(l)
+        return l
+
+    def client(self, listener=None):
+        """Open a new TCP-level connection (not yet MQTT-connected), on listener or the first."""
+        conn = self.broker.open(listener or self.cfg.listeners[0], "127.0.0.1", self._next_port)
         assert conn is not None, "broker refused to open a connection"
         c = Client(self, conn, self._next_port)
         self._next_port += 1
         return c
 
-    def connected(self, client_id, clean=True, keepalive=60, **kw):
+    def connected(self, client_id, clean=True, keepalive=60, listener=None, **kw):
         """A client whose CONNECT was accepted; asserts CONNACK rc 0 and returns it."""
-        c = self.client()
+        c = self.client(listener)
         ack = c.connect(client_id, clean=clean, keepalive=keepalive, **kw)
         assert ack.rc == 0, "CONNACK %r" % ack
         return c
 
-    def subscriber(self, client_id, flt, qos=0, clean=True):
+    def subscriber(self, client_id, flt, qos=0, clean=True, listener=None):
         """A connected client subscribed to one filter; asserts the grant."""
-        c = self.connected(client_id, clean=clean)
+        c = self.connected(client_id, clean=clean, listener=listener)
         codes = c.subscribe([(flt, qos)])
         assert codes == [qos], "SUBACK codes %r" % codes
         return c
