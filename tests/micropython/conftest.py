@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mpbroker import (HEAP, START_TIMEOUT, MpBroker, build_mpy_tree, free_port,
+from mpbroker import (HEAP, start_board, START_TIMEOUT, MpBroker, build_mpy_tree, free_port,
                       micropython_exe, port_accepts)
 
 
@@ -65,3 +65,18 @@ def mp_broker(mp_broker_factory):
     return mp_broker_factory(args=("-v",))
 
 
+@pytest.fixture
+def boards(tmp_path, mpy_main):
+    """start(config_text, network, wait=True, wrap_in=None) -> MpBroker running board.main
+    (mpbroker.start_board); all stopped after."""
+    made = []
+
+    def start(config_text, network, wait=True, wrap_in=None):
+        b = start_board(tmp_path, mpy_main, config_text, network, wait, wrap_in)
+        made.append(b)
+        return b
+    yield start
+    for b in made:
+        b.stop()
+        if b.proc.poll() is None:
+            b.proc.kill()

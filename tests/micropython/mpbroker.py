@@ -1,12 +1,14 @@
 """Helpers for the MicroPython port tests: the micropython executable, a .mpy build,
 the running broker process and a raw MQTT 3.1.1 client."""
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -21,6 +23,8 @@ STOP_TIMEOUT = 10.0
 # ESP32, so 128 KB here is a tighter model of an ESP32's ~110 KB heap than 96 KB would be
 # of anything that also runs the broker. test_budget_* checks the 96 KB figure itself.
 HEAP = "128k"
+# the port with capture on: the model heap plus capture's share
+CAPTURE_HEAP = "176k"
 
 
 def _tool(name):
@@ -194,3 +198,73 @@ def raw_connect(port, client_id, keepalive=60, will=None, timeout=5.0):
         return s, None
     assert p[0] == 0x20, "expected CONNACK, got 0x%02x" % p[0]
     return s, p[1][1]
+
+
+class UdpServer:
+    """A UDP server on 127.0.0.1 in a thread (.port): each datagram goes to handle(req),
+    whose bytes (if not None) are sent back; stop() ends it."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                req, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            out = self.handle(req)
+            if out is not None:
+                self.sock.sendto(out, peer)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def start_board(tmp_path, mpy_main, config_text, network, wait=True, wrap_in=None,
+                heap=CAPTURE_HEAP):
+    """board.main() under micropython from the .mpy build, its /broker.conf and
+    /network.json moved to tmp_path (NTP off unless network sets "ntp_host"); wrap_in:
+    shift the port clock to wrap that many ms after start. After main returns the log
+    shows which start-up-only modules are still imported."""
+    port = free_port()
+    conf = tmp_path / ("broker-%d.conf" % port)
+    conf.write_text(config_text.replace("{port}", str(port)))
+    net = tmp_path / ("network-%d.json" % port)
+    net.write_text(json.dumps(dict({"ssid": "simboard", "ntp_host": ""}, **network)))
+    here = os.path.dirname(mpy_main)  # the .mpy build of the port, as a board holds it
+    root = os.path.dirname(os.path.dirname(here))
+    code = ("import sys\nsys.path[:0] = [%r]\nsys.path.append(%r)\n"
+            "_buf = bytearray(2048)\n%s\nimport board\nboard.CONF = %r\nboard.NETWORK = %r\n"
+            "print('board.main returned', board.main(_buf))\n"
+            "print('ntp.py still imported:', 'ntp' in sys.modules)\n"
+            "print('dns imported:', 'dns' in sys.modules)\n"
+            "print('start-up modules still imported:', [m for m in ('core.config', "
+            "'core.config_parse', 'core.cli', 'core.settings') if m in sys.modules])\n"
+            % (here, root, "import clock; clock.wrap_in(%d)" % wrap_in if wrap_in else "",
+               str(conf), str(net)))
+    log_path = str(tmp_path / ("board-%d.log" % port))
+    with open(log_path, "wb") as logf:
+        proc = subprocess.Popen([micropython_exe(), "-X", "heapsize=" + heap, "-c", code],
+                                stdin=subprocess.DEVNULL, stdout=logf,
+                                stderr=subprocess.STDOUT, cwd=str(tmp_path))
+    b = MpBroker(proc, port, log_path)
+    if wait:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not port_accepts(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                b.stop()
+                raise RuntimeError("board.main did not serve (exit %s):\n%s"
+                                   % (proc.returncode, b.log()))
+            time.sleep(0.05)
+    return b

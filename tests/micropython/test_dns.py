@@ -3,21 +3,16 @@ under the real `micropython`, its parser fed answers built here, and the broker 
 and the unix command line) sending capture records to a capture_address that is a host name,
 looked up with a real DNS server written here (UDP on loopback, in a thread)."""
 
-import json
-import os
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import pytest
 
-from mpbroker import (PORT_DIR, ROOT, START_TIMEOUT, MpBroker, connect_packet, free_port,
-                      micropython_exe, port_accepts, publish_packet, raw_connect, read_packet,
+from mpbroker import (CAPTURE_HEAP as HEAP, PORT_DIR, ROOT, UdpServer, free_port,
+                      micropython_exe, publish_packet, raw_connect, read_packet,
                       subscribe_packet)
-
-HEAP = "176k"  # as test_capture_port.py: the port's model heap plus capture's share
 QID = 0x1234
 
 
@@ -49,7 +44,7 @@ def a_rr(owner, ip):
 PTR_Q = b"\xc0\x0c"  # a compression pointer to the question's name (offset 12)
 
 
-class DnsServer:
+class DnsServer(UdpServer):
     """A UDP DNS server on 127.0.0.1 in a thread: answers A queries from zone
     ({name: "IP" or ("CNAME", target)}) with the chain and the address, NXDOMAIN for other
     names; .silent: receive, never answer; drop: leave that many first queries unanswered.
@@ -60,25 +55,10 @@ class DnsServer:
         self.silent = silent
         self.drop = drop
         self.requests = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        UdpServer.__init__(self)
 
-    def _serve(self):
-        while not self.stopping:
-            try:
-                req, peer = self.sock.recvfrom(512)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            out = self.answer(req)
-            if out is not None:
-                self.sock.sendto(out, peer)
+    def handle(self, req):
+        return self.answer(req)
 
     def answer(self, req):
         qid, flags, qd = struct.unpack_from("!HHH", req)
@@ -115,10 +95,6 @@ class DnsServer:
                 out.append(r[0])
         return out
 
-    def stop(self):
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -329,49 +305,6 @@ def test_query_reports_nxdomain_naming_the_server(dns_server):
 
 
 # ---- the broker: capture to a host name ----
-
-def start_board(tmp_path, mpy_main, config_text, network):
-    """board.main() under micropython with this /broker.conf and /network.json."""
-    port = free_port()
-    conf = tmp_path / "broker.conf"
-    conf.write_text(config_text.replace("{port}", str(port)))
-    net = tmp_path / "network.json"
-    net.write_text(json.dumps(dict({"ssid": "simboard", "ntp_host": ""}, **network)))
-    here = os.path.dirname(mpy_main)
-    root = os.path.dirname(os.path.dirname(here))
-    code = ("import sys\nsys.path[:0] = [%r]\nsys.path.append(%r)\n_buf = bytearray(2048)\n"
-            "import board\nboard.CONF = %r\nboard.NETWORK = %r\n"
-            "print('board.main returned', board.main(_buf))\n"
-            "print('dns imported:', 'dns' in sys.modules)\n" % (here, root, str(conf), str(net)))
-    log_path = str(tmp_path / ("board-%d.log" % port))
-    with open(log_path, "wb") as logf:
-        proc = subprocess.Popen([micropython_exe(), "-X", "heapsize=" + HEAP, "-c", code],
-                                stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, cwd=str(tmp_path))
-    return MpBroker(proc, port, log_path)
-
-
-@pytest.fixture
-def boards(tmp_path, mpy_main):
-    made = []
-
-    def start(config_text, network, wait=True):
-        b = start_board(tmp_path, mpy_main, config_text, network)
-        made.append(b)
-        if wait:
-            deadline = time.monotonic() + START_TIMEOUT
-            while not port_accepts(b.port):
-                if b.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("board.main did not serve (exit %s):\n%s"
-                                       % (b.proc.returncode, b.log()))
-                time.sleep(0.05)
-        return b
-    yield start
-    for b in made:
-        b.stop()
-        if b.proc.poll() is None:
-            b.proc.kill()
-
 
 def conf(host, sink_port):
     return ("listener {port} 127.0.0.1\nallow_anonymous true\nlog_type all\n"

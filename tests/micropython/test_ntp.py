@@ -3,24 +3,20 @@ here (UDP on loopback, answering with a time that is clearly not now), and board
 board start-up path) under the real `micropython`, setting the capture clock from it."""
 
 import calendar
-import json
-import os
 import socket
 import struct
 import subprocess
-import threading
 import time
 from datetime import datetime, timezone
 
 import pytest
 
 from capture_support import broker_conf, exchange
-from mpbroker import (PORT_DIR, ROOT, START_TIMEOUT, MpBroker, connect_packet, free_port,
-                      micropython_exe, port_accepts, publish_packet)
+from mpbroker import (PORT_DIR, ROOT, UdpServer, connect_packet, free_port, micropython_exe,
+                      publish_packet)
 
 NTP_TIME = calendar.timegm((2031, 5, 5, 5, 5, 5))  # 2031-05-05T05:05:05Z, Unix seconds
 UNIX_1900 = 2208988800
-HEAP = "176k"  # as tests/micropython/test_capture_port.py: the port's heap plus capture's
 
 
 def ntp_stamp(unix_s, frac=0):
@@ -44,37 +40,17 @@ def answer(req, li=0, vn=4, mode=4, stratum=2, refid=b"TEST", origin=None, when=
     return bytes(b[:size])
 
 
-class NtpServer:
-    """A UDP SNTP server on 127.0.0.1 in a thread: .port, .requests; reply(req) -> bytes|None."""
+class NtpServer(UdpServer):
+    """An SNTP server on 127.0.0.1: .port, .requests; reply(req) -> bytes|None."""
 
     def __init__(self, reply=answer):
         self.reply = reply
         self.requests = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        UdpServer.__init__(self)
 
-    def _serve(self):
-        while not self.stopping:
-            try:
-                req, peer = self.sock.recvfrom(512)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.requests.append(req)
-            out = self.reply(req)
-            if out is not None:
-                self.sock.sendto(out, peer)
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
+    def handle(self, req):
+        self.requests.append(req)
+        return self.reply(req)
 
 
 @pytest.fixture
@@ -200,56 +176,6 @@ def test_wall_clock_set_by_ntp_runs_on_across_a_wrap_of_the_port_clock():
 
 
 # ---- board.main: the start-up path of a board ----
-
-def start_board(tmp_path, mpy_main, config_text, network, wait=True, wrap_in=None):
-    """board.main() under micropython, its /broker.conf and /network.json moved to tmp_path;
-    wrap_in: shift the port clock to wrap that many ms after start."""
-    port = free_port()
-    conf = tmp_path / "broker.conf"
-    conf.write_text(config_text.replace("{port}", str(port)))
-    net = tmp_path / "network.json"
-    net.write_text(json.dumps(dict({"ssid": "simboard"}, **network)))
-    here = os.path.dirname(mpy_main)  # the .mpy build of the port, as a board holds it
-    root = os.path.dirname(os.path.dirname(here))
-    code = ("import sys\nsys.path[:0] = [%r]\nsys.path.append(%r)\n"
-            "_buf = bytearray(2048)\n%s\nimport board\nboard.CONF = %r\nboard.NETWORK = %r\n"
-            "print('board.main returned', board.main(_buf))\n"
-            "print('ntp.py still imported:', 'ntp' in sys.modules)\n"
-            "print('start-up modules still imported:', [m for m in ('core.config', "
-            "'core.config_parse', 'core.cli', 'core.settings') if m in sys.modules])\n"
-            % (here, root, "import clock; clock.wrap_in(%d)" % wrap_in if wrap_in else "",
-               str(conf), str(net)))
-    log_path = str(tmp_path / "board.log")
-    with open(log_path, "wb") as logf:
-        proc = subprocess.Popen([micropython_exe(), "-X", "heapsize=" + HEAP, "-c", code],
-                                stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, cwd=str(tmp_path))
-    b = MpBroker(proc, port, log_path)
-    if wait:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not port_accepts(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                b.stop()
-                raise RuntimeError("board.main did not serve (exit %s):\n%s"
-                                   % (proc.returncode, b.log()))
-            time.sleep(0.05)
-    return b
-
-
-@pytest.fixture
-def boards(tmp_path, mpy_main):
-    made = []
-
-    def start(config_text, network, wait=True, wrap_in=None):
-        b = start_board(tmp_path, mpy_main, config_text, network, wait, wrap_in)
-        made.append(b)
-        return b
-    yield start
-    for b in made:
-        b.stop()
-        if b.proc.poll() is None:
-            b.proc.kill()
-
 
 def _epoch_s(rec):
     ts = datetime.strptime(rec["@timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")

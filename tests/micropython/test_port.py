@@ -11,7 +11,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from mpbroker import (HOST, ROOT, SRC_MAIN, micropython_exe, publish_packet, raw_connect,
+from mpbroker import (HOST, SRC_MAIN, micropython_exe, publish_packet, raw_connect,
                       read_packet, subscribe_packet)
 
 WAIT = 5.0

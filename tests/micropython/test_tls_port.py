@@ -16,7 +16,7 @@ import pytest
 mqtt = pytest.importorskip("paho.mqtt.client")
 
 from capture_support import rss_kb  # noqa: E402
-from mpbroker import (HOST, connect_packet, publish_packet, read_packet,  # noqa: E402
+from mpbroker import (HOST, connect_packet, read_packet,  # noqa: E402
                       subscribe_packet)
 
 WAIT = 10
