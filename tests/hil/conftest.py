@@ -1,7 +1,8 @@
 """Fixtures for tests/hil: the target board and the broker running on it.
 
 Default target: a simulated board (tools/simboard.py, started here and powered off at the
-end). `pytest tests/hil --board /dev/ttyACM0 --board-host 192.168.4.1 --board-network
+end); the ROMFS tests add a second one with a ROMFS partition (simboard --romfs).
+`pytest tests/hil --board /dev/ttyACM0 --board-host 192.168.4.1 --board-network
 my-network.json [--board-type rp2040w]` runs the same tests on a real board.
 """
 
@@ -35,6 +36,28 @@ def target(request, tmp_path_factory):
 def board(target, tmp_path_factory):
     """The broker on the target (BoardBroker); stopped at the end of the session."""
     b = BoardBroker(target, str(tmp_path_factory.mktemp("board")))
+    yield b
+    if b.running():
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def romfs_target(request, tmp_path_factory):
+    """A simulated board whose firmware has a 128 KB ROMFS partition (simboard --romfs);
+    skipped on a real board, whose firmware the tests cannot choose."""
+    if request.config.getoption("--board") is not None:
+        pytest.skip("ROMFS tests run on a simulated board (tools/simboard.py --romfs); on a "
+                    "real board with ROMFS firmware use tools/deploy.py --romfs by hand")
+    t = start_simboard(request.config.getoption("--board-type"),
+                       str(tmp_path_factory.mktemp("simboard-romfs")), romfs="128k")
+    yield t
+    t.close()
+
+
+@pytest.fixture(scope="session")
+def romfs_board(romfs_target, tmp_path_factory):
+    """The broker on the ROMFS board, deployed with --romfs; stopped at the end."""
+    b = BoardBroker(romfs_target, str(tmp_path_factory.mktemp("board-romfs")), romfs=True)
     yield b
     if b.running():
         b.stop()

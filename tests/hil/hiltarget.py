@@ -88,6 +88,7 @@ class Target:
         self.board_type = board_type
         self.sim = sim  # the simboard process, None on a real board
         self.network_path = network_path
+        self.rom_file = None  # host file behind a simulated ROMFS partition
 
     def mpremote(self, *cmds, timeout=MPREMOTE_TIMEOUT):
         """Run `mpremote connect DEVICE resume CMDS`; returns the CompletedProcess."""
@@ -121,11 +122,14 @@ class Target:
                 self.sim.wait(10)
 
 
-def start_simboard(board_type, workdir):
-    """Start tools/simboard.py with a fresh flash image; returns a Target on it."""
-    cmd = [sys.executable, SIMBOARD, "--board", board_type,
-           "--image", os.path.join(workdir, "flash-%s.img" % board_type),
+def start_simboard(board_type, workdir, romfs=None):
+    """Start tools/simboard.py with a fresh flash image (and a ROMFS partition of romfs
+    bytes, e.g. "128k", kept in Target.rom_file); returns a Target on it."""
+    image = os.path.join(workdir, "flash-%s.img" % board_type)
+    cmd = [sys.executable, SIMBOARD, "--board", board_type, "--image", image,
            "--console-log", os.path.join(workdir, "console.log"), "--exit-with-parent"]
+    if romfs:
+        cmd += ["--romfs", romfs]
     err = open(os.path.join(workdir, "simboard.err"), "wb")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
     err.close()
@@ -144,14 +148,17 @@ def start_simboard(board_type, workdir):
         line += chunk
     m = re.search(r"ready on (socket://127\.0\.0\.1:\d+)", line.decode())
     assert m, "unexpected simboard output %r" % line
-    return Target(m.group(1), "127.0.0.1", board_type, sim=proc)
+    t = Target(m.group(1), "127.0.0.1", board_type, sim=proc)
+    t.rom_file = image + ".rom" if romfs else None
+    return t
 
 
 class BoardBroker:
     """The broker on the target, started with `tools/deploy.py --run`, as a user does."""
 
-    def __init__(self, target, workdir):
+    def __init__(self, target, workdir, romfs=False):
         self.target = target
+        self.romfs = romfs  # deploy with --romfs: the modules go to the ROMFS partition
         self.workdir = workdir
         self.host = target.host
         if target.sim is not None:
@@ -172,7 +179,8 @@ class BoardBroker:
         self.log_path = None
 
     def deploy_args(self):
-        return ["--config", self.config_path, "--network", self.network_path]
+        return (["--config", self.config_path, "--network", self.network_path]
+                + (["--romfs"] if self.romfs else []))
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

@@ -83,6 +83,22 @@ def _wait_until_up(proc, host, port, log_path):
                            % (host, port, START_TIMEOUT, f.read()))
 
 
+def _wait_until_running(proc, log_path):
+    """Until the broker logs "... running": every listener is open (the first one accepts
+    earlier, while a TLS listener after it may still be loading its certificate)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        if " running" in text:
+            return
+        if proc.poll() is not None:
+            raise RuntimeError("broker exited with %s before running:\n%s"
+                               % (proc.returncode, text))
+        time.sleep(0.05)
+    raise RuntimeError("broker did not log 'running' within %.0f s:\n%s" % (START_TIMEOUT, text))
+
+
 @pytest.fixture
 def broker_factory(tmp_path):
     """start(config_text=None, args=(), wait=True) -> RunningBroker; all stopped at teardown.
@@ -120,6 +136,8 @@ def broker_factory(tmp_path):
         started.append(b)
         if wait:
             _wait_until_up(proc, HOST, port, log_path)
+            if port2 is not None:
+                _wait_until_running(proc, log_path)
         return b
 
     yield start
