@@ -172,3 +172,24 @@ def test_romfs_deploy_to_stock_firmware_is_refused_and_the_board_keeps_working(i
     idle_board.start()
     c = PahoClient(idle_board, _id("still"))
     c.close()
+
+
+def test_romfs_image_bigger_than_the_partition_is_refused_before_writing(request, romfs_board,
+                                                                         tmp_path):
+    """A firmware whose ROMFS partition is too small for the image: refused with both sizes,
+    the partition and the filesystem untouched."""
+    from hiltarget import start_simboard
+    t = start_simboard(request.config.getoption("--board-type"), str(tmp_path), romfs="32k")
+    try:
+        before_rom = _file_state(t.rom_file)
+        before = _listing(t)
+        r = t.deploy(*romfs_board.deploy_args())  # the same config files, --romfs
+        assert r.returncode == 1, r.stdout + r.stderr
+        m = re.search(r"the ROMFS image is (\d+) bytes but the board's ROMFS partition holds "
+                      r"only (\d+)", r.stderr)
+        assert m and int(m.group(2)) == 32 * 1024 < int(m.group(1)), r.stderr
+        assert "Nothing was changed on the board" in r.stderr
+        assert _file_state(t.rom_file) == before_rom
+        assert _listing(t) == before
+    finally:
+        t.close()
