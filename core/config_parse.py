@@ -194,8 +194,8 @@ def _opt_mount_point(p, opt, args):
 
 
 def _opt_bind_interface(p, opt, args):
+    # the port binds to the interface's addresses (the MicroPython port warns: no names)
     p.listener(opt).bind_interface = _one(opt, args)
-    p.warn("option 'bind_interface' is not supported yet and is ignored")
 
 
 def _opt_per_listener_settings(p, opt, args):

@@ -112,6 +112,10 @@ class Server:
     def listen(self, listener):
         """Open the listening socket of one core Listener; raises ListenError on failure."""
         host = listener.bind or "0.0.0.0"
+        if listener.bind_interface is not None:  # a board's interfaces have no names here
+            self.log("warning", "Warning: bind_interface %s is not supported on MicroPython: "
+                     "the listener on port %d listens on %s"
+                     % (listener.bind_interface, listener.port, host))
         try:
             ai = socket.getaddrinfo(host, listener.port)[0]
         except OSError as e:

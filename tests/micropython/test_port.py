@@ -456,3 +456,15 @@ def test_memory_error_in_poll_register_leaves_the_poller_usable(mpy_main, tmp_pa
     fails = int(r.stdout.split("REGISTER_FAILURES")[1].split()[0])
     assert fails > 0, "no register ran out of memory: the probe proved nothing\n" + r.stdout
     assert "REBUILT True True" in r.stdout, r.stdout
+
+
+def test_bind_interface_is_named_unsupported_and_the_listener_still_serves(mp_broker_factory):
+    """A board's interfaces have no names the port could look up: the listener warns and
+    listens on its address, instead of the option silently doing nothing."""
+    b = mp_broker_factory("listener {port} 127.0.0.1\nbind_interface wlan0\n"
+                          "allow_anonymous true\n")
+    assert b.wait_for_log("Warning: bind_interface wlan0 is not supported on MicroPython: "
+                          "the listener on port %d listens on 127.0.0.1" % b.port), b.log()
+    s, rc = raw_connect(b.port, "bi-mp")
+    s.close()
+    assert rc == 0
