@@ -2,7 +2,7 @@
 
     micropython -X heapsize=96k tools/memprobe.py [--model esp32|picow] [--heap 96k]
         [--work-heap 256k] [--clients 20] [--load-clients N]
-        [--messages 100000] [--messages-qos1 20000]
+        [--messages 100000] [--messages-qos1 20000] [--here]
 
 --model picks a board model: esp32 (96 KB heap, 8 clients in the load run; the default)
 or picow (128 KB heap, 4 clients: lwIP there allows 5 TCP connections). The import and
@@ -31,7 +31,13 @@ Prints a table and one `FIG name value` line per figure:
 On the unix port each figure runs in a fresh `micropython` child (core and port compiled
 with mpy-cross into a temp dir) so this script's own code does not count; the load run's
 clients are this process, the broker is the child. On a board the figures are taken in
-this process, which makes import_free conservative, and there is no load run.
+this process by memprobe_figs.board() (no load run; free heap includes that module's own
+code, so it errs low), e.g. next to a deployed broker:
+
+    mpremote cp tools/memprobe_figs.py :/lib/memprobe_figs.py
+    mpremote exec "import memprobe_figs; memprobe_figs.board()"
+
+`--here` does the same on the unix port (tests/hil runs it on the simulated board).
 """
 
 import gc
@@ -395,8 +401,6 @@ def report(figs, heap, note):
         v = figs.get(k)
         budget = BUDGETS.get(k)
         mark = ""
-        if v is None and note == "this process" and k.startswith("load"):
-            continue  # a board has no load run: nothing to show
         if budget is not None:
             ok = v is not None and (v >= budget[1] if budget[0] == ">=" else v <= budget[1])
             mark = "%s %d %s" % (budget[0], budget[1], "ok" if ok else "MISSED")
@@ -416,10 +420,14 @@ def _opts(argv):
          "--load-clients": None, "--messages": "100000", "--messages-qos1": "20000"}
     i = 0
     while i < len(argv):
+        if argv[i] == "--here":
+            o["--here"] = True
+            i += 1
+            continue
         if argv[i] not in o or i + 1 >= len(argv):
             raise SystemExit("usage: memprobe.py [--model esp32|picow] [--heap 96k] "
                              "[--work-heap 256k] [--clients N] [--load-clients N] "
-                             "[--messages N] [--messages-qos1 N]")
+                             "[--messages N] [--messages-qos1 N] [--here]")
         o[argv[i]] = argv[i + 1]
         i += 2
     if o["--model"] not in MODELS:
@@ -435,23 +443,15 @@ def main(argv):
     clients = int(o["--clients"])
     messages = int(o["--messages"])
     messages1 = int(o["--messages-qos1"])
-    if sys.platform in ("linux", "darwin") and hasattr(os, "system"):
+    if sys.platform in ("linux", "darwin") and hasattr(os, "system") and "--here" not in o:
         root = _dirname(_dirname(_abs(sys.argv[0])))
         figs, note = run_unix(root, heap, o["--work-heap"], clients, messages, messages1, load_n,
                               model[2])
         heap = "%s (%s model, boards/%s/mosquitto.conf)" % (heap, o["--model"], model[2])
-    else:  # a board: this process, with whatever heap it has
-        import memprobe_figs as m
-        figs = {}
-        for f in (m.fig_import, lambda: m.fig_clients(clients),
-                  lambda: m.fig_steady(messages, messages1)):
-            try:
-                figs.update(f())
-            except MemoryError as e:
-                figs["error:" + str(len(figs))] = "MemoryError %s" % e
-            gc.collect()
-        heap = "board"
-        note = "this process"
+    else:  # a board (or --here): this process, with whatever heap it has
+        import memprobe_figs
+        memprobe_figs.board(clients, messages, messages1)
+        return 0
     missed = report(figs, heap, note)
     print("memprobe: %d budget(s) missed" % missed)
     return 0

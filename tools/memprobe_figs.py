@@ -2,7 +2,8 @@
 import, idle-client and steady-state measurements, and the load run's clients.
 
 Kept apart from the driver so that the driver compiles on a 96 KB heap; the driver
-compiles this file with mpy-cross and runs it in child processes (see memprobe.py).
+compiles this file with mpy-cross and runs it in child processes (see memprobe.py). On a
+board this module alone is enough: `import memprobe_figs; memprobe_figs.board()`.
 """
 
 import gc
@@ -54,26 +55,79 @@ def publish_pkt(topic, payload, qos, pid=1, retain=0):
 # ---- figures taken in this process ----
 
 def fig_import():
-    """Free heap after importing and starting the broker, in this process."""
-    buf = bytearray(2048)
+    """Heap the started broker takes in this process: import from .mpy, config parsed and
+    its code dropped (as board.py does), Broker created, one listener open."""
+    import sys
+    gc.collect()
+    a0 = gc.mem_alloc()
+    buf = bytearray(2048)  # the loop's receive buffer, taken first as on a board
     from core.config import parse_config
+    cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n" % _random_port(),
+                       "probe.conf")
+    del parse_config
+    from core.settings import snapshot
+    cfg = snapshot(cfg)
+    del snapshot
+    import core
+    for name in ("config_parse", "config", "settings"):
+        sys.modules.pop("core." + name, None)
+        if hasattr(core, name):
+            delattr(core, name)
     from core.broker import Broker
     import loop
     from log import Logger
     log = Logger(())
+    srv = loop.Server(Broker(cfg, log), log, 8192, buf)
     for _ in range(20):
-        port = _random_port()
-        cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n" % port, "probe.conf")
-        srv = loop.Server(Broker(cfg, log), log, 8192, buf)
         try:
             srv.listen(cfg.listeners[0])
             break
-        except loop.ListenError:
-            continue
+        except loop.ListenError:  # the port was taken: another one
+            cfg.listeners[0].port = _random_port()
     gc.collect()
-    r = {"heap_total": gc.mem_free() + gc.mem_alloc(), "import_free": gc.mem_free()}
+    r = {"heap_total": gc.mem_free() + gc.mem_alloc(), "import_free": gc.mem_free(),
+         "import_used": gc.mem_alloc() - a0}
     srv.shutdown()
     return r
+
+
+def board(clients=4, messages=10000, messages1=2000):
+    """Every figure a board can take in this process (no load run), printed as a table and
+    FIG lines; free heap includes this module's own code, so it errs low."""
+    import sys
+    figs = {}
+    for name, f in (("import", fig_import), ("clients", lambda: fig_clients(clients)),
+                    ("steady", lambda: fig_steady(messages, messages1))):
+        try:
+            figs.update(f())
+        except MemoryError as e:
+            figs["error:" + name] = "MemoryError %s" % e
+        gc.collect()
+    print("memprobe: MicroPython %s on %s, figures taken in this process"
+          % (".".join([str(x) for x in sys.implementation.version[:3]]), sys.platform))
+    missed = 0
+    for k, label, op, lim in (("heap_total", "heap total", "", 0),
+                              ("import_used", "used by broker + listener", "", 0),
+                              ("import_free", "free after import + listener", ">=", 61440),
+                              ("client_bytes", "per idle client (2 subs)", "<=", 2048),
+                              ("steady_qos0", "steady-state growth, QoS 0", "<=", 1024),
+                              ("steady_qos1", "steady-state growth, QoS 1", "<=", 1024)):
+        v = figs.get(k)
+        mark = ""
+        if op and v is not None:
+            ok = v >= lim if op == ">=" else v <= lim
+            mark = "%s %d %s" % (op, lim, "ok" if ok else "MISSED")
+            missed += not ok
+        print("%-38s %10s  %s" % (label, "-" if v is None else str(v), mark))
+    for k in figs:
+        if k.startswith("error:"):
+            print("error in %s: %s" % (k[6:], figs[k]))
+            missed += 1
+    for k in figs:
+        if not k.startswith("error:"):
+            print("FIG %s %d" % (k, figs[k]))
+    print("memprobe: %d budget(s) missed" % missed)
+    return figs
 
 
 def fig_clients(n):
