@@ -4,18 +4,17 @@ made by tools/passwd.py and by Debian's mosquitto_passwd."""
 
 import getpass
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
-mqtt = pytest.importorskip("paho.mqtt.client")
+pytest.importorskip("paho.mqtt.client")
 
+import paho_support  # noqa: E402
 from brokerproc import ROOT, broker_command  # noqa: E402
 
 TOOL = os.path.join(ROOT, "tools", "passwd.py")
@@ -44,51 +43,15 @@ def config(pwfile=None, aclfile=None, extra="", mosquitto=not OURS):
     return text + extra
 
 
-class Paho:
-    """A paho client on its own thread; events in queues."""
+class Paho(paho_support.Paho):
+    """A plain paho client of the broker fixture; got() gives payloads only."""
 
-    def __init__(self, broker, user=None, password=None, client_id=None):
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=client_id or "sec-" + uuid.uuid4().hex[:8],
-                             protocol=mqtt.MQTTv311)
-        self.c.reconnect_delay_set(min_delay=120, max_delay=120)
-        if user is not None:
-            self.c.username_pw_set(user, password)
-        self.connacks = queue.Queue()
-        self.subacks = queue.Queue()
-        self.messages = queue.Queue()
-        self.c.on_connect = lambda c, u, f, rc, p: self.connacks.put(rc)
-        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(rcs)
-        self.c.on_message = lambda c, u, m: self.messages.put(m)
-        self.c.connect(broker.host, broker.port, keepalive=60)
-        self.c.loop_start()
-        self.rc = self.connacks.get(timeout=WAIT)
-
-    def subscribe(self, topic, qos=0):
-        self.c.subscribe(topic, qos)
-        return [r.value for r in self.subacks.get(timeout=WAIT)]
-
-    def publish(self, topic, payload, qos=1):
-        info = self.c.publish(topic, payload, qos)
-        info.wait_for_publish(WAIT)
-        assert info.is_published()
+    def __init__(self, broker, user=None, password=None):
+        super().__init__(broker.host, broker.port, "sec-", user=user, password=password)
 
     def got(self, timeout=1.0):
-        """Payloads received within timeout."""
-        out = []
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return out
-            try:
-                out.append(self.messages.get(timeout=left).payload)
-            except queue.Empty:
-                return out
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
+        """Payloads received within timeout (waiting all of it)."""
+        return [payload for _, payload in super().got(timeout=timeout, gap=None)]
 
 
 def connack(broker, user, password, cid="raw"):

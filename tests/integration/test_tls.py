@@ -3,17 +3,15 @@ tls_version) on the real broker process, with certificates the tests make with t
 command line and real clients: paho-mqtt, mosquitto_pub / mosquitto_sub, Python's ssl."""
 
 import os
-import queue
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
-import uuid
 
 import pytest
 
-mqtt = pytest.importorskip("paho.mqtt.client")
+pytest.importorskip("paho.mqtt.client")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MOSQUITTO_PUB = "/usr/bin/mosquitto_pub"
@@ -21,6 +19,7 @@ MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 from core.config import ConfigError, parse_config  # noqa: E402
+import paho_support  # noqa: E402
 
 WAIT = 10
 OPENSSL = shutil.which("openssl")
@@ -104,50 +103,11 @@ def tls_connack(b, certs, client=None, maximum=None, cid="raw"):
     return data[3]
 
 
-class Paho:
-    """A paho client over TLS on its own thread; events in queues."""
+class Paho(paho_support.Paho):
+    """A paho client over TLS to the broker fixture b."""
 
     def __init__(self, b, certs, client=None, user=None):
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id="tls-" + uuid.uuid4().hex[:8], protocol=mqtt.MQTTv311)
-        self.c.reconnect_delay_set(min_delay=120, max_delay=120)
-        self.c.tls_set(ca_certs=certs["ca"] + ".crt",
-                       certfile=client + ".crt" if client else None,
-                       keyfile=client + ".key" if client else None)
-        if user is not None:
-            self.c.username_pw_set(user, "whatever")
-        self.connacks = queue.Queue()
-        self.subacks = queue.Queue()
-        self.messages = queue.Queue()
-        self.c.on_connect = lambda c, u, f, rc, p: self.connacks.put(rc)
-        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(rcs)
-        self.c.on_message = lambda c, u, m: self.messages.put(m)
-        self.c.connect(b.host, b.port, keepalive=60)
-        self.c.loop_start()
-        self.rc = self.connacks.get(timeout=WAIT)
-
-    def subscribe(self, topic, qos=1):
-        self.c.subscribe(topic, qos)
-        return [r.value for r in self.subacks.get(timeout=WAIT)]
-
-    def publish(self, topic, payload, qos=1):
-        info = self.c.publish(topic, payload, qos)
-        info.wait_for_publish(WAIT)
-        assert info.is_published()
-
-    def got(self, timeout=1.0):
-        out = []
-        while True:
-            try:
-                m = self.messages.get(timeout=timeout)
-            except queue.Empty:
-                return out
-            out.append((m.topic, m.payload))
-            timeout = 0.3
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
+        super().__init__(b.host, b.port, "tls-", certs, client, user, "whatever")
 
 
 def _mosquitto(tool, b, certs, *args, client=None):
@@ -216,7 +176,7 @@ def test_tls_listener_serves_paho_and_mosquitto_clients(broker_factory, certs):
         for _ in range(30):  # until mosquitto_sub's subscription is in place
             if b.log().count("New client connected") >= 3:
                 break
-            got += sub.got(0.1)
+            got += sub.got(timeout=0.1)
         sub.publish("tls/b", b"to mosquitto_sub", 1)
         out, err = mq.communicate(timeout=WAIT + 5)
     finally:

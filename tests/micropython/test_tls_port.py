@@ -16,6 +16,7 @@ import pytest
 mqtt = pytest.importorskip("paho.mqtt.client")
 
 from capture_support import rss_kb  # noqa: E402
+import paho_support  # noqa: E402
 from mpbroker import (HOST, connect_packet, read_packet,  # noqa: E402
                       subscribe_packet)
 
@@ -80,55 +81,11 @@ def tls_conf(certs, extra="", server="server", cert=None, key=None):
             % (cert or certs[server] + ".crt", key or certs[server] + ".key")) + extra
 
 
-class Paho:
-    """A paho client (TLS unless certs is None) on its own thread; events in queues."""
+class Paho(paho_support.Paho):
+    """A paho client (TLS unless certs is None) to the port's broker on port."""
 
     def __init__(self, port, certs, client=None, user=None):
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id="mptls-" + uuid.uuid4().hex[:8], protocol=mqtt.MQTTv311)
-        self.c.reconnect_delay_set(min_delay=120, max_delay=120)
-        if certs is not None:
-            self.c.tls_set(ca_certs=certs["ca"] + ".crt",
-                           certfile=client + ".crt" if client else None,
-                           keyfile=client + ".key" if client else None)
-        if user is not None:
-            self.c.username_pw_set(user, "whatever")
-        self.connacks = queue.Queue()
-        self.subacks = queue.Queue()
-        self.messages = queue.Queue()
-        self.c.on_connect = lambda c, u, f, rc, p: self.connacks.put(rc)
-        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(rcs)
-        self.c.on_message = lambda c, u, m: self.messages.put(m)
-        self.c.connect(HOST, port, keepalive=60)
-        self.c.loop_start()
-        self.rc = self.connacks.get(timeout=WAIT)
-
-    def subscribe(self, topic, qos=1):
-        self.c.subscribe(topic, qos)
-        return [r.value for r in self.subacks.get(timeout=WAIT)]
-
-    def publish(self, topic, payload, qos=1):
-        info = self.c.publish(topic, payload, qos)
-        info.wait_for_publish(WAIT)
-        assert info.is_published()
-
-    def got(self, n=None, timeout=WAIT):
-        """Messages received: n of them (waiting up to timeout), or whatever comes soon."""
-        out = []
-        deadline = time.monotonic() + (timeout if n else 1.0)
-        while n is None or len(out) < n:
-            try:
-                m = self.messages.get(timeout=max(0.05, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            out.append((m.topic, m.payload))
-            if n is None:
-                deadline = time.monotonic() + 0.3
-        return out
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
+        super().__init__(HOST, port, "mptls-", certs, client, user, "whatever")
 
 
 def tls_socket(port, certs, client=None, rcvbuf=None):
