@@ -34,7 +34,8 @@ clients are this process, the broker is the child. On a board the figures are ta
 this process by memprobe_figs.board() (no load run; free heap includes that module's own
 code, so it errs low), e.g. next to a deployed broker:
 
-    mpremote cp tools/memprobe_figs.py :/lib/memprobe_figs.py
+    mpy-cross tools/memprobe_figs.py        # compiling it on the board would need more heap
+    mpremote cp tools/memprobe_figs.mpy :/lib/memprobe_figs.mpy
     mpremote exec "import memprobe_figs; memprobe_figs.board()"
 
 `--here` does the same on the unix port (tests/hil runs it on the simulated board).
