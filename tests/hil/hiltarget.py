@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from mqtt_packets import raw_connect, read_packet  # noqa: F401  (for the tests)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(ROOT, "tools", "deploy.py")
 SIMBOARD = os.path.join(ROOT, "tools", "simboard.py")
@@ -287,59 +289,3 @@ class PahoClient:
     def close(self):
         self.c.disconnect()
         self.c.loop_stop()
-
-
-def _s(b):
-    b = b.encode() if isinstance(b, str) else b
-    return len(b).to_bytes(2, "big") + b
-
-
-def connect_packet(client_id, keepalive=60, will=None):
-    """MQTT 3.1.1 CONNECT bytes (clean session); will is (topic, payload, qos, retain)."""
-    flags, payload = 2, _s(client_id)
-    if will is not None:
-        topic, msg, qos, retain = will
-        flags |= 4 | (qos << 3) | (32 if retain else 0)
-        payload += _s(topic) + _s(msg)
-    body = _s("MQTT") + bytes((4, flags)) + keepalive.to_bytes(2, "big") + payload
-    return b"\x10" + bytes((len(body),)) + body  # short packets: one length byte
-
-
-def read_packet(sock):
-    """(first byte, body) of the next packet, or None when the peer closed first."""
-    def exact(n):
-        data = b""
-        while len(data) < n:
-            try:
-                chunk = sock.recv(n - len(data))
-            except ConnectionResetError:
-                return None
-            if not chunk:
-                return None
-            data += chunk
-        return data
-    head = exact(1)
-    if head is None:
-        return None
-    n, shift = 0, 0
-    while True:
-        d = exact(1)
-        if d is None:
-            return None
-        n |= (d[0] & 0x7F) << shift
-        shift += 7
-        if d[0] < 0x80:
-            break
-    body = exact(n) if n else b""
-    return None if body is None else (head[0], body)
-
-
-def raw_connect(host, port, client_id, keepalive=60, will=None, timeout=10.0):
-    """(socket, CONNACK return code or None if the broker closed the connection)."""
-    s = socket.create_connection((host, port), timeout=timeout)
-    s.sendall(connect_packet(client_id, keepalive, will))
-    p = read_packet(s)
-    if p is None:
-        return s, None
-    assert p[0] == 0x20, "expected CONNACK, got 0x%02x" % p[0]
-    return s, p[1][1]

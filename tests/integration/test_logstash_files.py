@@ -22,6 +22,7 @@ import pytest
 
 from brokerproc import ROOT, free_port, ipv6_loopback_available
 from capture_support import broker_conf
+from tls_support import make_ca, make_signed
 
 _CORE_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "core")
 if _CORE_TESTS not in sys.path:
@@ -481,28 +482,11 @@ class Client:
 
 # ---- producing records ----
 
-def _openssl(d, *args):
-    r = subprocess.run(["openssl"] + list(args), cwd=d, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
-
-
 def _make_certs(d, host):
     """An EC test CA, a server certificate for host and a client certificate (CN device1)."""
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl(d, "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-             "-subj", "/CN=capture test ca")
-    for name, cn, ext in (("server", "localhost", "subjectAltName=IP:%s\n" % host),
-                          ("client", "device1", None)):
-        _openssl(d, "req", *ec, "-keyout", name + ".key", "-out", name + ".csr",
-                 "-subj", "/O=edge/CN=%s" % cn)
-        args = ["x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", name + ".crt", "-days", "2"]
-        if ext:
-            with open(os.path.join(d, name + ".ext"), "w") as f:
-                f.write(ext)
-            args += ["-extfile", name + ".ext"]
-        _openssl(d, *args)
+    make_ca(d, "ca", "/CN=capture test ca")
+    make_signed(d, "ca", "server", "/O=edge/CN=localhost", "subjectAltName=IP:%s\n" % host)
+    make_signed(d, "ca", "client", "/O=edge/CN=device1")
     return {k: os.path.join(d, k) for k in ("ca", "server", "client")}
 
 

@@ -3,7 +3,6 @@ tls_version) on the real broker process, with certificates the tests make with t
 command line and real clients: paho-mqtt, mosquitto_pub / mosquitto_sub, Python's ssl."""
 
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -20,33 +19,9 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 from core.config import ConfigError, parse_config  # noqa: E402
 import paho_support  # noqa: E402
+from tls_support import OPENSSL, make_device_certs  # noqa: E402
 
 WAIT = 10
-OPENSSL = shutil.which("openssl")
-
-
-def _openssl(*args, cwd):
-    r = subprocess.run([OPENSSL] + list(args), cwd=cwd, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
-
-
-def _ca(d, name):
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", name + ".key", "-out", name + ".crt", "-days", "2",
-             "-subj", "/CN=%s" % name, cwd=d)
-
-
-def _signed(d, ca, name, cn, ext=None):
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=%s" % cn, cwd=d)
-    args = ["x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
-            "-CAcreateserial", "-out", name + ".crt", "-days", "2"]
-    if ext:
-        with open(os.path.join(d, name + ".ext"), "w") as f:
-            f.write(ext)
-        args += ["-extfile", name + ".ext"]
-    _openssl(*args, cwd=d)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +30,7 @@ def certs(tmp_path_factory):
     CN device1 and device2, and a device1 certificate from a CA the broker does not trust."""
     if OPENSSL is None:
         pytest.skip("the openssl command is missing (Debian package openssl)")
-    d = str(tmp_path_factory.mktemp("certs"))
-    _ca(d, "ca")
-    _ca(d, "rogue_ca")
-    _signed(d, "ca", "server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _signed(d, "ca", "device1", "device1")
-    _signed(d, "ca", "device2", "device2")
-    _signed(d, "rogue_ca", "rogue", "device1")
-    return {k: os.path.join(d, k) for k in ("ca", "server", "device1", "device2", "rogue")}
+    return make_device_certs(str(tmp_path_factory.mktemp("certs")))
 
 
 def tls_config(certs, extra=""):

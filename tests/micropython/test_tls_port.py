@@ -19,37 +19,10 @@ from capture_support import rss_kb  # noqa: E402
 import paho_support  # noqa: E402
 from mpbroker import (HOST, connect_packet, read_packet,  # noqa: E402
                       subscribe_packet)
+from tls_support import (OPENSSL, SERVER_EXT, make_device_certs, make_signed,  # noqa: E402
+                         openssl)
 
 WAIT = 10
-OPENSSL = shutil.which("openssl")
-
-
-def _openssl(d, *args):
-    r = subprocess.run([OPENSSL] + list(args), cwd=d, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
-
-
-def _newkey(rsa):
-    return ["-newkey", "rsa:2048"] if rsa else \
-        ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-
-
-def _ca(d, name):
-    _openssl(d, "req", "-x509", *_newkey(False), "-nodes", "-keyout", name + ".key",
-             "-out", name + ".crt", "-days", "2", "-subj", "/CN=%s" % name)
-
-
-def _signed(d, ca, name, cn, rsa=False, server=False):
-    _openssl(d, "req", *_newkey(rsa), "-nodes", "-keyout", name + ".key", "-out",
-             name + ".csr", "-subj", "/CN=%s" % cn)
-    args = ["x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
-            "-CAcreateserial", "-out", name + ".crt", "-days", "2"]
-    if server:
-        with open(os.path.join(d, name + ".ext"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        args += ["-extfile", name + ".ext"]
-    _openssl(d, *args)
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +33,12 @@ def certs(tmp_path_factory):
     if OPENSSL is None:
         pytest.skip("the openssl command is missing (Debian package openssl)")
     d = str(tmp_path_factory.mktemp("mpcerts"))
-    _ca(d, "ca")
-    _ca(d, "rogue_ca")
-    _signed(d, "ca", "server", "localhost", server=True)
-    _signed(d, "ca", "server_rsa", "localhost", rsa=True, server=True)
-    _signed(d, "ca", "device1", "device1")
-    _signed(d, "ca", "device2", "device2")
-    _signed(d, "rogue_ca", "rogue", "device1")
-    _openssl(d, "x509", "-in", "server.crt", "-outform", "DER", "-out", "server.der.crt")
-    _openssl(d, "pkey", "-in", "server.key", "-outform", "DER", "-out", "server.der.key")
-    _openssl(d, "ec", "-in", "server.key", "-out", "server.sec1.key")  # EC PRIVATE KEY
-    p = {k: os.path.join(d, k) for k in ("ca", "rogue_ca", "server", "server_rsa", "device1",
-                                         "device2", "rogue")}
+    p = make_device_certs(d)
+    make_signed(d, "ca", "server_rsa", "/CN=localhost", SERVER_EXT, rsa=True)
+    openssl(d, "x509", "-in", "server.crt", "-outform", "DER", "-out", "server.der.crt")
+    openssl(d, "pkey", "-in", "server.key", "-outform", "DER", "-out", "server.der.key")
+    openssl(d, "ec", "-in", "server.key", "-out", "server.sec1.key")  # EC PRIVATE KEY
+    p["server_rsa"] = os.path.join(d, "server_rsa")
     p["dir"] = d
     return p
 
@@ -298,7 +265,7 @@ def test_unusable_certificate_files_stop_the_port_with_exit_1_and_the_reason(
     _exits_with(b, "certfile holds 2 certificates")
 
     enc = os.path.join(d, "enc.key")
-    _openssl(d, "pkey", "-in", certs["server"] + ".key", "-out", enc, "-aes256",
+    openssl(d, "pkey", "-in", certs["server"] + ".key", "-out", enc, "-aes256",
              "-passout", "pass:secret")
     b = mp_broker_factory(tls_conf(certs, key=enc), wait=False)
     _exits_with(b, "%s is encrypted" % enc)

@@ -1,0 +1,74 @@
+"""A paho-mqtt client for the tests, plain or TLS (tests/ is on sys.path through
+tests/conftest.py)."""
+
+import queue
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+
+WAIT = 10
+
+
+class Paho:
+    """A paho MQTT 3.1.1 client on its own thread; CONNACK, SUBACK and messages in queues.
+
+    certs: TLS with certs["ca"] + ".crt" as the trusted CA (None: plain TCP); client: path
+    without .crt/.key of the client certificate to present. The client id is prefix and a
+    random part."""
+
+    def __init__(self, host, port, prefix="paho-", certs=None, client=None, user=None,
+                 password=None):
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                             client_id=prefix + uuid.uuid4().hex[:8],
+                             protocol=mqtt.MQTTv311)
+        self.c.reconnect_delay_set(min_delay=120, max_delay=120)  # no reconnects in tests
+        if certs is not None:
+            self.c.tls_set(ca_certs=certs["ca"] + ".crt",
+                           certfile=client + ".crt" if client else None,
+                           keyfile=client + ".key" if client else None)
+        if user is not None:
+            self.c.username_pw_set(user, password)
+        self.connacks = queue.Queue()
+        self.subacks = queue.Queue()
+        self.messages = queue.Queue()
+        self.c.on_connect = lambda c, u, f, rc, p: self.connacks.put(rc)
+        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(rcs)
+        self.c.on_message = lambda c, u, m: self.messages.put(m)
+        self.c.connect(host, port, keepalive=60)
+        self.c.loop_start()
+        self.rc = self.connacks.get(timeout=WAIT)
+
+    def subscribe(self, topic, qos=1):
+        """The SUBACK return codes for one filter."""
+        self.c.subscribe(topic, qos)
+        return [r.value for r in self.subacks.get(timeout=WAIT)]
+
+    def publish(self, topic, payload, qos=1):
+        """Publish and wait until paho has finished the QoS flow."""
+        info = self.c.publish(topic, payload, qos)
+        info.wait_for_publish(WAIT)
+        assert info.is_published()
+
+    def got(self, n=None, timeout=None, gap=0.3):
+        """(topic, payload) of the messages received: n of them, waiting up to timeout (WAIT
+        by default); or (n None) those that come within timeout (1 s by default) and then
+        each within gap of the one before; gap None: all that come within timeout."""
+        out = []
+        deadline = time.monotonic() + (timeout if timeout is not None else WAIT if n else 1.0)
+        while n is None or len(out) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                m = self.messages.get(timeout=left)
+            except queue.Empty:
+                break
+            out.append((m.topic, m.payload))
+            if n is None and gap is not None:
+                deadline = time.monotonic() + gap
+        return out
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
