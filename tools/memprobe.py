@@ -108,11 +108,9 @@ del parse_config
 from core.settings import snapshot
 cfg = snapshot(cfg)
 del snapshot
-import core
-for name in ("config_parse", "config", "settings"):
-    sys.modules.pop("core." + name, None)
-    if hasattr(core, name):
-        delattr(core, name)
+from forget import forget  # the port's own, as board.py drops them
+forget("core.config_parse", "core.config", "core.settings")
+del forget
 gc.collect()
 from core.broker import Broker
 import loop

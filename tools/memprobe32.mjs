@@ -36,9 +36,8 @@ const STEPS = [
   "from core.config import parse_config",
   "with open('/broker.conf') as f:\n    cfg = parse_config(f.read(), 'broker.conf')",
   "del parse_config, f\nfrom core.settings import snapshot\ncfg = snapshot(cfg)\ndel snapshot",
-  "import core\nfor name in ('config_parse', 'config', 'settings'):\n" +
-    "    sys.modules.pop('core.' + name, None)\n    if hasattr(core, name):\n" +
-    "        delattr(core, name)\ndel name",
+  "from forget import forget\nforget('core.config_parse', 'core.config', 'core.settings')\n" +
+    "del forget",
   "from core.broker import Broker",
   "import loop",
   "from log import Logger\nlog = Logger(())",

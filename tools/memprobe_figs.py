@@ -57,7 +57,6 @@ def publish_pkt(topic, payload, qos, pid=1, retain=0):
 def fig_import():
     """Heap the started broker takes in this process: import from .mpy, config parsed and
     its code dropped (as board.py does), Broker created, one listener open."""
-    import sys
     gc.collect()
     a0 = gc.mem_alloc()
     buf = bytearray(2048)  # the loop's receive buffer, taken first as on a board
@@ -68,11 +67,9 @@ def fig_import():
     from core.settings import snapshot
     cfg = snapshot(cfg)
     del snapshot
-    import core
-    for name in ("config_parse", "config", "settings"):
-        sys.modules.pop("core." + name, None)
-        if hasattr(core, name):
-            delattr(core, name)
+    from forget import forget  # the port's own, as board.py drops them
+    forget("core.config_parse", "core.config", "core.settings")
+    del forget
     from core.broker import Broker
     import loop
     from log import Logger

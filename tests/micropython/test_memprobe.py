@@ -72,15 +72,15 @@ def test_memprobe_completes_and_prints_every_figure(model):
 @pytest.mark.xfail(strict=True, reason="known gap (issue 3): with the .mpy files on the "
                    "filesystem (stock firmware) their bytecode and constants are copied into "
                    "the heap: the broker and a listener take 64 KB of the 96 KB heap on the "
-                   "64-bit unix port (31.6 KB free; the budget is 60 KB). From ROMFS: below")
+                   "64-bit unix port (31.3 KB free; the budget is 60 KB). From ROMFS: below")
 def test_budget_esp32_60k_free_after_import_on_96k_heap_code_in_files():
     out, figs = figures("esp32")
     assert figs["import_free"] >= 60 * 1024, out
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 3): with the code in ROMFS 59.5 KB "
-                   "stay free on the 96 KB heap of the 64-bit unix port, 1.9 KB short of the "
-                   "60 KB budget; 12 KB of the 37.6 KB used are qstr pools (507 names). On "
+@pytest.mark.xfail(strict=True, reason="known gap (issue 3): with the code in ROMFS 59.2 KB "
+                   "stay free on the 96 KB heap of the 64-bit unix port, 2.2 KB short of the "
+                   "60 KB budget; 12 KB of the 37.9 KB used are qstr pools (507 names). On "
                    "MicroPython's 32-bit webassembly port the same start-up leaves 73 KB "
                    "(test_memprobe32.py)")
 def test_budget_esp32_60k_free_after_import_on_96k_heap_code_in_romfs():
