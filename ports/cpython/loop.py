@@ -8,7 +8,7 @@ import time
 import traceback
 
 from core.clock import PERIOD, add, diff
-from ports.cpython import netif, tls
+from ports.cpython import tls
 
 _RECV_SIZE = 65536
 _BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
@@ -61,6 +61,7 @@ def _bind_addresses(listener):
     domain = getattr(listener, "socket_domain", None)
     family = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}.get(domain, socket.AF_UNSPEC)
     if listener.bind_interface is not None:
+        from ports.cpython import netif  # ctypes: loaded only by a config that asks
         what = "Error: bind_interface %s (listener on port %d): " % (listener.bind_interface,
                                                                     listener.port)
         try:
