@@ -23,6 +23,7 @@ _CORE_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 if _CORE_TESTS not in sys.path:
     sys.path.append(_CORE_TESTS)
 import mqttc  # noqa: E402
+from mqtt_packets import read_packet  # noqa: E402
 
 PACKETS = int(os.environ.get("FUZZ_PACKETS", "10000"))
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "20"))
@@ -160,6 +161,19 @@ class GoodClients:
             c.loop_stop()
 
 
+def end_sessions(host, port):
+    """A clean-session CONNECT and DISCONNECT for every fuzz client id. A fuzzed persistent
+    session subscribed to "#" keeps queueing the good client's messages while offline (up to
+    max_queued_messages, as mosquitto does): state kept on purpose, not a leak, so it is
+    ended before memory is compared (MQTT-3.1.2-6: a clean session discards the old one)."""
+    for cid in CIDS:
+        with socket.create_connection((host, port), timeout=WAIT) as s:
+            s.sendall(mqttc.connect(cid, clean=True))
+            ack = read_packet(s)
+            assert ack == (0x20, b"\x00\x00"), "clean CONNECT of %s: %r" % (cid, ack)
+            s.sendall(mqttc.disconnect())
+
+
 def run_fuzz(host, port, alive, memory, label):
     """Fuzz a broker; alive() -> bool, memory() -> bytes. Returns a summary dict."""
     seed = int(os.environ.get("FUZZ_SEED", "0")) or random.randrange(1, 1 << 31)
@@ -183,6 +197,7 @@ def run_fuzz(host, port, alive, memory, label):
         good.stop.set()
         good.thread.join(WAIT)
         missing = good.missing()
+        end_sessions(host, port)
         time.sleep(1.5)  # fuzz connections closed, timers run
         after = memory()
     finally:
