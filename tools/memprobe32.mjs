@@ -13,7 +13,10 @@
 //
 // What it leaves out: the listening socket and the loop's Server (this port has no socket
 // or select module: empty modules stand in so that loop.py imports; the listener costs
-// about 1 KB on the 64-bit build), the clients and the load run (tools/memprobe.py).
+// about 1 KB on the 64-bit build), the clients and the load run (tools/memprobe.py). A load
+// run cannot be modelled here: inside one runPython call this port adds heap areas rather
+// than collecting (a loop dropping 2 MB of bytearrays grew a 96 KB heap to 3 MB), so it
+// never reaches the MemoryError a board would.
 //
 // Needs node (18 or later), the npm package @micropython/micropython-webassembly-pyscript
 // (tools/test.sh installs it into .venv/node; MICROPYTHON_WASM may name micropython.mjs)
