@@ -33,7 +33,8 @@ const MODELS = {esp32: [96 * 1024, "esp32"], picow: [128 * 1024, "rp2040w"]};
 const BUDGET_FREE = 60 * 1024;
 
 // The start-up of ports/micropython/board.py, one step per runPython call: this port's
-// GC scans its stack conservatively, so garbage is reliably freed only between calls.
+// GC scans its stack conservatively, so garbage is freed only between calls, and even
+// then the latest dropped object may survive: "used" errs high, never low.
 const STEPS = [
   "import gc\nimport sys\nbuf = bytearray(2048)",
   "from core.config import parse_config",
