@@ -2,12 +2,10 @@
 `micropython` executable, from .mpy files as a board would, on free loopback ports."""
 
 import subprocess
-import time
 
 import pytest
 
-from mpbroker import (HEAP, start_board, START_TIMEOUT, MpBroker, build_mpy_tree, free_port,
-                      micropython_exe, port_accepts)
+from mpbroker import HEAP, start_board, MpBroker, build_mpy_tree, free_port, micropython_exe
 
 
 @pytest.fixture(scope="session")
@@ -43,20 +41,12 @@ def mp_broker_factory(tmp_path, mpy_main):
         b = MpBroker(proc, port, log_path)
         started.append(b)
         if wait:
-            deadline = time.monotonic() + START_TIMEOUT
-            while not port_accepts(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    b.stop()
-                    raise RuntimeError("MicroPython broker did not start (exit %s):\n%s"
-                                       % (proc.returncode, b.log()))
-                time.sleep(0.05)
+            b.wait_serving("MicroPython broker did not start")
         return b
 
     yield start
     for b in started:
-        b.stop()
-        if b.proc.poll() is None:
-            b.proc.kill()
+        b.stop()  # kills it when it does not stop
 
 
 @pytest.fixture
@@ -78,5 +68,3 @@ def boards(tmp_path, mpy_main):
     yield start
     for b in made:
         b.stop()
-        if b.proc.poll() is None:
-            b.proc.kill()

@@ -108,6 +108,16 @@ class MpBroker:
     def alive(self):
         return self.proc.poll() is None
 
+    def wait_serving(self, what):
+        """Until the port accepts connections; RuntimeError naming what, with the log, if
+        the process ends or START_TIMEOUT passes first."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while not port_accepts(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("%s (exit %s):\n%s" % (what, self.proc.returncode, self.log()))
+            time.sleep(0.05)
+
     def stop(self, sig=signal.SIGINT):
         """Send sig (SIGINT: the port's clean stop), wait, kill if need be; the exit code."""
         if self.proc.poll() is None:
@@ -187,11 +197,5 @@ def start_board(tmp_path, mpy_main, config_text, network, wait=True, wrap_in=Non
                                 stderr=subprocess.STDOUT, cwd=str(tmp_path))
     b = MpBroker(proc, port, log_path)
     if wait:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not port_accepts(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                b.stop()
-                raise RuntimeError("board.main did not serve (exit %s):\n%s"
-                                   % (proc.returncode, b.log()))
-            time.sleep(0.05)
+        b.wait_serving("board.main did not serve")
     return b
