@@ -99,9 +99,12 @@ def main(buf):
         _set_clock(ntp_host, ntp_port, log)
         import capture_io  # a capture_address host name is looked up with this server:
         capture_io.dns_server = dns or (wlan and wlan.ifconfig()[3]) or None  # else resolv.conf
+    out_limit = settings.get("out_limit")
+    min_free = settings.get("min_free")
+    del settings  # its strings (the Wi-Fi password among them) are not needed any more
     gc.collect()
     import loop
-    rc = loop.serve(cfg, log, settings.get("out_limit", loop.OUT_LIMIT),
-                    settings.get("min_free", loop.MIN_FREE), buf)
+    rc = loop.serve(cfg, log, loop.OUT_LIMIT if out_limit is None else out_limit,
+                    loop.MIN_FREE if min_free is None else min_free, buf)
     del wlan
     return rc

@@ -529,6 +529,7 @@ def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
             sys.stderr.write("%s\n" % e)  # a fatal error is never silent
         server.shutdown()
         return 1
+    gc.collect()  # the start-up's garbage: the figure logged is what clients can have
     log("notice", "%s version %s running (MicroPython, %d bytes of heap free)"
         % (NAME, VERSION, server.check_memory()))
     if server.capture is not None:
