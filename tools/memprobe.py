@@ -11,8 +11,10 @@ mosquitto.conf, its listener moved to loopback). --heap and --load-clients overr
 model's figures.
 
 Prints a table and one `FIG name value` line per figure:
-  import_free    heap free after importing the broker (.mpy), parsing a config,
-                 creating the Broker and opening a listener, on the model's heap
+  import_free    heap free after importing the broker (.mpy), parsing a config and
+                 starting the broker as the port does (loop.start: the Broker, the
+                 connection tables sized for max_connections, the listener), on the
+                 model's heap
   client_bytes   heap per connected idle client (CONNECT + 2 subscriptions) over real
                  loopback sockets, --clients of them, server side only
   steady_qos0/1  gc.mem_alloc() growth after collecting, before/after forwarding
@@ -112,16 +114,17 @@ from forget import forget  # the port's own, as board.py drops them
 forget("core.config_parse", "core.config", "core.settings")
 del forget
 gc.collect()
-from core.broker import Broker
 import loop
 """
 
-# The import run: as small as possible so that nearly all it measures is the broker.
+# The import run: as small as possible so that nearly all it measures is the broker, and
+# the port's own start-up (loop.start: Broker, connection tables sized for the config's
+# max_connections, listener), as a board runs it.
 _IMPORT_PROBE = _START + """from log import Logger
 log = Logger(())
-b = Broker(cfg, log)
-srv = loop.Server(b, log, 8192, buf)
-srv.listen(cfg.listeners[0])
+srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)
+if isinstance(srv, int):
+    sys.exit(srv)  # its reason is on stderr (a port taken: the driver tries another)
 gc.collect()
 try:
     rom = ROM_USED
@@ -141,10 +144,12 @@ def log(level, msg):
     if "out of memory" in msg:  # the loop caught a MemoryError
         errs[0] += 1
         print("LOG", msg)
-b = Broker(cfg, log)
-b.out_limit = loop.OUT_LIMIT
-srv = loop.Server(b, log, loop.MIN_FREE, buf)
-srv.listen(cfg.listeners[0])
+    elif level == "error":
+        print(msg)  # a start-up failure (a port taken: the driver tries another)
+srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)
+if isinstance(srv, int):
+    sys.exit(srv)
+b = srv.broker
 gc.collect()
 low = gc.mem_free()
 with open(sys.argv[3], "w") as f:

@@ -57,7 +57,8 @@ def publish_pkt(topic, payload, qos, pid=1, retain=0):
 
 def fig_import():
     """Heap the started broker takes in this process: import from .mpy, config parsed and
-    its code dropped (as board.py does), Broker created, one listener open."""
+    its code dropped (as board.py does), then loop.start (Broker, connection tables, one
+    listener)."""
     gc.collect()
     a0 = gc.mem_alloc()
     buf = bytearray(2048)  # the loop's receive buffer, taken first as on a board
@@ -71,17 +72,16 @@ def fig_import():
     from forget import forget  # the port's own, as board.py drops them
     forget("core.config_parse", "core.config", "core.settings")
     del forget
-    from core.broker import Broker
     import loop
     from log import Logger
     log = Logger(())
-    srv = loop.Server(Broker(cfg, log), log, 8192, buf)
     for _ in range(20):
-        try:
-            srv.listen(cfg.listeners[0])
+        srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)  # as the port starts
+        if not isinstance(srv, int):
             break
-        except loop.ListenError:  # the port was taken: another one
-            cfg.listeners[0].port = _random_port()
+        cfg.listeners[0].port = _random_port()  # the port was taken: another one
+    else:
+        raise RuntimeError("the probe's listener found no free port")
     gc.collect()
     r = {"heap_total": gc.mem_free() + gc.mem_alloc(), "import_free": gc.mem_free(),
          "import_used": gc.mem_alloc() - a0}

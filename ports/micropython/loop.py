@@ -485,8 +485,9 @@ def _read_file(path):
         return f.read()
 
 
-def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
-    """Run a broker for cfg on real sockets until interrupted; returns an exit code."""
+def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
+    """A broker for cfg listening on real sockets: its Server, or an exit code (int) when
+    it cannot start (the reason logged). tools/memprobe measures this very start-up."""
     broker = Broker(cfg, log)
     broker.out_limit = out_limit
     # a small heap: tighter limits against abuse where the config leaves them unset
@@ -534,6 +535,14 @@ def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
         % (NAME, VERSION, server.check_memory()))
     if server.capture is not None:
         server.capture.cap.startup([(l.bind, l.port) for l in cfg.listeners])
+    return server
+
+
+def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
+    """Run a broker for cfg on real sockets until interrupted; returns an exit code."""
+    server = start(cfg, log, out_limit, min_free, buf)
+    if isinstance(server, int):
+        return server
     server.run()
     log("notice", "%s version %s terminating" % (NAME, VERSION))
     return 0
