@@ -70,6 +70,35 @@ def parse_args(argv, hidden=None):
     return o
 
 
+def command_line(argv, hidden, write_out, write_err):
+    """The options of argv (see parse_args), or the exit code once the usage text, the help
+    or the error was written with write_out / write_err."""
+    try:
+        o = parse_args(argv, hidden)
+    except UsageError as e:
+        write_err("%s\n\n%s" % (e, USAGE))
+        return 3
+    except Unsupported as e:
+        write_err("%s\n" % e)
+        return 1
+    if o["help"]:
+        write_out(USAGE)
+        return 0
+    return o
+
+
+def capture_from_env(cfg, getenv):
+    """HICAP_HOST / HICAP_PORT (the Flex4Apps fork's variables) turn capture on where the
+    config leaves it off; getenv(name) is the port's environment lookup."""
+    host = getenv("HICAP_HOST")
+    port = getenv("HICAP_PORT")
+    if cfg.capture_address is None and (host or port):
+        host = host or "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        cfg.capture_address = "%s:%s" % (host, port or "12345")
+
+
 def _port(text):
     try:
         port = int(text)

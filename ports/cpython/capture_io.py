@@ -34,18 +34,6 @@ def local_zone(secs):
     return t.tm_gmtoff or 0, t.tm_zone or "UTC"
 
 
-def capture_from_env(cfg, environ=None):
-    """Apply HICAP_HOST / HICAP_PORT (the fork's variables): they turn capture on."""
-    env = os.environ if environ is None else environ
-    host = env.get("HICAP_HOST")
-    port = env.get("HICAP_PORT")
-    if cfg.capture_address is None and (host or port):
-        host = host or "127.0.0.1"
-        if ":" in host and not host.startswith("["):
-            host = "[%s]" % host
-        cfg.capture_address = "%s:%s" % (host, port or "12345")
-
-
 def tls_context(cafile):
     """Client TLS context that verifies the receiver against cafile (None: system CAs)."""
     try:

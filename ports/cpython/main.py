@@ -15,7 +15,7 @@ from core.version import NAME, VERSION  # noqa: E402
 from ports.cpython.log import Logger  # noqa: E402
 from ports.cpython.loop import ListenError, Server  # noqa: E402
 from ports.cpython import security  # noqa: E402
-from ports.cpython.capture_io import CaptureIO, capture_from_env  # noqa: E402
+from ports.cpython.capture_io import CaptureIO  # noqa: E402
 
 
 def read_config_text(path):
@@ -47,17 +47,9 @@ def main(argv=None):
     """Run the broker; returns the process exit code."""
     if argv is None:
         argv = sys.argv[1:]
-    try:
-        o = cli.parse_args(argv)
-    except cli.UsageError as e:
-        sys.stderr.write("%s\n\n%s" % (e, cli.USAGE))
-        return 3
-    except cli.Unsupported as e:
-        sys.stderr.write("%s\n" % e)
-        return 1
-    if o["help"]:
-        sys.stdout.write(cli.USAGE)
-        return 0
+    o = cli.command_line(argv, None, sys.stdout.write, sys.stderr.write)
+    if isinstance(o, int):
+        return o
 
     config_file = o["config"]
     try:
@@ -90,7 +82,7 @@ def main(argv=None):
     server = Server(broker, log)
     server.reload = lambda: (security.reload(broker, cfg, log), server.reload_tls())
     try:
-        capture_from_env(cfg)
+        cli.capture_from_env(cfg, os.environ.get)
         server.capture = CaptureIO.create(broker, cfg, server.sel, log)
     except ValueError as e:
         sys.stderr.write("Error: capture: %s\n" % e)

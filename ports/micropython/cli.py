@@ -20,16 +20,10 @@ def _read(path):
 
 
 def _capture_env(cfg):
-    """HICAP_HOST / HICAP_PORT (the Flex4Apps fork's variables) turn capture on;
+    """HICAP_HOST / HICAP_PORT (core.cli.capture_from_env) turn capture on;
     MQTT_EDGE_DNS overrides /etc/resolv.conf's DNS server."""
     import os
-    host = os.getenv("HICAP_HOST")
-    port = os.getenv("HICAP_PORT")
-    if cfg.capture_address is None and (host or port):
-        host = host or "127.0.0.1"
-        if ":" in host and not host.startswith("["):
-            host = "[%s]" % host
-        cfg.capture_address = "%s:%s" % (host, port or "12345")
+    cli.capture_from_env(cfg, os.getenv)
     dns = os.getenv("MQTT_EDGE_DNS")  # HOST[:PORT] for a capture_address host name
     if dns:
         import capture_io
@@ -42,17 +36,9 @@ def setup(argv):
     main.py drops this module (and core.cli) after it returns, so the usage text and the
     flag parser do not take heap while the broker runs.
     """
-    try:
-        o = cli.parse_args(argv, _HIDDEN)
-    except cli.UsageError as e:
-        sys.stderr.write("%s\n\n%s" % (e, cli.USAGE))
-        return 3
-    except cli.Unsupported as e:
-        sys.stderr.write("%s\n" % e)
-        return 1
-    if o["help"]:
-        sys.stdout.write(cli.USAGE)
-        return 0
+    o = cli.command_line(argv, _HIDDEN, sys.stdout.write, sys.stderr.write)
+    if isinstance(o, int):
+        return o
     if o["wrap_in"] is not None:
         import clock
         clock.wrap_in(o["wrap_in"])
