@@ -53,7 +53,15 @@ def up(d, log):
     if d.get("mode", "sta") == "ap":
         wlan = network.WLAN(network.AP_IF)
         if pw:
-            wlan.config(ssid=ssid, key=pw)
+            # A key alone leaves the ESP32's access point open (its default security):
+            # WPA/WPA2 must be asked for, and without it the broker does not open the AP.
+            sec = getattr(wlan, "SEC_WPA_WPA2", None)
+            if sec is None:
+                sec = getattr(network, "AUTH_WPA_WPA2_PSK", None)  # older esp32 firmware
+            if sec is None:
+                raise NetError("this firmware offers no WPA2 access point: access point "
+                               "'%s' was not opened (it would have no password)" % ssid)
+            wlan.config(ssid=ssid, key=pw, security=sec)
         else:
             wlan.config(ssid=ssid)
         wlan.active(True)
