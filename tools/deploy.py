@@ -40,8 +40,9 @@ nothing changed. Without --romfs, a board whose ROMFS holds our modules is refus
 
 --run then starts the broker as main.py does at boot (board.main) and shows its log
 until Ctrl-C here, which detaches and leaves the broker running. mpremote is always
-used with `resume` (no automatic soft reset at each connection); the one soft reset
-deploy.py asks for is after writing a ROMFS image (tools/simboard.py models it).
+used with `resume` (no automatic soft reset at each connection); deploy.py asks for a
+soft reset after writing a ROMFS image and before --run starts the broker
+(tools/simboard.py models it).
 """
 
 import argparse
@@ -606,8 +607,11 @@ def deploy(a):
                     "(mpremote romfs deploy AN_EMPTY_FOLDER + soft-reset). Nothing was "
                     "changed on the board." % found[0])
     if a.run:
-        print("deploy: starting the broker (board.main, as main.py does at boot); "
-              "Ctrl-C detaches, the broker keeps running", flush=True)
+        # From a clean heap, as at boot: what the checks and copies, or a broker stopped
+        # with Ctrl-C, left on it fragments it (a 96-110 KB heap then fails at start).
+        dev.run("soft-reset")
+        print("deploy: starting the broker (board.main, as main.py does at boot, after a "
+              "soft reset); Ctrl-C detaches, the broker keeps running", flush=True)
         return dev.follow(START_CODE)
     return 0
 
