@@ -23,15 +23,20 @@ MODEL_HEAP = {"esp32": 96 * 1024, "picow": 128 * 1024}
 MODEL_CLIENTS = {"esp32": 8, "picow": 4}
 
 
-def _run_memprobe(model):
+def _memprobe(*args):
+    """tools/memprobe.py with args; the driver itself runs on a 96 KB heap too (it must
+    compile and run on a board)."""
     env = dict(os.environ)
     env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")
-    # the driver itself runs on a 96 KB heap too: it must compile and run on a board
-    r = subprocess.run([micropython_exe(), "-X", "heapsize=96k",
-                        os.path.join(ROOT, "tools", "memprobe.py"), "--model", model,
-                        "--clients", "20", "--messages", "100000", "--messages-qos1", "20000"],
-                       cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                       text=True, timeout=240)
+    return subprocess.run([micropython_exe(), "-X", "heapsize=96k",
+                           os.path.join(ROOT, "tools", "memprobe.py")] + list(args),
+                          cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=240)
+
+
+def _run_memprobe(model):
+    r = _memprobe("--model", model, "--clients", "20", "--messages", "100000",
+                  "--messages-qos1", "20000")
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout, {k: int(v) for k, v in FIG.findall(r.stdout)}
 
@@ -69,34 +74,35 @@ def test_memprobe_completes_and_prints_every_figure(model):
     assert not errors, out
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 3): with the .mpy files on the "
-                   "filesystem (stock firmware) their bytecode and constants are copied into "
-                   "the heap: the started broker takes 65 KB of the 96 KB heap on the "
-                   "64-bit unix port (30.1 KB free; the budget is 60 KB). From ROMFS: below")
-def test_budget_esp32_60k_free_after_import_on_96k_heap_code_in_files():
+def _gap(figure, why, test_id):
+    """A budget the esp32 model misses (issue 3): a strict xfail that names its figures."""
+    return pytest.param(figure, marks=pytest.mark.xfail(
+        strict=True, reason="known gap (issue 3): " + why), id=test_id)
+
+
+# figure -> its budget on the 96 KB esp32 model (load_ok: 1 = no MemoryError)
+_ESP32_MIN = {"import_free": 60 * 1024, "import_free_rom": 60 * 1024, "load_ok": 1}
+
+
+@pytest.mark.parametrize("figure", [
+    _gap("import_free", "with the .mpy files on the filesystem (stock firmware) their bytecode "
+         "and constants are copied into the heap: the started broker takes 65 KB of the 96 KB "
+         "heap on the 64-bit unix port (30.1 KB free; the budget is 60 KB). From ROMFS: below",
+         "60k_free_after_import_code_in_files"),
+    _gap("import_free_rom", "with the code in ROMFS 58.3 KB stay free on the 96 KB heap of the "
+         "64-bit unix port, 3.1 KB short of the 60 KB budget; 7 KB of the 38.7 KB used are "
+         "qstr pools (530 names). On MicroPython's 32-bit webassembly port the start-up "
+         "without the listener leaves 73 KB (test_memprobe32.py)",
+         "60k_free_after_import_code_in_romfs"),
+    _gap("load_ok", "with the code copied into the 96 KB heap (stock firmware) 30 KB are free "
+         "after start; 8 clients take ~8 KB and the 32 retained messages ~13 KB (416 B each "
+         "on 64 bit), so the subscriptions' queues find about 7 KB left in pieces. It passes "
+         "with the code in ROMFS (below) and, from files, on a 112 KB heap (a test below "
+         "uses 120 KB)", "8_clients_retained_and_qos1_without_memory_error_code_in_files"),
+])
+def test_budget_esp32_on_96k_heap(figure):
     out, figs = figures("esp32")
-    assert figs["import_free"] >= 60 * 1024, out
-
-
-@pytest.mark.xfail(strict=True, reason="known gap (issue 3): with the code in ROMFS 58.3 KB "
-                   "stay free on the 96 KB heap of the 64-bit unix port, 3.1 KB short of the "
-                   "60 KB budget; 7 KB of the 38.7 KB used are qstr pools (530 names). On "
-                   "MicroPython's 32-bit webassembly port the start-up without the "
-                   "listener leaves 73 KB (test_memprobe32.py)")
-def test_budget_esp32_60k_free_after_import_on_96k_heap_code_in_romfs():
-    out, figs = figures("esp32")
-    assert figs["import_free_rom"] >= 60 * 1024, out
-
-
-@pytest.mark.xfail(strict=True, reason="known gap (issue 3): with the code copied into the "
-                   "96 KB heap (stock firmware) 30 KB are free after start; 8 clients take "
-                   "~8 KB and the 32 retained messages ~13 KB (416 B each on 64 bit), so the "
-                   "subscriptions' queues find about 7 KB left in pieces. It passes with the "
-                   "code in ROMFS (below) and, from files, on a 112 KB heap (a test below "
-                   "uses 120 KB)")
-def test_budget_esp32_8_clients_retained_and_qos1_without_memory_error_code_in_files():
-    out, figs = figures("esp32")
-    assert figs["load_ok"] == 1, out
+    assert figs[figure] >= _ESP32_MIN[figure], out
 
 
 def test_budget_esp32_8_clients_retained_and_qos1_without_memory_error_code_in_romfs():
@@ -108,13 +114,8 @@ def test_budget_esp32_8_clients_retained_and_qos1_without_memory_error_code_in_r
 def test_8_client_load_run_completes_on_a_120k_heap():
     """The esp32 load run (8 clients x 4 subscriptions, 32 retained, QoS 1 rounds) with the
     heap it misses by: no MemoryError, every message and acknowledgement accounted for."""
-    env = dict(os.environ)
-    env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")
-    r = subprocess.run([micropython_exe(), "-X", "heapsize=96k",
-                        os.path.join(ROOT, "tools", "memprobe.py"), "--model", "esp32",
-                        "--heap", "120k", "--messages", "1000", "--messages-qos1", "100"],
-                       cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                       text=True, timeout=240)
+    r = _memprobe("--model", "esp32", "--heap", "120k", "--messages", "1000",
+                  "--messages-qos1", "100")
     figs = {k: int(v) for k, v in FIG.findall(r.stdout)}
     assert figs.get("load_clients") == 8, r.stdout + r.stderr
     assert figs.get("load_ok") == 1 and "error in" not in r.stdout, r.stdout + r.stderr
