@@ -1,0 +1,288 @@
+"""The persistence store: observer of the broker's state changes (broker.store), journal
+writer, loader and compactor. Files come from the port (the file API in core/README.md)."""
+
+from core.persist import records as R
+from core.persist.state import Restore, write
+
+
+class PersistError(Exception):
+    """A persistence file that cannot be used: str(e) is "FILE: offset N: reason"."""
+
+
+class Store:
+    """Journal of one broker's persistent state in files NAME and NAME.journal."""
+
+    def __init__(self, broker, fs, name, wall, log, journal_limit, hold_acks):
+        self.b = broker
+        self.fs = fs
+        self.name = name
+        self.jname = name + ".journal"
+        self.wall = wall  # wall-clock seconds, from the port
+        self.log = log
+        self.limit = journal_limit  # journal bytes that trigger a compaction
+        self.hold_acks = hold_acks  # PUBACK/PUBREC/PUBCOMP wait for commit() (CPython)
+        self.buf = bytearray()  # records not yet written
+        self.count = 0  # records in buf
+        self.held = []  # conn, b0 << 16 | pid, ...: acknowledgements waiting for commit()
+        self.gone = {}  # client id -> wall-clock seconds its last connection ended
+        self.gen = 0
+        self.jsize = 0  # bytes in the journal file
+        self.jh = None  # the journal's handle
+        self.saved_at = 0  # broker.secs of the latest snapshot
+        self.failed = False  # the latest write failed (logged once)
+        # autosave_interval / autosave_on_changes: a snapshot after this many seconds (or
+        # records) once the journal holds any; 0: only when the journal passes limit
+        self.every = 0
+        self.on_changes = False
+        self.since = 0  # records written since the latest snapshot
+        self.written = 0  # bytes written to files since start (for the benchmark's figure)
+
+    # ---- the observer: called by the core for persistent sessions' changes ----
+
+    def session(self, s):
+        """A persistent session was created or resumed."""
+        if not s.clean:
+            R.put(self.buf, R.SESSION, s.client_id, 0, s.username)
+            self.count += 1
+            self.gone.pop(s.client_id, None)
+
+    def ended(self, s):
+        """The connection of persistent session s ended."""
+        if not s.clean:
+            w = self.wall()
+            self.gone[s.client_id] = w
+            R.put(self.buf, R.GONE, s.client_id, w)
+            self.count += 1
+
+    def drop(self, s):
+        """Session s was removed."""
+        if not s.clean:
+            self.gone.pop(s.client_id, None)
+            R.put(self.buf, R.DROP, s.client_id)
+            self.count += 1
+
+    def sub(self, s, f, q):
+        """s subscribed to filter f with granted QoS q."""
+        if not s.clean:
+            R.put(self.buf, R.SUB, s.client_id, f, q)
+            self.count += 1
+
+    def unsub(self, s, f):
+        """s unsubscribed from f."""
+        if not s.clean:
+            R.put(self.buf, R.UNSUB, s.client_id, f)
+            self.count += 1
+
+    def queue(self, s, msg, flags):
+        """msg (topic, topic_bytes, payload) was appended to s's queue."""
+        if not s.clean:
+            R.put(self.buf, R.QUEUE, s.client_id, flags, msg[1], msg[2])
+            self.count += 1
+
+    def start(self, s, pid, msg, flags, head):
+        """msg left for s with packet id pid (0: not sent, QoS 0 or outside the mount point).
+
+        head: it was the head of the queue; else it went out directly and is queued first.
+        flags is the in-flight flags word (core/session.py), retain << 2 | qos when pid is 0.
+        """
+        if s.clean or not (pid or head):
+            return
+        if not head:
+            R.put(self.buf, R.QUEUE, s.client_id, flags & 7, msg[1], msg[2])
+            self.count += 1
+        R.put(self.buf, R.START, s.client_id, pid, flags)
+        self.count += 1
+
+    def acked(self, s, pid, typ):
+        """Outgoing pid changed state: typ is records.ACKED, RELEASED or COMPLETED."""
+        if not s.clean:
+            R.put(self.buf, typ, s.client_id, pid)
+            self.count += 1
+
+    def q2(self, s, pid, typ):
+        """Incoming QoS 2 id pid received (records.Q2IN) or released (records.Q2REL)."""
+        if not s.clean:
+            R.put(self.buf, typ, s.client_id, pid)
+            self.count += 1
+
+    def retain(self, msg, qos):
+        """The retained message of msg's topic was set (or cleared by an empty payload)."""
+        if msg[2]:
+            R.put(self.buf, R.RETAIN, msg[1], qos, msg[2])
+        else:
+            R.put(self.buf, R.UNRETAIN, msg[1])
+        self.count += 1
+
+    def hold(self, conn, b0, pid):
+        """True if the acknowledgement must wait for commit() (it is kept until then)."""
+        if not self.buf or not self.hold_acks:
+            return False
+        self.held.append(conn)
+        self.held.append(b0 << 16 | pid)
+        return True
+
+    # ---- driven by the port ----
+
+    def commit(self):
+        """Write and sync the waiting records, release held acknowledgements; False on error."""
+        if self.buf:
+            fs = self.fs
+            try:
+                if self.jh is None:
+                    self.jh = fs.open(self.jname, True)
+                fs.write(self.jh, self.buf)
+                fs.fsync(self.jh)
+            except OSError as e:
+                if not self.failed:
+                    self.failed = True
+                    self.log("error", "Error: persistence: cannot write %s: %s; "
+                             "acknowledgements wait until it can" % (self.jname, e))
+                self._close_journal()  # reopened on the next try
+                return False
+            if self.failed:
+                self.failed = False
+                self.log("notice", "persistence: %s is written again" % self.jname)
+            self.jsize += len(self.buf)
+            self.since += self.count
+            self.written += len(self.buf)
+            self.buf = bytearray()
+            self.count = 0
+        if self.held:
+            self._release()
+        if self.jsize > self.limit or (self.every and self.since and (
+                self.since >= self.every if self.on_changes
+                else self.b.secs - self.saved_at >= self.every)):
+            self.compact()
+        return True
+
+    def _release(self):
+        h = self.held
+        self.held = []
+        b = self.b
+        for i in range(0, len(h), 2):
+            c = h[i]
+            if not c.closing:
+                b.ack(c, h[i + 1] >> 16, h[i + 1] & 0xFFFF)
+
+    def compact(self):
+        """Write a snapshot aside, rename it into place and start an empty journal."""
+        if self.buf and not self.commit():
+            return
+        gen = self.gen + 1
+        w = self.wall()
+        head = _journal_head(gen, w)
+        try:
+            self._replace(self.name, lambda sink: write(sink, self.b, self.gone, gen, w))
+            self._close_journal()
+            self._replace(self.jname, lambda sink: sink(head))
+            self.jh = self.fs.open(self.jname, True)
+        except OSError as e:
+            self.log("error", "Error: persistence: cannot write a snapshot in %s: %s"
+                     % (self.name, e))
+            return
+        self.gen = gen
+        self.jsize = len(head)
+        self.saved_at = self.b.secs
+        self.since = 0
+
+    def _replace(self, name, fill):
+        """Write a file NAME.new with fill(sink), sync it, rename it to name, sync the folder."""
+        fs = self.fs
+        tmp = name + ".new"
+        h = fs.open(tmp, False)
+        try:
+            def sink(data):
+                fs.write(h, data)
+                self.written += len(data)
+            fill(sink)
+            fs.fsync(h)
+        finally:
+            fs.close(h)
+        fs.rename(tmp, name)
+        fs.fsync_dir()
+
+    def _close_journal(self):
+        if self.jh is not None:
+            try:
+                self.fs.close(self.jh)
+            except OSError:
+                pass
+            self.jh = None
+
+    def close(self):
+        """Commit what waits and close the journal (server shutdown)."""
+        self.commit()
+        self._close_journal()
+
+    # ---- start-up ----
+
+    def load(self):
+        """Restore the broker from snapshot and journal, then compact; PersistError if unusable."""
+        rs = Restore(self.b)
+        snap = self._read(self.name)
+        ok = True
+        if snap is not None:
+            ok = self._replay(snap, self.name, rs, 0)
+        self.gen = rs.gen
+        jour = self._read(self.jname)
+        if jour is not None:
+            if not ok:
+                self.log("warning", "persistence: %s is not replayed: the snapshot it follows "
+                         "is damaged" % self.jname)
+            else:
+                self._replay(jour, self.jname, rs, 1)
+        rs.finish(self.wall())
+        self.gone = rs.gone
+        self.gen = max(self.gen, rs.gen)
+        self.log("notice", "persistence: restored %d sessions and %d retained messages"
+                 % (len(self.b.sessions), len(self.b.retained.msgs)))
+        self.compact()
+        if self.jh is None:
+            raise PersistError("%s: offset 0: cannot be written" % self.jname)
+
+    def _read(self, name):
+        try:
+            return self.fs.read(name)
+        except OSError as e:
+            raise PersistError("%s: offset 0: cannot be read: %s" % (name, e))
+
+    def _replay(self, data, name, rs, kind):
+        """Apply data's records to rs; False if it stopped at damage (logged)."""
+        m = len(R.MAGIC)
+        if kind == 0 and data[:m] != R.MAGIC:  # a journal's is damage: its snapshot is ours
+            if data[:4] == R.MAGIC[:4] and len(data) >= m:
+                raise PersistError("%s: offset 4: format %d, this broker reads format %d"
+                                   % (name, data[4], R.MAGIC[4]))
+            raise PersistError("%s: offset 0: not an mqtt-edge persistence file" % name)
+        n = 0
+        at = m
+        try:
+            if data[:m] != R.MAGIC:
+                raise R.Damaged(0, "file header cut short")
+            for at, t, v in R.scan(data, m):
+                if n == 0:
+                    if t != R.HEADER or v[0] != kind:
+                        raise R.Damaged(at, "the first record is not this file's header")
+                    if kind == 1 and v[1] != rs.gen:
+                        self.log("notice", "persistence: %s of generation %d follows an older "
+                                 "snapshot than %s (%d): already in it, not replayed"
+                                 % (name, v[1], self.name, rs.gen))
+                        return True
+                rs.apply(t, v)
+                n += 1
+            if not n:
+                raise R.Damaged(m, "no header record")
+        except R.Damaged as e:
+            at, why = e.args
+            self.log("warning", "persistence: %s: offset %d: %s: the %d records before it are "
+                     "kept, the %d bytes from there on are dropped"
+                     % (name, at, why, n, len(data) - at))
+            return False
+        self.log("information", "persistence: %s: %d records, %d bytes" % (name, n, len(data)))
+        return True
+
+
+def _journal_head(gen, wall):
+    out = bytearray(R.MAGIC)
+    R.put(out, R.HEADER, 1, gen, wall)
+    return out

@@ -1,0 +1,120 @@
+"""Shared by the persistence tests: a scratch folder of real files, a broker with a Store,
+and the broker's persistent state as a comparable value."""
+
+import os
+
+from core.broker import Broker
+from core.config import Config
+from core.persist import records as R
+from core.persist.store import Store
+from core.session import Session
+from ports.micropython.persist_files import Files  # plain open()/os: both interpreters
+
+NAME = "t.db"
+BIG = bytes(range(256)) + b"x" * 44
+
+
+def scratch():
+    """A new empty folder under /tmp (MicroPython has no tempfile)."""
+    d = "/tmp/persist-test-" + "".join("%02x" % b for b in os.urandom(6))
+    os.mkdir(d)
+    return d
+
+
+def remove(d):
+    """Remove folder d and the files in it."""
+    for n in os.listdir(d):
+        os.remove(d + "/" + n)
+    os.rmdir(d)
+
+
+def put_file(d, name, data):
+    """Write data as file name in folder d (None: remove it)."""
+    p = d + "/" + name
+    if data is None:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+        return
+    f = open(p, "wb")
+    f.write(data)
+    f.close()
+
+
+class Wall:
+    """A wall clock the test sets (seconds)."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def broker_with_store(d, wall, limit=1 << 30, **settings):
+    """(broker, store, logs): a Broker whose Store uses folder d; not loaded yet."""
+    cfg = Config()
+    cfg.finish()
+    for k in settings:
+        setattr(cfg, k, settings[k])
+    logs = []
+    b = Broker(cfg, lambda lv, m: logs.append((lv, m)))
+    st = Store(b, Files(d), NAME, wall, b.log, limit, False)
+    return b, st, logs
+
+
+def describe(b):
+    """The broker's persistent state as nested sorted lists (comparable, printable)."""
+    ret = sorted([(t, m[1], q, m[2]) for t, (m, q) in b.retained.msgs.items()])
+    sess = []
+    n = 0
+    for cid in sorted(b.sessions):
+        s = b.sessions[cid]
+        subs = sorted(s.subs.items())
+        n += len(subs)
+        infl = sorted([(pid, s.flags[pid], s.inflight[pid]) for pid in s.inflight])
+        q2 = sorted(s.qos2_in) if s.qos2_in else []
+        sess.append((cid, s.clean, s.username, subs, infl, list(s.queue), s.queued_bytes, q2))
+    assert b.subs.count == n, "%d subscriptions in the tree, %d in sessions" % (b.subs.count, n)
+    return [ret, sess]
+
+
+def write_journal(d):
+    """Write a realistic journal through the Store's observer calls; (snapshot, journal)."""
+    b, st, logs = broker_with_store(d, Wall(1000))
+    st.load()  # no files yet: writes an empty snapshot and journal of generation 1
+    alpha = Session("alpha", 0)
+    alpha.username = "u1"
+    beta = Session("beta", 0)
+    gamma = Session("gamma", 0)
+    st.retain(("r/1", b"r/1", b"one"), 1)
+    st.retain(("r/2", b"r/2", b"two"), 0)
+    st.session(alpha)
+    st.sub(alpha, "a/#", 1)
+    st.sub(alpha, "b/+", 2)
+    st.session(beta)
+    st.sub(beta, "a/x", 2)
+    st.commit()
+    st.queue(alpha, ("a/1", b"a/1", b"p1"), 1)
+    st.queue(alpha, ("a/2", b"a/2", b"p2"), 1)
+    st.start(alpha, 1, ("a/1", b"a/1", b"p1"), 1 << 4 | 1, True)
+    st.start(beta, 7, ("a/x", b"a/x", b"hi"), 1 << 4 | 2, False)
+    st.acked(beta, 7, R.RELEASED)
+    st.q2(alpha, 3, R.Q2IN)
+    st.q2(alpha, 4, R.Q2IN)
+    st.q2(alpha, 3, R.Q2REL)
+    st.acked(alpha, 1, R.ACKED)
+    st.retain(("r/2", b"r/2", b""), 0)
+    st.unsub(alpha, "b/+")
+    st.wall.t = 1500
+    st.ended(alpha)
+    st.session(gamma)
+    st.sub(gamma, "g", 0)
+    st.drop(gamma)
+    st.queue(beta, ("a/x", b"a/x", BIG), 6)
+    st.commit()
+    snap = st.fs.read(NAME)
+    jour = st.fs.read(NAME + ".journal")
+    st.close()
+    return snap, jour

@@ -1,0 +1,115 @@
+"""The persistence journal (core/persist): a journal cut at every byte or with any byte
+flipped loads as a consistent prefix of its records, never raises, and is truncated."""
+
+from core.persist import records as R
+from core.persist.store import PersistError
+from persist_support import (BIG, NAME, Wall, broker_with_store, describe, put_file, remove,
+                             scratch, write_journal)
+
+EXPECTED = [
+    [("r/1", b"r/1", 1, b"one")],
+    [("alpha", 0, "u1", [("a/#", 1)], [], [("a/2", b"a/2", b"p2"), 1], 2, [4]),
+     ("beta", 0, None, [("a/x", 2)], [(7, 1 << 4 | 8 | 2, ("a/x", b"a/x", b"hi"))],
+      [("a/x", b"a/x", BIG), 6], len(BIG), [])],
+]
+
+
+def _load(d, snap, jour, wall=2000):
+    """Load snapshot and journal bytes into a fresh broker: (state, logs, store)."""
+    put_file(d, NAME, snap)
+    put_file(d, NAME + ".journal", jour)
+    b, st, logs = broker_with_store(d, Wall(wall))
+    st.load()
+    st.close()
+    return describe(b), logs, st
+
+
+def _boundaries(jour):
+    """Offsets where each record of the journal ends."""
+    return [at for at, t, v in R.scan(jour, len(R.MAGIC))][1:] + [len(jour)]
+
+
+def test_full_journal_restores_every_kind_of_change():
+    d = scratch()
+    try:
+        snap, jour = write_journal(d)
+        state, logs, st = _load(d, snap, jour)
+        assert state == EXPECTED, state
+        assert not [m for lv, m in logs if lv == "warning"], logs
+        # the load compacted: the new snapshot alone gives the same state
+        state2, logs2, st2 = _load(d, st.fs.read(NAME), st.fs.read(NAME + ".journal"))
+        assert state2 == EXPECTED and st2.gen == st.gen + 1
+    finally:
+        remove(d)
+
+
+def _prefix_states(d, snap, jour):
+    """State after the first k records, for each k (k = 0: the snapshot alone)."""
+    ends = _boundaries(jour)
+    return ends, [_load(d, snap, jour[:e])[0] for e in ends]
+
+
+def _kept(ends, i):
+    """How many records (after the header) lie wholly before offset i."""
+    k = 0
+    while k + 1 < len(ends) and ends[k + 1] <= i:
+        k += 1
+    return k
+
+
+def test_journal_cut_at_every_byte_loads_the_records_before_the_cut_and_truncates():
+    d = scratch()
+    try:
+        snap, jour = write_journal(d)
+        ends, states = _prefix_states(d, snap, jour)
+        assert states[-1] == EXPECTED and states[0] == [[], []]
+        for cut in range(len(jour)):
+            k = _kept(ends, cut)
+            state, logs, st = _load(d, snap, jour[:cut])
+            assert state == states[k], (cut, k)
+            warn = [m for lv, m in logs if lv == "warning"]
+            if cut not in ends:
+                at = ends[k] if cut >= ends[0] else (0 if cut < len(R.MAGIC) else len(R.MAGIC))
+                assert len(warn) == 1 and "offset %d:" % at in warn[0] \
+                    and "the %d bytes from there on are dropped" % (cut - at) in warn[0], \
+                    (cut, warn)
+            # truncated there: the next start finds a clean journal
+            again, logs2, st2 = _load(d, st.fs.read(NAME), st.fs.read(NAME + ".journal"))
+            assert again == state and not [m for lv, m in logs2 if lv == "warning"], cut
+    finally:
+        remove(d)
+
+
+def test_journal_with_a_flipped_byte_keeps_the_records_before_it():
+    d = scratch()
+    try:
+        snap, jour = write_journal(d)
+        ends, states = _prefix_states(d, snap, jour)
+        for i in range(len(jour)):
+            k = _kept(ends, i)
+            bad = bytearray(jour)
+            bad[i] ^= 0x5A
+            state, logs, st = _load(d, snap, bytes(bad))
+            assert state == states[k], (i, k)
+            assert len([m for lv, m in logs if lv == "warning"]) == 1, (i, logs)
+    finally:
+        remove(d)
+
+
+def test_a_snapshot_that_is_not_a_persistence_file_stops_the_load_with_file_and_offset():
+    d = scratch()
+    try:
+        try:
+            _load(d, b"SQLite format 3\x00", None)
+        except PersistError as e:
+            assert str(e) == NAME.join(("", ": offset 0: not an mqtt-edge persistence file"))
+        else:
+            assert False, "no PersistError"
+        try:
+            _load(d, b"MQEP\x09", None)
+        except PersistError as e:
+            assert str(e) == NAME + ": offset 4: format 9, this broker reads format 1"
+        else:
+            assert False, "no PersistError"
+    finally:
+        remove(d)

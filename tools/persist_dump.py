@@ -1,0 +1,71 @@
+"""Print a persistence file (snapshot or journal) as text, like mosquitto_db_dump.
+
+Usage: persist_dump.py [--payloads] FILE
+One line per record: its offset, type and fields; payloads as their length unless
+--payloads (then as Python bytes literals). A damaged record ends the dump with a line
+saying where and why, and exit status 1.
+"""
+
+import os
+import sys
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from core.persist import records as R  # noqa: E402
+
+
+def lines(data, payloads=False):
+    """Yield the dump's lines for the bytes of a persistence file; the last names any damage."""
+    m = len(R.MAGIC)
+    if data[:m] != R.MAGIC:
+        yield "offset 0: damaged: not an mqtt-edge persistence file of format %d" % R.MAGIC[4]
+        return
+    n = 0
+    try:
+        for at, t, vals in R.scan(data, m):
+            name, fields = R.LAYOUT[t]
+            shown = []
+            for f, v in zip(fields, vals):
+                if f == "b" and not payloads:
+                    shown.append("<%d bytes>" % len(v))
+                else:
+                    shown.append(repr(v))
+            if t == R.START:
+                shown[-1] = "seq=%d state=%d retain=%d qos=%d" % (
+                    vals[2] >> 4, vals[2] >> 3 & 1, vals[2] >> 2 & 1, vals[2] & 3)
+            elif t == R.HEADER:
+                shown[0] = ("snapshot", "journal")[vals[0]] if vals[0] < 2 else repr(vals[0])
+            yield "%8d %-9s %s" % (at, name, " ".join(shown))
+            n += 1
+    except R.Damaged as e:
+        yield "offset %d: damaged: %s (%d bytes not shown)" % (e.args[0], e.args[1],
+                                                                len(data) - e.args[0])
+        return
+    yield "%d records, %d bytes" % (n, len(data))
+
+
+def main(argv):
+    """Dump the file named in argv; the exit status."""
+    payloads = "--payloads" in argv
+    args = [a for a in argv if a != "--payloads"]
+    if len(args) != 1 or args[0].startswith("-"):
+        sys.stderr.write(__doc__)
+        return 2
+    try:
+        with open(args[0], "rb") as f:
+            data = f.read()
+    except OSError as e:
+        sys.stderr.write("Error: %s: %s\n" % (args[0], e.strerror or e))
+        return 1
+    status = 0
+    for line in lines(data, payloads):
+        if " damaged: " in line:
+            status = 1
+        print(line)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
