@@ -1,45 +1,18 @@
-"""The persistence file API (core/README.md) over CPython's os: fsync of files and folder."""
+"""The persistence file API (core/README.md) on CPython: the portable one (plain open() and
+os, ports/micropython/persist_files.py) with real fsync of files and of the folder."""
 
-import errno
 import os
 
+from ports.micropython.persist_files import Files as _Portable
 
-class Files:
-    """Files of one persistence folder."""
 
-    def __init__(self, folder):
-        self.dir = folder or "."
-
-    def path(self, name):
-        """The full path of name in the folder."""
-        return os.path.join(self.dir, name)
-
-    def read(self, name):
-        """The file's bytes, or None when it does not exist."""
-        try:
-            with open(self.path(name), "rb") as f:
-                return f.read()
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                return None
-            raise
-
-    def open(self, name, append):
-        """A handle to write name: appended to, or made empty first."""
-        return open(self.path(name), "ab" if append else "wb")
-
-    def write(self, h, data):
-        """Write all of data (buffered: fsync writes it out)."""
-        h.write(data)
+class Files(_Portable):
+    """Files of one persistence folder, synced to the disk."""
 
     def fsync(self, h):
         """Flush h and wait until the disk has it."""
         h.flush()
         os.fsync(h.fileno())
-
-    def close(self, h):
-        """Close a handle."""
-        h.close()
 
     def rename(self, old, new):
         """Rename old to new atomically, replacing new."""
