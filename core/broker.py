@@ -5,12 +5,12 @@ from core.conn import Conn
 from core.errors import ProtocolError
 from core.retain import RetainStore
 from core.subs import SubTree
-from core import codec
 from core import handle_connect
 from core import handle_publish
 from core import handle_subscribe
 from core import deliver
 from core.const import const
+from core.proto import packet_name
 
 # Required fixed-header flags per packet type from a client; None: not allowed from a client.
 _FLAGS = (None, 0, None, -1, 0, 0, 2, 0, 2, None, 2, None, 0, None, 0, None)
@@ -254,14 +254,14 @@ class Broker:
             flags = _FLAGS[t]
             why = None
             if flags is None:
-                why = "%s is not a packet a client may send" % codec.name(t)
+                why = "%s is not a packet a client may send" % packet_name(t)
             elif flags >= 0 and b0 & 15 != flags:
-                why = "reserved flags 0x%x in %s" % (b0 & 15, codec.name(t))
+                why = "reserved flags 0x%x in %s" % (b0 & 15, packet_name(t))
             elif conn.connected == (t == 1):
                 if t == 1:
                     why = "second CONNECT"  # MQTT-3.1.0-2
                 else:
-                    why = "first packet is %s, not CONNECT" % codec.name(t)  # MQTT-3.1.0-1
+                    why = "first packet is %s, not CONNECT" % packet_name(t)  # MQTT-3.1.0-1
             if why is not None:
                 self.violation(conn, why)
                 return end
@@ -282,7 +282,7 @@ class Broker:
                     return end
             if i - pos + rl > self.max_packet:
                 self.violation(conn, "%s of %d bytes is over the maximum packet size %d"
-                               % (codec.name(t), i - pos + rl, self.max_packet))
+                               % (packet_name(t), i - pos + rl, self.max_packet))
                 return end
             if i + rl > end:
                 return pos

@@ -1,6 +1,6 @@
 """Outgoing messages: route to subscribers, in-flight window, queue, resend on resume."""
 
-from core.codec import put_publish, put_varint
+from core.proto import put_publish, put_varint
 from core.const import const
 
 # output a connection may gather before the port's spill (if any) writes it out: growing

@@ -1,6 +1,6 @@
 """CONNECT: validate, authenticate, take over or create the session, CONNACK."""
 
-from core.codec import Reader
+from core.proto import Reader, connack_text
 from core import utf8
 from core.errors import ProtocolError
 from core.session import Session
@@ -14,10 +14,6 @@ _BAD_PROTOCOL = const(1)
 _ID_REJECTED = const(2)
 _UNAVAILABLE = const(3)
 _NOT_AUTHORIZED = const(5)
-
-# their names for the log, by code; one string: a tuple would cost an object per name
-_REASONS = ("accepted|unacceptable protocol version|identifier rejected|server unavailable|"
-            "bad user name or password|not authorized")
 
 
 def connect(b, conn, b0, mv, s, e, p0):
@@ -98,10 +94,8 @@ def connect(b, conn, b0, mv, s, e, p0):
 
 def refuse(b, conn, rc, why):
     """Send CONNACK with a refusal code and close (MQTT-3.2.2-4/5)."""
-    b.log("notice", "Client %s refused: %s (CONNACK %d, %s)." % (conn.name(), why, rc, _REASONS.split("|")[rc]))
+    b.log("notice", "Client %s refused: %s (CONNACK %d, %s)." % (conn.name(), why, rc, connack_text(rc)))
     b.write(conn, bytes((0x20, 2, 0, rc)))
-    if conn.will is not None:
-        conn.will = None
     if b.events is not None:
         b.events.connect(conn, rc, why)
     b.close(conn, False, "connect refused")

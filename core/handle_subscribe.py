@@ -1,6 +1,6 @@
 """SUBSCRIBE and UNSUBSCRIBE: the subscription tree, SUBACK, retained delivery."""
 
-from core.codec import Reader, put_varint
+from core.proto import Reader, put_varint
 from core.errors import ProtocolError
 from core.topic import check_filter
 from core import deliver

@@ -1,4 +1,4 @@
-"""Property tests of core/codec.py (hypothesis, CPython only): what the codec writes reads
+"""Property tests of the codec in core/proto.py (hypothesis, CPython only): what the codec writes reads
 back the same, and any bytes either read or raise the codec's own ProtocolError."""
 
 import os
@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "cor
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from core.broker import Broker  # noqa: E402
-from core.codec import Reader, put_publish, put_varint  # noqa: E402
+from core.proto import Reader, put_publish, put_varint  # noqa: E402
 from core.config import Config  # noqa: E402
 from core.errors import ProtocolError  # noqa: E402
 import mqttc  # noqa: E402

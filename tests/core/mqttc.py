@@ -1,6 +1,6 @@
 """Test-side MQTT 3.1.1 packet builder and parser.
 
-Written from the MQTT 3.1.1 specification independently of core/codec.py, so that the
+Written from the MQTT 3.1.1 specification independently of core/proto.py, so that the
 engine is never checked against its own encoder. Runs on CPython and MicroPython.
 Builders return bytes; they never validate, so tests can build any malformed packet.
 """

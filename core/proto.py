@@ -1,17 +1,29 @@
-"""Wire encoding helpers shared by the handlers: varints, strings, fixed packets."""
+"""MQTT 3.1.1 on the wire: the names of packet types and CONNACK codes, and the encoding
+helpers the handlers share (varints, strings, fixed packets).
+
+The helpers live here rather than in a module of their own, which would cost a board heap.
+"""
 
 from core.errors import ProtocolError
 from core import utf8
 
-# Packet names by type (high nibble of the first byte), for error messages only: one
-# string rather than a tuple of sixteen, which would cost a heap object per name.
+# Names by packet type (high nibble of the first byte) and by CONNACK return code (MQTT
+# 3.1.1 section 3.2.2.3), for log lines and capture records: one string each rather than a
+# tuple, which would cost a heap object per name on a board.
 _NAMES = ("reserved(0) CONNECT CONNACK PUBLISH PUBACK PUBREC PUBREL PUBCOMP SUBSCRIBE "
           "SUBACK UNSUBSCRIBE UNSUBACK PINGREQ PINGRESP DISCONNECT AUTH(15)")
+_CONNACK_TEXTS = ("accepted|unacceptable protocol version|identifier rejected|"
+                  "server unavailable|bad user name or password|not authorized")
 
 
-def name(t):
+def packet_name(t):
     """Name of MQTT packet type t (0..15), e.g. "PUBLISH"."""
     return _NAMES.split()[t]
+
+
+def connack_text(rc):
+    """The spec's words for CONNACK return code rc (0..5), e.g. "not authorized"."""
+    return _CONNACK_TEXTS.split("|")[rc]
 
 
 def put_varint(out, n):
