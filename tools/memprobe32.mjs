@@ -128,9 +128,12 @@ function copyInto(FS, src, dest) {
   }
 }
 
+// [total, used] of the GC heap from micropython.mem_info, called through a proxy made
+// once (compiling a statement for each reading would count its parse as used heap)
 function memInfo(mp, out) {
+  mp.memInfo ??= mp.pyimport("micropython").mem_info;
   out.length = 0;
-  mp.runPython("import micropython\nmicropython.mem_info()");
+  mp.memInfo();
   const m = out.join("\n").match(/GC: total: (\d+), used: (\d+)/);
   return [Number(m[1]), Number(m[2])];
 }
