@@ -49,6 +49,7 @@ class Config:
     auto_id_prefix = "auto-"
     sys_interval = 10
     connection_messages = True
+    websockets_headers_size = 0  # 0: core.ws.HEADERS_SIZE
     password_file = None  # path; the port reads it (core/passwd.py parses)
     acl_file = None  # path; the port reads it (core/acl.py parses)
     local_only = False
@@ -111,7 +112,7 @@ class Config:
                 self.warnings.extend(self._default_only)
             _check_duplicates(self.filename, self.listeners)
             self._file_listeners = bool(self.listeners)
-            self._configured = [l for l in self.listeners if l.protocol == "mqtt"]
+            self._configured = list(self.listeners)
         for l in self._configured:
             if not l._max_set:
                 l.max_connections = self.max_connections

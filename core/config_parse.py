@@ -17,8 +17,8 @@ UNSUPPORTED_OPTIONS = (
     "persistence", "persistence_file", "persistence_location", "pid_file", "psk_file",
     "set_tcp_nodelay", "user", "retry_interval",
     # listeners
-    "http_dir", "max_qos", "max_topic_alias", "socket_domain", "use_username_as_clientid",
-    "websockets_log_level", "websockets_headers_size",
+    "max_qos", "max_topic_alias", "socket_domain", "use_username_as_clientid",
+    "websockets_log_level",
     # listener TLS (certificate and PSK)
     "capath", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
     "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "use_subject_as_username", "psk_hint",
@@ -179,10 +179,12 @@ def _opt_protocol(p, opt, args):
     if v not in ("mqtt", "websockets"):
         raise _Invalid("invalid value '%s' for option 'protocol': expected mqtt or "
                        "websockets" % v)
-    l = p.listener(opt)
-    l.protocol = v
-    if v == "websockets":
-        p.warn("protocol 'websockets' is not supported yet: this listener is not started")
+    p.listener(opt).protocol = v
+
+
+def _opt_http_dir(p, opt, args):
+    # served by a websockets listener (core/ws.py); an mqtt listener warns at the end
+    p.listener(opt).http_dir = _one(opt, args).rstrip("/") or "/"
 
 
 def _opt_mount_point(p, opt, args):
@@ -339,6 +341,8 @@ _OPTIONS = {
     "bind_address": _opt_bind_address,
     "max_connections": _opt_max_connections,
     "protocol": _opt_protocol,
+    "http_dir": _opt_http_dir,
+    "websockets_headers_size": _global_int("websockets_headers_size", 0, 65535),
     "mount_point": _opt_mount_point,
     "bind_interface": _opt_bind_interface,
     "per_listener_settings": _opt_per_listener_settings,
@@ -391,4 +395,7 @@ def parse(text, filename="mosquitto.conf"):
             raise ConfigError(filename, p.lineno, str(e))
     for l in cfg.listeners + ([cfg._default] if cfg._default_used else []):
         _check_tls(filename, l)
+        if l.http_dir is not None and l.protocol != "websockets":
+            cfg.warnings.append("%s:%d: http_dir of the listener on %s is ignored: it "
+                                "needs protocol websockets" % (filename, l._line, l.where()))
     return cfg.finish()

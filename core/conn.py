@@ -11,6 +11,7 @@ class Conn:
     """A client connection; the port owns the socket, the core owns everything else."""
 
     mount = None  # the listener's mount_point (a class default: most have none)
+    ws = None  # core.ws.Ws on a WebSockets listener (set by the port)
 
     def __init__(self, listener, ip, port, now):
         self.listener = listener

@@ -13,6 +13,7 @@ class Listener:
     protocol = "mqtt"
     mount_point = None
     bind_interface = None
+    http_dir = None  # protocol websockets: folder of static files served over HTTP
     # TLS: a listener with a certfile is a TLS listener
     certfile = None
     keyfile = None

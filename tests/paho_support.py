@@ -15,13 +15,13 @@ class Paho:
 
     certs: TLS with certs["ca"] + ".crt" as the trusted CA (None: plain TCP); client: path
     without .crt/.key of the client certificate to present. The client id is prefix and a
-    random part."""
+    random part. transport "websockets": MQTT over WebSockets (path /mqtt)."""
 
     def __init__(self, host, port, prefix="paho-", certs=None, client=None, user=None,
-                 password=None):
+                 password=None, transport="tcp"):
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                              client_id=prefix + uuid.uuid4().hex[:8],
-                             protocol=mqtt.MQTTv311)
+                             protocol=mqtt.MQTTv311, transport=transport)
         self.c.reconnect_delay_set(min_delay=120, max_delay=120)  # no reconnects in tests
         if certs is not None:
             self.c.tls_set(ca_certs=certs["ca"] + ".crt",

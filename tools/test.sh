@@ -31,6 +31,10 @@ fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_pkgs+=(nodejs npm)
 fi
+# MQTT over WebSockets is checked from a real headless browser (tests/integration/test_browser.py)
+if [ ! -x /usr/bin/chromium ]; then
+    apt_pkgs+=(chromium)
+fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     log "installing Debian packages: ${apt_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -77,6 +81,16 @@ if [ ! -f "$VENV/node/node_modules/@micropython/micropython-webassembly-pyscript
     log "installing $WASM_PKG into $VENV/node"
     mkdir -p "$VENV/node"
     npm install -s --prefix "$VENV/node" --no-audit --no-fund "$WASM_PKG" </dev/null >/dev/null
+fi
+
+# MQTT.js (the status page's client, also run under node) and playwright-core (drives
+# Debian's chromium): third-party code that is installed here, never committed
+WS_PKGS=(mqtt@5.16.0 playwright-core@1.65.2)
+if [ ! -f "$VENV/node/node_modules/mqtt/dist/mqtt.min.js" ] \
+    || [ ! -f "$VENV/node/node_modules/playwright-core/package.json" ]; then
+    log "installing ${WS_PKGS[*]} into $VENV/node"
+    mkdir -p "$VENV/node"
+    npm install -s --prefix "$VENV/node" --no-audit --no-fund "${WS_PKGS[@]}" </dev/null >/dev/null
 fi
 
 # --- run -------------------------------------------------------------------

@@ -8,7 +8,7 @@ import time
 import traceback
 
 from core.clock import PERIOD, add, diff
-from ports.cpython import tls
+from ports.cpython import tls, wsio
 
 _RECV_SIZE = 65536
 _BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
@@ -136,7 +136,8 @@ class Server:
                               % (listener.bind, e.strerror or e))
         for family, addr in addrs:
             self.log("notice", "Opening %s listen socket on port %d."
-                     % (_family_name(family), listener.port))
+                     % ("websockets" if listener.protocol == "websockets"
+                        else _family_name(family), listener.port))
             try:
                 sock = self._listen_socket(family, addr)
             except OSError as e:
@@ -273,6 +274,8 @@ class Server:
                     sock.close()
                     broker.closed(conn)
                     continue
+            if entry.listener.protocol == "websockets":
+                wsio.start(conn)
             client = _Client(sock, entry.ctx is not None)
             conn.port_data = client
             self.sel.register(sock, selectors.EVENT_READ, conn)
@@ -319,7 +322,10 @@ class Server:
         if cap is not None:
             cap.read_ms = time.time_ns() // 1000000  # records from these bytes: their arrival
         try:
-            self.broker.received(conn, self.mv[:n])
+            if conn.ws is None:
+                self.broker.received(conn, self.mv[:n])
+            else:
+                wsio.received(self.broker, conn, self.mv, n)
         except Exception:
             # A core bug must cost one connection, not the whole broker.
             self._internal_error(conn)
@@ -354,6 +360,9 @@ class Server:
             if conn.closing:
                 self._close(conn)
             return
+        if conn.ws is not None:
+            wsio.frame(conn)
+            out = conn.out
         while out:
             try:
                 n = client.sock.send(out)

@@ -237,17 +237,25 @@ def test_protocol_mqtt_applies_to_current_listener():
     assert c.listeners[0].protocol == "mqtt" and c.warnings == []
 
 
-def test_protocol_websockets_warns_and_listener_is_not_started():
-    c = parse_config("listener 1883\nlistener 8080\nprotocol websockets\n", "w.conf")
-    assert binds(c) == [(1883, "")]
-    assert c.warnings == ["w.conf:3: protocol 'websockets' is not supported yet: "
-                          "this listener is not started"]
+def test_protocol_websockets_listener_is_started_with_http_dir():
+    c = parse_config("listener 1883\nlistener 8080\nprotocol websockets\n"
+                     "http_dir /srv/www/\nwebsockets_headers_size 2048\n", "w.conf")
+    assert binds(c) == [(1883, ""), (8080, "")]
+    assert [l.protocol for l in c.listeners] == ["mqtt", "websockets"]
+    assert c.listeners[1].http_dir == "/srv/www" and c.listeners[0].http_dir is None
+    assert c.websockets_headers_size == 2048 and c.warnings == []
 
 
 def test_websockets_only_config_is_not_local_only():
     c = parse_config("listener 8080\nprotocol websockets\n")
-    assert c.listeners == [] and c.local_only is False and c.allow_anonymous is False
-    assert len(c.warnings) == 1
+    assert binds(c) == [(8080, "")] and c.local_only is False and c.allow_anonymous is False
+    assert c.warnings == []
+
+
+def test_http_dir_on_an_mqtt_listener_warns():
+    c = parse_config("listener 1883\nhttp_dir www\n", "h.conf")
+    assert c.warnings == ["h.conf:1: http_dir of the listener on port 1883 on all "
+                          "interfaces is ignored: it needs protocol websockets"]
 
 
 def test_protocol_value_errors():
@@ -399,7 +407,7 @@ def test_per_listener_settings_false_is_accepted_true_warns():
 SINGLE_VALUE = BOOLS + tuple(o for o, lo, hi in INTS) + (
     "auto_id_prefix", "persistent_client_expiration", "port", "bind_address",
     "max_connections", "protocol", "mount_point", "bind_interface", "per_listener_settings",
-    "password_file", "acl_file")
+    "password_file", "acl_file", "http_dir", "websockets_headers_size")
 
 
 def test_every_single_value_option_rejects_missing_and_extra_values():
