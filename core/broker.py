@@ -30,6 +30,9 @@ class Broker:
         self.acl = None  # core.acl.Acl when an acl_file is loaded (core/auth.py install)
         # events: an observer of broker events (capture); see core/README.md
         self.events = None
+        # store: the persistence store (core/persist/store.py) when persistence is on; the
+        # core reports each change of persistent state to it (core/README.md)
+        self.store = None
         # set by a port that measures its heap: new clients get CONNACK 3 while it is True
         self.low_memory = False
         self.sessions = {}  # client id -> Session
@@ -173,6 +176,8 @@ class Broker:
 
     def ack(self, conn, b0, pid):
         """Queue a two-byte-body acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK)."""
+        if self.store is not None and self.store.hold(conn, b0, pid):
+            return  # sent once the records it acknowledges are durable
         out = conn.out
         if not out:
             self.pending.append(conn)
@@ -214,6 +219,8 @@ class Broker:
             s.gone_at = self.secs
             if s.clean:
                 self.drop_session(s)
+            elif self.store is not None:
+                self.store.ended(s)
         will = conn.will
         conn.will = None
         if send_will and will is not None and self.acl is not None and \
@@ -231,6 +238,8 @@ class Broker:
 
     def drop_session(self, s):
         """Forget a session and its subscriptions."""
+        if self.store is not None:
+            self.store.drop(s)
         for f in s.subs:
             self.subs.unsubscribe(f, s)
         s.subs = {}

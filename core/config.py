@@ -66,6 +66,13 @@ class Config:
     capture_tls = False
     capture_cafile = None
     capture_deliveries = False  # one record per message delivered to a client
+    # persistence (core/persist/): off unless persistence true
+    persistence = False
+    persistence_location = None  # folder; None: the current directory
+    persistence_file = "mqtt-edge.db"  # the snapshot; its journal is this name + ".journal"
+    autosave_interval = None  # seconds (or changes); None: the port's default
+    autosave_on_changes = False
+    persistence_journal_limit = None  # journal bytes that trigger a snapshot; None: port's
     _default_used = False
     _port_seen = False  # `port` given (mosquitto warns when repeated)
     _log_type_seen = False

@@ -11,10 +11,10 @@ _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 864
 UNSUPPORTED_OPTIONS = (
     # general and security
     "allow_duplicate_messages", "auth_plugin", "auth_plugin_deny_special_chars",
-    "plugin", "autosave_interval", "autosave_on_changes", "check_retain_source",
+    "plugin", "check_retain_source",
     "clientid_prefixes", "include_dir", "log_dest", "log_facility", "log_timestamp",
     "log_timestamp_format", "max_inflight_bytes", "memory_limit",
-    "persistence", "persistence_file", "persistence_location", "pid_file", "psk_file",
+    "pid_file", "psk_file",
     "set_tcp_nodelay", "user", "retry_interval",
     # listeners
     "max_qos", "max_topic_alias", "socket_domain", "use_username_as_clientid",
@@ -119,6 +119,14 @@ def _global_str(attr):
 
 def _opt_persistent_client_expiration(p, opt, args):
     p.cfg.persistent_client_expiration = _duration(opt, _one(opt, args))
+
+
+def _opt_persistence_file(p, opt, args):
+    v = _one(opt, args)
+    if "/" in v:
+        raise _Invalid("invalid value '%s' for option 'persistence_file': a file name "
+                       "without '/' (the folder is persistence_location)" % v)
+    p.cfg.persistence_file = v
 
 
 def _opt_log_type(p, opt, args):
@@ -335,6 +343,12 @@ _OPTIONS = {
     "password_file": _global_str("password_file"),
     "acl_file": _global_str("acl_file"),
     "persistent_client_expiration": _opt_persistent_client_expiration,
+    "persistence": _global_bool("persistence"),
+    "persistence_location": _global_str("persistence_location"),
+    "persistence_file": _opt_persistence_file,
+    "autosave_interval": _global_int("autosave_interval", 0),
+    "autosave_on_changes": _global_bool("autosave_on_changes"),
+    "persistence_journal_limit": _global_int("persistence_journal_limit", 4096),
     "log_type": _opt_log_type,
     "listener": _opt_listener,
     "port": _opt_port,

@@ -95,6 +95,8 @@ def publish_msg(b, msg, qos, retain):
     """Publish a message made inside the broker (a will, $SYS, a bridge)."""
     if retain and b.cfg.retain_available:
         b.retained.set(msg, qos)
+        if b.store is not None:
+            b.store.retain(msg, qos)
     route_msg(b, msg, qos)
 
 
@@ -129,6 +131,8 @@ def send(b, sess, msg, q, retain):
     sess.queue.append(msg)
     sess.queue.append(retain << 2 | q)
     sess.queued_bytes += len(msg[2])
+    if b.store is not None:
+        b.store.queue(sess, msg, retain << 2 | q)
     if c is not None:
         _backlog(b, sess, c)
 
@@ -143,11 +147,16 @@ def _backlog(b, sess, c):
         b.close(c, True, why)
 
 
-def _start(b, sess, c, msg, q, retain):
-    """Write msg to c now; False, with nothing changed, when the heap has no room for it."""
+def _start(b, sess, c, msg, q, retain, head=False):
+    """Write msg to c now; False, with nothing changed, when the heap has no room for it.
+
+    head: msg is the head of sess's queue (for the persistence store).
+    """
     tb = msg[1]
     if c.mlen:
         if not inside(c, msg[0]):
+            if b.store is not None:
+                b.store.start(sess, 0, msg, retain << 2 | q, head)
             return True  # outside its mount point: never for this client (a resumed session)
         tb = tb[c.mlen:]
     out = c.out
@@ -170,6 +179,8 @@ def _start(b, sess, c, msg, q, retain):
         return False
     if q:
         sess.seq += 1
+    if b.store is not None:
+        b.store.start(sess, pid, msg, sess.flags[pid] if q else retain << 2, head)
     if not n0:
         b.pending.append(c)
     b.msgs_out += 1
@@ -197,7 +208,7 @@ def refill(b, sess):
     while q and len(sess.inflight) < b.max_inflight:
         m = q[0]
         f = q[1]
-        if not _start(b, sess, c, m, f & 3, f >> 2):
+        if not _start(b, sess, c, m, f & 3, f >> 2, True):
             retry_later(b, sess)
             return
         q.pop(0)
@@ -223,6 +234,8 @@ def resume(b, sess):
                 if not inside(c, m[0]):  # sent through another listener, outside this one's view
                     del sess.inflight[pid]
                     del sess.flags[pid]
+                    if b.store is not None:
+                        b.store.completed(sess, pid)
                     continue
                 tb = tb[c.mlen:]
             put_publish(out, 0x38 | (f & 3) << 1 | (f >> 2 & 1), tb, pid, m[2])

@@ -123,6 +123,8 @@ def _accept(b, conn, cid, clean, keepalive, will):
         present = 1  # MQTT-3.2.2-2
     s.conn = conn
     s.username = conn.username  # for acl_file read checks while the session is offline
+    if b.store is not None:
+        b.store.session(s)
     conn.session = s
     conn.connected = True
     if will is not None:

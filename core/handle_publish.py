@@ -57,6 +57,8 @@ def publish(b, conn, b0, mv, s, e, p0):
             deliverable = False  # MQTT-4.3.3-2: resent before PUBREL, delivered once only
         else:
             q2[pid] = True
+            if b.store is not None:
+                b.store.q2in(sess, pid)
     if b.events is not None:
         b.events.publish(conn, topic, b0, pid, mv, ps, e, why)
     if deliverable:
@@ -68,6 +70,8 @@ def publish(b, conn, b0, mv, s, e, p0):
             if conn.mlen:
                 msg = (topic, conn.mount.encode() + msg[1], msg[2])
             b.retained.set(msg, qos)  # MQTT-3.3.1-5/10/11
+            if b.store is not None:
+                b.store.retain(msg, qos)
         if conn.mlen:  # the received bytes carry the short topic: route a PUBLISH made anew
             if msg is None:
                 msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
@@ -94,6 +98,8 @@ def puback(b, conn, b0, mv, s, e, p0):
     if f is not None and f & 3 == 1:
         del sess.inflight[pid]
         del sess.flags[pid]
+        if b.store is not None:
+            b.store.acked(sess, pid)
         if sess.queue:
             deliver.refill(b, sess)
 
@@ -105,6 +111,8 @@ def pubrec(b, conn, b0, mv, s, e, p0):
     f = fl.get(pid)
     if f is not None and f & 3 == 2:
         fl[pid] = f | 8  # now waiting for PUBCOMP
+        if b.store is not None and not f & 8:
+            b.store.released(conn.session, pid)
     b.ack(conn, 0x62, pid)
 
 
@@ -112,8 +120,8 @@ def pubrel(b, conn, b0, mv, s, e, p0):
     """PUBREL for a QoS 2 message we received: forget its id, answer PUBCOMP."""
     pid = _pid(mv, s, e, "PUBREL")
     q2 = conn.session.qos2_in
-    if q2:
-        q2.pop(pid, None)
+    if q2 and q2.pop(pid, None) and b.store is not None:
+        b.store.q2rel(conn.session, pid)
     b.ack(conn, 0x70, pid)  # MQTT-4.3.3-? PUBCOMP with the same id
 
 
@@ -125,5 +133,7 @@ def pubcomp(b, conn, b0, mv, s, e, p0):
     if f is not None and f & 8:
         del sess.inflight[pid]
         del sess.flags[pid]
+        if b.store is not None:
+            b.store.completed(sess, pid)
         if sess.queue:
             deliver.refill(b, sess)

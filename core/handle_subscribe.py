@@ -57,6 +57,8 @@ def subscribe(b, conn, b0, mv, s, e, p0):
             continue
         b.subs.subscribe(f, sess, q)  # MQTT-3.8.4-3: a repeated filter replaces the old one
         sess.subs[f] = q
+        if b.store is not None:
+            b.store.sub(sess, f, q)
         out.append(q)
         b.log("debug", "Client %s subscribed to '%s' (QoS %d)." % (conn.name(), f, q))
         if b.events is not None:
@@ -95,6 +97,8 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
     for f in fs:
         if b.subs.unsubscribe(f, sess):
             sess.subs.pop(f, None)
+            if b.store is not None:
+                b.store.unsub(sess, f)
         if b.events is not None:
             b.events.unsubscribe(conn, f)
     b.ack(conn, 0xB0, pid)  # MQTT-3.10.4-4/5

@@ -93,14 +93,27 @@ class Store:
         R.put(self.buf, R.START, s.client_id, pid, flags)
         self.count += 1
 
-    def acked(self, s, pid, typ):
-        """Outgoing pid changed state: typ is records.ACKED, RELEASED or COMPLETED."""
-        if not s.clean:
-            R.put(self.buf, typ, s.client_id, pid)
-            self.count += 1
+    def acked(self, s, pid):
+        """PUBACK came for outgoing QoS 1 pid."""
+        self._pid(s, pid, R.ACKED)
 
-    def q2(self, s, pid, typ):
-        """Incoming QoS 2 id pid received (records.Q2IN) or released (records.Q2REL)."""
+    def released(self, s, pid):
+        """PUBREC came for outgoing QoS 2 pid (PUBREL sent)."""
+        self._pid(s, pid, R.RELEASED)
+
+    def completed(self, s, pid):
+        """PUBCOMP came for outgoing pid (or it left the in-flight window unsent)."""
+        self._pid(s, pid, R.COMPLETED)
+
+    def q2in(self, s, pid):
+        """Incoming QoS 2 id pid was received; PUBREL awaited."""
+        self._pid(s, pid, R.Q2IN)
+
+    def q2rel(self, s, pid):
+        """PUBREL came for incoming QoS 2 id pid."""
+        self._pid(s, pid, R.Q2REL)
+
+    def _pid(self, s, pid, typ):
         if not s.clean:
             R.put(self.buf, typ, s.client_id, pid)
             self.count += 1
@@ -168,18 +181,21 @@ class Store:
         """Write a snapshot aside, rename it into place and start an empty journal."""
         if self.buf and not self.commit():
             return
-        gen = self.gen + 1
-        w = self.wall()
-        head = _journal_head(gen, w)
         try:
-            self._replace(self.name, lambda sink: write(sink, self.b, self.gone, gen, w))
-            self._close_journal()
-            self._replace(self.jname, lambda sink: sink(head))
-            self.jh = self.fs.open(self.jname, True)
+            self._snapshot()
         except OSError as e:
             self.log("error", "Error: persistence: cannot write a snapshot in %s: %s"
                      % (self.name, e))
-            return
+
+    def _snapshot(self):
+        """compact() without the error handling: OSError when a file cannot be written."""
+        gen = self.gen + 1
+        w = self.wall()
+        head = _journal_head(gen, w)
+        self._replace(self.name, lambda sink: write(sink, self.b, self.gone, gen, w))
+        self._close_journal()
+        self._replace(self.jname, lambda sink: sink(head))
+        self.jh = self.fs.open(self.jname, True)
         self.gen = gen
         self.jsize = len(head)
         self.saved_at = self.b.secs
@@ -236,9 +252,10 @@ class Store:
         self.gen = max(self.gen, rs.gen)
         self.log("notice", "persistence: restored %d sessions and %d retained messages"
                  % (len(self.b.sessions), len(self.b.retained.msgs)))
-        self.compact()
-        if self.jh is None:
-            raise PersistError("%s: offset 0: cannot be written" % self.jname)
+        try:
+            self._snapshot()
+        except OSError as e:
+            raise PersistError("%s: offset 0: cannot be written: %s" % (self.name, e))
 
     def _read(self, name):
         try:

@@ -112,6 +112,7 @@ class Server:
         self._wake_r = None
         self._wake_w = None
         self.capture = None  # a ports.cpython.capture_io.CaptureIO, set by main
+        self.store = None  # core.persist.store.Store when persistence is on, set by main
 
     # ---- setup ----
 
@@ -229,7 +230,10 @@ class Server:
                         self._flush(data)
                     if events & selectors.EVENT_READ and data.port_data is not None:
                         self._read(data)
-            self.flush_pending()
+            self.flush_pending()  # deliveries leave before the fsync
+            if self.store is not None:
+                self.store.commit()  # group commit: one fsync for this turn's records,
+                self.flush_pending()  # then this turn's acknowledgements
         self._shutdown()
 
     def _drain_wakeup(self):
@@ -438,6 +442,8 @@ class Server:
             entry.sock.close()
         self.listens = []
         broker.shutdown()
+        if self.store is not None:
+            self.store.close()
         self.flush_pending()
         if self.capture is not None:
             self.capture.shut_down(time.monotonic() + _STOP_FLUSH_S)

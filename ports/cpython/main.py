@@ -16,6 +16,8 @@ from ports.cpython.log import Logger  # noqa: E402
 from ports.cpython.loop import ListenError, Server  # noqa: E402
 from ports.cpython import security  # noqa: E402
 from ports.cpython.capture_io import CaptureIO  # noqa: E402
+from ports.cpython import persist_files  # noqa: E402
+from core.persist.store import PersistError  # noqa: E402
 
 
 def read_config_text(path):
@@ -80,6 +82,13 @@ def main(argv=None):
             sys.stderr.write("Error: %s\n" % e)
         return 1
     server = Server(broker, log)
+    try:
+        server.store = persist_files.start(broker, cfg, log)
+    except (PersistError, OSError) as e:
+        log("error", "Error: persistence: %s" % e)
+        if "error" not in log.types:
+            sys.stderr.write("Error: persistence: %s\n" % e)
+        return 1
     server.reload = lambda: (security.reload(broker, cfg, log), server.reload_tls())
     try:
         cli.capture_from_env(cfg, os.environ.get)

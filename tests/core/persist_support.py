@@ -5,7 +5,6 @@ import os
 
 from core.broker import Broker
 from core.config import Config
-from core.persist import records as R
 from core.persist.store import Store
 from core.session import Session
 from ports.micropython.persist_files import Files  # plain open()/os: both interpreters
@@ -65,7 +64,8 @@ def broker_with_store(d, wall, limit=1 << 30, **settings):
 
 
 def describe(b):
-    """The broker's persistent state as nested sorted lists (comparable, printable)."""
+    """The broker's persistent state as nested sorted lists (comparable, printable): its
+    retained messages and its persistent (clean session 0) sessions."""
     ret = sorted([(t, m[1], q, m[2]) for t, (m, q) in b.retained.msgs.items()])
     sess = []
     n = 0
@@ -73,6 +73,8 @@ def describe(b):
         s = b.sessions[cid]
         subs = sorted(s.subs.items())
         n += len(subs)
+        if s.clean:
+            continue
         infl = sorted([(pid, s.flags[pid], s.inflight[pid]) for pid in s.inflight])
         q2 = sorted(s.qos2_in) if s.qos2_in else []
         sess.append((cid, s.clean, s.username, subs, infl, list(s.queue), s.queued_bytes, q2))
@@ -100,11 +102,11 @@ def write_journal(d):
     st.queue(alpha, ("a/2", b"a/2", b"p2"), 1)
     st.start(alpha, 1, ("a/1", b"a/1", b"p1"), 1 << 4 | 1, True)
     st.start(beta, 7, ("a/x", b"a/x", b"hi"), 1 << 4 | 2, False)
-    st.acked(beta, 7, R.RELEASED)
-    st.q2(alpha, 3, R.Q2IN)
-    st.q2(alpha, 4, R.Q2IN)
-    st.q2(alpha, 3, R.Q2REL)
-    st.acked(alpha, 1, R.ACKED)
+    st.released(beta, 7)
+    st.q2in(alpha, 3)
+    st.q2in(alpha, 4)
+    st.q2rel(alpha, 3)
+    st.acked(alpha, 1)
     st.retain(("r/2", b"r/2", b""), 0)
     st.unsub(alpha, "b/+")
     st.wall.t = 1500
@@ -118,3 +120,11 @@ def write_journal(d):
     jour = st.fs.read(NAME + ".journal")
     st.close()
     return snap, jour
+
+
+def attach(h, d, wall, hold=False, limit=1 << 30):
+    """Give harness h's broker a loaded Store on folder d; returns the store."""
+    st = Store(h.broker, Files(d), NAME, wall, h.broker.log, limit, hold)
+    st.load()
+    h.broker.store = st
+    return st

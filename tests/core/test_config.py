@@ -299,7 +299,8 @@ def test_per_listener_option_without_default_listener_warns_it_is_ignored():
 # ---------------------------------------------------------------- global options
 
 BOOLS = ("allow_anonymous", "allow_zero_length_clientid", "connection_messages",
-         "queue_qos0_messages", "retain_available", "upgrade_outgoing_qos")
+         "queue_qos0_messages", "retain_available", "upgrade_outgoing_qos", "persistence",
+         "autosave_on_changes")
 
 
 def test_every_boolean_option_takes_true_and_false():
@@ -321,7 +322,8 @@ def test_booleans_must_be_exactly_true_or_false():
 INTS = (("max_inflight_messages", 0, 65535), ("max_keepalive", 10, 65535),
         ("max_packet_size", 20, 268435460), ("max_queued_bytes", 0, None),
         ("max_queued_messages", 0, None), ("message_size_limit", 0, 268435455),
-        ("sys_interval", 0, 65535))
+        ("sys_interval", 0, 65535), ("autosave_interval", 0, None),
+        ("persistence_journal_limit", 4096, None))
 
 
 def test_every_integer_option_accepts_its_range_limits():
@@ -394,6 +396,23 @@ def test_log_type_errors():
     expect_error("log_type\n", 1, "missing value for option 'log_type'")
 
 
+def test_persistence_options_are_read_and_persistence_file_is_a_plain_name():
+    c = parse_config("persistence true\npersistence_location /var/lib/mqtt-edge/\n"
+                     "persistence_file broker.db\nautosave_interval 5\n"
+                     "autosave_on_changes true\npersistence_journal_limit 65536\n")
+    assert (c.persistence, c.persistence_location, c.persistence_file) == \
+        (True, "/var/lib/mqtt-edge/", "broker.db")
+    assert (c.autosave_interval, c.autosave_on_changes, c.persistence_journal_limit) == \
+        (5, True, 65536)
+    assert c.warnings == []
+    d = parse_config("sys_interval 3\n")
+    assert (d.persistence, d.persistence_file, d.autosave_interval) == \
+        (False, "mqtt-edge.db", None)
+    expect_error("persistence_file a/b.db\n", 1, "invalid value 'a/b.db' for option "
+                 "'persistence_file': a file name without '/' (the folder is "
+                 "persistence_location)")
+
+
 def test_per_listener_settings_false_is_accepted_true_warns():
     c = parse_config("per_listener_settings false\n")
     assert c.warnings == []
@@ -407,7 +426,8 @@ def test_per_listener_settings_false_is_accepted_true_warns():
 SINGLE_VALUE = BOOLS + tuple(o for o, lo, hi in INTS) + (
     "auto_id_prefix", "persistent_client_expiration", "port", "bind_address",
     "max_connections", "protocol", "mount_point", "bind_interface", "per_listener_settings",
-    "password_file", "acl_file", "http_dir", "websockets_headers_size")
+    "password_file", "acl_file", "http_dir", "websockets_headers_size", "persistence_location",
+    "persistence_file")
 
 
 def test_every_single_value_option_rejects_missing_and_extra_values():

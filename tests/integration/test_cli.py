@@ -162,11 +162,11 @@ def test_config_file_with_invalid_utf8_names_its_line(tmp_path):
 
 def test_known_mosquitto_option_not_implemented_warns_and_still_runs(broker_factory):
     b = broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\n"
-                       "autosave_interval 1800\n")
+                       "check_retain_source true\n")
     assert mqtt_connack(b.host, b.port) == b"\x20\x02\x00\x00"
     log = b.log()
     assert "Warning:" in log
-    assert "autosave_interval" in log
+    assert "check_retain_source" in log
 
 
 # ---- signals ----
