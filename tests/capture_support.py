@@ -30,6 +30,28 @@ def exchange(port, packets, read=True):
         s.close()
 
 
+def sequences(recs):
+    """The event.sequence numbers of records recs."""
+    return [r["event"]["sequence"] for r in recs]
+
+
+def check_gaps_are_counted_drops(sink, after):
+    """Wait for two stats records past sequence number after; the records must come in
+    order, and every gap in their sequence numbers must be a drop the broker counted."""
+    recs = sink.wait_for(lambda r: len([x for x in r if x["event"]["action"] == "stats"
+                                        and x["event"]["sequence"] > after]) >= 2, timeout=40)
+    seqs = sequences(recs)
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    x, y = [r for r in recs if r["event"]["action"] == "stats"][-2:]
+    gaps_before_x = x["event"]["sequence"] - len([s for s in seqs if s <= x["event"]["sequence"]])
+    assert gaps_before_x > 0
+    # The connection never broke, so every gap is a drop the broker counted. A record
+    # carries the count as it was when it was encoded; older records still waiting in the
+    # ring may be dropped after that, and the next record reports them. So each gap before
+    # stats record x is counted by x or, at the latest, by the following stats record y.
+    assert x["mqtt"]["capture_dropped"] <= gaps_before_x <= y["mqtt"]["capture_dropped"]
+
+
 def rss_kb(pid):
     """Resident memory of process pid in KiB (Linux /proc)."""
     with open("/proc/%d/status" % pid) as f:

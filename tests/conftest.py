@@ -1,6 +1,7 @@
 """Options for tests/hil (registered here: pytest reads pytest_addoption only from the
 conftest files it loads first, and `pytest tests` does not load tests/hil/conftest.py first),
-and the capture receiver fixture that both ports' capture tests use."""
+tests/core on sys.path for every folder (mqttc, the one packet builder and raw client), and
+the capture receiver fixture that both ports' capture tests use."""
 
 import json
 import os
@@ -10,6 +11,13 @@ import sys
 import time
 
 import pytest
+
+from brokerlog import stop_process
+
+# appended, not prepended: `core` must stay the repo root's engine package
+CORE_TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "core")
+if CORE_TESTS not in sys.path:
+    sys.path.append(CORE_TESTS)
 
 SINK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "tools", "capture_sink.py")
@@ -59,13 +67,8 @@ class Sink:
         return self.records()
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        """Send sig, wait, kill if need be; closes the pipe the sink announced itself on."""
+        stop_process(self.proc, sig)
         self.proc.stdout.close()
 
 

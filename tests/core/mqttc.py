@@ -1,4 +1,6 @@
-"""Test-side MQTT 3.1.1 packet builder and parser.
+"""Test-side MQTT 3.1.1 packet builder and parser, and a raw socket client for what paho
+hides (CONNACK codes, abrupt closes); the one packet module of every test folder (tests/core
+is on sys.path through tests/conftest.py).
 
 Written from the MQTT 3.1.1 specification independently of core/proto.py, so that the
 engine is never checked against its own encoder. Runs on CPython and MicroPython.
@@ -156,19 +158,12 @@ def disconnect():
 class Packet:
     """One parsed packet; fields that do not apply to its type stay None."""
 
+    dup = qos = retain = topic = pid = payload = session_present = rc = codes = None
+
     def __init__(self, ptype, flags, body):
         self.type = ptype
         self.flags = flags
         self.body = body
-        self.dup = None
-        self.qos = None
-        self.retain = None
-        self.topic = None
-        self.pid = None
-        self.payload = None
-        self.session_present = None
-        self.rc = None
-        self.codes = None
 
     def name(self):
         """The packet type's name."""
@@ -270,3 +265,61 @@ def parse(data):
     if rest:
         raise ParseError("trailing partial packet %r" % rest)
     return pkts
+
+
+def read_packet(sock):
+    """(first byte, body) of the next packet on sock; None if the peer closed (or reset) first."""
+    def exact(n):
+        data = b""
+        while len(data) < n:
+            try:
+                chunk = sock.recv(n - len(data))
+            except ConnectionResetError:
+                return None
+            if not chunk:
+                return None
+            data += chunk
+        return data
+    h = exact(1)
+    if h is None:
+        return None
+    n, shift = 0, 0
+    while True:
+        d = exact(1)
+        if d is None:
+            return None
+        n |= (d[0] & 0x7F) << shift
+        shift += 7
+        if d[0] < 0x80:
+            break
+    body = exact(n) if n else b""
+    if body is None:
+        return None
+    return h[0], body
+
+
+def read_until_closed(sock, size=100):
+    """Everything sock receives until the peer closes or resets it (or its timeout passes)."""
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(size)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass  # reset by the peer is as good as closed
+    return data
+
+
+def raw_connect(host, port, client_id, keepalive=60, will=None, timeout=10.0):
+    """A socket after CONNECT; returns (sock, CONNACK return code or None if closed)."""
+    # imported here: the engine tests load this module on MicroPython too
+    import socket
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.sendall(connect(client_id, keepalive=keepalive, will=will))
+    p = read_packet(s)
+    if p is None:
+        return s, None
+    assert p[0] == 0x20, "expected CONNACK, got 0x%02x" % p[0]
+    return s, p[1][1]

@@ -11,13 +11,12 @@ import queue
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-from mqtt_packets import raw_connect, read_packet  # noqa: F401  (for the tests)
-
+from brokerlog import LoggedBroker, free_port, port_accepts, stop_process
+from tools.deploy import tool as deploy_tool
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(ROOT, "tools", "deploy.py")
 SIMBOARD = os.path.join(ROOT, "tools", "simboard.py")
@@ -31,28 +30,11 @@ HEAP_CODE = "import gc\ngc.collect()\nprint(%r, gc.mem_free(), gc.mem_alloc())\n
 
 
 def tool(name):
-    """Path of a tool from the repo's venv or next to this Python."""
-    for c in (os.path.join(ROOT, ".venv", "bin", name),
-              os.path.join(os.path.dirname(sys.executable), name)):
-        if os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    raise RuntimeError("%s not found in .venv/bin: run tools/test.sh" % name)
-
-
-def free_port():
-    """A TCP port that was free on loopback a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_accepts(host, port, timeout=1.0):
-    """True when a TCP connection to host:port succeeds."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    """Path of a tool from the repo's venv, next to this Python, or on PATH."""
+    path = deploy_tool(name)
+    if path is None:
+        raise RuntimeError("%s not found in .venv/bin: run tools/test.sh" % name)
+    return path
 
 
 def board_config(board_type, port, bind):
@@ -115,13 +97,8 @@ class Target:
 
     def close(self):
         """Power the simulated board off (nothing to do for a real one)."""
-        if self.sim is not None and self.sim.poll() is None:
-            self.sim.terminate()
-            try:
-                self.sim.wait(10)
-            except subprocess.TimeoutExpired:
-                self.sim.kill()
-                self.sim.wait(10)
+        if self.sim is not None:
+            stop_process(self.sim)
 
 
 def start_simboard(board_type, workdir, romfs=None):
@@ -155,10 +132,14 @@ def start_simboard(board_type, workdir, romfs=None):
     return t
 
 
-class BoardBroker:
-    """The broker on the target, started with `tools/deploy.py --run`, as a user does."""
+class BoardBroker(LoggedBroker):
+    """The broker on the target, started with `tools/deploy.py --run`, as a user does;
+    .log() is the board's console output of the current (or last) run."""
+
+    LOG_WAIT = 10.0  # a real board over Wi-Fi
 
     def __init__(self, target, workdir, romfs=False):
+        LoggedBroker.__init__(self, None, None)
         self.target = target
         self.romfs = romfs  # deploy with --romfs: the modules go to the ROMFS partition
         self.workdir = workdir
@@ -176,9 +157,7 @@ class BoardBroker:
         with open(self.config_path, "w", encoding="utf-8") as f:
             f.write(self.config_text)
         self.network_path = net_path
-        self.proc = None
         self.runs = 0
-        self.log_path = None
 
     def deploy_args(self):
         return (["--config", self.config_path, "--network", self.network_path]
@@ -186,22 +165,6 @@ class BoardBroker:
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
-
-    def log(self):
-        """The board's console output of the current (or last) run."""
-        if self.log_path is None:
-            return ""
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def wait_for_log(self, text, timeout=10.0):
-        """Wait until text is in the log; returns whether it appeared."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return True
-            time.sleep(0.05)
-        return text in self.log()
 
     def start(self):
         """Deploy (unchanged files are skipped) and start the broker; waits until it serves."""
@@ -214,7 +177,7 @@ class BoardBroker:
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
-        while not (RUNNING in self.log() and port_accepts(self.host, self.port)):
+        while not (RUNNING in self.log() and port_accepts(self.host, self.port, 1.0)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.detach()
                 raise RuntimeError("the broker did not start on %s:\n%s"
@@ -229,13 +192,11 @@ class BoardBroker:
 
     def detach(self):
         """Stop following the console (the broker keeps running on the board)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # deploy.py stops its mpremote
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        LoggedBroker.stop(self)  # SIGTERM: deploy.py stops its mpremote
+
+    def kill(self):
+        """Kill deploy.py with its mpremote (they run in a session of their own)."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
 
     def stop(self):
         """Stop the broker with Ctrl-C (Server.run's clean stop) and return the heap figures

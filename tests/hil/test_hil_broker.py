@@ -7,7 +7,8 @@ import socket
 import time
 import uuid
 
-from hiltarget import WAIT, PahoClient, config_value, raw_connect, read_packet
+from hiltarget import WAIT, PahoClient, config_value
+from mqttc import raw_connect, read_packet
 
 
 def _id(prefix):

@@ -4,16 +4,10 @@ import os
 import socket
 import sys
 
+from brokerlog import HOST, free_port  # noqa: F401  (the integration tests import them from here)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = os.path.join(ROOT, "ports", "cpython", "main.py")
-HOST = "127.0.0.1"
-
-
-def free_port():
-    """A TCP port that was free on loopback a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def broker_command():

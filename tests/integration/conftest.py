@@ -5,98 +5,59 @@ instead: it checks that the tests themselves state true mosquitto behaviour.
 """
 
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-from brokerproc import HOST, MAIN, ROOT, broker_command, free_port  # noqa: F401
+from brokerlog import STOP_TIMEOUT, LoggedBroker, port_accepts
+from brokerproc import HOST, broker_command, free_port
+
 START_TIMEOUT = 10.0
-STOP_TIMEOUT = 10.0
 MOSQUITTO_PUB = "/usr/bin/mosquitto_pub"
 MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
 
 
-def port_accepts(host, port, timeout=0.5):
-    """True when a TCP connection to host:port succeeds."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-class RunningBroker:
-    """A broker subprocess: .host, .port, .proc, .log(), .stop()."""
+class RunningBroker(LoggedBroker):
+    """A broker subprocess: .host, .port, .proc, .log(), .wait_for_log(), .stop()."""
 
     def __init__(self, proc, port, log_path, port2=None, config_path=None):
+        LoggedBroker.__init__(self, proc, log_path)
         self.host = HOST
         self.port = port
         self.port2 = port2
-        self.proc = proc
-        self.log_path = log_path
         self.config_path = config_path
 
-    def log(self):
-        """Everything the broker wrote to stdout and stderr so far."""
-        with open(self.log_path, "r", encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def wait_for_log(self, text, timeout=5.0):
-        """Wait until text appears in the log; returns whether it did."""
-        deadline = time.monotonic() + timeout
+    def wait_until_up(self):
+        """Until the first listener accepts; RuntimeError with the log if it never does."""
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if text in self.log():
-                return True
-            time.sleep(0.05)
-        return text in self.log()
-
-    def stop(self, sig=signal.SIGTERM):
-        """Send sig (SIGTERM), wait up to 10 s, then kill; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT)
-        return self.proc.returncode
-
-
-def _wait_until_up(proc, host, port, log_path):
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            with open(log_path, encoding="utf-8", errors="replace") as f:
+            if self.proc.poll() is not None:
                 raise RuntimeError("broker exited with %s before listening:\n%s"
-                                   % (proc.returncode, f.read()))
-        if port_accepts(host, port):
-            return
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait(STOP_TIMEOUT)
-    with open(log_path, encoding="utf-8", errors="replace") as f:
+                                   % (self.proc.returncode, self.log()))
+            if port_accepts(self.host, self.port):
+                return
+            time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait(STOP_TIMEOUT)
         raise RuntimeError("broker did not accept on %s:%d within %.0f s:\n%s"
-                           % (host, port, START_TIMEOUT, f.read()))
+                           % (self.host, self.port, START_TIMEOUT, self.log()))
 
-
-def _wait_until_running(proc, log_path):
-    """Until the broker logs "... running": every listener is open (the first one accepts
-    earlier, while a TLS listener after it may still be loading its certificate)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        with open(log_path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-        if " running" in text:
-            return
-        if proc.poll() is not None:
-            raise RuntimeError("broker exited with %s before running:\n%s"
-                               % (proc.returncode, text))
-        time.sleep(0.05)
-    raise RuntimeError("broker did not log 'running' within %.0f s:\n%s" % (START_TIMEOUT, text))
+    def wait_until_running(self):
+        """Until the broker logs "... running": every listener is open (the first one
+        accepts earlier, while a TLS listener after it may still be loading its
+        certificate)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            text = self.log()
+            if " running" in text:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError("broker exited with %s before running:\n%s"
+                                   % (self.proc.returncode, text))
+            time.sleep(0.05)
+        raise RuntimeError("broker did not log 'running' within %.0f s:\n%s"
+                           % (START_TIMEOUT, text))
 
 
 @pytest.fixture
@@ -135,9 +96,9 @@ def broker_factory(tmp_path):
         b = RunningBroker(proc, port, log_path, port2, config_path)
         started.append(b)
         if wait:
-            _wait_until_up(proc, HOST, port, log_path)
+            b.wait_until_up()
             if port2 is not None:
-                _wait_until_running(proc, log_path)
+                b.wait_until_running()
         return b
 
     yield start

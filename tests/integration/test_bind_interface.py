@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from brokerproc import ipv6_loopback_available
-from mqtt_packets import raw_connect
+from mqttc import raw_connect
 
 def connack(host, port):
     """The CONNACK return code a client gets on host:port (OSError when nothing listens)."""

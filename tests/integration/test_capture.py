@@ -10,7 +10,8 @@ import time
 import pytest
 
 from brokerproc import ROOT, HOST, free_port
-from capture_support import broker_conf as _conf, exchange as _mqtt, rss_kb
+from capture_support import (broker_conf as _conf, check_gaps_are_counted_drops,
+                             exchange as _mqtt, rss_kb, sequences as _seqs)
 
 def _connect(cid, will=False):
     c = cid.encode()
@@ -25,10 +26,6 @@ def _pub(topic, payload=b"x"):
     t = topic.encode()
     body = bytes((0, len(t))) + t + payload
     return bytes((0x30, len(body))) + body
-
-
-def _seqs(recs):
-    return [r["event"]["sequence"] for r in recs]
 
 
 def test_every_event_kind_reaches_the_sink_in_order(broker_factory, sinks):
@@ -168,18 +165,7 @@ def test_slow_receiver_gets_records_in_order_and_gaps_equal_reported_drops(broke
         c.sendall(_pub("t/%d" % i))
     c.sendall(b"\xe0\x00")
     c.close()
-    recs = sink.wait_for(lambda r: len([x for x in r if x["event"]["action"] == "stats"
-                                        and x["event"]["sequence"] > 203]) >= 2, timeout=40)
-    seqs = _seqs(recs)
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    x, y = [r for r in recs if r["event"]["action"] == "stats"][-2:]
-    gaps_before_x = x["event"]["sequence"] - len([s for s in seqs if s <= x["event"]["sequence"]])
-    assert gaps_before_x > 0
-    # The connection never broke, so every gap is a drop the broker counted. A record
-    # carries the count as it was when it was encoded; older records still waiting in the
-    # ring may be dropped after that, and the next record reports them. So each gap before
-    # stats record x is counted by x or, at the latest, by the following stats record y.
-    assert x["mqtt"]["capture_dropped"] <= gaps_before_x <= y["mqtt"]["capture_dropped"]
+    check_gaps_are_counted_drops(sink, 203)
 
 
 def _openssl(*args, cwd):

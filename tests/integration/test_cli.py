@@ -12,6 +12,7 @@ import time
 import pytest
 
 from brokerproc import ipv6_loopback_available
+import mqttc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = os.path.join(ROOT, "ports", "cpython", "main.py")
@@ -41,15 +42,6 @@ def run_main(*args, timeout=RUN_TIMEOUT, cwd=None):
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
-def connect_packet(client_id, clean=True, keepalive=60):
-    """An MQTT 3.1.1 CONNECT packet (no will, no credentials)."""
-    cid = client_id.encode()
-    body = (b"\x00\x04MQTT\x04" + bytes([0x02 if clean else 0x00])
-            + keepalive.to_bytes(2, "big") + len(cid).to_bytes(2, "big") + cid)
-    assert len(body) < 128
-    return bytes([0x10, len(body)]) + body
-
-
 def recv_exact(sock, n):
     """Read exactly n bytes or raise (socket timeout applies)."""
     data = b""
@@ -66,7 +58,7 @@ def mqtt_connack(host, port, client_id="cli-test", family=socket.AF_INET):
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.settimeout(5)
         s.connect((host, port))
-        s.sendall(connect_packet(client_id))
+        s.sendall(mqttc.connect(client_id))
         return recv_exact(s, 4)
 
 
@@ -175,7 +167,7 @@ def test_known_mosquitto_option_not_implemented_warns_and_still_runs(broker_fact
 def test_signal_stops_broker_cleanly_with_exit_0(broker, sig):
     # A connected client must not keep the broker from stopping.
     with socket.create_connection((broker.host, broker.port), timeout=5) as s:
-        s.sendall(connect_packet("stay"))
+        s.sendall(mqttc.connect("stay"))
         assert recv_exact(s, 4) == b"\x20\x02\x00\x00"
         broker.proc.send_signal(sig)
         broker.proc.wait(10)
@@ -277,7 +269,7 @@ def test_more_than_1000_concurrent_connections_are_all_accepted(broker):
     try:
         for i in range(count):
             s = socket.create_connection((broker.host, broker.port), timeout=10)
-            s.sendall(connect_packet("many-%d" % i))
+            s.sendall(mqttc.connect("many-%d" % i))
             socks.append(s)
         # Read every CONNACK while all connections stay open at once.
         sel = selectors.DefaultSelector()
@@ -318,41 +310,6 @@ def test_sighup_does_not_stop_the_broker(broker):
     assert mqtt_connack(broker.host, broker.port) == b"\x20\x02\x00\x00"
 
 
-def _remaining_length(n):
-    out = bytearray()
-    while True:
-        d = n % 128
-        n //= 128
-        out.append(d | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _publish_qos1(topic, pid, payload):
-    t = topic.encode()
-    body = len(t).to_bytes(2, "big") + t + pid.to_bytes(2, "big") + payload
-    return b"\x32" + _remaining_length(len(body)) + body
-
-
-def _subscribe(pid, topic, qos):
-    t = topic.encode()
-    body = pid.to_bytes(2, "big") + len(t).to_bytes(2, "big") + t + bytes([qos])
-    return b"\x82" + _remaining_length(len(body)) + body
-
-
-def _read_packet(sock):
-    """(first byte, body) of the next MQTT packet on sock."""
-    b0 = recv_exact(sock, 1)[0]
-    n, shift = 0, 0
-    while True:
-        d = recv_exact(sock, 1)[0]
-        n |= (d & 0x7F) << shift
-        shift += 7
-        if d < 0x80:
-            break
-    return b0, recv_exact(sock, n)
-
-
 def test_slow_reader_receives_every_byte_once_it_reads(broker_factory):
     # 8 MB for a reader with a tiny receive buffer is more than the kernel's send buffer
     # (tcp_wmem max is 4 MB by default): the broker's sends go partial and the port must
@@ -365,20 +322,20 @@ def test_slow_reader_receives_every_byte_once_it_reads(broker_factory):
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.settimeout(20)
         slow.connect((b.host, b.port))
-        slow.sendall(connect_packet("slow") + _subscribe(1, "bulk", 1))
+        slow.sendall(mqttc.connect("slow") + mqttc.subscribe(1, [("bulk", 1)]))
         assert recv_exact(slow, 4) == b"\x20\x02\x00\x00"
         assert recv_exact(slow, 5) == b"\x90\x03\x00\x01\x01"
         pub.settimeout(20)
         pub.connect((b.host, b.port))
-        pub.sendall(connect_packet("bulk-pub"))
+        pub.sendall(mqttc.connect("bulk-pub"))
         assert recv_exact(pub, 4) == b"\x20\x02\x00\x00"
         for i, p in enumerate(payloads):
-            pub.sendall(_publish_qos1("bulk", i + 1, p))
+            pub.sendall(mqttc.publish("bulk", p, 1, pid=i + 1))
         for i in range(count):
             assert recv_exact(pub, 4) == b"\x40\x02" + (i + 1).to_bytes(2, "big")
         got = []
         for _ in range(count):
-            b0, body = _read_packet(slow)
+            b0, body = mqttc.read_packet(slow)
             assert b0 & 0xF6 == 0x32, hex(b0)  # PUBLISH QoS 1 (DUP may not be set)
             got.append(body[8:])  # topic length 2 + "bulk" 4 + packet id 2
         assert got == payloads

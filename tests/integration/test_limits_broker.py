@@ -2,21 +2,16 @@
 reading loses QoS 0 messages and is then cut off, subscriptions per client, topic length
 and levels. Raw sockets for the misbehaving clients, paho for the well-behaved ones."""
 
-import os
 import queue
 import socket
-import sys
 import time
 import uuid
 
 import pytest
 
-mqtt = pytest.importorskip("paho.mqtt.client")
+import mqttc
 
-_CORE_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "core")
-if _CORE_TESTS not in sys.path:
-    sys.path.append(_CORE_TESTS)
-import mqttc  # noqa: E402
+mqtt = pytest.importorskip("paho.mqtt.client")
 
 WAIT = 10
 

@@ -23,11 +23,7 @@ import pytest
 from brokerproc import ROOT, free_port, ipv6_loopback_available
 from capture_support import broker_conf
 from tls_support import make_ca, make_signed
-
-_CORE_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "core")
-if _CORE_TESTS not in sys.path:
-    sys.path.append(_CORE_TESTS)
-import mqttc  # noqa: E402  (tests/core/mqttc.py: independent packet builder/parser)
+import mqttc  # (tests/core/mqttc.py: independent packet builder/parser)
 
 LOGSTASH = os.path.join(ROOT, "tools", "logstash")
 TEMPLATE = os.path.join(LOGSTASH, "index-template.json")

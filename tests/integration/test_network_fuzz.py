@@ -10,20 +10,15 @@ import os
 import queue
 import random
 import socket
-import sys
 import threading
 import time
 import uuid
 
 import pytest
 
-mqtt = pytest.importorskip("paho.mqtt.client")
+import mqttc
 
-_CORE_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "core")
-if _CORE_TESTS not in sys.path:
-    sys.path.append(_CORE_TESTS)
-import mqttc  # noqa: E402
-from mqtt_packets import read_packet  # noqa: E402
+mqtt = pytest.importorskip("paho.mqtt.client")
 
 PACKETS = int(os.environ.get("FUZZ_PACKETS", "10000"))
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "20"))
@@ -169,7 +164,7 @@ def end_sessions(host, port):
     for cid in CIDS:
         with socket.create_connection((host, port), timeout=WAIT) as s:
             s.sendall(mqttc.connect(cid, clean=True))
-            ack = read_packet(s)
+            ack = mqttc.read_packet(s)
             assert ack == (0x20, b"\x00\x00"), "clean CONNECT of %s: %r" % (cid, ack)
             s.sendall(mqttc.disconnect())
 

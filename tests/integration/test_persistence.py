@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mqtt_packets import connect_packet, publish_packet, read_packet, subscribe_packet
+import mqttc
 
 CONF = ("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
         "max_queued_messages 0\nsys_interval 0\n")
@@ -21,8 +21,8 @@ LONG = os.environ.get("MQTT_EDGE_LONG") == "1"  # the long variant: tools/test.s
 
 def _connect(b, cid, clean=True):
     s = socket.create_connection((b.host, b.port), timeout=10)
-    s.sendall(connect_packet(cid, clean=clean))
-    p = read_packet(s)
+    s.sendall(mqttc.connect(cid, clean=clean))
+    p = mqttc.read_packet(s)
     assert p is not None and p[0] == 0x20 and p[1][1] == 0, p
     return s, p[1][0]  # session present
 
@@ -38,14 +38,14 @@ def _publisher(b, n, qos, acked, stop):
         i = 0
         while not stop.is_set():
             pid = 1 + i % 65000
-            s.sendall(publish_packet("load/%d" % n, b"%d:%d" % (n, i), qos, False, pid))
-            p = read_packet(s)
+            s.sendall(mqttc.publish("load/%d" % n, b"%d:%d" % (n, i), qos, pid=pid))
+            p = mqttc.read_packet(s)
             if p is None or p[0] >> 4 not in (4, 5) or _pid(p[1]) != pid:
                 return
             acked[n].append(i)  # PUBACK or PUBREC: the broker has it
             if qos == 2:
                 s.sendall(b"\x62\x02" + pid.to_bytes(2, "big"))
-                if read_packet(s) is None:
+                if mqttc.read_packet(s) is None:
                     return
             i += 1
     except OSError:
@@ -60,7 +60,7 @@ def _drain(b, cid):
     got = []
     try:
         while True:
-            p = read_packet(s)
+            p = mqttc.read_packet(s)
             if p is None:
                 break
             t, body = p
@@ -81,8 +81,8 @@ def _drain(b, cid):
 def _kill_under_load(broker_factory, qos, kill_after):
     b = broker_factory(CONF)
     s, _ = _connect(b, "sub", clean=False)
-    s.sendall(subscribe_packet(1, [("load/#", 2)]))
-    assert read_packet(s)[0] == 0x90
+    s.sendall(mqttc.subscribe(1, [("load/#", 2)]))
+    assert mqttc.read_packet(s)[0] == 0x90
     s.close()  # offline: everything is queued for it
     time.sleep(0.2)
     acked = [[] for _ in range(PUBLISHERS)]
@@ -132,24 +132,24 @@ def test_kill_9_at_many_points_long(broker_factory, round):
 def test_retained_messages_and_subscriptions_survive_a_restart(broker_factory):
     b = broker_factory(CONF)
     s, _ = _connect(b, "keeper", clean=False)
-    s.sendall(subscribe_packet(1, [("news/#", 1)]))
-    assert read_packet(s)[0] == 0x90
+    s.sendall(mqttc.subscribe(1, [("news/#", 1)]))
+    assert mqttc.read_packet(s)[0] == 0x90
     s.close()
     p, _ = _connect(b, "p")
-    p.sendall(publish_packet("news/a", b"kept", 1, True, 1))
-    assert read_packet(p)[0] == 0x40
+    p.sendall(mqttc.publish("news/a", b"kept", 1, True, pid=1))
+    assert mqttc.read_packet(p)[0] == 0x40
     p.close()
     assert b.stop() == 0
     b2 = broker_factory(CONF)
     p, _ = _connect(b2, "p")
-    p.sendall(publish_packet("news/b", b"after", 1, False, 1))
-    assert read_packet(p)[0] == 0x40
+    p.sendall(mqttc.publish("news/b", b"after", 1, pid=1))
+    assert mqttc.read_packet(p)[0] == 0x40
     got = _drain(b2, "keeper")
     assert [(t, m) for t, m, q in got] == [("news/a", b"kept"), ("news/b", b"after")]
     r, _ = _connect(b2, "reader")
-    r.sendall(subscribe_packet(1, [("news/#", 0)]))
-    assert read_packet(r)[0] == 0x90
-    first, body = read_packet(r)
+    r.sendall(mqttc.subscribe(1, [("news/#", 0)]))
+    assert mqttc.read_packet(r)[0] == 0x90
+    first, body = mqttc.read_packet(r)
     assert first == 0x31 and body.endswith(b"news/akept")
 
 
@@ -184,8 +184,8 @@ def test_a_session_that_expired_while_the_broker_was_down_is_gone(broker_factory
 def test_compaction_under_load_keeps_the_journal_bounded(broker_factory):
     b = broker_factory(CONF + "persistence_journal_limit 65536\n")
     s, _ = _connect(b, "sub", clean=False)
-    s.sendall(subscribe_packet(1, [("load/#", 1)]))
-    assert read_packet(s)[0] == 0x90
+    s.sendall(mqttc.subscribe(1, [("load/#", 1)]))
+    assert mqttc.read_packet(s)[0] == 0x90
     s.close()
     acked = [[] for _ in range(PUBLISHERS)]
     stop = threading.Event()

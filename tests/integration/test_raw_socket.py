@@ -7,16 +7,11 @@ healthy subscriber/publisher pair running and checks it still works afterwards.
 import os
 import random
 import socket
-import sys
 import time
 
 import pytest
 
-_CORE_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "core")
-if _CORE_TESTS not in sys.path:
-    sys.path.append(_CORE_TESTS)
-
-import mqttc  # noqa: E402  (tests/core/mqttc.py: independent packet builder/parser)
+import mqttc  # (tests/core/mqttc.py: independent packet builder/parser)
 
 TIMEOUT = 5.0
 
@@ -59,6 +54,12 @@ class Raw:
     def connect(self, client_id, **kw):
         self.send(mqttc.connect(client_id, **kw))
         assert self.recv_exact(4) == b"\x20\x02\x00\x00"
+        return self
+
+    def subscribe(self, topic_filter, qos, pid=1):
+        """SUBSCRIBE to one filter; the SUBACK must grant qos, byte for byte."""
+        self.send(mqttc.subscribe(pid, [(topic_filter, qos)]))
+        assert self.recv_exact(5) == b"\x90\x03" + mqttc.u16(pid) + bytes([qos])
         return self
 
     def expect_closed(self, timeout=TIMEOUT):
@@ -120,8 +121,7 @@ def clients():
 
 def _healthy_pair(broker, clients, tag):
     sub = clients(broker).connect("sub-" + tag)
-    sub.send(mqttc.subscribe(1, [("health/" + tag, 1)]))
-    assert sub.recv_exact(5) == b"\x90\x03\x00\x01\x01"
+    sub.subscribe("health/" + tag, 1)
     pub = clients(broker).connect("pub-" + tag)
     return sub, pub
 
@@ -179,8 +179,7 @@ def test_subscribe_suback_and_unsuback_bytes(broker, clients):
 
 def test_qos1_flow_bytes(broker, clients):
     sub = clients(broker).connect("raw-s1")
-    sub.send(mqttc.subscribe(1, [("q1/t", 1)]))
-    assert sub.recv_exact(5) == b"\x90\x03\x00\x01\x01"
+    sub.subscribe("q1/t", 1)
     pub = clients(broker).connect("raw-p1")
     pub.send(mqttc.publish("q1/t", b"hello", qos=1, pid=0x0304))
     assert pub.recv_exact(4) == b"\x40\x02\x03\x04"
@@ -193,8 +192,7 @@ def test_qos1_flow_bytes(broker, clients):
 
 def test_qos2_flow_bytes(broker, clients):
     sub = clients(broker).connect("raw-s2")
-    sub.send(mqttc.subscribe(1, [("q2/t", 2)]))
-    assert sub.recv_exact(5) == b"\x90\x03\x00\x01\x02"
+    sub.subscribe("q2/t", 2)
     pub = clients(broker).connect("raw-p2")
     pub.send(mqttc.publish("q2/t", b"exactly once", qos=2, pid=0x0102))
     assert pub.recv_exact(4) == b"\x50\x02\x01\x02"
@@ -215,8 +213,7 @@ def test_retained_bytes_on_subscribe(broker, clients):
     pub = clients(broker).connect("raw-rp")
     pub.send(mqttc.publish("ret/t", b"kept", qos=0, retain=True))
     sub = clients(broker).connect("raw-rs")
-    sub.send(mqttc.subscribe(2, [("ret/#", 0)]))
-    assert sub.recv_exact(5) == b"\x90\x03\x00\x02\x00"
+    sub.subscribe("ret/#", 0, pid=2)
     assert sub.recv_exact(len(mqttc.publish("ret/t", b"kept", retain=True))) == \
         mqttc.publish("ret/t", b"kept", retain=True)
 
@@ -274,8 +271,7 @@ def test_garbage_before_connect_closes_only_that_connection(broker, clients, gar
 def test_truncated_packet_then_close_leaves_broker_healthy(broker, clients):
     sub, pub = _healthy_pair(broker, clients, "trunc")
     watcher = clients(broker).connect("watch-trunc")
-    watcher.send(mqttc.subscribe(1, [("cut/#", 0)]))
-    assert watcher.recv_exact(5) == b"\x90\x03\x00\x01\x00"
+    watcher.subscribe("cut/#", 0)
     bad = clients(broker).connect("bad-trunc")
     full = mqttc.publish("cut/x", b"y" * 200, qos=1, pid=5)
     bad.send(full[:50])
@@ -286,8 +282,7 @@ def test_truncated_packet_then_close_leaves_broker_healthy(broker, clients):
 
 def test_abrupt_close_publishes_will(broker, clients):
     watcher = clients(broker).connect("will-watch")
-    watcher.send(mqttc.subscribe(1, [("will/raw", 1)]))
-    assert watcher.recv_exact(5) == b"\x90\x03\x00\x01\x01"
+    watcher.subscribe("will/raw", 1)
     dying = clients(broker).connect("will-raw", will=("will/raw", b"gone", 1, False))
     dying.close()
     p = watcher.packet()
@@ -304,8 +299,7 @@ message_size_limit 1000
 def test_publish_of_exactly_message_size_limit_delivered(broker_factory, clients):
     b = broker_factory(LIMIT_CONF)
     sub = clients(b).connect("lim-sub")
-    sub.send(mqttc.subscribe(1, [("lim", 1)]))
-    assert sub.recv_exact(5) == b"\x90\x03\x00\x01\x01"
+    sub.subscribe("lim", 1)
     pub = clients(b).connect("lim-pub")
     exact = mqttc.publish("lim", b"E" * 1000, qos=1, pid=1)
     pub.send(exact)
@@ -332,8 +326,7 @@ max_packet_size 2000
 def test_packet_of_exactly_max_packet_size_accepted(broker_factory, clients):
     b = broker_factory(PACKET_CONF)
     sub = clients(b).connect("pk-sub")
-    sub.send(mqttc.subscribe(1, [("pk", 0)]))
-    assert sub.recv_exact(5) == b"\x90\x03\x00\x01\x00"
+    sub.subscribe("pk", 0)
     pub = clients(b).connect("pk-pub")
     # Whole packet: 1 + 2 (remaining length) + 2 + 2 (topic) + payload = 2000 bytes.
     exact = mqttc.publish("pk", b"M" * 1993)
@@ -349,8 +342,7 @@ def test_packet_over_max_packet_size_closes_only_that_connection(broker_factory,
     # (mosquitto 2.0.11 counts remaining length + 1 against max_packet_size.)
     b = broker_factory(PACKET_CONF)
     sub = clients(b).connect("pk-sub")
-    sub.send(mqttc.subscribe(1, [("pk", 0)]))
-    assert sub.recv_exact(5) == b"\x90\x03\x00\x01\x00"
+    sub.subscribe("pk", 0)
     pub = clients(b).connect("pk-pub")
     over = mqttc.publish("pk", b"M" * 1996)
     assert len(over) == 2003

@@ -18,6 +18,7 @@ MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 from core.config import ConfigError, parse_config  # noqa: E402
+import mqttc  # noqa: E402
 import paho_support  # noqa: E402
 from tls_support import OPENSSL, make_device_certs  # noqa: E402
 
@@ -38,16 +39,6 @@ def tls_config(certs, extra=""):
             % (certs["server"], certs["server"])) + extra
 
 
-def _connect_packet(cid, username=None):
-    def s(b):
-        return len(b).to_bytes(2, "big") + b
-    flags = 2 | (0x80 if username else 0)
-    body = s(b"MQTT") + bytes([4, flags, 0, 60]) + s(cid.encode())
-    if username:
-        body += s(username.encode())
-    return bytes([0x10, len(body)]) + body
-
-
 def tls_connack(b, certs, client=None, maximum=None, cid="raw"):
     """CONNACK return code over TLS, or the exception text when TLS or the broker refused."""
     ctx = ssl.create_default_context(cafile=certs["ca"] + ".crt")
@@ -58,7 +49,7 @@ def tls_connack(b, certs, client=None, maximum=None, cid="raw"):
     try:
         with socket.create_connection((b.host, b.port), timeout=WAIT) as raw:
             with ctx.wrap_socket(raw, server_hostname="localhost") as so:
-                so.sendall(_connect_packet(cid))
+                so.sendall(mqttc.connect(cid))
                 data = b""
                 while len(data) < 4:
                     chunk = so.recv(4 - len(data))
@@ -156,16 +147,8 @@ def test_tls_listener_serves_paho_and_mosquitto_clients(broker_factory, certs):
     sub.close()
     # a plain MQTT client on the TLS port gets no CONNACK, and the broker says why
     with socket.create_connection((b.host, b.port), timeout=WAIT) as so:
-        so.sendall(_connect_packet("plain"))
-        data = b""
-        try:
-            while True:
-                chunk = so.recv(64)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError:
-            pass
+        so.sendall(mqttc.connect("plain"))
+        data = mqttc.read_until_closed(so)
     assert b"\x20\x02" not in data
     assert b.wait_for_log("TLS handshake with 127.0.0.1")
 

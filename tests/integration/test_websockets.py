@@ -12,7 +12,7 @@ import time
 import pytest
 
 from brokerproc import ROOT
-from mqtt_packets import connect_packet, publish_packet, read_packet, subscribe_packet
+import mqttc
 from paho_support import Paho
 from tls_support import make_device_certs
 
@@ -44,8 +44,8 @@ def ws_raw(b, timeout=5):
 def ws_client(b, cid, **kw):
     """A raw WebSocket client after CONNECT/CONNACK 0."""
     s = ws_raw(b)
-    s.sendall(connect_packet(cid, **kw))
-    assert read_packet(s) == (0x20, b"\x00\x00")
+    s.sendall(mqttc.connect(cid, **kw))
+    assert mqttc.read_packet(s) == (0x20, b"\x00\x00")
     return s
 
 
@@ -64,7 +64,7 @@ def healthy(b):
     try:
         assert sub.subscribe("health/#", 0) == [0]
         pub = ws_client(b, "health-pub")
-        pub.sendall(publish_packet("health/x", b"ok"))
+        pub.sendall(mqttc.publish("health/x", b"ok"))
         assert sub.got(1) == [("health/x", b"ok")]
         pub.close()
     finally:
@@ -133,10 +133,10 @@ def test_wss_raw_handshake_and_frames(broker_factory, tmp_path):
     raw = ctx.wrap_socket(socket.create_connection((b.host, b.port2), timeout=5),
                           server_hostname="localhost")
     s = wsclient.connect(b.host, b.port2, sock=raw)
-    s.sendall(connect_packet("wss-raw"))
-    assert read_packet(s) == (0x20, b"\x00\x00")
+    s.sendall(mqttc.connect("wss-raw"))
+    assert mqttc.read_packet(s) == (0x20, b"\x00\x00")
     s.sendall(b"\xc0\x00")  # PINGREQ
-    assert read_packet(s) == (0xD0, b"")
+    assert mqttc.read_packet(s) == (0xD0, b"")
     s.close()
 
 
@@ -144,18 +144,18 @@ def test_MQTT_6_0_0_2_packets_split_across_frames_and_several_in_one_frame(wsb):
     sub = Paho(wsb.host, wsb.port)
     assert sub.subscribe("split/#", 0) == [0]
     s = ws_raw(wsb)
-    data = connect_packet("splitter") + b"".join(
-        publish_packet("split/%d" % i, b"p%d" % i) for i in range(6))
+    data = mqttc.connect("splitter") + b"".join(
+        mqttc.publish("split/%d" % i, b"p%d" % i) for i in range(6))
     # CONNECT + six PUBLISHes cut at odd places: frames of 1, 3, 7, ... bytes
     i, k = 0, 1
     while i < len(data):
         s.sendall(data[i:i + k])
         i += k
         k += 2
-    assert read_packet(s) == (0x20, b"\x00\x00")
+    assert mqttc.read_packet(s) == (0x20, b"\x00\x00")
     assert sub.got(6) == [("split/%d" % i, b"p%d" % i) for i in range(6)]
     # several packets in one frame
-    s.sendall(b"".join(publish_packet("split/many", b"%d" % i) for i in range(20)))
+    s.sendall(b"".join(mqttc.publish("split/many", b"%d" % i) for i in range(20)))
     assert sub.got(20) == [("split/many", b"%d" % i) for i in range(20)]
     s.close()
     sub.close()
@@ -163,14 +163,14 @@ def test_MQTT_6_0_0_2_packets_split_across_frames_and_several_in_one_frame(wsb):
 
 def test_fragmented_message_continuation_frames_carry_mqtt(wsb):
     s = ws_raw(wsb)
-    data = connect_packet("frag") + subscribe_packet(1, [("frag/t", 0)])
+    data = mqttc.connect("frag") + mqttc.subscribe(1, [("frag/t", 0)])
     parts = (wsclient.frame(data[:5], op=2, fin=False),
              wsclient.frame(data[5:9], op=0, fin=False),
              wsclient.frame(b"hi", op=9),  # a ping between fragments is allowed
              wsclient.frame(data[9:], op=0, fin=True))
     s.sock.sendall(b"".join(parts))
-    assert read_packet(s) == (0x20, b"\x00\x00")
-    assert read_packet(s)[0] == 0x90
+    assert mqttc.read_packet(s) == (0x20, b"\x00\x00")
+    assert mqttc.read_packet(s)[0] == 0x90
     assert (10, b"hi") in s.control  # the pong echoes the ping's payload
     s.close()
 
@@ -186,12 +186,12 @@ def test_byte_by_byte_trickle_of_handshake_and_frames(wsb):
     status, headers, rest = wsclient.read_http(raw)
     assert status == 101 and headers["sec-websocket-accept"] == wsclient.accept_of(key)
     s = wsclient.WsSocket(raw, rest)
-    frames = wsclient.frame(connect_packet("trickle")) + wsclient.frame(b"\xc0\x00")
+    frames = wsclient.frame(mqttc.connect("trickle")) + wsclient.frame(b"\xc0\x00")
     for i in range(len(frames)):
         raw.sendall(frames[i:i + 1])
         time.sleep(0.001)
-    assert read_packet(s) == (0x20, b"\x00\x00")
-    assert read_packet(s) == (0xD0, b"")
+    assert mqttc.read_packet(s) == (0x20, b"\x00\x00")
+    assert mqttc.read_packet(s) == (0xD0, b"")
     s.close()
 
 
@@ -201,7 +201,7 @@ def test_ping_pong_and_client_close_handshake_publishes_will(wsb):
     s = ws_client(wsb, "dying", will=("will/dying", b"gone", 0, False))
     s.sendall(b"payload", op=9)
     s.sendall(b"\xc0\x00")  # PINGREQ after the ping
-    assert read_packet(s) == (0xD0, b"")
+    assert mqttc.read_packet(s) == (0xD0, b"")
     assert s.control == [(10, b"payload")]
     s.sendall((1001).to_bytes(2, "big") + b"going away", op=8)
     assert closed_with(s, 1001)  # the close frame is echoed, then TCP closes
@@ -217,9 +217,9 @@ def test_mqtt_disconnect_gets_close_frame_1000(wsb):
 
 
 BAD = [
-    ("text frame", lambda: wsclient.frame(connect_packet("t"), op=1), 1003,
+    ("text frame", lambda: wsclient.frame(mqttc.connect("t"), op=1), 1003,
      "text frame (MQTT needs binary frames)"),
-    ("unmasked frame", lambda: wsclient.frame(connect_packet("u"), mask=False), 1002,
+    ("unmasked frame", lambda: wsclient.frame(mqttc.connect("u"), mask=False), 1002,
      "unmasked frame from the client"),
     ("oversize frame", lambda: wsclient.frame(b"\x30", length=70001), 1009,
      "frame of 70001 bytes is over the maximum packet size 70000"),
@@ -255,7 +255,7 @@ def test_MQTT_6_0_0_1_text_frame_after_connect_closes_and_publishes_will(wsb):
     sub = Paho(wsb.host, wsb.port)
     assert sub.subscribe("will/#", 0) == [0]
     s = ws_client(wsb, "texter", will=("will/texter", b"bye", 0, False))
-    s.sendall(publish_packet("will/ignored", b"x"), op=1)
+    s.sendall(mqttc.publish("will/ignored", b"x"), op=1)
     assert closed_with(s, 1003)
     assert sub.got() == [("will/texter", b"bye")]
     assert wsb.wait_for_log("Client 'texter' from 127.0.0.1")

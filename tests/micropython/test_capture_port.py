@@ -5,18 +5,15 @@ import signal
 import socket
 import time
 
-from capture_support import broker_conf as _conf, exchange as _session
-from mpbroker import (HOST, connect_packet, free_port, publish_packet, raw_connect,
-                      read_packet, subscribe_packet)
+from capture_support import (broker_conf as _conf, check_gaps_are_counted_drops,
+                             exchange as _session, sequences as _seqs)
+from mpbroker import HOST, free_port, raw_connect
+import mqttc
 
 # Capture's code takes about 31 KB of heap on this 64-bit build (core/capture.py 26 KB,
 # capture_io 5 KB; about half that on a 32-bit board) plus its queue: the port's model heap
 # (128k) plus that share. A board short of RAM freezes the modules into its firmware.
 HEAP = "176k"
-
-
-def _seqs(recs):
-    return [r["event"]["sequence"] for r in recs]
 
 
 def _acts(recs):
@@ -29,10 +26,10 @@ def test_every_event_kind_reaches_the_sink_in_order_with_wall_clock_timestamps(
     sink = sinks(sp)
     b = mp_broker_factory(_conf(sp, "capture_stats_interval 1\ncapture_payload base64\n"),
                           heap=HEAP)
-    _session(b.port, connect_packet("c1") + subscribe_packet(1, [("a/b", 1)])
-             + b"\xa2\x07\x00\x02\x00\x03a/b" + publish_packet("a/b", b"msg")
-             + publish_packet("$x/y", b"z") + b"\xe0\x00")
-    _session(b.port, connect_packet("c2", will=("w/t", b"hi", 0, False)) + b"\xff\x00")
+    _session(b.port, mqttc.connect("c1") + mqttc.subscribe(1, [("a/b", 1)])
+             + b"\xa2\x07\x00\x02\x00\x03a/b" + mqttc.publish("a/b", b"msg")
+             + mqttc.publish("$x/y", b"z") + b"\xe0\x00")
+    _session(b.port, mqttc.connect("c2", will=("w/t", b"hi", 0, False)) + b"\xff\x00")
     sink.wait_for(lambda r: "stats" in _acts(r))
     assert b.stop() == 0, b.log()
     recs = sink.wait_for(lambda r: r and r[-1]["event"]["action"] == "shutdown")
@@ -55,7 +52,7 @@ def test_without_a_wall_clock_records_carry_the_flag_and_uptime(mp_broker_factor
     sink = sinks(sp)
     b = mp_broker_factory(_conf(sp), args=("--wall-clock", "0"), heap=HEAP)
     time.sleep(0.3)
-    _session(b.port, connect_packet("nc") + b"\xe0\x00")
+    _session(b.port, mqttc.connect("nc") + b"\xe0\x00")
     recs = sink.wait_for(lambda r: len(r) >= 3)
     assert _acts(recs)[:3] == ["startup", "connect", "disconnect"]
     for r in recs:
@@ -86,7 +83,7 @@ def test_hicap_env_variables_turn_capture_on_in_the_forks_format(mp_broker_facto
     monkeypatch.setenv("HICAP_PORT", str(sp))
     b = mp_broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\n"
                           "capture_format hicap\n", heap=HEAP)
-    _session(b.port, connect_packet("pub-1") + publish_packet("sensors/t1", b"msg") + b"\xe0\x00")
+    _session(b.port, mqttc.connect("pub-1") + mqttc.publish("sensors/t1", b"msg") + b"\xe0\x00")
     recs = sink.wait_for(lambda r: len(r) >= 4)
     acts = [r["mqtt"]["action"] for r in recs]
     assert acts[:4] == ["STARTUP", "CONNECT", "PUBLISH", "DISCONNECT"], acts
@@ -100,7 +97,7 @@ def test_receiver_absent_at_start_keeps_the_newest_records_and_counts_every_drop
     sp = free_port()
     b = mp_broker_factory(_conf(sp), heap=HEAP)  # the board default queue: 4 KB
     for i in range(10):
-        _session(b.port, connect_packet("a%d" % i) + publish_packet("t/%d" % i, b"x")
+        _session(b.port, mqttc.connect("a%d" % i) + mqttc.publish("t/%d" % i, b"x")
                  + b"\xe0\x00", read=False)
     assert b.wait_for_log("unreachable")
     # MQTT keeps being served while nothing listens
@@ -122,7 +119,7 @@ def test_receiver_absent_at_start_then_started_gets_every_record_in_order(mp_bro
     sp = free_port()
     b = mp_broker_factory(_conf(sp, "capture_queue_size 16384\n"), heap=HEAP)
     for i in range(10):
-        _session(b.port, connect_packet("a%d" % i) + publish_packet("t/%d" % i, b"x")
+        _session(b.port, mqttc.connect("a%d" % i) + mqttc.publish("t/%d" % i, b"x")
                  + b"\xe0\x00", read=False)
     assert b.wait_for_log("unreachable")
     sink = sinks(sp)
@@ -135,11 +132,11 @@ def test_receiver_killed_and_restarted_records_arrive_once_in_order(mp_broker_fa
     sp = free_port()
     sink = sinks(sp)
     b = mp_broker_factory(_conf(sp, "capture_queue_size 16384\n"), heap=HEAP)
-    _session(b.port, connect_packet("k1") + publish_packet("before", b"x") + b"\xe0\x00")
+    _session(b.port, mqttc.connect("k1") + mqttc.publish("before", b"x") + b"\xe0\x00")
     sink.wait_for(lambda r: len(r) >= 4)
     sink.stop(signal.SIGKILL)
     for i in range(8):
-        _session(b.port, connect_packet("k%d" % i) + publish_packet("during", b"x")
+        _session(b.port, mqttc.connect("k%d" % i) + mqttc.publish("during", b"x")
                  + b"\xe0\x00", read=False)
     s, rc = raw_connect(b.port, "alive")
     s.close()
@@ -162,16 +159,16 @@ def test_blackholed_receiver_never_blocks_the_broker_and_memory_stays_bounded(
     # the default board queue (4 KB) on the capture heap: 2000 records must not grow it
     b = mp_broker_factory(_conf(sp, "capture_stats_interval 1\n"), heap=HEAP)
     sub = socket.create_connection((HOST, b.port), timeout=5)
-    sub.sendall(connect_packet("sub") + subscribe_packet(1, [("big", 0)]))
-    assert read_packet(sub)[0] == 0x20 and read_packet(sub)[0] == 0x90
+    sub.sendall(mqttc.connect("sub") + mqttc.subscribe(1, [("big", 0)]))
+    assert mqttc.read_packet(sub)[0] == 0x20 and mqttc.read_packet(sub)[0] == 0x90
     payload = b"p" * 100
     pub = socket.create_connection((HOST, b.port), timeout=5)
-    pub.sendall(connect_packet("pub"))
+    pub.sendall(mqttc.connect("pub"))
     n = 2000
     buf = b""
     sub.settimeout(10)
     for i in range(n // 100):
-        pub.sendall(publish_packet("big", payload) * 100)
+        pub.sendall(mqttc.publish("big", payload) * 100)
         while buf.count(payload) < (i + 1) * 100:
             d = sub.recv(65536)
             assert d, "subscriber connection closed"
@@ -200,23 +197,12 @@ def test_slow_receiver_gets_records_in_order_and_gaps_equal_reported_drops(mp_br
     b = mp_broker_factory(_conf(sp, "capture_queue_size 2048\ncapture_stats_interval 1\n"),
                           heap=HEAP)
     c = socket.create_connection((HOST, b.port), timeout=5)
-    c.sendall(connect_packet("fast"))
+    c.sendall(mqttc.connect("fast"))
     for i in range(150):
-        c.sendall(publish_packet("t/%d" % i, b"x"))
+        c.sendall(mqttc.publish("t/%d" % i, b"x"))
     c.sendall(b"\xe0\x00")
     c.close()
-    recs = sink.wait_for(lambda r: len([x for x in r if x["event"]["action"] == "stats"
-                                        and x["event"]["sequence"] > 154]) >= 2, timeout=40)
-    seqs = _seqs(recs)
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    x, y = [r for r in recs if r["event"]["action"] == "stats"][-2:]
-    gaps_before_x = x["event"]["sequence"] - len([s for s in seqs if s <= x["event"]["sequence"]])
-    assert gaps_before_x > 0
-    # The connection never broke, so every gap is a drop the broker counted. A record
-    # carries the count as it was when it was encoded; older records still waiting in the
-    # ring may be dropped after that, and the next record reports them. So each gap before
-    # stats record x is counted by x or, at the latest, by the following stats record y.
-    assert x["mqtt"]["capture_dropped"] <= gaps_before_x <= y["mqtt"]["capture_dropped"]
+    check_gaps_are_counted_drops(sink, 154)
 
 
 def test_capture_tls_is_refused_on_this_port_with_a_clear_error(mp_broker_factory):

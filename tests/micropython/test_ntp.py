@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 import pytest
 
 from capture_support import broker_conf, exchange
-from mpbroker import (PORT_DIR, ROOT, UdpServer, connect_packet, free_port, micropython_exe,
-                      publish_packet)
+from mpbroker import PORT_DIR, ROOT, UdpServer, free_port, micropython_exe
+import mqttc
 
 NTP_TIME = calendar.timegm((2031, 5, 5, 5, 5, 5))  # 2031-05-05T05:05:05Z, Unix seconds
 UNIX_1900 = 2208988800
@@ -183,7 +183,7 @@ def _epoch_s(rec):
 
 
 def _records_of_a_session(b, sink):
-    exchange(b.port, connect_packet("n1") + publish_packet("t/1", b"x") + b"\xe0\x00")
+    exchange(b.port, mqttc.connect("n1") + mqttc.publish("t/1", b"x") + b"\xe0\x00")
     recs = sink.wait_for(lambda r: len(r) >= 4)
     assert [r["event"]["action"] for r in recs[:4]] == [
         "startup", "connect", "publish", "disconnect"], recs

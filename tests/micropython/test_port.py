@@ -11,8 +11,8 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from mpbroker import (HOST, SRC_MAIN, micropython_exe, publish_packet, raw_connect,
-                      read_packet, subscribe_packet)
+from mpbroker import HOST, SRC_MAIN, micropython_exe, raw_connect
+import mqttc
 
 WAIT = 5.0
 
@@ -175,7 +175,7 @@ def test_MQTT_3_1_2_24_keepalive_enforced_across_clock_wrap(mp_broker_factory):
     # that jumps at the wrap would drop both clients at once.
     while time.monotonic() - t0 < 2.4:
         pinger.sendall(b"\xc0\x00")
-        assert read_packet(pinger) == (0xD0, b"")
+        assert mqttc.read_packet(pinger) == (0xD0, b"")
         assert not _closed_by_peer(silent, 0.5), "dropped before keepalive x 1.5 had passed"
     assert b.wait_for_log("Clock wrapped", 3.0), b.log()
     assert _closed_by_peer(silent, 10.0), "silent client never dropped"
@@ -183,7 +183,7 @@ def test_MQTT_3_1_2_24_keepalive_enforced_across_clock_wrap(mp_broker_factory):
     # The client that pings keeps its connection through the wrap.
     for _ in range(3):
         pinger.sendall(b"\xc0\x00")
-        assert read_packet(pinger) == (0xD0, b"")
+        assert mqttc.read_packet(pinger) == (0xD0, b"")
         time.sleep(0.5)
     assert not [l for l in b.log().splitlines() if "'pinger'" in l and "timeout" in l]
     silent.close()
@@ -195,9 +195,8 @@ def test_ipv6_loopback_listener_or_warning(mp_broker):
     if "Warning: no IPv6 listener" in log:
         return  # allowed: the unix port may not bind ::1 on this machine
     s = socket.create_connection(("::1", mp_broker.port), timeout=WAIT)
-    from mpbroker import connect_packet
-    s.sendall(connect_packet("v6"))
-    assert read_packet(s) == (0x20, b"\x00\x00")
+    s.sendall(mqttc.connect("v6"))
+    assert mqttc.read_packet(s) == (0x20, b"\x00\x00")
     assert mp_broker.wait_for_log("New connection from ::1:")
     s.close()
 
@@ -231,9 +230,9 @@ def _fill_until_short(port, limit=300):
         codes.append(rc)
         if rc != 0:
             break
-        s.sendall(subscribe_packet(1, [("a/%d/#" % i, 1), ("b/%d" % i, 0)]))
-        assert read_packet(s)[0] == 0x90
-        s.sendall(publish_packet("keep/%d" % i, b"x" * 600, 0, retain=True))
+        s.sendall(mqttc.subscribe(1, [("a/%d/#" % i, 1), ("b/%d" % i, 0)]))
+        assert mqttc.read_packet(s)[0] == 0x90
+        s.sendall(mqttc.publish("keep/%d" % i, b"x" * 600, 0, retain=True))
     return socks, codes
 
 
@@ -310,9 +309,8 @@ def test_default_max_connections_refuses_past_the_cap_and_survives(mp_broker_fac
         for i in range(5):  # over the cap: the socket is closed before any CONNACK
             s = socket.create_connection((HOST, b.port), timeout=WAIT)
             socks.append(s)
-            from mpbroker import connect_packet
             try:
-                s.sendall(connect_packet("over%d" % i))
+                s.sendall(mqttc.connect("over%d" % i))
             except OSError:
                 pass
             assert _closed_by_peer(s, WAIT), "connection %d over the cap was kept" % i

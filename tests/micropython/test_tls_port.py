@@ -17,8 +17,8 @@ mqtt = pytest.importorskip("paho.mqtt.client")
 
 from capture_support import rss_kb  # noqa: E402
 import paho_support  # noqa: E402
-from mpbroker import (HOST, connect_packet, read_packet,  # noqa: E402
-                      subscribe_packet)
+from mpbroker import HOST  # noqa: E402
+import mqttc  # noqa: E402
 from tls_support import (OPENSSL, SERVER_EXT, make_device_certs, make_signed,  # noqa: E402
                          openssl)
 
@@ -72,8 +72,8 @@ def tls_connack(port, certs, client=None):
     """CONNACK return code over TLS, or the error text when TLS or the broker refused."""
     try:
         with tls_socket(port, certs, client) as s:
-            s.sendall(connect_packet("raw-" + uuid.uuid4().hex[:6]))
-            p = read_packet(s)
+            s.sendall(mqttc.connect("raw-" + uuid.uuid4().hex[:6]))
+            p = mqttc.read_packet(s)
     except (ssl.SSLError, OSError) as e:
         return "%s: %s" % (type(e).__name__, e)
     if p is None:
@@ -123,16 +123,8 @@ def test_der_files_and_sec1_pem_keys_are_accepted(mp_broker_factory, certs):
 def test_plain_client_on_the_tls_port_gets_no_connack(mp_broker_factory, certs):
     b = mp_broker_factory(tls_conf(certs))
     with socket.create_connection((HOST, b.port), timeout=WAIT) as s:
-        s.sendall(connect_packet("plain"))
-        data = b""
-        try:
-            while True:
-                chunk = s.recv(100)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError:
-            pass  # reset by the broker is as good as closed
+        s.sendall(mqttc.connect("plain"))
+        data = mqttc.read_until_closed(s)
     assert b"\x20\x02" not in data  # MQTT-3.2.0-1: the CONNACK never came
     assert b.wait_for_log("TLS handshake with 127.0.0.1")
     assert tls_connack(b.port, certs) == 0  # the port still serves TLS clients
@@ -147,10 +139,10 @@ def test_large_backlog_to_a_slow_tls_reader_arrives_intact(mp_broker_factory, ce
                                    "max_outgoing_bytes 10000000\n"), heap="2m")
     s = tls_socket(b.port, certs, rcvbuf=4096)
     try:
-        s.sendall(connect_packet("slow"))
-        assert read_packet(s)[0] == 0x20
-        s.sendall(subscribe_packet(1, [("slow/#", 1)]))
-        assert read_packet(s)[0] == 0x90
+        s.sendall(mqttc.connect("slow"))
+        assert mqttc.read_packet(s)[0] == 0x20
+        s.sendall(mqttc.subscribe(1, [("slow/#", 1)]))
+        assert mqttc.read_packet(s)[0] == 0x90
         pub = Paho(b.port, certs)
         payloads = [(b"%03d" % i) * 1333 + bytes([i]) for i in range(100)]  # 4,000 B each
         for p in payloads:
@@ -158,7 +150,7 @@ def test_large_backlog_to_a_slow_tls_reader_arrives_intact(mp_broker_factory, ce
         time.sleep(1.5)  # the broker's socket buffer fills: writes would block
         got = []
         while len(got) < len(payloads):
-            pkt = read_packet(s)
+            pkt = mqttc.read_packet(s)
             assert pkt is not None, "closed after %d messages:\n%s" % (len(got), b.log())
             head, body = pkt
             assert head & 0xF0 == 0x30, hex(head)
