@@ -187,6 +187,26 @@ def assert_closed_for_violation(h, c, mark, name):
     assert len(hits[0]) > len(name) + 20, hits[0]
 
 
+def raised(exc, fn, *args):
+    """The exc that fn(*args) raises; fails the test when it raises none."""
+    try:
+        fn(*args)
+    except exc as e:
+        return e
+    assert False, "no %s for %r" % (exc.__name__, args)
+
+
+def violation(data, cid="violator"):
+    """A connected client cid sends data; asserts that the broker closed it and logged why.
+    Returns (harness, client)."""
+    h = Harness()
+    c = h.connected(cid)
+    m = h.mark()
+    c.send(data)
+    assert_closed_for_violation(h, c, m, cid)
+    return h, c
+
+
 def topics(pkts):
     """The (topic, payload) pairs of PUBLISH packets in pkts."""
     return [(p.topic, p.payload) for p in pkts if p.type == mqttc.PUBLISH]

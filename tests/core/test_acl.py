@@ -3,7 +3,7 @@
 from core import auth
 from core import passwd
 from core.acl import parse_acl, AclError, overlap, covers
-from harness import Harness
+from harness import Harness, raised
 import mqttc
 
 ACL = """# anonymous clients
@@ -24,11 +24,7 @@ pattern read users/%u/inbox
 
 
 def error_of(text, filename="acl"):
-    try:
-        parse_acl(text, filename)
-    except AclError as e:
-        return e
-    assert False, "no AclError for %r" % text
+    return raised(AclError, parse_acl, text, filename)
 
 
 # ---------------------------------------------------------------- parsing and checks

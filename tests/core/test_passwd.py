@@ -5,7 +5,7 @@ import hashlib
 from core import passwd
 from core import auth
 from core.passwd import parse_passwd, PasswdError, make_hash, pbkdf2, hmac_digest
-from harness import Harness, Client
+from harness import Harness, Client, raised
 
 # Made by Debian's mosquitto_passwd 2.0.11: alice / secret ($7$) and carol / pw6 ($6$).
 MOSQ_7 = ("alice:$7$101$PayMBTnSB/nantfD$TgyJSlozWyjCWMLAROOu/tEdh+bMFcBOxgH/skg63cYLK"
@@ -20,11 +20,7 @@ def _hex(b):
 
 
 def error_of(text, filename="pw"):
-    try:
-        parse_passwd(text, filename)
-    except PasswdError as e:
-        return e
-    assert False, "no PasswdError for %r" % text
+    return raised(PasswdError, parse_passwd, text, filename)
 
 
 # ---------------------------------------------------------------- primitives

@@ -1,16 +1,7 @@
 """Malformed input: 2.2 (fixed header), 1.5.3 (UTF-8), 4.8 (protocol violations), framing."""
 
 import mqttc
-from harness import Harness, assert_closed_for_violation
-
-
-def _violation(data, cid="mv"):
-    h = Harness()
-    c = h.connected(cid)
-    m = h.mark()
-    c.send(data)
-    assert_closed_for_violation(h, c, m, cid)
-    return h, c
+from harness import Harness, assert_closed_for_violation, violation
 
 
 def test_MQTT_2_2_2_1_and_2_2_2_2_reserved_fixed_header_flags_close():
@@ -26,7 +17,7 @@ def test_MQTT_2_2_2_1_and_2_2_2_2_reserved_fixed_header_flags_close():
         b"\xe2\x00",  # DISCONNECT
     ]
     for data in bad:
-        _violation(data)
+        violation(data)
 
 
 def test_MQTT_2_2_2_2_connect_with_reserved_flags_closes_before_connect():
@@ -52,7 +43,7 @@ def test_MQTT_3_6_1_1_pubrel_flags_must_be_0010():
 def test_MQTT_4_8_0_1_server_only_and_reserved_packet_types_close():
     for data in (b"\x20\x02\x00\x00", b"\x90\x03\x00\x01\x00", b"\xb0\x02\x00\x01",
                  b"\xd0\x00", b"\x00\x00", b"\xf0\x00"):
-        _violation(data)
+        violation(data)
 
 
 def test_MQTT_4_8_0_1_violation_closes_only_that_connection():
@@ -69,11 +60,11 @@ def test_MQTT_4_8_0_1_violation_closes_only_that_connection():
 
 def test_MQTT_4_8_0_1_ack_packets_with_wrong_length_close():
     for data in (b"\x40\x03\x00\x01\x00", b"\x40\x01\x00", b"\x62\x00", b"\xc0\x01\x00"):
-        _violation(data)
+        violation(data)
 
 
 def test_remaining_length_of_five_bytes_closes():
-    h, c = _violation(b"\x30\xff\xff\xff\xff\x01")
+    h, c = violation(b"\x30\xff\xff\xff\xff\x01")
 
 
 def test_remaining_length_five_bytes_before_connect_closes():
@@ -94,15 +85,15 @@ def test_remaining_length_over_max_packet_size_closes():
 
 
 def test_publish_topic_length_overrunning_packet_closes():
-    _violation(mqttc.packet(0x30, b"\x00\x10abc"))
+    violation(mqttc.packet(0x30, b"\x00\x10abc"))
 
 
 def test_subscribe_filter_length_overrunning_packet_closes():
-    _violation(mqttc.packet(0x82, b"\x00\x01\x00\x09ab\x00"))
+    violation(mqttc.packet(0x82, b"\x00\x01\x00\x09ab\x00"))
 
 
 def test_qos1_publish_without_room_for_packet_id_closes():
-    _violation(mqttc.packet(0x32, mqttc.mstr("a") + b"\x01"))
+    violation(mqttc.packet(0x32, mqttc.mstr("a") + b"\x01"))
 
 
 def test_random_garbage_before_connect_closes():

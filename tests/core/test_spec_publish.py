@@ -1,27 +1,17 @@
 """MQTT 3.1.1 section 3.3 (PUBLISH) and 2.3.1 (packet identifiers): Server-side statements."""
 
 import mqttc
-from harness import Harness, assert_closed_for_violation
-
-
-def _violation(data, cid="pv"):
-    """A connected client sends data; assert the broker closes it and logs the reason."""
-    h = Harness()
-    c = h.connected(cid)
-    m = h.mark()
-    c.send(data)
-    assert_closed_for_violation(h, c, m, cid)
-    return h, c
+from harness import Harness, assert_closed_for_violation, violation
 
 
 def test_MQTT_2_3_1_1_publish_qos1_and_qos2_need_nonzero_packet_id():
-    _violation(mqttc.publish("a", b"x", qos=1, pid=0))
-    _violation(mqttc.publish("a", b"x", qos=2, pid=0))
+    violation(mqttc.publish("a", b"x", qos=1, pid=0))
+    violation(mqttc.publish("a", b"x", qos=2, pid=0))
 
 
 def test_MQTT_2_3_1_1_subscribe_and_unsubscribe_need_nonzero_packet_id():
-    _violation(mqttc.subscribe(0, [("a", 0)]))
-    _violation(mqttc.unsubscribe(0, ["a"]))
+    violation(mqttc.subscribe(0, [("a", 0)]))
+    violation(mqttc.unsubscribe(0, ["a"]))
 
 
 def test_MQTT_2_3_1_4_server_publish_packet_ids_are_unused_and_nonzero():
@@ -89,7 +79,7 @@ def test_MQTT_3_3_1_2_server_qos0_delivery_has_dup_0():
 
 
 def test_MQTT_3_3_1_2_incoming_qos0_with_dup_is_rejected():
-    h, c = _violation(mqttc.publish("a", b"x", qos=0, dup=True))
+    h, c = violation(mqttc.publish("a", b"x", qos=0, dup=True))
 
 
 def test_MQTT_3_3_1_3_outgoing_dup_set_independently_of_incoming():
@@ -113,17 +103,17 @@ def test_MQTT_3_3_1_4_publish_qos_3_closes():
 
 def test_MQTT_3_3_2_1_topic_name_must_be_valid_utf8():
     for bad in (b"a\xc0\x80", b"\xed\xa0\x80", b"a\xff", b"\xe2\x82"):
-        _violation(mqttc.publish(bad, b"x"))
+        violation(mqttc.publish(bad, b"x"))
 
 
 def test_MQTT_3_3_2_1_topic_name_must_be_present():
-    _violation(mqttc.packet(0x30, b"\x00"))
-    _violation(mqttc.packet(0x32, b"\x00\x05ab"))
+    violation(mqttc.packet(0x30, b"\x00"))
+    violation(mqttc.packet(0x32, b"\x00\x05ab"))
 
 
 def test_MQTT_3_3_2_2_topic_name_must_not_contain_wildcards():
     for bad in ("a/+", "#", "a/#", "+", "a+b", "sport/tennis#"):
-        _violation(mqttc.publish(bad, b"x"))
+        violation(mqttc.publish(bad, b"x"))
 
 
 def test_MQTT_3_3_2_3_delivered_topic_name_is_the_published_name():

@@ -1,7 +1,7 @@
 """MQTT 3.1.1 section 4.7 (Topic Names and Topic Filters) and 1.5.3 in topics."""
 
 import mqttc
-from harness import Harness, assert_closed_for_violation
+from harness import Harness, violation
 
 
 def _matches(flt, topic):
@@ -19,17 +19,9 @@ def _matches(flt, topic):
     return len(got) == 1
 
 
-def _violation(data, cid="tv"):
-    h = Harness()
-    c = h.connected(cid)
-    m = h.mark()
-    c.send(data)
-    assert_closed_for_violation(h, c, m, cid)
-
-
 def test_MQTT_4_7_1_1_wildcards_not_allowed_in_topic_names():
     for bad in ("+", "#", "a/+/b", "a/#"):
-        _violation(mqttc.publish(bad, b"x", qos=1, pid=1))
+        violation(mqttc.publish(bad, b"x", qos=1, pid=1))
 
 
 def test_MQTT_4_7_1_2_multi_level_wildcard_matching():
@@ -46,7 +38,7 @@ def test_MQTT_4_7_1_2_multi_level_wildcard_matching():
 
 def test_MQTT_4_7_1_2_multi_level_wildcard_must_be_last_and_alone():
     for bad in ("sport/tennis#", "sport/tennis/#/ranking", "#/", "a/##", "a#/b"):
-        _violation(mqttc.subscribe(1, [(bad, 0)]))
+        violation(mqttc.subscribe(1, [(bad, 0)]))
 
 
 def test_MQTT_4_7_1_3_single_level_wildcard_matching():
@@ -64,7 +56,7 @@ def test_MQTT_4_7_1_3_single_level_wildcard_matching():
 
 def test_MQTT_4_7_1_3_single_level_wildcard_must_occupy_whole_level():
     for bad in ("sport+", "sport/+tennis", "+a", "a/b+/c"):
-        _violation(mqttc.subscribe(1, [(bad, 0)]))
+        violation(mqttc.subscribe(1, [(bad, 0)]))
 
 
 def test_MQTT_4_7_1_3_valid_wildcard_filters_are_granted():
@@ -113,15 +105,15 @@ def test_publish_to_sys_topic_from_client_is_not_delivered():
 
 
 def test_MQTT_4_7_3_1_topic_name_and_filter_at_least_one_character():
-    _violation(mqttc.publish("", b"x"))
-    _violation(mqttc.subscribe(1, [("", 0)]))
-    _violation(mqttc.unsubscribe(1, [""]))
+    violation(mqttc.publish("", b"x"))
+    violation(mqttc.subscribe(1, [("", 0)]))
+    violation(mqttc.unsubscribe(1, [""]))
 
 
 def test_MQTT_4_7_3_2_null_character_closes():
-    _violation(mqttc.publish(b"a\x00b", b"x"))
-    _violation(mqttc.subscribe(1, [(b"a/\x00", 0)]))
-    _violation(mqttc.unsubscribe(1, [b"\x00"]))
+    violation(mqttc.publish(b"a\x00b", b"x"))
+    violation(mqttc.subscribe(1, [(b"a/\x00", 0)]))
+    violation(mqttc.unsubscribe(1, [b"\x00"]))
 
 
 def test_MQTT_4_7_3_3_topic_of_65535_bytes_is_accepted():
@@ -161,8 +153,8 @@ def test_MQTT_1_5_3_3_bom_is_kept_in_topics_and_matching():
 def test_MQTT_1_5_3_1_ill_formed_utf8_in_topics_closes():
     for bad in (b"\xc0\x80", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xf4\x90\x80\x80",
                 b"\xf8\x88\x80\x80\x80", b"\x80", b"\xe0\x80\xaf", b"a\xc3"):
-        _violation(mqttc.publish(b"t/" + bad, b"x"))
-        _violation(mqttc.subscribe(1, [(b"t/" + bad, 0)]))
+        violation(mqttc.publish(b"t/" + bad, b"x"))
+        violation(mqttc.subscribe(1, [(b"t/" + bad, 0)]))
 
 
 def test_MQTT_1_5_3_1_well_formed_multibyte_utf8_accepted():
