@@ -80,25 +80,24 @@ def consttime_eq(a, b):
     return r == 0
 
 
-def hmac_digest(hfunc, block, key, msg):
-    """HMAC (RFC 2104) with hash constructor hfunc of the given block size."""
+def _pads(hfunc, block, key):
+    """HMAC's (RFC 2104) inner and outer padded keys for key."""
     key = _bytes(key)
     if len(key) > block:
         key = hfunc(key).digest()
     key = key + b"\x00" * (block - len(key))
-    ipad = bytes([c ^ 0x36 for c in key])
-    opad = bytes([c ^ 0x5C for c in key])
+    return bytes([c ^ 0x36 for c in key]), bytes([c ^ 0x5C for c in key])
+
+
+def hmac_digest(hfunc, block, key, msg):
+    """HMAC (RFC 2104) with hash constructor hfunc of the given block size."""
+    ipad, opad = _pads(hfunc, block, key)
     return hfunc(opad + hfunc(ipad + _bytes(msg)).digest()).digest()
 
 
 def _pbkdf2_hand(hfunc, block, password, salt, iterations, dklen):
     """PBKDF2 (RFC 8018) with HMAC of hfunc, for platforms without hashlib.pbkdf2_hmac."""
-    key = _bytes(password)
-    if len(key) > block:
-        key = hfunc(key).digest()
-    key = key + b"\x00" * (block - len(key))
-    ipad = bytes([c ^ 0x36 for c in key])
-    opad = bytes([c ^ 0x5C for c in key])
+    ipad, opad = _pads(hfunc, block, password)
     out = b""
     i = 1
     while len(out) < dklen:
