@@ -20,28 +20,13 @@ def check(mv, s, e):
         if c < 0x80:
             i += 1
             continue
-        lo = 0x80
-        hi = 0xBF
-        if 0xC2 <= c <= 0xDF:
-            n = 1
-        elif c == 0xE0:
-            n = 2
-            lo = 0xA0
-        elif c == 0xED:
-            n = 2
-            hi = 0x9F  # D800-DFFF are surrogates
-        elif 0xE1 <= c <= 0xEF:
-            n = 2
-        elif c == 0xF0:
-            n = 3
-            lo = 0x90
-        elif 0xF1 <= c <= 0xF3:
-            n = 3
-        elif c == 0xF4:
-            n = 3
-            hi = 0x8F  # nothing above U+10FFFF
-        else:
+        if c < 0xC2 or c > 0xF4:  # 80-BF continue, C0 C1 only overlong, F5-FF past U+10FFFF
             raise ProtocolError("invalid UTF-8")
+        n = 1 if c < 0xE0 else 2 if c < 0xF0 else 3  # continuation bytes
+        # The second byte's range (RFC 3629, section 4): narrower after E0 and F0 (overlong
+        # forms), ED (D800-DFFF are surrogates) and F4 (nothing above U+10FFFF).
+        lo = 0xA0 if c == 0xE0 else 0x90 if c == 0xF0 else 0x80
+        hi = 0x9F if c == 0xED else 0x8F if c == 0xF4 else 0xBF
         if i + n >= e:
             raise ProtocolError("invalid UTF-8")
         c = mv[i + 1]
