@@ -12,7 +12,7 @@ from core.broker import Broker  # noqa: E402
 from core import cli  # noqa: E402
 from core.config import ConfigError  # noqa: E402
 from core.version import NAME, VERSION  # noqa: E402
-from ports.cpython.log import Logger  # noqa: E402
+from ports.micropython.log import Logger  # noqa: E402  (portable: the two ports log alike)
 from ports.cpython.loop import ListenError, Server  # noqa: E402
 from ports.cpython import security  # noqa: E402
 from ports.cpython.capture_io import CaptureIO  # noqa: E402

@@ -1,4 +1,7 @@
-"""Log lines like mosquitto's: "<unix time>: message" on stderr, filtered by log type."""
+"""Log lines like mosquitto's: "<unix time>: message" on stderr, filtered by log type.
+
+Portable: the CPython port logs with it too (its stderr is line-buffered, a board's is
+not buffered: neither needs a flush)."""
 
 import sys
 import time
