@@ -39,9 +39,11 @@ nothing changed. Without --romfs, a board whose ROMFS holds our modules is refus
 (they would be imported instead of the new /lib files).
 
 --run then starts the broker as main.py does at boot (board.main) and shows its log
-until Ctrl-C here, which detaches and leaves the broker running. mpremote is always
-used with `resume` (no automatic soft reset at each connection); deploy.py asks for a
-soft reset after writing a ROMFS image and before --run starts the broker
+until Ctrl-C or SIGTERM here, which detaches (one line says so) and leaves the broker
+running. mpremote is always used with `resume` (no automatic soft reset at each
+connection); deploy.py asks for a soft reset before it checks the board (a broker left
+running there, stopped by mpremote's Ctrl-C, would leave too fragmented a heap for the
+check), after writing a ROMFS image and before --run starts the broker
 (tools/simboard.py models it).
 """
 
@@ -511,6 +513,8 @@ class Device:
         try:
             return proc.wait()
         except KeyboardInterrupt:
+            print("deploy: detached from %s; the broker keeps running on the board "
+                  "(deploy again, or any mpremote command, stops it)" % self.port, flush=True)
             return 0
         finally:
             if proc.poll() is None:
@@ -546,7 +550,8 @@ def parse_args(argv):
     p.add_argument("--dry-run", action="store_true",
                    help="list what would be copied; needs no device")
     p.add_argument("--run", action="store_true",
-                   help="start the broker afterwards and show its log (Ctrl-C detaches)")
+                   help="start the broker afterwards and show its log (Ctrl-C or SIGTERM "
+                        "detaches)")
     p.add_argument("--timeout", type=int, default=120,
                    help="seconds allowed for each mpremote step (default 120)")
     a = p.parse_args(argv)
@@ -593,9 +598,8 @@ def deploy(a):
                     print("  %-30s %6d bytes  <- %s"
                           % (dest, sizes[local], _show(local, dest, out_dir)))
                 return 0
-            dev = Device(a.port, a.timeout)
+            dev = open_device(a)
             modules = needed_modules()
-            print("deploy: checking %s ..." % a.port, flush=True)
             # A ROMFS image from deploy --romfs is imported before /lib: refuse to copy
             # files that would never run.
             found = sync_files(a, dev, plan, sizes, shadows(modules), modules, SHADOW_DIRS,
@@ -611,9 +615,20 @@ def deploy(a):
         # with Ctrl-C, left on it fragments it (a 96-110 KB heap then fails at start).
         dev.run("soft-reset")
         print("deploy: starting the broker (board.main, as main.py does at boot, after a "
-              "soft reset); Ctrl-C detaches, the broker keeps running", flush=True)
+              "soft reset); Ctrl-C or SIGTERM detaches, the broker keeps running", flush=True)
         return dev.follow(START_CODE)
     return 0
+
+
+def open_device(a):
+    """The board behind --port, soft-reset: a broker still running there (stopped by
+    mpremote's Ctrl-C) leaves its objects on a fragmented heap, where even the file check
+    fails with a MemoryError; a soft reset frees them, as at boot (main.py is not run
+    from the raw REPL)."""
+    dev = Device(a.port, a.timeout)
+    print("deploy: checking %s (after a soft reset) ..." % a.port, flush=True)
+    dev.run("soft-reset")
+    return dev
 
 
 def sync_files(a, dev, plan, sizes, shadow, modules, rmdirs, report=(), stale=()):
@@ -694,9 +709,8 @@ def deploy_romfs(a, config, network, extras, out_dir):
         print("deploy: would remove copies of these modules from the filesystem "
               "(/lib/X.mpy, /lib/core/X.mpy, /X.py, ...)")
         return None
-    dev = Device(a.port, a.timeout)
+    dev = open_device(a)
     probe = rom_path(device_path(ENTRY))  # importable once the image is mounted
-    print("deploy: checking %s ..." % a.port, flush=True)
     rom = dev.rom(len(img), probe, modules)
     if rom is None:
         raise DeployError(NO_ROMFS % a.port)

@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from hiltarget import DEPLOY
+from hiltarget import DEPLOY, PahoClient
 
 
 def _deploy_host_only(*args):
@@ -139,6 +139,30 @@ def test_extra_file_goes_where_asked(idle_board, tmp_path):
     r = t.mpremote("exec", "print(open('/note.txt').read(), end='')")
     assert r.stdout == "hello board\n"
     t.mpremote("rm", ":/note.txt")
+
+
+def test_deploy_run_again_while_the_broker_runs_restarts_it_and_it_serves(broker):
+    # detached, the broker keeps serving; a second deploy --run soft-resets the board
+    # first (the running broker's heap left the file check a MemoryError) and starts it
+    broker.detach()
+    assert "deploy: detached from %s" % broker.target.device in broker.log()
+    c = PahoClient(broker, "still-up")
+    c.close()
+    first = broker.runs
+    broker.start()
+    log = broker.log()
+    assert broker.runs == first + 1 and "MemoryError" not in log, log
+    todo, total = _counts(log)
+    assert todo == 0 and total > 30
+    sub = PahoClient(broker, "sub-again")
+    pub = PahoClient(broker, "pub-again")
+    try:
+        assert sub.subscribe("hil/again", 1) == 1
+        pub.publish("hil/again", b"served", 1)
+        assert sub.message().payload == b"served"
+    finally:
+        sub.close()
+        pub.close()
 
 
 def test_flashed_broker_starts_again_after_the_deploy_tests(broker):
