@@ -35,6 +35,9 @@ class Broker:
         self.store = None
         # set by a port that measures its heap: new clients get CONNACK 3 while it is True
         self.low_memory = False
+        # set by a port when log type debug is on (-v): every packet in and out is logged
+        # (core/packet_log.py, imported only then); checked before any string is built
+        self.debug = False
         self.sessions = {}  # client id -> Session
         self.subs = SubTree()
         self.retained = RetainStore()
@@ -173,6 +176,9 @@ class Broker:
         if not conn.out:
             self.pending.append(conn)
         conn.out += data
+        if self.debug:
+            from core import packet_log
+            packet_log.sent(self, conn, data)
 
     def ack(self, conn, b0, pid):
         """Queue a two-byte-body acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK)."""
@@ -185,6 +191,9 @@ class Broker:
         out.append(2)
         out.append(pid >> 8)
         out.append(pid & 0xFF)
+        if self.debug:
+            from core import packet_log
+            packet_log.ack(self, conn, b0, pid)
 
     def conn_log(self, msg):
         """Log a connect/disconnect notice unless connection_messages is false."""
@@ -299,6 +308,9 @@ class Broker:
                 return end
             if i + rl > end:
                 return pos
+            if self.debug:
+                from core import packet_log
+                packet_log.received(self, conn, b0, mv, i, i + rl)
             try:
                 conn.rx_packets += 1
                 handlers[t](self, conn, b0, mv, i, i + rl, pos)

@@ -79,6 +79,9 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
             c.tx_msgs += 1
             if dv is not None:
                 dv(c, topic, 0, 0, pe - ps)
+            if b.debug:
+                from core import packet_log
+                packet_log.publish_out(b, c, 0x30, 0, topic, pe - ps)
         else:
             if msg is None:
                 msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:pe]))
@@ -181,6 +184,9 @@ def _start(b, sess, c, msg, q, retain, head=False):
         sess.seq += 1
     if b.store is not None:
         b.store.start(sess, pid, msg, sess.flags[pid] if q else retain << 2, head)
+    if b.debug:
+        from core import packet_log
+        packet_log.publish_out(b, c, 0x30 | (q << 1) | retain, pid, msg[0], len(msg[2]))
     if not n0:
         b.pending.append(c)
     b.msgs_out += 1
@@ -238,10 +244,17 @@ def resume(b, sess):
                         b.store.completed(sess, pid)
                     continue
                 tb = tb[c.mlen:]
-            put_publish(out, 0x38 | (f & 3) << 1 | (f >> 2 & 1), tb, pid, m[2])
+            h = 0x38 | (f & 3) << 1 | (f >> 2 & 1)  # DUP: sent before (MQTT-3.3.1-1)
+            put_publish(out, h, tb, pid, m[2])
+            if b.debug:
+                from core import packet_log
+                packet_log.publish_out(b, c, h, pid, m[0], len(m[2]))
         else:
             out.append(0x62)
             out.append(2)
             out.append(pid >> 8)
             out.append(pid & 0xFF)
+            if b.debug:
+                from core import packet_log
+                packet_log.ack(b, c, 0x62, pid)
     refill(b, sess)

@@ -74,6 +74,7 @@ def main(argv=None):
 
     raise_fd_limit()
     broker = Broker(cfg, log)
+    broker.debug = "debug" in log.types  # per-packet lines (-v), as mosquitto's
     try:
         security.start(broker, cfg)  # password_file and acl_file
     except security.SecurityError as e:

@@ -489,6 +489,7 @@ def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     """A broker for cfg listening on real sockets: its Server, or an exit code (int) when
     it cannot start (the reason logged). tools/memprobe measures this very start-up."""
     broker = Broker(cfg, log)
+    broker.debug = "debug" in getattr(log, "types", ())  # per-packet lines (-v)
     broker.out_limit = out_limit
     # a small heap: tighter limits against abuse where the config leaves them unset
     if cfg.max_subscriptions_per_client is None:

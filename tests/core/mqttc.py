@@ -323,3 +323,47 @@ def raw_connect(host, port, client_id, keepalive=60, will=None, timeout=10.0):
         return s, None
     assert p[0] == 0x20, "expected CONNACK, got 0x%02x" % p[0]
     return s, p[1][1]
+
+
+def logged_exchange(host, port):
+    """A subscriber and a QoS 1 publisher talk to the broker at host:port, each step waiting
+    for the broker's answer (so that the order of the log is fixed); returns the
+    per-packet lines `mosquitto -v` logs for it, in order."""
+    sub, rc = raw_connect(host, port, "sub-1")
+    assert rc == 0
+    sub.sendall(subscribe(3, [("a/#", 1)]))
+    assert read_packet(sub)[0] == 0x90
+    pub, rc = raw_connect(host, port, "pub-1")
+    assert rc == 0
+    pub.sendall(publish("a/b", b"hello world!", qos=1, pid=7))
+    assert read_packet(pub) == (0x40, b"\x00\x07")
+    first, body = read_packet(sub)
+    assert first == 0x32
+    mid = (body[5] << 8) | body[6]  # the id the broker chose
+    sub.sendall(puback(mid) + pingreq())
+    assert read_packet(sub) == (0xD0, b"")
+    for s in (pub, sub):
+        s.sendall(disconnect())
+        assert read_packet(s) is None  # closed by the broker after DISCONNECT
+        s.close()
+    return [
+        "No will message specified.", "Sending CONNACK to sub-1 (0, 0)",
+        "Received SUBSCRIBE from sub-1", "\ta/# (QoS 1)", "Sending SUBACK to sub-1",
+        "No will message specified.", "Sending CONNACK to pub-1 (0, 0)",
+        "Received PUBLISH from pub-1 (d0, q1, r0, m7, 'a/b', ... (12 bytes))",
+        "Sending PUBLISH to sub-1 (d0, q1, r0, m%d, 'a/b', ... (12 bytes))" % mid,
+        "Sending PUBACK to pub-1 (m7, rc0)",
+        "Received PUBACK from sub-1 (Mid: %d, RC:0)" % mid,
+        "Received PINGREQ from sub-1", "Sending PINGRESP to sub-1",
+        "Received DISCONNECT from pub-1", "Received DISCONNECT from sub-1",
+    ]
+
+
+def packet_lines(log):
+    """The per-packet lines of a broker log ("<time>: message" lines), in order."""
+    out = []
+    for line in log.splitlines():
+        msg = line.partition(": ")[2]
+        if msg.startswith(("Received ", "Sending ", "\t", "No will", "Will message")):
+            out.append(msg)
+    return out

@@ -339,3 +339,23 @@ def test_slow_reader_receives_every_byte_once_it_reads(broker_factory):
             assert b0 & 0xF6 == 0x32, hex(b0)  # PUBLISH QoS 1 (DUP may not be set)
             got.append(body[8:])  # topic length 2 + "bulk" 4 + packet id 2
         assert got == payloads
+
+
+def test_verbose_logs_each_packet_in_and_out_as_mosquitto(broker_factory):
+    # -v: one line per packet, in mosquitto's formats (logged_exchange lists them)
+    b = broker_factory(args=("-v",))
+    want = mqttc.logged_exchange(b.host, b.port)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while mqttc.packet_lines(b.log()) != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mqttc.packet_lines(b.log()) == want, b.log()
+
+
+def test_default_log_has_no_packet_lines(broker_factory):
+    b = broker_factory()
+    mqttc.logged_exchange(b.host, b.port)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while b.log().count(" disconnected.") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b.log().count(" disconnected.") == 2, b.log()
+    assert mqttc.packet_lines(b.log()) == [], b.log()

@@ -466,3 +466,12 @@ def test_bind_interface_is_named_unsupported_and_the_listener_still_serves(mp_br
     s, rc = raw_connect(b.port, "bi-mp")
     s.close()
     assert rc == 0
+
+
+def test_verbose_logs_each_packet_in_and_out_as_mosquitto(mp_broker):
+    # mp_broker runs with -v: the same lines as the CPython port and mosquitto
+    want = mqttc.logged_exchange(HOST, mp_broker.port)
+    deadline = time.monotonic() + WAIT
+    while mqttc.packet_lines(mp_broker.log()) != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mqttc.packet_lines(mp_broker.log()) == want, mp_broker.log()

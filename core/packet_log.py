@@ -1,0 +1,103 @@
+"""Per-packet debug log lines in mosquitto's formats ("Received PUBLISH from ...").
+
+Imported only when broker.debug is True (log type debug, e.g. -v): a broker that does not
+log them never loads this module.
+"""
+
+from core.codec import name
+from core.errors import ProtocolError
+from core import utf8
+
+
+def _who(conn):
+    # mosquitto names a client by its id, or by its address before it has one
+    return conn.client_id if conn.client_id is not None else conn.ip
+
+
+def _publish(b, verb, conn, b0, pid, topic, n):
+    b.log("debug", "%s PUBLISH %s %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))"
+          % (verb, "from" if verb == "Received" else "to", _who(conn), b0 >> 3 & 1,
+             b0 >> 1 & 3, b0 & 1, pid, topic, n))
+
+
+def received(b, conn, b0, mv, s, e):
+    """Log the packet mv[s:e] (first byte b0) that conn sent, before it is handled; a packet
+    too malformed to describe is left to the handler, which reports it."""
+    t = b0 >> 4
+    who = _who(conn)
+    if t == 3:
+        if e - s < 2:
+            return
+        te = s + 2 + (mv[s] << 8 | mv[s + 1])
+        qos = b0 >> 1 & 3
+        ps = te + 2 if qos else te
+        if ps > e:
+            return
+        try:
+            topic = utf8.decode(mv, s + 2, te)
+        except ProtocolError:  # bad UTF-8: the handler reports it
+            return
+        _publish(b, "Received", conn, b0, (mv[te] << 8 | mv[te + 1]) if qos else 0, topic,
+                 e - ps)
+    elif 4 <= t <= 7:
+        if e - s != 2:
+            return
+        pid = mv[s] << 8 | mv[s + 1]
+        rc = ", RC:0" if t == 4 or t == 7 else ""  # MQTT 3.1.1 acknowledgements carry no code
+        b.log("debug", "Received %s from %s (Mid: %d%s)" % (name(t), who, pid, rc))
+    elif t == 8 or t == 10:
+        b.log("debug", "Received %s from %s" % (name(t), who))
+        i = s + 2
+        while i + 2 <= e:
+            j = i + 2 + (mv[i] << 8 | mv[i + 1])
+            if j > e or (t == 8 and j >= e):
+                return
+            try:
+                f = utf8.decode(mv, i + 2, j)
+            except ProtocolError:  # reported by the handler
+                return
+            if t == 8:
+                b.log("debug", "\t%s (QoS %d)" % (f, mv[j]))
+                j += 1
+            else:
+                b.log("debug", "\t%s" % f)
+            i = j
+    elif t == 12 or t == 14:
+        b.log("debug", "Received %s from %s" % (name(t), who))
+
+
+def sent(b, conn, data):
+    """Log a CONNACK, SUBACK or PINGRESP (data) queued for conn; an accepted CONNECT's
+    will is described first, as mosquitto does."""
+    t = data[0] >> 4
+    who = _who(conn)
+    if t == 2:
+        if data[3] == 0:
+            w = conn.will
+            if w is None:
+                b.log("debug", "No will message specified.")
+            else:
+                b.log("debug", "Will message specified (%d bytes) (r%d, q%d)."
+                      % (len(w[0][2]), w[2], w[1]))
+                b.log("debug", "\t%s" % w[0][0])
+        b.log("debug", "Sending CONNACK to %s (%d, %d)" % (who, data[2], data[3]))
+    else:
+        b.log("debug", "Sending %s to %s" % (name(t), who))
+
+
+def ack(b, conn, b0, pid):
+    """Log a PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK with packet id pid queued for conn."""
+    t = b0 >> 4
+    if t == 11:
+        b.log("debug", "Sending UNSUBACK to %s" % _who(conn))
+        return
+    rc = ", rc0" if t == 4 or t == 5 else ""
+    b.log("debug", "Sending %s to %s (m%d%s)" % (name(t), _who(conn), pid, rc))
+
+
+def publish_out(b, conn, b0, pid, topic, n):
+    """Log a PUBLISH (first byte b0, packet id pid, broker topic, n payload bytes) queued for
+    conn; the topic is shown as the client gets it (without its listener's mount_point)."""
+    if conn.mlen:
+        topic = topic[len(conn.mount):]
+    _publish(b, "Sending", conn, b0, pid, topic, n)
