@@ -36,11 +36,14 @@ def limit_connections(cfg, log):
     heap = gc.mem_free() + gc.mem_alloc()
     dflt = max(1, min(MAX_CONN_CAP, heap // CONN_HEAP))
     total = 0
+    said = []  # local-only mode has two listeners on one port (127.0.0.1 and ::1): one line
     for l in cfg.listeners:
         if l.max_connections is None or l.max_connections < 0:
             l.max_connections = dflt
-            log("information", "max_connections not set for port %d: %d on a %d KB heap."
-                % (l.port, dflt, heap >> 10))
+            if l.port not in said:
+                said.append(l.port)
+                log("information", "max_connections not set for port %d: %d on a %d KB heap."
+                    % (l.port, dflt, heap >> 10))
         total += l.max_connections
     return total
 

@@ -331,6 +331,13 @@ def test_default_max_connections_refuses_past_the_cap_and_survives(mp_broker_fac
             s.close()
 
 
+def test_local_only_mode_logs_the_default_max_connections_once(mp_broker_factory):
+    # -p PORT: listeners on 127.0.0.1 and ::1 share the port; one line says the cap
+    b = mp_broker_factory()
+    _cap_from_log(b, b.port)
+    assert b.log().count("max_connections not set") == 1, b.log()
+
+
 def test_explicit_max_connections_is_kept(mp_broker_factory):
     b = mp_broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\nmax_connections 2\n")
     assert "max_connections not set" not in b.log()
