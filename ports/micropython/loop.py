@@ -481,8 +481,13 @@ class Server:
 
 
 def _read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        # MicroPython's OSError holds only the errno, which the core's message would show
+        # as "2": give it the reason, as CPython's strerror does
+        raise OSError(e.args[0] if e.args else 0, errno_text(e))
 
 
 def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):

@@ -51,3 +51,13 @@ def test_bad_password_file_stops_the_port_with_file_and_line(mp_broker_factory, 
     b.proc.wait(timeout=30)
     assert b.proc.returncode == 1
     assert path + ":1:" in b.log()
+
+
+def test_missing_password_file_stops_the_port_with_the_reason(mp_broker_factory, tmp_path):
+    path = str(tmp_path / "missing")
+    b = mp_broker_factory("listener {port} 127.0.0.1\npassword_file %s\n" % path, wait=False)
+    b.proc.wait(timeout=30)
+    assert b.proc.returncode == 1
+    # as the CPython port (strerror), not MicroPython's bare errno ("...: 2")
+    assert "Unable to open password_file %s: No such file or directory" % path in b.log(), \
+        b.log()
