@@ -1,11 +1,12 @@
 """tools/deploy.py against the target board: what it copies, skips, removes and refuses."""
 
 import json
+import os
 import re
 import subprocess
 import sys
 
-from hiltarget import DEPLOY, PahoClient
+from hiltarget import DEPLOY, ROOT, PahoClient
 
 
 def _deploy_host_only(*args):
@@ -60,6 +61,22 @@ def test_bad_config_line_is_refused_with_file_and_line(tmp_path):
     r = _deploy_host_only("--board", "esp32", "--dry-run", "--config", str(conf))
     assert r.returncode == 1
     assert "%s:2:" % conf in r.stderr
+
+
+def test_readme_simulated_board_commands_make_files_deploy_accepts(tmp_path):
+    # README's simulated-board block makes its /tmp/sim.conf and /tmp/sim-network.json with
+    # these lines: run them as written (in tmp_path) and check what deploy.py says
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        lines = re.findall(r"(?m)^    (sed .* > /tmp/sim[-\w.]*)$", f.read())
+    assert len(lines) == 2, lines
+    script = "\n".join(l.replace("/tmp/", str(tmp_path) + "/") for l in lines)
+    subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, check=True, timeout=30)
+    conf, net = tmp_path / "sim.conf", tmp_path / "sim-network.json"
+    assert "\nlistener 1884 127.0.0.1\n" in "\n" + conf.read_text()
+    r = _deploy_host_only("--board", "esp32", "--dry-run", "--config", str(conf),
+                          "--network", str(net))
+    assert r.returncode == 0, r.stderr
+    assert "would refuse" not in r.stdout and "warning" not in r.stdout, r.stdout
 
 
 def test_port_is_required_without_dry_run():
