@@ -177,8 +177,7 @@ class Broker:
             self.pending.append(conn)
         conn.out += data
         if self.debug:
-            from core import packet_log
-            packet_log.sent(self, conn, data)
+            self.packet_log().sent(self, conn, data)
 
     def ack(self, conn, b0, pid):
         """Queue a two-byte-body acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK)."""
@@ -192,8 +191,13 @@ class Broker:
         out.append(pid >> 8)
         out.append(pid & 0xFF)
         if self.debug:
-            from core import packet_log
-            packet_log.ack(self, conn, b0, pid)
+            self.packet_log().ack(self, conn, b0, pid)
+
+    def packet_log(self):
+        """core/packet_log.py (per-packet lines), imported at its first use: only when
+        self.debug is True, so that a broker that does not log them never loads it."""
+        from core import packet_log
+        return packet_log
 
     def conn_log(self, msg):
         """Log a connect/disconnect notice unless connection_messages is false."""
@@ -309,8 +313,7 @@ class Broker:
             if i + rl > end:
                 return pos
             if self.debug:
-                from core import packet_log
-                packet_log.received(self, conn, b0, mv, i, i + rl)
+                self.packet_log().received(self, conn, b0, mv, i, i + rl)
             try:
                 conn.rx_packets += 1
                 handlers[t](self, conn, b0, mv, i, i + rl, pos)

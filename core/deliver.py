@@ -80,8 +80,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
             if dv is not None:
                 dv(c, topic, 0, 0, pe - ps)
             if b.debug:
-                from core import packet_log
-                packet_log.publish_out(b, c, 0x30, 0, topic, pe - ps)
+                b.packet_log().publish_out(b, c, 0x30, 0, topic, pe - ps)
         else:
             if msg is None:
                 msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:pe]))
@@ -185,8 +184,7 @@ def _start(b, sess, c, msg, q, retain, head=False):
     if b.store is not None:
         b.store.start(sess, pid, msg, sess.flags[pid] if q else retain << 2, head)
     if b.debug:
-        from core import packet_log
-        packet_log.publish_out(b, c, 0x30 | (q << 1) | retain, pid, msg[0], len(msg[2]))
+        b.packet_log().publish_out(b, c, 0x30 | (q << 1) | retain, pid, msg[0], len(msg[2]))
     if not n0:
         b.pending.append(c)
     b.msgs_out += 1
@@ -247,14 +245,12 @@ def resume(b, sess):
             h = 0x38 | (f & 3) << 1 | (f >> 2 & 1)  # DUP: sent before (MQTT-3.3.1-1)
             put_publish(out, h, tb, pid, m[2])
             if b.debug:
-                from core import packet_log
-                packet_log.publish_out(b, c, h, pid, m[0], len(m[2]))
+                b.packet_log().publish_out(b, c, h, pid, m[0], len(m[2]))
         else:
             out.append(0x62)
             out.append(2)
             out.append(pid >> 8)
             out.append(pid & 0xFF)
             if b.debug:
-                from core import packet_log
-                packet_log.ack(b, c, 0x62, pid)
+                b.packet_log().ack(b, c, 0x62, pid)
     refill(b, sess)

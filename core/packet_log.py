@@ -4,7 +4,7 @@ Imported only when broker.debug is True (log type debug, e.g. -v): a broker that
 log them never loads this module.
 """
 
-from core.codec import name
+from core.proto import packet_name
 from core.errors import ProtocolError
 from core import utf8
 
@@ -44,9 +44,9 @@ def received(b, conn, b0, mv, s, e):
             return
         pid = mv[s] << 8 | mv[s + 1]
         rc = ", RC:0" if t == 4 or t == 7 else ""  # MQTT 3.1.1 acknowledgements carry no code
-        b.log("debug", "Received %s from %s (Mid: %d%s)" % (name(t), who, pid, rc))
+        b.log("debug", "Received %s from %s (Mid: %d%s)" % (packet_name(t), who, pid, rc))
     elif t == 8 or t == 10:
-        b.log("debug", "Received %s from %s" % (name(t), who))
+        b.log("debug", "Received %s from %s" % (packet_name(t), who))
         i = s + 2
         while i + 2 <= e:
             j = i + 2 + (mv[i] << 8 | mv[i + 1])
@@ -63,7 +63,7 @@ def received(b, conn, b0, mv, s, e):
                 b.log("debug", "\t%s" % f)
             i = j
     elif t == 12 or t == 14:
-        b.log("debug", "Received %s from %s" % (name(t), who))
+        b.log("debug", "Received %s from %s" % (packet_name(t), who))
 
 
 def sent(b, conn, data):
@@ -82,7 +82,7 @@ def sent(b, conn, data):
                 b.log("debug", "\t%s" % w[0][0])
         b.log("debug", "Sending CONNACK to %s (%d, %d)" % (who, data[2], data[3]))
     else:
-        b.log("debug", "Sending %s to %s" % (name(t), who))
+        b.log("debug", "Sending %s to %s" % (packet_name(t), who))
 
 
 def ack(b, conn, b0, pid):
@@ -92,7 +92,7 @@ def ack(b, conn, b0, pid):
         b.log("debug", "Sending UNSUBACK to %s" % _who(conn))
         return
     rc = ", rc0" if t == 4 or t == 5 else ""
-    b.log("debug", "Sending %s to %s (m%d%s)" % (name(t), _who(conn), pid, rc))
+    b.log("debug", "Sending %s to %s (m%d%s)" % (packet_name(t), _who(conn), pid, rc))
 
 
 def publish_out(b, conn, b0, pid, topic, n):
