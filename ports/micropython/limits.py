@@ -1,5 +1,5 @@
 """What the loop needs rarely: start-up sizing (the default connection cap and the tables
-sized for it), error texts, IPv6 address text, rebuilding a broken poller and shutting down.
+sized for it), reading the password and ACL files, error texts, IPv6 address text, rebuilding a broken poller and shutting down.
 
 Imported by loop.serve() once and dropped again; imported again only on those rare paths.
 """
@@ -23,6 +23,18 @@ MAX_CONN_CAP = 512
 ERRNO_TEXT = {"ENOENT": "No such file or directory", "EACCES": "Permission denied",
               "EISDIR": "Is a directory", "EADDRINUSE": "Address already in use",
               "EADDRNOTAVAIL": "Cannot assign requested address"}
+
+
+def read_file(path):
+    """The bytes of file path (password_file, acl_file); an OSError carries the reason as
+    its last argument, as CPython's strerror, where the core's message takes it from
+    (MicroPython's holds only the errno: "Unable to open password_file ...: 2")."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        from loop import errno_text
+        raise OSError(e.args[0] if e.args else 0, errno_text(e))
 
 
 def limit_connections(cfg, log):

@@ -480,16 +480,6 @@ class Server:
         forget("limits")  # a board's REPL lives on after the broker: give its heap back
 
 
-def _read_file(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        # MicroPython's OSError holds only the errno, which the core's message would show
-        # as "2": give it the reason, as CPython's strerror does
-        raise OSError(e.args[0] if e.args else 0, errno_text(e))
-
-
 def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     """A broker for cfg listening on real sockets: its Server, or an exit code (int) when
     it cannot start (the reason logged). tools/memprobe measures this very start-up."""
@@ -505,8 +495,9 @@ def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
         broker.backlog_limit = 16 * out_limit
     if cfg.password_file is not None or cfg.acl_file is not None:
         from core import auth
+        from limits import read_file  # start-up only: dropped with limits below
         try:
-            auth.install(broker, *auth.load(cfg, _read_file))
+            auth.install(broker, *auth.load(cfg, read_file))
         except auth.SecurityError as e:
             log("error", "Error: %s" % e)
             if "error" not in getattr(log, "types", ("error",)):
