@@ -68,6 +68,7 @@ def reserve_slots(server, n):
     allocates the new table, so a MemoryError there leaves a set indexing past its table
     (the broker's connection set: SIGSEGV in mp_set_lookup).
     """
+    gc.collect()  # the start-up's garbage first: the tables want blocks of a KB or more
     objs = server.objs
     writing = server.writing
     conns = server.broker.conns
