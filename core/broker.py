@@ -23,6 +23,9 @@ _MAX_PACKET = const(268435460)  # largest packet MQTT can express (4-byte remain
 class Broker:
     """Sans-I/O MQTT broker; see core/README.md for the contract with a port."""
 
+    # $SYS/broker/heap/current: set by a port that measures its heap (None: not published)
+    heap_current = None
+
     def __init__(self, cfg, log=None):
         self.cfg = cfg
         self.log = log or _no_log
@@ -79,6 +82,10 @@ class Broker:
                           handle_publish.pubrel, handle_publish.pubcomp,
                           handle_subscribe.subscribe, None, handle_subscribe.unsubscribe,
                           None, _pingreq, None, _disconnect, None)
+
+    def uptime_ms(self):
+        """Milliseconds since the first tick() (for records made without a wall clock)."""
+        return self.secs * 1000 + self._ms
 
     # ---- events from the port ----
 

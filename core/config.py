@@ -54,13 +54,14 @@ class Config:
     acl_file = None  # path; the port reads it (core/acl.py parses)
     local_only = False
     filename = "mosquitto.conf"
-    # capture (core/capture.py): off while capture_address is None
+    # capture (core/capture/, its options parsed by core/capture/options.py once a port has
+    # registered them): off while capture_address is None
     capture_address = None
     capture_format = "ecs"
     capture_events = None  # None: every kind
     capture_payload = None  # None: "none" for ecs, "base64" for hicap
     capture_payload_limit = 0  # 0: whole payload
-    capture_queue_size = 262144
+    capture_queue_size = None  # None: the port's default (core/capture/conf.py QUEUE_SIZE)
     capture_broker_id = None  # None: the port's host name
     capture_stats_interval = 60
     capture_tls = False
@@ -178,6 +179,17 @@ def _int_range(opt, s, lo, hi=None):
             rng = "between %d and %d" % (lo, hi)
         raise _Invalid("invalid value '%s' for option '%s': must be %s" % (s, opt, rng))
     return n
+
+
+# prefix -> handler(parser, option, values) for a subsystem's options, which raises _Invalid
+# for a name it does not know; a port registers them (core/capture/__init__.py) before
+# parsing. Here, not in the parser: registering must not load the parser's code early.
+OPTION_PREFIXES = {}
+
+
+def add_options(prefix, handler):
+    """Options whose names start with prefix are parsed by handler (see OPTION_PREFIXES)."""
+    OPTION_PREFIXES[prefix] = handler
 
 
 def parse_config(text, filename="mosquitto.conf"):

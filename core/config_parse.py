@@ -1,7 +1,7 @@
 """The mosquitto.conf parser: one handler per option; core.config holds what it builds."""
 
 from core.config import (Config, ConfigError, Listener, _Invalid, _int, _int_range,
-                         DEFAULT_LOG_TYPES, LOG_TYPES, MAX_PACKET, MAX_PAYLOAD)
+                         DEFAULT_LOG_TYPES, LOG_TYPES, MAX_PACKET, MAX_PAYLOAD, OPTION_PREFIXES)
 
 # persistent_client_expiration units (mosquitto.conf(5): h d w m y)
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 86400}
@@ -244,78 +244,7 @@ def _check_tls(filename, l):
         raise ConfigError(filename, l._line, "listener on %s: %s" % (l.where(), why))
 
 
-def _opt_capture(p, opt, args):
-    # names and values are checked here; core/capture.py uses them
-    from core import capture_conf as capture
-    cfg = p.cfg
-    if opt == "capture_events":
-        if not args:
-            _one(opt, args)
-        kinds = []
-        for w in " ".join(args).replace(",", " ").split():
-            if w == "all":
-                kinds.extend(capture.KINDS)
-            elif w in capture.KINDS:
-                kinds.append(w)
-            else:
-                raise _Invalid("invalid value '%s' for option 'capture_events': expected a "
-                               "comma list of %s, or all" % (w, ", ".join(capture.KINDS)))
-        cfg.capture_events = kinds
-        return
-    v = _one(opt, args)
-    if opt == "capture_address":
-        try:
-            capture.parse_address(v)
-        except ValueError as e:
-            raise _Invalid("invalid value for option 'capture_address': %s" % e)
-        cfg.capture_address = v
-    elif opt == "capture_format":
-        if v not in capture.FORMATS:
-            raise _Invalid("invalid value '%s' for option 'capture_format': expected ecs or "
-                           "hicap" % v)
-        cfg.capture_format = v
-    elif opt == "capture_payload":
-        if v not in capture.PAYLOADS:
-            raise _Invalid("invalid value '%s' for option 'capture_payload': expected none, "
-                           "base64 or sha256" % v)
-        cfg.capture_payload = v
-    elif opt == "capture_payload_limit":
-        cfg.capture_payload_limit = _int_range(opt, v, 0, MAX_PAYLOAD)
-    elif opt == "capture_topic":
-        from core.topic import check_filter
-        from core.errors import ProtocolError
-        try:
-            check_filter(v)
-        except ProtocolError as e:
-            raise _Invalid("invalid value '%s' for option 'capture_topic': %s" % (v, e))
-        cfg.capture_topics.append(v)
-    elif opt == "capture_queue_size":
-        cfg.capture_queue_size = _int_range(opt, v, 1024)
-    elif opt == "capture_broker_id":
-        cfg.capture_broker_id = v
-    elif opt == "capture_stats_interval":
-        cfg.capture_stats_interval = _int_range(opt, v, 0, 86400)
-    elif opt == "capture_tls":
-        cfg.capture_tls = _bool(opt, v)  # a port without TLS refuses it at start
-    elif opt == "capture_deliveries":
-        cfg.capture_deliveries = _bool(opt, v)
-    elif opt == "capture_cafile":
-        cfg.capture_cafile = v
-
-
 _OPTIONS = {
-    "capture_address": _opt_capture,
-    "capture_format": _opt_capture,
-    "capture_events": _opt_capture,
-    "capture_payload": _opt_capture,
-    "capture_payload_limit": _opt_capture,
-    "capture_topic": _opt_capture,
-    "capture_queue_size": _opt_capture,
-    "capture_broker_id": _opt_capture,
-    "capture_stats_interval": _opt_capture,
-    "capture_tls": _opt_capture,
-    "capture_cafile": _opt_capture,
-    "capture_deliveries": _opt_capture,
     "allow_anonymous": _global_bool("allow_anonymous"),
     "allow_zero_length_clientid": _global_bool("allow_zero_length_clientid"),
     "connection_messages": _global_bool("connection_messages"),
@@ -396,6 +325,10 @@ def parse(text, filename="mosquitto.conf"):
             continue
         opt, args = words[0], words[1:]
         handle = _OPTIONS.get(opt)
+        if handle is None:
+            for prefix in OPTION_PREFIXES:
+                if opt.startswith(prefix):
+                    handle = OPTION_PREFIXES[prefix]
         try:
             if handle is not None:
                 handle(p, opt, args)

@@ -64,7 +64,7 @@ def connect(b, conn, b0, mv, s, e, p0):
         raise ProtocolError("%d bytes after the CONNECT payload" % r.left())
     ident = conn.listener.use_identity_as_username
     if ident:  # the port verified the client certificate and set its CN (TLS listeners)
-        username = getattr(conn, "cert_username", None)
+        username = conn.cert_username
     conn.username = username
     cfg = b.cfg
     if not cid:

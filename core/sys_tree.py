@@ -52,7 +52,7 @@ class SysTree:
             return
         self.next_at = b.secs + b.cfg.sys_interval
         vals = self.values()
-        heap = getattr(b, "heap_current", None)  # set by a port that measures its heap
+        heap = b.heap_current  # set by a port that measures its heap
         if heap is not None:
             vals += (("$SYS/broker/heap/current", heap),)
         for t, v in vals:

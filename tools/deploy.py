@@ -13,6 +13,8 @@ then copies, with one mpremote session each step:
     ports/micropython/main.py   -> /main.py        (source: the boot entry)
     ports/micropython/X.py      -> /lib/X.mpy
     core/X.py                   -> /lib/core/X.mpy
+    core/capture/X.py           -> /lib/core/capture/X.mpy  (both encoders: the board
+                                   imports only the one its config names)
     boards/B/mosquitto.conf     -> /broker.conf     (or --config FILE)
     boards/B/network.json       -> /network.json    (or --network FILE, filled in)
 
@@ -95,12 +97,15 @@ def tool(name):
 # ---- which modules a board needs ----
 
 def _module_file(name):
-    """Host path of module `name` (port module or core.*), or None for anything else."""
+    """Host path of module `name` (port module, core.* or a package of core), or None for
+    anything else."""
     if name == "core":
         return os.path.join(CORE_DIR, "__init__.py")
     if name.startswith("core."):
-        p = os.path.join(CORE_DIR, name[5:].replace(".", "/") + ".py")
-        return p if os.path.isfile(p) else None
+        p = os.path.join(CORE_DIR, name[5:].replace(".", "/"))
+        if os.path.isfile(p + "/__init__.py"):
+            return p + "/__init__.py"
+        return p + ".py" if os.path.isfile(p + ".py") else None
     if "." not in name and name != "main":
         p = os.path.join(PORT_DIR, name + ".py")
         return p if os.path.isfile(p) else None
@@ -117,7 +122,7 @@ def _imports(path):
             names.extend(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.append(node.module)
-            # `from core import capture` imports the module core.capture
+            # `from core.capture import options` imports the module core.capture.options
             names.extend(node.module + "." + a.name for a in node.names)
     return names
 
@@ -142,11 +147,11 @@ def needed_modules(entry=ENTRY):
 
 
 def device_path(name):
-    """Where module `name` goes on the board."""
-    if name == "core":
-        return "/lib/core/__init__.mpy"
-    if name.startswith("core."):
-        return "/lib/core/" + name[5:] + ".mpy"
+    """Where module `name` goes on the board (a package: its __init__.mpy)."""
+    if name == "core" or name.startswith("core."):
+        src = _module_file(name)
+        rel = os.path.relpath(src, ROOT).replace(os.sep, "/")
+        return "/lib/" + rel[:-3] + ".mpy"
     return "/lib/" + name + ".mpy"
 
 
@@ -155,11 +160,9 @@ def shadows(names):
     ['', '/lib'] with / as the current directory, and .py wins over .mpy)."""
     out = []
     for name in names:
-        if name == "core":
-            out += ["/core/__init__.py", "/core/__init__.mpy", "/lib/core/__init__.py"]
-        elif name.startswith("core."):
-            base = name[5:]
-            out += ["/core/%s.py" % base, "/core/%s.mpy" % base, "/lib/core/%s.py" % base]
+        if name == "core" or name.startswith("core."):
+            base = device_path(name)[4:-4]  # /core/X or /core/capture/X (or .../__init__)
+            out += [base + ".py", base + ".mpy", "/lib" + base + ".py"]
         else:
             out += ["/%s.py" % name, "/%s.mpy" % name, "/lib/%s.py" % name]
     return out
@@ -172,6 +175,8 @@ def check_config(path):
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     from core.config import ConfigError, parse_config
+    import core.capture
+    core.capture.register()  # the capture_* options, as board.py does before parsing
     try:
         with open(path, "rb") as f:
             cfg = parse_config(f.read(), path)

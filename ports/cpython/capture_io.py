@@ -1,4 +1,8 @@
-"""The socket side of the capture sender (core/capture.py) for the CPython selector loop."""
+"""The socket side of the capture sender (core/capture/) for the CPython selector loop.
+
+Same shape as ports/micropython/capture_io.py: CaptureIO.create(broker, cfg, server),
+poll(now), wait_ms(now), on_event(events, now), startup(), shut_down(ms).
+"""
 
 import errno
 import os
@@ -10,7 +14,7 @@ import struct
 import threading
 import time
 
-from core.capture import Capture, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
+from core.capture.sender import create, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
 
 _SNDBUF = 65536  # bytes the kernel may hold for a receiver that died (bounded loss window)
 # Linux: bytes a TCP socket holds that the receiver has not acknowledged (SIOCOUTQ)
@@ -46,10 +50,10 @@ def tls_context(cafile):
 class CaptureIO:
     """Drives one Capture's TCP connection from the loop; never blocks."""
 
-    def __init__(self, cap, sel, log):
+    def __init__(self, cap, server):
         self.cap = cap
-        self.sel = sel
-        self.log = log
+        self.sel = server.sel  # the loop's selector: the capture socket is one more in it
+        self.log = server.log
         self.sock = None
         self.events = 0
         self.addrs = None  # resolved (family, sockaddr) list
@@ -60,21 +64,22 @@ class CaptureIO:
         self._handshaking = False
 
     @classmethod
-    def create(cls, broker, cfg, sel, log):
-        """A CaptureIO when capture is configured, else None; attaches to broker.events."""
+    def create(cls, broker, cfg, server):
+        """A CaptureIO when capture is configured, else None; its sender becomes
+        broker.events. Raises ValueError for a setting this port cannot honour."""
         if cfg.capture_address is None:
             return None
-        cap = Capture(cfg, broker, socket.gethostname(), wall=wall_ms, tz=local_zone,
-                      seed=random.getrandbits(32))
+        cap = create(cfg, broker, socket.gethostname(), wall=wall_ms, tz=local_zone,
+                     seed=random.getrandbits(32))
         tls = None
         if cfg.capture_tls:
             tls = tls_context(cfg.capture_cafile)
         elif cfg.capture_cafile is not None:
             raise ValueError("capture_cafile is set but capture_tls is not true")
         broker.events = cap
-        log("notice", "Capture: sending %s records to %s port %d%s." %
+        server.log("notice", "Capture: sending %s records to %s port %d%s." %
             (cfg.capture_format, cap.host, cap.port, " over TLS" if tls else ""))
-        io = cls(cap, sel, log)
+        io = cls(cap, server)
         io.tls = tls
         cap.spill = io._spill
         return io
@@ -269,12 +274,11 @@ class CaptureIO:
             self.log("warning", "Warning: capture receiver %s port %d unreachable (%s); "
                      "records are queued and retried." % (cap.host, cap.port, why))
 
-    def wait_s(self, now):
-        """Seconds the loop may sleep before the sender needs it, or None."""
+    def wait_ms(self, now):
+        """Milliseconds the loop may sleep before the sender needs it, or None."""
         if self._resolving is not None:
-            return 0.05
-        w = self.cap.wait_ms(now)
-        return None if w is None else w / 1000.0
+            return 50  # the resolver thread is polled
+        return self.cap.wait_ms(now)
 
     def final_flush(self, deadline):
         """At shutdown: try to write what is queued until deadline (time.monotonic())."""
@@ -295,8 +299,17 @@ class CaptureIO:
             self.sock.close()
             self.sock = None
 
-    def shut_down(self, deadline):
-        """Queue the shutdown record, give the queue until deadline to leave, then close."""
-        self.cap.shutdown([(l.bind, l.port) for l in self.cap.broker.cfg.listeners])
-        self.final_flush(deadline)
+    def startup(self):
+        """Queue the startup record (the broker listens)."""
+        self.cap.startup(_listeners(self.cap.broker.cfg))
+
+    def shut_down(self, ms):
+        """Queue the shutdown record, let the queue leave for up to ms, then close."""
+        self.cap.shutdown(_listeners(self.cap.broker.cfg))
+        self.final_flush(time.monotonic() + ms / 1000)
         self.close()
+
+
+def _listeners(cfg):
+    """(bind address or None, port) of every listener, for startup and shutdown records."""
+    return [(l.bind, l.port) for l in cfg.listeners]

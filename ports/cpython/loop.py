@@ -205,9 +205,9 @@ class Server:
             timeout = 1.0
             if self.capture is not None:
                 self.capture.poll(now)
-                w = self.capture.wait_s(now)
-                if w is not None and w < timeout:
-                    timeout = w
+                w = self.capture.wait_ms(now)
+                if w is not None and w < timeout * 1000:
+                    timeout = w / 1000
             for key, events in self.sel.select(timeout):
                 data = key.data
                 if data is not None and data is self.capture:
@@ -446,7 +446,7 @@ class Server:
             self.store.close()
         self.flush_pending()
         if self.capture is not None:
-            self.capture.shut_down(time.monotonic() + _STOP_FLUSH_S)
+            self.capture.shut_down(_STOP_FLUSH_S * 1000)
         # Give queued bytes a short while to leave, then close whatever is left.
         deadline = time.monotonic() + _STOP_FLUSH_S
         while time.monotonic() < deadline and self._client_keys():

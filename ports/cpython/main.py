@@ -18,6 +18,7 @@ from ports.cpython import security  # noqa: E402
 from ports.cpython.capture_io import CaptureIO  # noqa: E402
 from ports.cpython import persist_files  # noqa: E402
 from core.persist.store import PersistError  # noqa: E402
+import core.capture  # noqa: E402
 
 
 def read_config_text(path):
@@ -54,6 +55,7 @@ def main(argv=None):
         return o
 
     config_file = o["config"]
+    core.capture.register()  # the capture_* options (capture is not part of the engine)
     try:
         text = None if config_file is None else read_config_text(config_file)
         cfg = cli.build_config(text, config_file, o["ports"])
@@ -93,7 +95,7 @@ def main(argv=None):
     server.reload = lambda: (security.reload(broker, cfg, log), server.reload_tls())
     try:
         cli.capture_from_env(cfg, os.environ.get)
-        server.capture = CaptureIO.create(broker, cfg, server.sel, log)
+        server.capture = CaptureIO.create(broker, cfg, server)
     except ValueError as e:
         sys.stderr.write("Error: capture: %s\n" % e)
         return 1
@@ -112,7 +114,7 @@ def main(argv=None):
         return 1
     log("notice", "%s version %s running" % (NAME, VERSION))
     if server.capture is not None:
-        server.capture.cap.startup([(l.bind, l.port) for l in cfg.listeners])
+        server.capture.startup()
     server.run()
     log("notice", "%s version %s terminating" % (NAME, VERSION))
     return 0

@@ -57,6 +57,8 @@ def main(buf):
     if dns is not None and (not isinstance(dns, str) or not dns):
         return _fail('%s: "dns" must be a DNS server address such as "192.168.1.1" or '
                      '"127.0.0.1:5353"' % NETWORK)
+    import core.capture
+    core.capture.register()  # the capture_* options (capture is not part of the engine)
     try:
         with open(CONF, "rb") as f:
             cfg = parse_config(f.read(), CONF)
@@ -65,7 +67,10 @@ def main(buf):
     except OSError:
         return _fail("Unable to open config file %s" % CONF)
     from forget import forget
-    forget("core.config_parse")  # not needed once the config is read
+    # not needed once the config is read
+    forget("core.config_parse", "core.capture.options")
+    if cfg.capture_address is None:
+        forget("core.capture")
     if cfg.local_only:
         return _fail("%s defines no listener: add e.g. 'listener 1883' (a board serves "
                      "the network, not loopback)" % CONF)

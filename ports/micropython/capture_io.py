@@ -1,9 +1,12 @@
-"""The socket side of the capture sender (core/capture.py) for the MicroPython poll loop.
+"""The socket side of the capture sender (core/capture/) for the MicroPython poll loop.
 
-One non-blocking TCP socket, registered in the loop's poller: connect, write records,
-notice the receiver's close. It never blocks the loop: a capture_address that is a host
-name is looked up by dns.py (imported only then) on a non-blocking UDP socket in the same
-poller, with the DNS server of dns_server; after a failure the name is looked up again.
+Same shape as ports/cpython/capture_io.py: CaptureIO.create(broker, cfg, server),
+poll(now), wait_ms(now), on_event(ev, now), startup(), shut_down(ms). Where they differ,
+a board's heap is why: one non-blocking TCP socket in the loop's poller (no selector
+objects, no TLS, no resolver thread: a capture_address that is a host name is looked up
+by dns.py, imported only then, on a non-blocking UDP socket in the same poller, with the
+DNS server of dns_server; after a failure the name is looked up again), a small default
+queue, and the wall clock carried on from NTP by the port clock.
 """
 
 import errno
@@ -13,7 +16,7 @@ import sys
 import time
 
 import clock
-from core.capture import Capture, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
+from core.capture.sender import create, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
 from core.clock import PERIOD
 
 _POLLIN = select.POLLIN
@@ -24,7 +27,6 @@ _MASK = PERIOD - 1
 _REBASE_MS = PERIOD >> 2  # about 3 days: well inside one wrap of the port clock
 _INPROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114), _EAGAIN)
 DEFAULT_QUEUE = 4096  # a few KB: what a board can spare (capture_queue_size overrides)
-_CORE_DEFAULT_QUEUE = 262144  # core/config.py's default, meant for the CPython port
 _SYNCED_AFTER = 1672531200  # 2023-01-01: a clock before this was never set (no RTC, no NTP)
 # some boards count from 2000-01-01, not 1970
 _EPOCH_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
@@ -121,19 +123,14 @@ class CaptureIO:
 
     @classmethod
     def create(cls, broker, cfg, server):
-        """A CaptureIO when capture is configured, else None; attaches to broker.events.
-
-        Raises ValueError for a setting this port cannot honour.
-        """
+        """A CaptureIO when capture is configured, else None; its sender becomes
+        broker.events. Raises ValueError for a setting this port cannot honour."""
         if cfg.capture_address is None:
             return None
         if cfg.capture_tls:
             raise ValueError("capture_tls is not supported on the MicroPython port")
-        size = cfg.capture_queue_size
-        if size == _CORE_DEFAULT_QUEUE:
-            size = DEFAULT_QUEUE
-        cap = Capture(cfg, broker, host_name(), wall=wall_ms, tz=None, seed=_seed(),
-                      queue_size=size)
+        cap = create(cfg, broker, host_name(), wall=wall_ms, tz=None, seed=_seed(),
+                     queue_size=DEFAULT_QUEUE)
         broker.events = cap
         io = cls(cap, server)
         how = ""
@@ -146,7 +143,7 @@ class CaptureIO:
                 raise ValueError("capture_address %s is a host name: %s" % (cap.host, e))
             how = ", looked up with DNS server %s port %d" % io.dns
         server.log("notice", "Capture: sending %s records to %s port %d%s (queue %d bytes)."
-                   % (cfg.capture_format, cap.host, cap.port, how, size))
+                   % (cfg.capture_format, cap.host, cap.port, how, cap.ring.size))
         return io
 
     def poll(self, now):
@@ -315,11 +312,15 @@ class CaptureIO:
         except OSError:
             pass
 
-    def shut_down(self, listeners, ms):
+    def startup(self):
+        """Queue the startup record (the broker listens)."""
+        self.cap.startup(_listeners(self.cap.broker.cfg))
+
+    def shut_down(self, ms):
         """Queue the shutdown record, let the queue leave for up to ms, then close."""
         from core.clock import diff
         cap = self.cap
-        cap.shutdown(listeners)
+        cap.shutdown(_listeners(cap.broker.cfg))
         start = clock.now_ms()
         while self.sock is not None and cap.state == UP and cap.has_output() \
                 and diff(clock.now_ms(), start) < ms:
@@ -327,6 +328,11 @@ class CaptureIO:
             if cap.has_output():
                 time.sleep_ms(10)
         self._drop()
+
+
+def _listeners(cfg):
+    """(bind address or None, port) of every listener, for startup and shutdown records."""
+    return [(l.bind, l.port) for l in cfg.listeners]
 
 
 def _numeric(host):

@@ -167,8 +167,7 @@ def shutdown(server, listen_type):
     server.broker.shutdown()
     server.flush_pending()
     if server.capture is not None:
-        cfg = server.broker.cfg
-        server.capture.shut_down([(l.bind, l.port) for l in cfg.listeners], _STOP_FLUSH_MS)
+        server.capture.shut_down(_STOP_FLUSH_MS)
         server.capture = None
     start = clock.now_ms()
     while server.objs and diff(clock.now_ms(), start) < _STOP_FLUSH_MS:

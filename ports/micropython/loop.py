@@ -10,7 +10,7 @@ import clock
 from core.broker import Broker
 from core.clock import diff
 from core.const import const
-from core.version import NAME, VERSION  # noqa: F401  (cli imports them from here)
+from core.version import NAME, VERSION
 
 # select.POLLIN/POLLOUT/POLLERR|POLLHUP: MicroPython's stream poll flags, the same on every
 # port; const() keeps them out of the module's globals (heap on a board)
@@ -531,7 +531,7 @@ def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     log("notice", "%s version %s running (MicroPython, %d bytes of heap free)"
         % (NAME, VERSION, server.check_memory()))
     if server.capture is not None:
-        server.capture.cap.startup([(l.bind, l.port) for l in cfg.listeners])
+        server.capture.startup()
     return server
 
 

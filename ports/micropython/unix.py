@@ -36,7 +36,10 @@ def main(argv, buf):
     from core.settings import snapshot
     cfg = snapshot(cfg)  # the values only: core.config's code can go
     # not needed once the config is read
-    forget("cli", "core.cli", "core.config_parse", "core.config", "core.settings")
+    forget("cli", "core.cli", "core.config_parse", "core.config", "core.settings",
+           "core.capture.options")
+    if cfg.capture_address is None:
+        forget("core.capture")
     gc.collect()
     import loop
     if o["recv_size"] != len(buf):

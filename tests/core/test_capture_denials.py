@@ -4,7 +4,7 @@ import json
 
 from core.broker import Broker
 from core.config import parse_config
-from core.capture import Capture
+from capturing import attach, drain
 from core.acl import parse_acl
 from core import auth, passwd
 
@@ -16,8 +16,7 @@ def _setup(extra="", acl=ACL, hicap=False):
     cfg = parse_config("listener 1883\nallow_anonymous false\ncapture_address 127.0.0.1:5555\n"
                        + ("capture_format hicap\n" if hicap else "") + extra)
     b = Broker(cfg)
-    cap = Capture(cfg, b, "edge-1", wall=lambda: WALL, tz=lambda s: (0, "UTC"))
-    b.events = cap
+    cap = attach(cfg, b, "edge-1", wall=lambda: WALL, tz=lambda s: (0, "UTC"))
     pw = "alice:%s\n" % passwd.make_hash("alicepw", passwd.SHA256_PBKDF2, b"saltsaltsalt", 2)
     auth.install(b, passwd.parse_passwd(pw), parse_acl(acl) if acl else None)
     b.tick(0)
@@ -54,9 +53,7 @@ def _subscribe(b, conn, f, qos=0):
 
 
 def _records(cap):
-    out = bytearray()
-    cap.ring.pop_into(out, 1 << 30)
-    return [json.loads(l) for l in bytes(out).decode().split("\n") if l]
+    return [json.loads(l) for l in drain(cap.ring).decode().split("\n") if l]
 
 
 def _acts(recs):
@@ -185,9 +182,7 @@ def test_hicap_publish_carries_the_forks_ssl_fields_only_with_a_client_certifica
     d = _connect(b, "d", "alice", b"alicepw", tls={"version": "1.2"})
     _publish(b, c, "s/1", b"m")
     _publish(b, d, "s/2", b"m")
-    out = bytearray()
-    cap.ring.pop_into(out, 1 << 30)
-    lines = bytes(out).decode().split("\n")
+    lines = drain(cap.ring).decode().split("\n")
     assert lines[2].startswith('{"mqtt": {"action": "PUBLISH", "sslSN": "0A1B", "sslCN": "dev-7", '
                                '"topic": "s/1", "clientIP": "10.0.0.9"'), lines[2]
     assert lines[3].startswith('{"mqtt": {"action": "PUBLISH", "topic": "s/2"'), lines[3]

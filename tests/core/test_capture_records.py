@@ -4,8 +4,9 @@ import json
 
 from core.broker import Broker
 from core.config import parse_config
-from core.capture import Capture
-from core import capture_json as J
+from core.capture import json as J
+from core.capture.conf import QUEUE_SIZE
+from capturing import attach, drain
 
 WALL = 1527586200000  # 2018-05-29T09:30:00Z, the fork's documented example time
 FORK_PUBLISH = ('{"mqtt": {"action": "PUBLISH", "topic": "sensors/t1", "clientIP": "172.17.0.1", '
@@ -17,9 +18,8 @@ def _setup(extra="", wall=WALL, queue=None):
     cfg = parse_config("listener 1883\nallow_anonymous true\ncapture_address 127.0.0.1:5555\n"
                        + extra)
     b = Broker(cfg)
-    cap = Capture(cfg, b, "edge-1", wall=(lambda: wall) if wall is not None else None,
-                  tz=lambda s: (7200, "CEST"), queue_size=queue)
-    b.events = cap
+    cap = attach(cfg, b, "edge-1", wall=(lambda: wall) if wall is not None else None,
+                 tz=lambda s: (7200, "CEST"), queue_size=queue or QUEUE_SIZE)
     b.tick(0)
     return b, cap
 
@@ -46,9 +46,7 @@ def _publish(b, conn, topic, payload, b0=0x30, pid=0):
 
 
 def _lines(cap):
-    out = bytearray()
-    cap.ring.pop_into(out, 1 << 30)
-    return [l for l in bytes(out).decode().split("\n") if l]
+    return [l for l in drain(cap.ring).decode().split("\n") if l]
 
 
 def test_hicap_publish_record_is_byte_for_byte_the_forks_documented_example():
@@ -64,8 +62,7 @@ def test_hicap_connect_accepted_and_refused_fields_and_values():
     _connect(b, "c1")
     b2 = Broker(parse_config("listener 1883\nallow_anonymous false\n"
                              "capture_address 127.0.0.1\ncapture_format hicap\n"))
-    cap2 = Capture(b2.cfg, b2, "x", wall=lambda: WALL, tz=lambda s: (7200, "CEST"))
-    b2.events = cap2
+    cap2 = attach(b2.cfg, b2, "x", wall=lambda: WALL, tz=lambda s: (7200, "CEST"))
     b2.tick(0)
     _connect(b2, "c2")
     acc = json.loads(_lines(cap)[0])["mqtt"]
@@ -123,8 +120,7 @@ def test_ecs_connect_record_fields():
 def test_ecs_refused_connect_has_reason_code_and_text():
     cfg = parse_config("listener 1883\nallow_anonymous false\ncapture_address 10.0.0.1:1\n")
     b = Broker(cfg)
-    cap = Capture(cfg, b, "h", wall=lambda: WALL)
-    b.events = cap
+    cap = attach(cfg, b, "h", wall=lambda: WALL)
     b.tick(0)
     _connect(b, "bad")
     d, r = [json.loads(l) for l in _lines(cap)]

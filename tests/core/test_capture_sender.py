@@ -2,9 +2,10 @@
 
 from core.broker import Broker
 from core.config import parse_config, ConfigError
-from core.capture import Capture, Prng, IDLE, CONNECTING, UP, parse_address
-from core.capture import CONNECT, TIMED_OUT, WRITE
-from core.ring import Ring
+from core.capture.conf import parse_address
+from core.capture.ring import Ring
+from core.capture.sender import Prng, IDLE, CONNECTING, UP, CONNECT, TIMED_OUT, WRITE
+from capturing import attach, drain, take
 
 
 def _rec(i, size=10):
@@ -17,9 +18,7 @@ def test_ring_drops_oldest_whole_records_and_counts_them_exactly():
     for i in range(25):
         r.push(_rec(i), 10)
     assert r.records == 10 and r.dropped == 15
-    out = bytearray()
-    r.pop_into(out, 1000)
-    assert bytes(out) == b"".join(_rec(i) for i in range(15, 25))
+    assert drain(r) == b"".join(_rec(i) for i in range(15, 25))
 
 
 def test_ring_keeps_records_whole_across_the_wrap():
@@ -27,9 +26,7 @@ def test_ring_keeps_records_whole_across_the_wrap():
     sizes = [13, 7, 21, 9, 30, 5, 17, 11, 25]
     for i in range(len(sizes)):
         r.push(_rec(i, sizes[i]), sizes[i])
-    out = bytearray()
-    r.pop_into(out, 1000)
-    got = bytes(out).split(b"\n")[:-1]
+    got = drain(r).split(b"\n")[:-1]
     kept = len(got)
     assert kept + r.dropped == len(sizes)
     assert [g + b"\n" for g in got] == [_rec(i, sizes[i]) for i in range(len(sizes) - kept,
@@ -43,20 +40,19 @@ def test_ring_record_bigger_than_ring_is_dropped_and_counted():
     assert r.dropped == 1 and r.records == 1
 
 
-def test_ring_pop_into_respects_batch_limit_but_moves_at_least_one():
+def test_ring_written_forgets_whole_records_and_moves_the_cut_one_to_out():
     r = Ring(100)
     for i in range(5):
         r.push(_rec(i), 10)
     out = bytearray()
-    assert r.pop_into(out, 15) == 2
-    assert r.pop_into(bytearray(), 1) == 1
+    assert r.written(15, out) == 1  # one record written whole, the next cut after 5 bytes
+    assert bytes(out) == _rec(1) and r.records == 3 and r.used == 30
 
 
 def _cap(extra=""):
     cfg = parse_config("listener 1883\ncapture_address 127.0.0.1:6000\n" + extra)
     b = Broker(cfg)
-    cap = Capture(cfg, b, "h", wall=lambda: 0, seed=12345)
-    b.events = cap
+    cap = attach(cfg, b, "h", wall=lambda: 0, seed=12345)
     return b, cap
 
 
@@ -147,15 +143,35 @@ def test_flush_stops_when_socket_would_block():
     assert cap.has_output() and cap.state == UP
 
 
-def test_config_rejects_bad_capture_values_with_line_numbers():
-    bad = ("capture_address host:99999", "capture_format xml", "capture_payload gzip",
-           "capture_events publish,bogus", "capture_topic a/#/b", "capture_queue_size 10",
-           "capture_tls maybe", "capture_deliveries 2", "capture_address [::1")
-    for line in bad:
+def test_config_rejects_bad_capture_values_with_line_and_reason():
+    bad = (
+        ("capture_address host:99999", "invalid value for option 'capture_address': invalid "
+         "port '99999' in 'host:99999': expected 1-65535"),
+        ("capture_format xml", "invalid value 'xml' for option 'capture_format': expected ecs "
+         "or hicap"),
+        ("capture_payload gzip", "invalid value 'gzip' for option 'capture_payload': expected "
+         "none, base64 or sha256"),
+        ("capture_events publish,bogus", "invalid value 'bogus' for option 'capture_events': "
+         "expected a comma list of connect, disconnect, publish, will, subscribe, unsubscribe, "
+         "startup, shutdown, stats, denied, or all"),
+        ("capture_topic a/#/b", "invalid value 'a/#/b' for option 'capture_topic': '#' not "
+         "alone in the last level of filter 'a/#/b'"),
+        ("capture_queue_size 10", "invalid value '10' for option 'capture_queue_size': must be "
+         "at least 1024"),
+        ("capture_tls maybe", "invalid value 'maybe' for option 'capture_tls': expected true "
+         "or false"),
+        ("capture_deliveries 2", "invalid value '2' for option 'capture_deliveries': expected "
+         "true or false"),
+        ("capture_address [::1", "invalid value for option 'capture_address': missing ']' in "
+         "'[::1'"),
+        ("capture_address", "missing value for option 'capture_address'"),
+        ("capture_bogus 1", "unknown option 'capture_bogus'"),
+    )
+    for line, why in bad:
         try:
             parse_config("listener 1883\n" + line + "\n", "x.conf")
         except ConfigError as e:
-            assert e.lineno == 2, (line, str(e))
+            assert str(e) == "x.conf:2: " + why, (line, str(e))
         else:
             assert False, "accepted: " + line
 
@@ -171,9 +187,7 @@ def test_record_that_pushes_older_ones_out_counts_them_in_its_own_capture_droppe
     b, cap = _cap("capture_queue_size 1024\n")
     for i in range(40):
         cap.stats()
-    out = bytearray()
-    cap.ring.pop_into(out, 1 << 20)
-    lines = bytes(out).decode().split("\n")[:-1]
+    lines = drain(cap.ring).decode().split("\n")[:-1]
     import json
     recs = [json.loads(l) for l in lines]
     last = recs[-1]
@@ -187,7 +201,7 @@ def test_ring_reserve_drops_oldest_until_room_and_counts_them():
     for i in range(10):
         r.push(_rec(i), 10)
     r.reserve(35)
-    assert r.records == 6 and r.dropped == 4 and r.free() >= 35
+    assert r.records == 6 and r.dropped == 4 and r.size - r.used >= 35
     r.reserve(1000)  # bigger than the ring: nothing dropped (push will drop the record itself)
     assert r.records == 6 and r.dropped == 4
 
@@ -201,7 +215,7 @@ def test_ring_random_pushes_pops_and_reserves_keep_the_newest_records_whole_and_
         for step in range(3000):
             x = rand.next()
             if x % 7 == 0:
-                r.pop_into(popped, len(popped) + 1 + (x >> 8) % 700)
+                popped += take(r, 1 + (x >> 8) % 700)
             elif x % 13 == 0:
                 r.reserve((x >> 8) % (size + 50))
             else:
@@ -211,9 +225,9 @@ def test_ring_random_pushes_pops_and_reserves_keep_the_newest_records_whole_and_
                 # a push that drops frees no more than it needs (or a 32nd of the ring) plus
                 # the rest of one record: the ring stays nearly full
                 if lost and len(rec) <= size:
-                    assert r.free() < (size >> 5) + 99, (size, r.free())
+                    assert r.size - r.used < (size >> 5) + 99, (size, r.used)
             assert 0 <= r.used <= size and r.records >= 0
-        r.pop_into(popped, 1 << 30)
+        popped += drain(r)
         assert r.records == 0 and r.used == 0
         got = bytes(popped).split(b"\n")[:-1]
         assert len(got) + r.dropped == len(pushed), (size, len(got), r.dropped)
@@ -229,8 +243,8 @@ def test_full_big_ring_drops_a_32nd_at_once_small_ring_drops_record_by_record():
         big.push(_rec(i, 100), 100)
     assert big.dropped == 80 and big.records == 320  # 1000 bytes (10 records) per drop
     big.push(_rec(400, 100), 100)
-    assert big.dropped == 90 and big.records == 311 and big.free() == 900
+    assert big.dropped == 90 and big.records == 311 and big.size - big.used == 900
     small = Ring(1000)
     for i in range(15):
         small.push(_rec(i, 100), 100)
-    assert small.dropped == 5 and small.records == 10 and small.free() == 0
+    assert small.dropped == 5 and small.records == 10 and small.size - small.used == 0

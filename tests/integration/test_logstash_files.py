@@ -761,7 +761,7 @@ def test_index_template_gives_ecs_fields_their_ecs_types():
 
 
 def test_pipeline_tcp_input_reads_json_lines_on_the_port_the_readme_and_broker_default_name():
-    from core.capture_conf import DEFAULT_PORT
+    from core.capture.conf import DEFAULT_PORT
     inputs = load_pipeline()["input"]
     tcp = [s for name, s in inputs if name == "tcp"]
     assert len(tcp) == 1 and len(inputs) == 1, inputs

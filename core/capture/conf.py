@@ -1,4 +1,5 @@
-"""Capture option values and the receiver address parser (small: the config parser's share)."""
+"""Capture option values, the queue default and the receiver address parser (small: the
+config options and the sender share it)."""
 
 KINDS = ("connect", "disconnect", "publish", "will", "subscribe", "unsubscribe",
          "startup", "shutdown", "stats", "denied")
@@ -6,6 +7,9 @@ DENIED = ("login", "publish", "subscribe", "will")  # what events.denied() repor
 FORMATS = ("ecs", "hicap")
 PAYLOADS = ("none", "base64", "sha256")
 DEFAULT_PORT = 5555  # what the fork's Docker and Kubernetes setups used
+# bytes of queued records when capture_queue_size is not set: the CPython port's (a board's
+# port passes its own, smaller one)
+QUEUE_SIZE = 262144
 
 
 def parse_address(s):
