@@ -112,7 +112,7 @@ def _module_file(name):
     return None
 
 
-def _imports(path):
+def module_imports(path):
     """Module names path imports anywhere (lazy imports inside functions included)."""
     with open(path, "rb") as f:
         tree = ast.parse(f.read(), path)
@@ -139,7 +139,7 @@ def needed_modules(entry=ENTRY):
         seen.add(name)
         if name.startswith("core.") or name == "core":
             seen.add("core")  # the package itself: core/__init__.py
-        for sub in _imports(_module_file(name)):
+        for sub in module_imports(_module_file(name)):
             parts = sub.split(".")
             for i in range(1, len(parts) + 1):  # core.x.y also imports core and core.x
                 todo.append(".".join(parts[:i]))

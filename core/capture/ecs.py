@@ -382,17 +382,8 @@ class Ecs(Sender):
             return
         out = self.rec
         self._head(action, b"success")
-        out += b',"mqtt":{"listeners":['
-        sep = b"{"
-        for bind, port in listeners:
-            out += sep
-            out += b'"bind":'
-            J.string(out, bind or "")
-            out += b',"port":'
-            J.integer(out, port)
-            out += b"}"
-            sep = b",{"
-        out += b"]"
+        out += b',"mqtt":{"listeners":'
+        J.listeners(out, listeners, b"")
         self._tail()
 
     def stats(self):

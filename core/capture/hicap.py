@@ -131,15 +131,6 @@ class Hicap(Sender):
             return
         out = self.rec
         self._head(action.upper())
-        out += b', "listeners": ['
-        sep = b"{"
-        for bind, port in listeners:
-            out += sep
-            out += b'"bind": '
-            J.string(out, bind or "")
-            out += b', "port": '
-            J.integer(out, port)
-            out += b"}"
-            sep = b", {"
-        out += b"]"
+        out += b', "listeners": '
+        J.listeners(out, listeners, b" ")
         self._end()

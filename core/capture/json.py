@@ -120,6 +120,26 @@ def boolean(out, v):
     out += b"true" if v else b"false"
 
 
+def listeners(out, items, sp):
+    """Append [{"bind":..,"port":..},...] for (bind or None, port) items; sp: b" " after each
+    ':' and ',' (the fork's spacing) or b"" (ECS)."""
+    out += b"["
+    sep = b"{"
+    for bind, port in items:
+        out += sep
+        out += b'"bind":'
+        out += sp
+        string(out, bind or "")
+        out += b","
+        out += sp
+        out += b'"port":'
+        out += sp
+        integer(out, port)
+        out += b"}"
+        sep = b"," + sp + b"{"
+    out += b"]"
+
+
 def days_to_civil(z):
     """(year, month, day) of day number z counted from 1970-01-01 (proleptic Gregorian)."""
     z += 719468

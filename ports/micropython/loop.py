@@ -105,7 +105,6 @@ class Server:
         self._heap_at = self._last_gc
         self.capture = None  # capture_io.CaptureIO when capture_address is set
         self.reserve = None  # bytearray(_RESERVE) from the first check_memory() on
-        broker.low_memory = False  # read by the core's CONNECT handling (see README)
 
     # ---- setup ----
 
