@@ -54,7 +54,7 @@ class Broker:
         self.spill = None
         self.now = 0
         self.secs = 0  # seconds since start, unbounded (for session expiry)
-        self._ms = 0
+        self.ms_rest = 0  # ms since the last whole second: uptime is secs * 1000 + ms_rest
         self._started = False
         self._next_id = 0
         self.max_packet = cfg.max_packet_size or _MAX_PACKET
@@ -83,10 +83,6 @@ class Broker:
                           handle_subscribe.subscribe, None, handle_subscribe.unsubscribe,
                           None, _pingreq, None, _disconnect, None)
 
-    def uptime_ms(self):
-        """Milliseconds since the first tick() (for records made without a wall clock)."""
-        return self.secs * 1000 + self._ms
-
     # ---- events from the port ----
 
     def tick(self, now):
@@ -99,11 +95,11 @@ class Broker:
         if d < 0:
             return
         self.now = now
-        self._ms += d
-        if self._ms < 1000:
+        self.ms_rest += d
+        if self.ms_rest < 1000:
             return
-        self.secs += self._ms // 1000
-        self._ms %= 1000
+        self.secs += self.ms_rest // 1000
+        self.ms_rest %= 1000
         if self.retry:
             r = self.retry
             self.retry = []

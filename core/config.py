@@ -181,15 +181,17 @@ def _int_range(opt, s, lo, hi=None):
     return n
 
 
-# prefix -> handler(parser, option, values) for a subsystem's options, which raises _Invalid
-# for a name it does not know; a port registers them (core/capture/__init__.py) before
-# parsing. Here, not in the parser: registering must not load the parser's code early.
-OPTION_PREFIXES = {}
+# prefix -> name of a subsystem's module whose option(parser, option, values) parses the
+# options starting with prefix (and raises _Invalid for a name it does not know). A port
+# registers them before parsing (core/README.md); the module is imported at the first such
+# line, so that a config without them loads nothing. Here, not in the parser: registering
+# must not load the parser's code early.
+OPTION_MODULES = {}
 
 
-def add_options(prefix, handler):
-    """Options whose names start with prefix are parsed by handler (see OPTION_PREFIXES)."""
-    OPTION_PREFIXES[prefix] = handler
+def add_options(prefix, module):
+    """Options whose names start with prefix are parsed by module (see OPTION_MODULES)."""
+    OPTION_MODULES[prefix] = module
 
 
 def parse_config(text, filename="mosquitto.conf"):

@@ -1,7 +1,7 @@
 """The mosquitto.conf parser: one handler per option; core.config holds what it builds."""
 
 from core.config import (Config, ConfigError, Listener, _Invalid, _int, _int_range,
-                         DEFAULT_LOG_TYPES, LOG_TYPES, MAX_PACKET, MAX_PAYLOAD, OPTION_PREFIXES)
+                         DEFAULT_LOG_TYPES, LOG_TYPES, MAX_PACKET, MAX_PAYLOAD, OPTION_MODULES)
 
 # persistent_client_expiration units (mosquitto.conf(5): h d w m y)
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 86400}
@@ -326,9 +326,9 @@ def parse(text, filename="mosquitto.conf"):
         opt, args = words[0], words[1:]
         handle = _OPTIONS.get(opt)
         if handle is None:
-            for prefix in OPTION_PREFIXES:
+            for prefix in OPTION_MODULES:
                 if opt.startswith(prefix):
-                    handle = OPTION_PREFIXES[prefix]
+                    handle = __import__(OPTION_MODULES[prefix], None, None, ("option",)).option
         try:
             if handle is not None:
                 handle(p, opt, args)

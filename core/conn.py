@@ -12,13 +12,11 @@ class Conn:
 
     mount = None  # the listener's mount_point (a class default: most have none)
     ws = None  # core.ws.Ws on a WebSockets listener (set by the port)
-    # set by a port or by capture (class defaults: most connections never set them; see
+    # set by a port on TLS listeners (class defaults: most connections never set them; see
     # core/README.md): the verified client certificate's CN on a use_identity_as_username
-    # listener; a TLS connection's facts for capture (dict); the encoded client block of
-    # capture's records (bytes, set by core/capture/ecs.py once the client is connected)
+    # listener, and the connection's TLS facts for capture (dict)
     cert_username = None
     tls_info = None
-    capture_client = None
 
     def __init__(self, listener, ip, port, now):
         self.listener = listener

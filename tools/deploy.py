@@ -175,8 +175,8 @@ def check_config(path):
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     from core.config import ConfigError, parse_config
-    import core.capture
-    core.capture.register()  # the capture_* options, as board.py does before parsing
+    from core.config import add_options
+    add_options("capture_", "core.capture.options")  # as board.py does before parsing
     try:
         with open(path, "rb") as f:
             cfg = parse_config(f.read(), path)

@@ -1,5 +1,6 @@
-"""The capture_* options of mosquitto.conf, checked for the config parser (core.config_parse)
-once a port has called core.capture.register(): the engine's parser does not import capture."""
+"""The capture_* options of mosquitto.conf, for the config parser (core.config_parse): a port
+registers this module with core.config.add_options("capture_", "core.capture.options")
+before parsing, and the parser imports it at the first capture_* line."""
 
 from core import config_parse
 from core.config import _Invalid, _int_range, MAX_PAYLOAD

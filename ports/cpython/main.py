@@ -10,7 +10,7 @@ if _ROOT not in sys.path:
 
 from core.broker import Broker  # noqa: E402
 from core import cli  # noqa: E402
-from core.config import ConfigError  # noqa: E402
+from core.config import ConfigError, add_options  # noqa: E402
 from core.version import NAME, VERSION  # noqa: E402
 from ports.micropython.log import Logger  # noqa: E402  (portable: the two ports log alike)
 from ports.cpython.loop import ListenError, Server  # noqa: E402
@@ -18,7 +18,6 @@ from ports.cpython import security  # noqa: E402
 from ports.cpython.capture_io import CaptureIO  # noqa: E402
 from ports.cpython import persist_files  # noqa: E402
 from core.persist.store import PersistError  # noqa: E402
-import core.capture  # noqa: E402
 
 
 def read_config_text(path):
@@ -55,7 +54,7 @@ def main(argv=None):
         return o
 
     config_file = o["config"]
-    core.capture.register()  # the capture_* options (capture is not part of the engine)
+    add_options("capture_", "core.capture.options")  # capture is not part of the engine
     try:
         text = None if config_file is None else read_config_text(config_file)
         cfg = cli.build_config(text, config_file, o["ports"])

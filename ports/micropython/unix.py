@@ -38,8 +38,6 @@ def main(argv, buf):
     # not needed once the config is read
     forget("cli", "core.cli", "core.config_parse", "core.config", "core.settings",
            "core.capture.options")
-    if cfg.capture_address is None:
-        forget("core.capture")
     gc.collect()
     import loop
     if o["recv_size"] != len(buf):

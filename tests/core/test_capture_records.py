@@ -207,6 +207,22 @@ def test_will_subscribe_unsubscribe_records():
     assert w["topic"] == "w/t" and w["qos"] == 1 and w["retain"] is True and w["payload_size"] == 2
 
 
+def test_client_block_of_a_closed_connection_is_not_kept_and_later_records_repeat_it():
+    b, cap = _setup()
+    for i in range(50):
+        conn = b.open(b.cfg.listeners[0], "1.2.3.4", i)
+        body = b"\x00\x04MQTT\x04\x06\x00\x3c\x00\x02c%d\x00\x03w/t\x00\x02hi" % (i % 10)
+        b.received(conn, bytes((0x10, len(body))) + body)
+        _publish(b, conn, "a/b", b"m")
+        b.closed(conn)
+    assert cap._clients == {}  # one cached client block per open connection, none after
+    recs = [json.loads(l) for l in _lines(cap)]
+    assert [r["event"]["action"] for r in recs[-4:]] == ["connect", "publish", "disconnect",
+                                                         "will"]
+    assert len(set(json.dumps(r["client"]) + json.dumps(r["mqtt"]["client_id"])
+                   for r in recs[-4:])) == 1
+
+
 def test_no_wall_clock_gives_flag_and_uptime_instead_of_timestamp():
     b, cap = _setup(wall=None)
     b.tick(1500)

@@ -3,9 +3,9 @@ hicap fork's HICAP_HOST / HICAP_PORT variables."""
 
 from core import cli
 from core.config import parse_config
-import core.capture
+from core.config import add_options
 
-core.capture.register()  # the capture_* options, as every port does before parsing
+add_options("capture_", "core.capture.options")  # as every port does before parsing
 
 
 def run(argv, hidden=None):
