@@ -31,14 +31,19 @@ def _escape_valid(out, b):
         out += b
         return
     for c in b:
-        if c < 0x20 or c == 0x22 or c == 0x5C or c == 0x7F:
-            e = _SHORT.get(c)
-            if e is None:
-                _u(out, c)
-            else:
-                out += e
+        _byte(out, c)
+
+
+def _byte(out, c):
+    """Append ASCII byte c, escaped when it is a quote, backslash or control."""
+    if c < 0x20 or c == 0x22 or c == 0x5C or c == 0x7F:
+        e = _SHORT.get(c)
+        if e is None:
+            _u(out, c)
         else:
-            out.append(c)
+            out += e
+    else:
+        out.append(c)
 
 
 def _valid_utf8(b):
@@ -56,14 +61,8 @@ def _escape_invalid(out, b):
             out += b"\\\\x"
             out.append(_HEX[c >> 4])
             out.append(_HEX[c & 15])
-        elif c < 0x20 or c == 0x22 or c == 0x5C or c == 0x7F:
-            e = _SHORT.get(c)
-            if e is None:
-                _u(out, c)
-            else:
-                out += e
         else:
-            out.append(c)
+            _byte(out, c)
 
 
 def _encode_str(s):
