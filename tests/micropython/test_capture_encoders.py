@@ -6,7 +6,8 @@ import os
 import pytest
 
 from capture_support import broker_conf, exchange
-from mpbroker import build_mpy_tree, connect_packet, free_port
+from mpbroker import build_mpy_tree, free_port
+import mqttc
 
 OTHER = {"ecs": "hicap", "hicap": "ecs"}
 HEAP = "176k"  # as tests/micropython/test_capture_port.py: the model heap plus capture's share
@@ -32,7 +33,7 @@ def test_port_captures_with_only_the_configured_encoder_module_present(
     sp = free_port()
     sink = sinks(sp)
     b = mp_broker_factory(broker_conf(sp, "capture_format %s\n" % encoder), heap=HEAP)
-    exchange(b.port, connect_packet("only-" + encoder) + b"\xe0\x00")
+    exchange(b.port, mqttc.connect("only-" + encoder) + b"\xe0\x00")
     recs = sink.wait_for(lambda r: len(r) >= 3)
     assert b.stop() == 0, b.log()
     if encoder == "ecs":
