@@ -25,6 +25,10 @@ class Broker:
 
     # $SYS/broker/heap/current: set by a port that measures its heap (None: not published)
     heap_current = None
+    # the persistence store (core/persist/store.py) when persistence is on: the core reports
+    # each change of persistent state to it (core/README.md); a class default, as most
+    # brokers have none (an instance attribute grows every broker's dict on a board)
+    store = None
 
     def __init__(self, cfg, log=None):
         self.cfg = cfg
@@ -33,9 +37,6 @@ class Broker:
         self.acl = None  # core.acl.Acl when an acl_file is loaded (core/auth.py install)
         # events: an observer of broker events (capture); see core/README.md
         self.events = None
-        # store: the persistence store (core/persist/store.py) when persistence is on; the
-        # core reports each change of persistent state to it (core/README.md)
-        self.store = None
         # set by a port that measures its heap: new clients get CONNACK 3 while it is True
         self.low_memory = False
         # set by a port when log type debug is on (-v): every packet in and out is logged

@@ -67,13 +67,9 @@ class Config:
     capture_tls = False
     capture_cafile = None
     capture_deliveries = False  # one record per message delivered to a client
-    # persistence (core/persist/): off unless persistence true
-    persistence = False
-    persistence_location = None  # folder; None: the current directory
-    persistence_file = "mqtt-edge.db"  # the snapshot; its journal is this name + ".journal"
-    autosave_interval = None  # seconds (or changes); None: the port's default
-    autosave_on_changes = False
-    persistence_journal_limit = None  # journal bytes that trigger a snapshot; None: port's
+    # the persistence options (core/persist/): a Persistence once the file names one, else
+    # None (one attribute: a board keeps every public value after start-up)
+    persist = None
     _default_used = False
     _port_seen = False  # `port` given (mosquitto warns when repeated)
     _log_type_seen = False
@@ -143,6 +139,18 @@ class Config:
         else:
             self.allow_anonymous = self._anon
         return self
+
+
+class Persistence:
+    """persistence, persistence_location, persistence_file, autosave_interval,
+    autosave_on_changes and persistence_journal_limit, with their defaults."""
+
+    enabled = False  # persistence true
+    location = None  # folder; None: the current directory
+    file = "mqtt-edge.db"  # the snapshot; its journal is this name + ".journal"
+    autosave_interval = None  # seconds (or changes); None: the port's default
+    autosave_on_changes = False
+    journal_limit = None  # journal bytes that trigger a snapshot; None: the port's default
 
 
 class _Invalid(Exception):

@@ -121,12 +121,27 @@ def _opt_persistent_client_expiration(p, opt, args):
     p.cfg.persistent_client_expiration = _duration(opt, _one(opt, args))
 
 
-def _opt_persistence_file(p, opt, args):
+def _opt_persistence(p, opt, args):
     v = _one(opt, args)
-    if "/" in v:
-        raise _Invalid("invalid value '%s' for option 'persistence_file': a file name "
-                       "without '/' (the folder is persistence_location)" % v)
-    p.cfg.persistence_file = v
+    o = p.cfg.persist
+    if o is None:
+        from core.config import Persistence
+        o = p.cfg.persist = Persistence()
+    if opt == "persistence":
+        o.enabled = _bool(opt, v)
+    elif opt == "persistence_location":
+        o.location = v
+    elif opt == "persistence_file":
+        if "/" in v:
+            raise _Invalid("invalid value '%s' for option 'persistence_file': a file name "
+                           "without '/' (the folder is persistence_location)" % v)
+        o.file = v
+    elif opt == "autosave_interval":
+        o.autosave_interval = _int_range(opt, v, 0)
+    elif opt == "autosave_on_changes":
+        o.autosave_on_changes = _bool(opt, v)
+    else:
+        o.journal_limit = _int_range(opt, v, 4096)
 
 
 def _opt_log_type(p, opt, args):
@@ -272,12 +287,12 @@ _OPTIONS = {
     "password_file": _global_str("password_file"),
     "acl_file": _global_str("acl_file"),
     "persistent_client_expiration": _opt_persistent_client_expiration,
-    "persistence": _global_bool("persistence"),
-    "persistence_location": _global_str("persistence_location"),
-    "persistence_file": _opt_persistence_file,
-    "autosave_interval": _global_int("autosave_interval", 0),
-    "autosave_on_changes": _global_bool("autosave_on_changes"),
-    "persistence_journal_limit": _global_int("persistence_journal_limit", 4096),
+    "persistence": _opt_persistence,
+    "persistence_location": _opt_persistence,
+    "persistence_file": _opt_persistence,
+    "autosave_interval": _opt_persistence,
+    "autosave_on_changes": _opt_persistence,
+    "persistence_journal_limit": _opt_persistence,
     "log_type": _opt_log_type,
     "listener": _opt_listener,
     "port": _opt_port,

@@ -236,10 +236,8 @@ def resume(b, sess):
             tb = m[1]
             if c.mlen:
                 if not inside(c, m[0]):  # sent through another listener, outside this one's view
-                    del sess.inflight[pid]
+                    del sess.inflight[pid]  # not recorded: dropped again after a restart
                     del sess.flags[pid]
-                    if b.store is not None:
-                        b.store.completed(sess, pid)
                     continue
                 tb = tb[c.mlen:]
             h = 0x38 | (f & 3) << 1 | (f >> 2 & 1)  # DUP: sent before (MQTT-3.3.1-1)

@@ -93,15 +93,19 @@ def _pid(mv, s, e, what):
 def puback(b, conn, b0, mv, s, e, p0):
     """PUBACK for a QoS 1 message we sent."""
     pid = _pid(mv, s, e, "PUBACK")
-    sess = conn.session
-    f = sess.flags.get(pid)
+    f = conn.session.flags.get(pid)
     if f is not None and f & 3 == 1:
-        del sess.inflight[pid]
-        del sess.flags[pid]
-        if b.store is not None:
-            b.store.acked(sess, pid)
-        if sess.queue:
-            deliver.refill(b, sess)
+        _done(b, conn.session, pid)
+
+
+def _done(b, sess, pid):
+    """Outgoing pid is acknowledged to the end (PUBACK, PUBCOMP): the next one may go."""
+    del sess.inflight[pid]
+    del sess.flags[pid]
+    if b.store is not None:
+        b.store.acked(sess, pid)
+    if sess.queue:
+        deliver.refill(b, sess)
 
 
 def pubrec(b, conn, b0, mv, s, e, p0):
@@ -128,12 +132,6 @@ def pubrel(b, conn, b0, mv, s, e, p0):
 def pubcomp(b, conn, b0, mv, s, e, p0):
     """PUBCOMP ends a QoS 2 message we sent."""
     pid = _pid(mv, s, e, "PUBCOMP")
-    sess = conn.session
-    f = sess.flags.get(pid)
+    f = conn.session.flags.get(pid)
     if f is not None and f & 8:
-        del sess.inflight[pid]
-        del sess.flags[pid]
-        if b.store is not None:
-            b.store.completed(sess, pid)
-        if sess.queue:
-            deliver.refill(b, sess)
+        _done(b, conn.session, pid)

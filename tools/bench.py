@@ -19,6 +19,7 @@ import os
 import queue
 import selectors
 import shlex
+import shutil
 import socket
 import struct
 import subprocess
@@ -71,9 +72,10 @@ def mqtt_str(s):
     return struct.pack(">H", len(b)) + b
 
 
-def connect_packet(client_id, keepalive=60):
-    """CONNECT with clean session, MQTT 3.1.1."""
-    body = mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack(">H", keepalive) + mqtt_str(client_id)
+def connect_packet(client_id, keepalive=60, clean=True):
+    """CONNECT, MQTT 3.1.1 (clean session unless clean is False)."""
+    body = mqtt_str("MQTT") + bytes([4, 0x02 if clean else 0]) + struct.pack(">H", keepalive) \
+        + mqtt_str(client_id)
     return b"\x10" + varlen(len(body)) + body
 
 
@@ -97,11 +99,11 @@ DISCONNECT = b"\xe0\x00"
 class Conn:
     """A blocking MQTT client socket with a receive buffer for the handshake phase."""
 
-    def __init__(self, host, port, client_id, timeout=IO_TIMEOUT_S, keepalive=60):
+    def __init__(self, host, port, client_id, timeout=IO_TIMEOUT_S, keepalive=60, clean=True):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
-        self.sock.sendall(connect_packet(client_id, keepalive))
+        self.sock.sendall(connect_packet(client_id, keepalive, clean))
         hdr, body = self.read_packet()
         if hdr != 0x20 or len(body) != 2:
             raise BenchError("expected CONNACK, got packet type 0x%02x" % hdr)
@@ -191,10 +193,11 @@ def _wait_start(name, start_ev):
 
 
 def sub_body(name, ready_q, start_ev, res_q, host, port, topic_filter, qos, duration,
-             progress=None, slot=0):
+             progress=None, slot=0, clean=True):
     """Subscriber: count PUBLISH packets received during the window (PUBACK QoS 1 ones).
-    progress[slot] (shared) follows the running total, for the publishers' flow control."""
-    c = Conn(host, port, "bench-" + name)
+    progress[slot] (shared) follows the running total, for the publishers' flow control.
+    clean False: a persistent session (what a persistence store writes for)."""
+    c = Conn(host, port, "bench-" + name, clean=clean)
     c.subscribe(topic_filter, qos)
     sock = c.sock
     buf = bytearray(1 << 20)
@@ -657,6 +660,36 @@ def scen_qos1(host, port, opt):
             % (r["pub"]["sent"], r["pub"]["acked"], r["sub"]["in_window"], r["sub"]["total"]))
 
 
+def scen_persist(host, port, opt):
+    """4 QoS 1 publishers (window 64 each) -> 1 persistent QoS 1 subscriber; msg/s received,
+    and bytes the broker wrote to storage per message (/proc/PID/io write_bytes)."""
+    d = opt.duration
+    subs = [("sub", sub_body, (host, port, "bench/p/+", 1, d, None, 0, False))]
+    pubs = [("pub%d" % i, qos1_pub_body, (host, port, "bench/p/%d" % i, opt.payload, d))
+            for i in range(N_FANIN_PUBS)]
+    w0 = _written(opt.broker_pid)
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + IO_TIMEOUT_S + 30)
+    w1 = _written(opt.broker_pid)
+    acked = sum(r[n]["acked"] for n, _, _ in pubs)
+    got = r["sub"]["total"]
+    per = (w1 - w0) / got if got and w0 is not None and w1 is not None else None
+    return ({"persist": r["sub"]["in_window"] / d, "persist_acked": acked / d,
+             "persist_bytes": per},
+            "PUBACKed %d, received %d in window, %d in all" % (acked, r["sub"]["in_window"], got))
+
+
+def _written(pid):
+    """Bytes process pid has written to storage so far (None: unknown)."""
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        return None
+    return None
+
+
 def scen_latency(host, port, opt):
     """QoS 0 message every 1 ms, 1 pub -> 1 sub ; p50/p99 publish-to-delivery."""
     count = max(100, min(LATENCY_MAX_MSGS, int(opt.duration * 1000)))
@@ -697,6 +730,11 @@ SCENARIOS = {
         ("qos1", "qos1: QoS 1, window 64, 1 pub -> 1 sub (msg/s)", HIGHER, "%.0f"),
         ("qos1_delivered_pct", "qos1: delivered of PUBACKed, incl. after window (%)",
          HIGHER, "%.1f")]),
+    "persist": (scen_persist, [
+        ("persist", "persist: QoS 1, 4 pubs -> 1 persistent sub (msg/s received)", HIGHER,
+         "%.0f"),
+        ("persist_acked", "persist: PUBACKs to the publishers (msg/s)", HIGHER, "%.0f"),
+        ("persist_bytes", "persist: bytes written to storage per message", LOWER, "%.0f")]),
     "latency": (scen_latency, [
         ("latency_p50", "latency: QoS 0 every 1 ms, p50 (ms)", LOWER, "%.3f"),
         ("latency_p99", "latency: QoS 0 every 1 ms, p99 (ms)", LOWER, "%.3f")]),
@@ -738,7 +776,8 @@ class Broker:
         self.tmp = tempfile.mkdtemp(prefix="bench-")
         self.conf = os.path.join(self.tmp, "broker.conf")
         with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\n%s" % (self.port, extra_conf))
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\n%s"
+                    % (self.port, extra_conf.replace("{tmp}", self.tmp)))
         os.chmod(self.tmp, 0o755)   # readable whichever user the broker runs as
         os.chmod(self.conf, 0o644)
         argv = [a.replace("{port}", str(self.port)).replace("{conf}", self.conf)
@@ -794,15 +833,7 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait(5)
         self.log.close()
-        for p in (self.conf, self.log_path):
-            try:
-                os.remove(p)
-            except OSError:
-                pass
-        try:
-            os.rmdir(self.tmp)
-        except OSError:
-            pass
+        shutil.rmtree(self.tmp, ignore_errors=True)  # config, log, persistence files
 
 
 def raise_nofile(need):
@@ -825,6 +856,7 @@ def log(msg):
 def run_scenarios(host, port, names, opt, broker=None):
     """Run the named scenarios against host:port: {metric key: value or None}, {name: details}."""
     values, details = {}, {}
+    opt.broker_pid = broker.proc.pid if broker is not None else opt.pid
     for name in names:
         fn, metrics = SCENARIOS[name]
         log("bench: %s on %s:%d ..." % (name, host, port))
@@ -1020,6 +1052,49 @@ def print_capture(results, opt):
             print("- capture %s, sink over all scenarios: %s" % (label, det["sink"]))
 
 
+# --- persistence: the cost of acknowledged-means-durable (group commit) ----------------
+
+# no in-flight limit towards the subscriber: the broker, not the subscriber's round trips,
+# sets the rate (with 20 in flight both brokers drop most messages at their queue limit)
+FLOW_CONF = "max_inflight_messages 0\n"
+PERSIST_CONF = FLOW_CONF + "persistence true\npersistence_location {tmp}/\n"
+PERSIST_RUNS = (("this broker, persistence false", False, FLOW_CONF),
+                ("this broker, persistence true", False, PERSIST_CONF),
+                ("mosquitto, persistence false", True, FLOW_CONF),
+                ("mosquitto, persistence true", True, PERSIST_CONF))
+
+
+def bench_persistence(argv, opt):
+    """The persist scenario on this broker and mosquitto, persistence off and on."""
+    if not any("{conf}" in a for a in argv):
+        argv = list(argv) + ["-c", "{conf}"]
+    opt.names = ["persist"]
+    results = []
+    for label, mosq, extra in PERSIST_RUNS:
+        cmd = [MOSQUITTO, "-c", "{conf}"] if mosq else argv
+        results.append(bench_broker(label, cmd, opt.names, opt, mosq, extra))
+    return results
+
+
+def print_persistence(results, opt):
+    """Markdown table: one column per run, and this broker's on/off ratio."""
+    print("| metric | " + " | ".join(l for l, _, _ in PERSIST_RUNS) + " | this broker on / off |")
+    print("|---" * (len(PERSIST_RUNS) + 2) + "|")
+    for key, label, better, f in metric_rows(opt.names) + [RSS_METRIC]:
+        vals = [r[0].get(key) for r in results]
+        rel = "%.2f" % (vals[1] / vals[0]) if vals[0] and vals[1] is not None else "n/a"
+        print("| %s | %s | %s |" % (label, " | ".join(fmt(v, f) for v in vals), rel))
+    print()
+    print("mosquitto's persistence writes a snapshot every autosave_interval (1800 s by "
+          "default) and at exit, nothing per message: what it acknowledged since is lost on "
+          "a crash. This broker with persistence true sends each PUBACK after the fsync of "
+          "its records (one per loop turn). duration %.2f s, payload %d bytes, load "
+          "generator and broker share %d CPUs." % (opt.duration, opt.payload,
+                                                    os.cpu_count() or 0))
+    for (label, _, _), (_, det) in zip(PERSIST_RUNS, results):
+        print("- %s: %s" % (label, det.get("persist", "")))
+
+
 def parse_args(argv):
     """Command line."""
     p = argparse.ArgumentParser(description="MQTT broker benchmark (raw sockets, no assertions).")
@@ -1040,7 +1115,10 @@ def parse_args(argv):
     p.add_argument("--mosquitto-nodelay", action="store_true",
                    help="add 'set_tcp_nodelay true' to mosquitto's config (its default is off: "
                         "Nagle's algorithm then delays small messages by up to ~40 ms)")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS),
+    p.add_argument("--persistence", action="store_true",
+                   help="run the persist scenario on this broker and on mosquitto, each with "
+                        "persistence false and true")
+    p.add_argument("--scenarios", default=",".join(n for n in SCENARIOS if n != "persist"),
                    help="comma-separated subset of: %s" % ", ".join(SCENARIOS))
     p.add_argument("--duration", type=float, default=3.0, help="seconds per scenario (default 3)")
     p.add_argument("--payload", type=int, default=32, help="payload bytes (default 32)")
@@ -1067,7 +1145,16 @@ def main(argv=None):
         ours_argv = shlex.split(opt.broker_cmd)
     else:
         ours_argv = [sys.executable, os.path.join(ROOT, "ports", "cpython", "main.py")]
-    if opt.capture:
+    if opt.persistence:
+        try:
+            results = bench_persistence(ours_argv, opt)
+        except BenchError as e:
+            log("bench: %s" % e)
+            return 2
+        print_persistence(results, opt)
+        failed = any(v is None for r in results for k, v in r[0].items()
+                     if k != "persist_bytes")
+    elif opt.capture:
         try:
             results = bench_capture(ours_argv, opt)
         except BenchError as e:

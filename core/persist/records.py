@@ -23,9 +23,9 @@ SUB = const(7)  # client id, filter, granted qos
 UNSUB = const(8)  # client id, filter
 QUEUE = const(9)  # outgoing message queued: client id, retain << 2 | qos, topic, payload
 START = const(10)  # head of the queue sent: client id, pid (0: dropped unsent), flags word
-ACKED = const(11)  # PUBACK for an outgoing QoS 1 message: client id, pid
+ACKED = const(11)  # PUBACK (QoS 1) or PUBCOMP (QoS 2) for an outgoing message: client id, pid
 RELEASED = const(12)  # PUBREC for an outgoing QoS 2 message (PUBREL sent): client id, pid
-COMPLETED = const(13)  # PUBCOMP (or dropped from the in-flight window): client id, pid
+# 13 is not used (it was PUBCOMP, now ACKED)
 Q2IN = const(14)  # incoming QoS 2 id received, PUBREL awaited: client id, pid
 Q2REL = const(15)  # that PUBREL came: client id, pid
 
@@ -34,7 +34,7 @@ Q2REL = const(15)  # that PUBREL came: client id, pid
 LAYOUT = (None, ("header", "BII"), ("retain", "sBb"), ("unretain", "s"),
           ("session", "sBo"), ("gone", "sI"), ("drop", "s"), ("sub", "ssB"),
           ("unsub", "ss"), ("queue", "sBsb"), ("start", "sHI"), ("acked", "sH"),
-          ("released", "sH"), ("completed", "sH"), ("q2in", "sH"), ("q2rel", "sH"))
+          ("released", "sH"), None, ("q2in", "sH"), ("q2rel", "sH"))
 
 
 class Damaged(Exception):
@@ -91,11 +91,15 @@ def scan(data, pos):
     """Yield (offset, type, values) for each record in data from pos.
 
     Raises Damaged(offset, reason) at the first record that is cut short or fails its
-    CRC or layout; every record before it has been yielded.
+    CRC or layout; every record before it has been yielded. Zeros to the end are the
+    space a port reserved ahead of its writes: the end, not damage.
     """
     end = len(data)
     mv = memoryview(data)
+    last = len(data.rstrip(b"\0")) if end and not data[end - 1] else end
     while pos < end:
+        if pos >= last:
+            return
         if end - pos < _FRAME:
             raise Damaged(pos, "record header cut short (%d of 8 bytes)" % (end - pos))
         n = _get32(data, pos)
@@ -113,7 +117,7 @@ def scan(data, pos):
 def _fields(b, i, e, at):
     """The values of the record body b[i:e] (type byte at i)."""
     t = b[i]
-    if t == 0 or t >= len(LAYOUT):
+    if t >= len(LAYOUT) or LAYOUT[t] is None:
         raise Damaged(at, "unknown record type %d" % t)
     i += 1
     vals = []

@@ -70,7 +70,7 @@ class Restore:
                 s.flags[pid] = v[2]
                 if v[2] >> 4 > s.seq:
                     s.seq = v[2] >> 4
-        elif t == R.ACKED or t == R.COMPLETED:
+        elif t == R.ACKED:
             s.inflight.pop(v[1], None)
             s.flags.pop(v[1], None)
         elif t == R.RELEASED:

@@ -29,7 +29,10 @@ class Store:
         self.jsize = 0  # bytes in the journal file
         self.jh = None  # the journal's handle
         self.saved_at = 0  # broker.secs of the latest snapshot
-        self.failed = False  # the latest write failed (logged once)
+        self.failed = False  # a write failed: the next commit writes a snapshot instead
+        self.tried = -1  # broker.secs of the latest recovery attempt
+        self.writing = False  # the port's writer thread has a batch (acks wait behind it)
+        self.releasing = False
         # autosave_interval / autosave_on_changes: a snapshot after this many seconds (or
         # records) once the journal holds any; 0: only when the journal passes limit
         self.every = 0
@@ -94,16 +97,12 @@ class Store:
         self.count += 1
 
     def acked(self, s, pid):
-        """PUBACK came for outgoing QoS 1 pid."""
+        """PUBACK (QoS 1) or PUBCOMP (QoS 2) came for outgoing pid."""
         self._pid(s, pid, R.ACKED)
 
     def released(self, s, pid):
         """PUBREC came for outgoing QoS 2 pid (PUBREL sent)."""
         self._pid(s, pid, R.RELEASED)
-
-    def completed(self, s, pid):
-        """PUBCOMP came for outgoing pid (or it left the in-flight window unsent)."""
-        self._pid(s, pid, R.COMPLETED)
 
     def q2in(self, s, pid):
         """Incoming QoS 2 id pid was received; PUBREL awaited."""
@@ -128,8 +127,8 @@ class Store:
 
     def hold(self, conn, b0, pid):
         """True if the acknowledgement must wait for commit() (it is kept until then)."""
-        if not self.buf or not self.hold_acks:
-            return False
+        if not self.hold_acks or self.releasing or not (self.buf or self.writing):
+            return False  # while a batch is being written, later acks wait too: in order
         self.held.append(conn)
         self.held.append(b0 << 16 | pid)
         return True
@@ -138,48 +137,87 @@ class Store:
 
     def commit(self):
         """Write and sync the waiting records, release held acknowledgements; False on error."""
-        if self.buf:
-            fs = self.fs
-            try:
-                if self.jh is None:
-                    self.jh = fs.open(self.jname, True)
-                fs.write(self.jh, self.buf)
-                fs.fsync(self.jh)
-            except OSError as e:
-                if not self.failed:
-                    self.failed = True
-                    self.log("error", "Error: persistence: cannot write %s: %s; "
-                             "acknowledgements wait until it can" % (self.jname, e))
-                self._close_journal()  # reopened on the next try
+        if self.failed:
+            if not self._recover():
                 return False
-            if self.failed:
-                self.failed = False
-                self.log("notice", "persistence: %s is written again" % self.jname)
-            self.jsize += len(self.buf)
-            self.since += self.count
-            self.written += len(self.buf)
-            self.buf = bytearray()
-            self.count = 0
-        if self.held:
-            self._release()
-        if self.jsize > self.limit or (self.every and self.since and (
-                self.since >= self.every if self.on_changes
-                else self.b.secs - self.saved_at >= self.every)):
+        elif self.buf:
+            data, held = self.take()
+            try:
+                self.write(data)
+            except OSError as e:
+                self.failed_write(e, held)
+                return False
+            self.release(held)
+        elif self.held:
+            self.release(self.take()[1])
+        if self.due():
             self.compact()
         return True
 
-    def _release(self):
-        h = self.held
+    def take(self):
+        """(records, held acknowledgements) for the port to write(); the store starts anew."""
+        data, held = self.buf, self.held
+        self.buf = bytearray()
         self.held = []
+        self.since += self.count
+        self.count = 0
+        self.jsize += len(data)
+        self.written += len(data)
+        return data, held
+
+    def write(self, data):
+        """Append data to the journal and sync it (OSError on failure); any thread."""
+        if self.jh is None:
+            self.jh = self.fs.open(self.jname, True)
+        self.fs.write(self.jh, data)
+        self.fs.fsync(self.jh)
+
+    def failed_write(self, e, held):
+        """write() of a take() failed: log once; its acknowledgements wait for _recover()."""
+        self.log("error", "Error: persistence: cannot write %s: %s; acknowledgements wait "
+                 "until a snapshot can be written" % (self.jname, e))
+        self.failed = True
+        self.held = held + self.held
+        self._close_journal()
+
+    def _recover(self):
+        """After a failed write (its file may end in a partial record): a snapshot of the
+        whole state, then the held acknowledgements go out; tried once a second."""
+        if self.b.secs == self.tried:
+            return False
+        self.tried = self.b.secs
+        try:
+            self._snapshot()
+        except OSError:
+            return False
+        self.failed = False
+        self.log("notice", "persistence: %s is written again" % self.name)
+        self.buf = bytearray()  # in the snapshot
+        self.count = 0
+        held = self.held
+        self.held = []
+        self.release(held)
+        return True
+
+    def release(self, held):
+        """Send the acknowledgements held for records now durable."""
         b = self.b
-        for i in range(0, len(h), 2):
-            c = h[i]
+        self.releasing = True
+        for i in range(0, len(held), 2):
+            c = held[i]
             if not c.closing:
-                b.ack(c, h[i + 1] >> 16, h[i + 1] & 0xFFFF)
+                b.ack(c, held[i + 1] >> 16, held[i + 1] & 0xFFFF)
+        self.releasing = False
+
+    def due(self):
+        """True when a compaction is due (journal size, autosave_interval)."""
+        return self.jsize > self.limit or (self.every and self.since and (
+            self.since >= self.every if self.on_changes
+            else self.b.secs - self.saved_at >= self.every))
 
     def compact(self):
         """Write a snapshot aside, rename it into place and start an empty journal."""
-        if self.buf and not self.commit():
+        if (self.buf or self.failed) and not self.commit():
             return
         try:
             self._snapshot()

@@ -112,7 +112,7 @@ class Server:
         self._wake_r = None
         self._wake_w = None
         self.capture = None  # a ports.cpython.capture_io.CaptureIO, set by main
-        self.store = None  # core.persist.store.Store when persistence is on, set by main
+        self.persist = None  # persist_files.Writer when persistence is on, set by main
 
     # ---- setup ----
 
@@ -212,6 +212,8 @@ class Server:
                 data = key.data
                 if data is not None and data is self.capture:
                     data.on_event(events, now_ms())
+                elif data is not None and data is self.persist:
+                    data.on_event()  # a batch is durable: its acknowledgements go out
                 elif data is None:
                     self._drain_wakeup()
                     if self.hup:
@@ -230,10 +232,9 @@ class Server:
                         self._flush(data)
                     if events & selectors.EVENT_READ and data.port_data is not None:
                         self._read(data)
-            self.flush_pending()  # deliveries leave before the fsync
-            if self.store is not None:
-                self.store.commit()  # group commit: one fsync for this turn's records,
-                self.flush_pending()  # then this turn's acknowledgements
+            if self.persist is not None:
+                self.persist.turn()  # this turn's records to the writer thread
+            self.flush_pending()
         self._shutdown()
 
     def _drain_wakeup(self):
@@ -442,8 +443,9 @@ class Server:
             entry.sock.close()
         self.listens = []
         broker.shutdown()
-        if self.store is not None:
-            self.store.close()
+        if self.persist is not None:
+            self.persist.wait()
+            self.persist.store.close()
         self.flush_pending()
         if self.capture is not None:
             self.capture.shut_down(_STOP_FLUSH_S * 1000)
@@ -468,5 +470,5 @@ class Server:
     def _client_keys(self):
         return [k for k in self.sel.get_map().values()
                 if k.data is not None and not isinstance(k.data, _Listen)
-                and k.data is not self.capture]
+                and k.data is not self.capture and k.data is not self.persist]
 

@@ -85,7 +85,7 @@ def main(argv=None):
         return 1
     server = Server(broker, log)
     try:
-        server.store = persist_files.start(broker, cfg, log)
+        server.persist = persist_files.start(broker, cfg, log, server.sel)
     except (PersistError, OSError) as e:
         log("error", "Error: persistence: %s" % e)
         if "error" not in log.types:

@@ -104,6 +104,7 @@ class Server:
         self._prev_now = None
         self._heap_at = self._last_gc
         self.capture = None  # capture_io.CaptureIO when capture_address is set
+        self.batch = None  # persist_files.Batch when persistence is on
         self.reserve = None  # bytearray(_RESERVE) from the first check_memory() on
 
     # ---- setup ----
@@ -244,6 +245,8 @@ class Server:
                     # messages, and eight clients' worth at a time would not fit a board's heap
                     self.flush_pending()
         self.flush_pending()
+        if self.batch is not None:
+            self.batch.turn(clock.now_ms(), diff)
 
     def check_memory(self):
         """Refresh broker.low_memory from gc.mem_free(); decides only on collected figures."""
@@ -475,6 +478,8 @@ class Server:
         """Stop listening, let the core close every client, flush briefly, close all."""
         import limits  # once per run: not worth its heap while serving
         limits.shutdown(self, _Listen)
+        if self.batch is not None:
+            self.batch.store.close()  # the records of the closes too
         from forget import forget
         forget("limits")  # a board's REPL lives on after the broker: give its heap back
 
@@ -517,6 +522,11 @@ def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
             log("error", "Error: capture: %s" % e)
             if "error" not in getattr(log, "types", ("error",)):
                 sys.stderr.write("Error: capture: %s\n" % e)
+            return 1
+    if cfg.persist is not None:
+        import persist_files  # only a config that names persistence pays for it
+        server.batch = persist_files.start(broker, cfg, log)
+        if server.batch == 1:
             return 1
     try:
         server.listen_all(cfg.listeners)

@@ -53,3 +53,60 @@ class Files:
 
     def fsync_dir(self):
         """Nothing: LittleFS commits a rename with the directory."""
+
+
+# boards: flash wears and is slow, so records wait in RAM and are written in batches
+WINDOW_S = 5  # autosave_interval's default here: the most a power cut can lose
+BATCH = 2048  # bytes of records that are written at once, whatever the window
+JOURNAL_LIMIT = 32768  # journal bytes before a snapshot (persistence_journal_limit)
+
+
+class Batch:
+    """Writes the store's records when the window has passed or the batch is full."""
+
+    def __init__(self, store, window_s, changes):
+        self.store = store
+        self.window_ms = window_s * 1000
+        self.changes = changes  # autosave_on_changes: write after this many records instead
+        self.since = None  # ms when the oldest unwritten record was made (about)
+
+    def turn(self, now, diff):
+        """Called once per loop turn with the port's ms clock and its wrap-safe diff."""
+        st = self.store
+        if not st.buf:
+            self.since = None
+            return
+        if self.since is None:
+            self.since = now
+        if len(st.buf) >= BATCH or (st.count >= self.changes if self.changes
+                                    else diff(now, self.since) >= self.window_ms):
+            st.commit()
+            self.since = None
+
+
+def start(broker, cfg, log):
+    """A Batch over the loaded Store for cfg (now broker.store); None when persistence is
+    off; 1 when the files cannot be used (the reason logged, and on stderr)."""
+    o = cfg.persist
+    if not o.enabled:
+        return None
+    import gc
+    import sys
+    import time
+    from core.persist.store import PersistError, Store
+    st = Store(broker, Files(o.location or "."), o.file, lambda: int(time.time()), log,
+               o.journal_limit or JOURNAL_LIMIT, False)
+    try:
+        st.load()
+    except (PersistError, OSError, MemoryError) as e:
+        if isinstance(e, MemoryError):  # the files are read whole (README: Persistence)
+            e = "the saved state does not fit in the heap (%d bytes free)" % gc.mem_free()
+        log("error", "Error: persistence: %s" % e)
+        if "error" not in getattr(log, "types", ("error",)):
+            sys.stderr.write("Error: persistence: %s\n" % e)
+        return 1
+    broker.store = st
+    n = o.autosave_interval
+    if n is None:
+        n = WINDOW_S
+    return Batch(st, n, n if o.autosave_on_changes else 0)

@@ -299,8 +299,7 @@ def test_per_listener_option_without_default_listener_warns_it_is_ignored():
 # ---------------------------------------------------------------- global options
 
 BOOLS = ("allow_anonymous", "allow_zero_length_clientid", "connection_messages",
-         "queue_qos0_messages", "retain_available", "upgrade_outgoing_qos", "persistence",
-         "autosave_on_changes")
+         "queue_qos0_messages", "retain_available", "upgrade_outgoing_qos")
 
 
 def test_every_boolean_option_takes_true_and_false():
@@ -322,8 +321,7 @@ def test_booleans_must_be_exactly_true_or_false():
 INTS = (("max_inflight_messages", 0, 65535), ("max_keepalive", 10, 65535),
         ("max_packet_size", 20, 268435460), ("max_queued_bytes", 0, None),
         ("max_queued_messages", 0, None), ("message_size_limit", 0, 268435455),
-        ("sys_interval", 0, 65535), ("autosave_interval", 0, None),
-        ("persistence_journal_limit", 4096, None))
+        ("sys_interval", 0, 65535))
 
 
 def test_every_integer_option_accepts_its_range_limits():
@@ -400,14 +398,21 @@ def test_persistence_options_are_read_and_persistence_file_is_a_plain_name():
     c = parse_config("persistence true\npersistence_location /var/lib/mqtt-edge/\n"
                      "persistence_file broker.db\nautosave_interval 5\n"
                      "autosave_on_changes true\npersistence_journal_limit 65536\n")
-    assert (c.persistence, c.persistence_location, c.persistence_file) == \
-        (True, "/var/lib/mqtt-edge/", "broker.db")
-    assert (c.autosave_interval, c.autosave_on_changes, c.persistence_journal_limit) == \
-        (5, True, 65536)
+    o = c.persist
+    assert (o.enabled, o.location, o.file) == (True, "/var/lib/mqtt-edge/", "broker.db")
+    assert (o.autosave_interval, o.autosave_on_changes, o.journal_limit) == (5, True, 65536)
     assert c.warnings == []
-    d = parse_config("sys_interval 3\n")
-    assert (d.persistence, d.persistence_file, d.autosave_interval) == \
-        (False, "mqtt-edge.db", None)
+    assert parse_config("sys_interval 3\n").persist is None
+    d = parse_config("autosave_interval 0\n").persist
+    assert (d.enabled, d.file, d.autosave_interval, d.journal_limit) == \
+        (False, "mqtt-edge.db", 0, None)
+    for opt in ("persistence", "autosave_on_changes"):
+        expect_error("%s yes\n" % opt, 1, "invalid value 'yes' for option '%s': expected "
+                     "true or false" % opt)
+    expect_error("autosave_interval -1\n", 1, "invalid value '-1' for option "
+                 "'autosave_interval': must be at least 0")
+    expect_error("persistence_journal_limit 4095\n", 1, "invalid value '4095' for option "
+                 "'persistence_journal_limit': must be at least 4096")
     expect_error("persistence_file a/b.db\n", 1, "invalid value 'a/b.db' for option "
                  "'persistence_file': a file name without '/' (the folder is "
                  "persistence_location)")
@@ -426,8 +431,9 @@ def test_per_listener_settings_false_is_accepted_true_warns():
 SINGLE_VALUE = BOOLS + tuple(o for o, lo, hi in INTS) + (
     "auto_id_prefix", "persistent_client_expiration", "port", "bind_address",
     "max_connections", "protocol", "mount_point", "bind_interface", "per_listener_settings",
-    "password_file", "acl_file", "http_dir", "websockets_headers_size", "persistence_location",
-    "persistence_file")
+    "password_file", "acl_file", "http_dir", "websockets_headers_size", "persistence",
+    "persistence_location", "persistence_file", "autosave_interval", "autosave_on_changes",
+    "persistence_journal_limit")
 
 
 def test_every_single_value_option_rejects_missing_and_extra_values():

