@@ -1095,6 +1095,53 @@ def print_persistence(results, opt):
         print("- %s: %s" % (label, det.get("persist", "")))
 
 
+RESTART_RETAINED = 100000
+RESTART_SESSIONS = 1000
+RESTART_QUEUED = 10  # per session
+
+
+def bench_restart(argv, opt):
+    """Seconds from start to accepting connections, on persistence files holding
+    RESTART_RETAINED retained messages and RESTART_SESSIONS sessions with queued messages."""
+    sys.path.insert(0, ROOT)
+    from core.broker import Broker as Engine
+    from core.config import Config
+    from core.persist.store import Store
+    from core.session import Session
+    from ports.cpython.persist_files import Files
+    cfg = Config()
+    cfg.finish()
+    eng = Engine(cfg)
+    payload = b"x" * opt.payload
+    for i in range(RESTART_RETAINED):
+        t = "bench/r/%d/%d" % (i // 1000, i % 1000)
+        eng.retained.set((t, t.encode(), payload), 1)
+    for i in range(RESTART_SESSIONS):
+        s = eng.sessions["bench-s%d" % i] = Session("bench-s%d" % i, 0)
+        s.subs["bench/q/%d" % i] = 1
+        eng.subs.subscribe("bench/q/%d" % i, s, 1)
+        for k in range(RESTART_QUEUED):
+            t = "bench/q/%d" % i
+            s.queue += [(t, t.encode(), payload), 1]
+    tmp = tempfile.mkdtemp(prefix="bench-restart-")
+    try:
+        st = Store(eng, Files(tmp), "mqtt-edge.db", lambda: int(time.time()), lambda l, m: None,
+                   1 << 30, False)
+        st.compact()
+        st.close()
+        size = os.path.getsize(os.path.join(tmp, "mqtt-edge.db"))
+        if not any("{conf}" in a for a in argv):
+            argv = list(argv) + ["-c", "{conf}"]
+        t0 = time.monotonic()
+        b = Broker("this broker", argv, extra_conf="persistence true\npersistence_location "
+                   "%s/\nsys_interval 0\n" % tmp)
+        took = time.monotonic() - t0
+        b.stop()
+        return size, took
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def parse_args(argv):
     """Command line."""
     p = argparse.ArgumentParser(description="MQTT broker benchmark (raw sockets, no assertions).")
@@ -1118,6 +1165,10 @@ def parse_args(argv):
     p.add_argument("--persistence", action="store_true",
                    help="run the persist scenario on this broker and on mosquitto, each with "
                         "persistence false and true")
+    p.add_argument("--restart", action="store_true",
+                   help="time this broker's start on persistence files holding %d retained "
+                        "messages and %d sessions with %d queued messages each"
+                        % (RESTART_RETAINED, RESTART_SESSIONS, RESTART_QUEUED))
     p.add_argument("--scenarios", default=",".join(n for n in SCENARIOS if n != "persist"),
                    help="comma-separated subset of: %s" % ", ".join(SCENARIOS))
     p.add_argument("--duration", type=float, default=3.0, help="seconds per scenario (default 3)")
@@ -1145,6 +1196,12 @@ def main(argv=None):
         ours_argv = shlex.split(opt.broker_cmd)
     else:
         ours_argv = [sys.executable, os.path.join(ROOT, "ports", "cpython", "main.py")]
+    if opt.restart:
+        size, took = bench_restart(ours_argv, opt)
+        print("| restart on %d retained messages, %d sessions x %d queued (snapshot of %d "
+              "bytes) | %.2f s |" % (RESTART_RETAINED, RESTART_SESSIONS, RESTART_QUEUED, size,
+                                      took))
+        return 0
     if opt.persistence or opt.capture:
         run, show = ((bench_persistence, print_persistence) if opt.persistence
                      else (bench_capture, print_capture))
