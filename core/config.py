@@ -189,17 +189,11 @@ def _int_range(opt, s, lo, hi=None):
     return n
 
 
-# prefix -> name of a subsystem's module whose option(parser, option, values) parses the
-# options starting with prefix (and raises _Invalid for a name it does not know). A port
-# registers them before parsing (core/README.md); the module is imported at the first such
-# line, so that a config without them loads nothing. Here, not in the parser: registering
-# must not load the parser's code early.
-OPTION_MODULES = {}
-
-
-def add_options(prefix, module):
-    """Options whose names start with prefix are parsed by module (see OPTION_MODULES)."""
-    OPTION_MODULES[prefix] = module
+# prefix -> the subsystem module whose option(parser, option, values) parses the options
+# starting with prefix (raising _Invalid for a name it does not know). The parser imports it
+# by this name at the first such line only: the engine's modules never import a subsystem,
+# and a config without its options loads none of its code.
+OPTION_MODULES = {"capture_": "core.capture.options"}
 
 
 def parse_config(text, filename="mosquitto.conf"):

@@ -175,8 +175,6 @@ def check_config(path):
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     from core.config import ConfigError, parse_config
-    from core.config import add_options
-    add_options("capture_", "core.capture.options")  # as board.py does before parsing
     try:
         with open(path, "rb") as f:
             cfg = parse_config(f.read(), path)

@@ -50,14 +50,13 @@ const PEAK_SHARE = 0.8;
 // Wi-Fi step and network.json are left out (this port has neither).
 const STEPS = [
   "import gc\nimport sys\nbuf = bytearray(2048)",  // main.py takes it first
-  "from core.config import parse_config, add_options\n" +
-    "add_options('capture_', 'core.capture.options')",
+  "from core.config import parse_config",
   "with open('/broker.conf', 'rb') as f:\n    cfg = parse_config(f.read(), '/broker.conf')",
   "del f\nfrom forget import forget\nforget('core.config_parse', 'core.capture.options')",
   "from log import Logger\nfrom core.cli import wanted_types\n" +
     "log = Logger(wanted_types(cfg, False))",
   "from core.settings import snapshot\ncfg = snapshot(cfg)\n" +
-    "del parse_config, add_options, wanted_types, snapshot\n" +
+    "del parse_config, wanted_types, snapshot\n" +
     "forget('core.cli', 'core.config', 'core.settings')\ndel forget",
   "import loop",
   "srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)\n" +

@@ -1,6 +1,5 @@
-"""The capture_* options of mosquitto.conf, for the config parser (core.config_parse): a port
-registers this module with core.config.add_options("capture_", "core.capture.options")
-before parsing, and the parser imports it at the first capture_* line."""
+"""The capture_* options of mosquitto.conf, for the config parser (core.config_parse), which
+imports this module by its name (core.config.OPTION_MODULES) at the first capture_* line."""
 
 from core import config_parse
 from core.config import _Invalid, _int_range, MAX_PAYLOAD

@@ -10,7 +10,7 @@ if _ROOT not in sys.path:
 
 from core.broker import Broker  # noqa: E402
 from core import cli  # noqa: E402
-from core.config import ConfigError, add_options  # noqa: E402
+from core.config import ConfigError  # noqa: E402
 from core.version import NAME, VERSION  # noqa: E402
 from ports.micropython.log import Logger  # noqa: E402  (portable: the two ports log alike)
 from ports.cpython.loop import ListenError, Server  # noqa: E402
@@ -54,7 +54,6 @@ def main(argv=None):
         return o
 
     config_file = o["config"]
-    add_options("capture_", "core.capture.options")  # capture is not part of the engine
     try:
         text = None if config_file is None else read_config_text(config_file)
         cfg = cli.build_config(text, config_file, o["ports"])

@@ -43,7 +43,7 @@ def _set_clock(host, port, log):
 def main(buf):
     """Start the broker with the files at / ; returns an exit code when it stops."""
     import net
-    from core.config import ConfigError, parse_config, add_options
+    from core.config import ConfigError, parse_config
     try:
         settings = net.load(NETWORK)
     except net.NetError as e:
@@ -57,7 +57,6 @@ def main(buf):
     if dns is not None and (not isinstance(dns, str) or not dns):
         return _fail('%s: "dns" must be a DNS server address such as "192.168.1.1" or '
                      '"127.0.0.1:5353"' % NETWORK)
-    add_options("capture_", "core.capture.options")  # capture is not part of the engine
     try:
         with open(CONF, "rb") as f:
             cfg = parse_config(f.read(), CONF)
@@ -78,7 +77,7 @@ def main(buf):
         log("warning", "Warning: " + w)
     from core.settings import snapshot
     cfg = snapshot(cfg)  # the values only: core.config's code can go
-    del ConfigError, parse_config, add_options, wanted_types, snapshot
+    del ConfigError, parse_config, wanted_types, snapshot
     forget("core.cli", "core.config", "core.settings")
     wlan = None
     if sys.platform not in ("esp32", "rp2"):

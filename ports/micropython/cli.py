@@ -43,8 +43,6 @@ def setup(argv):
         import clock
         clock.wrap_in(o["wrap_in"])
     path = o["config"]
-    from core.config import add_options
-    add_options("capture_", "core.capture.options")  # capture is not part of the engine
     try:
         cfg = cli.build_config(None if path is None else _read(path), path, o["ports"])
     except ConfigError as e:

@@ -1,9 +1,6 @@
 """Capture wired into a core Broker as a port wires it, and its queue read as a port sends it."""
 
-from core.config import add_options
 from core.capture.sender import create
-
-add_options("capture_", "core.capture.options")  # as every port does before parsing
 
 
 def attach(cfg, broker, broker_id, **kw):

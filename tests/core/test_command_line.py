@@ -3,9 +3,6 @@ hicap fork's HICAP_HOST / HICAP_PORT variables."""
 
 from core import cli
 from core.config import parse_config
-from core.config import add_options
-
-add_options("capture_", "core.capture.options")  # as every port does before parsing
 
 
 def run(argv, hidden=None):
