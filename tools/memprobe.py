@@ -290,9 +290,17 @@ def _compile_tree(root, tmp):
     if os.system("%s -s memprobe_figs.py -o %s/memprobe_figs.mpy %s/tools/memprobe_figs.py"
                  % (cross, tmp, root)) != 0:
         return False
-    for sub in ("core", "ports/micropython"):
-        os.mkdir(tmp + "/" + sub) if sub == "core" else (os.mkdir(tmp + "/ports"),
-                                                         os.mkdir(tmp + "/" + sub))
+    subs = ["core", "ports/micropython"]
+    for name in os.listdir(root + "/core"):  # subsystem packages (core/capture, core/persist)
+        try:
+            os.stat("%s/core/%s/__init__.py" % (root, name))
+            subs.append("core/" + name)
+        except OSError:
+            pass
+    for sub in subs:
+        if sub == "ports/micropython":
+            os.mkdir(tmp + "/ports")
+        os.mkdir(tmp + "/" + sub)
         for name in os.listdir(root + "/" + sub):
             if not name.endswith(".py") or name == "main.py":
                 continue
@@ -317,8 +325,7 @@ def _romfs_image(tmp):
         tool = "mpremote"
     rom = tmp + "/rom"
     os.mkdir(rom)
-    os.mkdir(rom + "/core")
-    if os.system("cp %s/core/*.mpy %s/core/ && cp %s/ports/micropython/*.mpy %s/"
+    if os.system("cp -r %s/core %s/ && cp %s/ports/micropython/*.mpy %s/"
                  % (tmp, rom, tmp, rom)) != 0:
         return 0
     if os.system("%s romfs --no-mpy -o %s/rom.img build %s > %s/romfs.out 2>&1"

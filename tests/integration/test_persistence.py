@@ -148,3 +148,35 @@ def test_compaction_under_load_keeps_the_journal_bounded(broker_factory):
     got = drain(b2, "sub")
     check_received(got, acked)
     assert len(got) >= total
+
+
+def test_a_full_disk_holds_the_acknowledgements_and_loses_nothing_acknowledged(broker_factory):
+    """The broker's files may grow to 256 KB (RLIMIT_FSIZE, inherited): past that every
+    write fails as on a full disk. PUBACKs stop, the broker keeps running without a
+    traceback, and what was acknowledged is there after a restart."""
+    import resource
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, old[1]))
+    try:
+        b = broker_factory(CONF)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+    s, _ = connect(b, "sub", clean=False)
+    s.sendall(mqttc.subscribe(1, [("load/#", 1)]))
+    assert mqttc.read_packet(s)[0] == 0x90
+    s.close()
+    acked = [[]]
+    stop = threading.Event()
+    t = threading.Thread(target=publisher, args=(b, 0, 1, acked, stop))
+    t.start()
+    assert b.wait_for_log("Error: persistence: cannot write", timeout=30), b.log()
+    n = len(acked[0])
+    time.sleep(1.5)
+    assert len(acked[0]) <= n + 1 and t.is_alive()  # no PUBACK without its record on disk
+    assert b.proc.poll() is None and "Traceback" not in b.log()
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait(10)
+    t.join(10)
+    assert n > 1000, n  # the records of these filled the 256 KB
+    b2 = broker_factory(CONF)
+    check_received(drain(b2, "sub"), acked)
