@@ -14,6 +14,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from core.persist import records as R  # noqa: E402
+from core.persist.load import Damaged, scan  # noqa: E402
 
 
 def lines(data, payloads=False):
@@ -24,7 +25,7 @@ def lines(data, payloads=False):
         return
     n = 0
     try:
-        for at, t, vals in R.scan(data, m):
+        for at, t, vals in scan(data, m):
             name, fields = R.LAYOUT[t]
             shown = []
             for f, v in zip(fields, vals):
@@ -39,7 +40,7 @@ def lines(data, payloads=False):
                 shown[0] = ("snapshot", "journal")[vals[0]] if vals[0] < 2 else repr(vals[0])
             yield "%8d %-9s %s" % (at, name, " ".join(shown))
             n += 1
-    except R.Damaged as e:
+    except Damaged as e:
         yield "offset %d: damaged: %s (%d bytes not shown)" % (e.args[0], e.args[1],
                                                                 len(data) - e.args[0])
         return

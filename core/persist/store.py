@@ -2,7 +2,7 @@
 writer, loader and compactor. Files come from the port (the file API in core/README.md)."""
 
 from core.persist import records as R
-from core.persist.state import Restore, write
+from core.persist.state import write
 
 
 class PersistError(Exception):
@@ -187,7 +187,7 @@ class Store:
             return False
         self.tried = self.b.secs
         try:
-            self._snapshot()
+            self.snapshot()
         except OSError:
             return False
         self.failed = False
@@ -220,13 +220,13 @@ class Store:
         if (self.buf or self.failed) and not self.commit():
             return
         try:
-            self._snapshot()
+            self.snapshot()
         except OSError as e:
             self.log("error", "Error: persistence: cannot write a snapshot in %s: %s"
                      % (self.name, e))
 
-    def _snapshot(self):
-        """compact() without the error handling: OSError when a file cannot be written."""
+    def snapshot(self):
+        """compact() without its error handling: OSError when a file cannot be written."""
         gen = self.gen + 1
         w = self.wall()
         head = _journal_head(gen, w)
@@ -272,69 +272,8 @@ class Store:
 
     def load(self):
         """Restore the broker from snapshot and journal, then compact; PersistError if unusable."""
-        rs = Restore(self.b)
-        snap = self._read(self.name)
-        ok = True
-        if snap is not None:
-            ok = self._replay(snap, self.name, rs, 0)
-        self.gen = rs.gen
-        jour = self._read(self.jname)
-        if jour is not None:
-            if not ok:
-                self.log("warning", "persistence: %s is not replayed: the snapshot it follows "
-                         "is damaged" % self.jname)
-            else:
-                self._replay(jour, self.jname, rs, 1)
-        rs.finish(self.wall())
-        self.gone = rs.gone
-        self.gen = max(self.gen, rs.gen)
-        self.log("notice", "persistence: restored %d sessions and %d retained messages"
-                 % (len(self.b.sessions), len(self.b.retained.msgs)))
-        try:
-            self._snapshot()
-        except OSError as e:
-            raise PersistError("%s: offset 0: cannot be written: %s" % (self.name, e))
-
-    def _read(self, name):
-        try:
-            return self.fs.read(name)
-        except OSError as e:
-            raise PersistError("%s: offset 0: cannot be read: %s" % (name, e))
-
-    def _replay(self, data, name, rs, kind):
-        """Apply data's records to rs; False if it stopped at damage (logged)."""
-        m = len(R.MAGIC)
-        if kind == 0 and data[:m] != R.MAGIC:  # a journal's is damage: its snapshot is ours
-            if data[:4] == R.MAGIC[:4] and len(data) >= m:
-                raise PersistError("%s: offset 4: format %d, this broker reads format %d"
-                                   % (name, data[4], R.MAGIC[4]))
-            raise PersistError("%s: offset 0: not an mqtt-edge persistence file" % name)
-        n = 0
-        at = m
-        try:
-            if data[:m] != R.MAGIC:
-                raise R.Damaged(0, "file header cut short")
-            for at, t, v in R.scan(data, m):
-                if n == 0:
-                    if t != R.HEADER or v[0] != kind:
-                        raise R.Damaged(at, "the first record is not this file's header")
-                    if kind == 1 and v[1] != rs.gen:
-                        self.log("notice", "persistence: %s of generation %d follows an older "
-                                 "snapshot than %s (%d): already in it, not replayed"
-                                 % (name, v[1], self.name, rs.gen))
-                        return True
-                rs.apply(t, v)
-                n += 1
-            if not n:
-                raise R.Damaged(m, "no header record")
-        except R.Damaged as e:
-            at, why = e.args
-            self.log("warning", "persistence: %s: offset %d: %s: the %d records before it are "
-                     "kept, the %d bytes from there on are dropped"
-                     % (name, at, why, n, len(data) - at))
-            return False
-        self.log("information", "persistence: %s: %d records, %d bytes" % (name, n, len(data)))
-        return True
+        from core.persist.load import load  # start-up only: a board may drop it after
+        load(self)
 
 
 def _journal_head(gen, wall):

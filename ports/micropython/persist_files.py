@@ -105,6 +105,8 @@ def start(broker, cfg, log):
         if "error" not in getattr(log, "types", ("error",)):
             sys.stderr.write("Error: persistence: %s\n" % e)
         return 1
+    from forget import forget
+    forget("core.persist.load")  # the loader's code is not needed once the broker serves
     broker.store = st
     n = o.autosave_interval
     if n is None:

@@ -2,6 +2,7 @@
 flipped loads as a consistent prefix of its records, never raises, and is truncated."""
 
 from core.persist import records as R
+from core.persist.load import scan
 from core.persist.store import PersistError
 from persist_support import (BIG, NAME, Wall, broker_with_store, describe, put_file, remove,
                              scratch, write_journal)
@@ -26,7 +27,7 @@ def _load(d, snap, jour, wall=2000):
 
 def _boundaries(jour):
     """Offsets where each record of the journal ends."""
-    return [at for at, t, v in R.scan(jour, len(R.MAGIC))][1:] + [len(jour)]
+    return [at for at, t, v in scan(jour, len(R.MAGIC))][1:] + [len(jour)]
 
 
 def test_full_journal_restores_every_kind_of_change():

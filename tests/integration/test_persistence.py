@@ -12,6 +12,7 @@ import pytest
 
 import mqttc
 from core.persist import records as R
+from core.persist.load import scan
 from persist_clients import check_received, connect, drain, publisher
 
 CONF = ("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
@@ -101,7 +102,7 @@ def test_a_session_that_expired_while_the_broker_was_down_is_gone(broker_factory
         with open(path, "rb") as f:
             data = f.read()
         out = bytearray(R.MAGIC)
-        for at, t, v in R.scan(data, len(R.MAGIC)):
+        for at, t, v in scan(data, len(R.MAGIC)):
             if t in (R.GONE, R.HEADER):
                 gone += [v[0]] if t == R.GONE else []
                 v = v[:-1] + [v[-1] - 7200]

@@ -1,0 +1,256 @@
+"""Start-up: a Store's snapshot and journal read back into its broker (a board may drop this
+module once the broker serves: core/persist/store.py imports it in Store.load)."""
+
+from binascii import crc32
+
+from core.persist import records as R
+from core.persist.store import PersistError
+from core.session import Session
+from core.const import const
+
+_MAX_BODY = const(268435600)  # an MQTT payload plus topic and fields: anything larger is damage
+
+
+class Damaged(Exception):
+    """A record that cannot be decoded: args are (offset, reason)."""
+
+
+class Restore:
+    """Applies records to a broker's sessions, subscriptions and retained messages."""
+
+    def __init__(self, broker):
+        self.b = broker
+        self.wall = 0  # newest wall-clock time seen: when the broker was last known alive
+        self.gone = {}  # client id -> wall-clock seconds its last connection ended
+        self.gen = 0
+
+    def apply(self, t, v):
+        """Apply record type t with values v; records naming an unknown session are skipped."""
+        b = self.b
+        if t == R.HEADER:
+            self.gen = v[1]
+            if v[2] > self.wall:
+                self.wall = v[2]
+            return
+        if t == R.RETAIN:
+            b.retained.msgs[v[0]] = ((v[0], v[0].encode(), v[2]), v[1])
+            return
+        if t == R.UNRETAIN:
+            b.retained.msgs.pop(v[0], None)
+            return
+        cid = v[0]
+        s = b.sessions.get(cid)
+        if t == R.SESSION:
+            if s is None:
+                s = b.sessions[cid] = Session(cid, v[1])
+            s.clean = v[1]
+            s.username = v[2]
+            return
+        if s is None:
+            return
+        if t == R.GONE:
+            self.gone[cid] = v[1]
+            if v[1] > self.wall:
+                self.wall = v[1]
+        elif t == R.DROP:
+            b.drop_session(s)
+            self.gone.pop(cid, None)
+        elif t == R.SUB:
+            b.subs.subscribe(v[1], s, v[2])
+            s.subs[v[1]] = v[2]
+        elif t == R.UNSUB:
+            if b.subs.unsubscribe(v[1], s):
+                s.subs.pop(v[1], None)
+        elif t == R.QUEUE:
+            tb = v[2].encode()
+            s.queue.append((v[2], tb, v[3]))
+            s.queue.append(v[1])
+            s.queued_bytes += len(v[3])
+        elif t == R.START:
+            if not s.queue:
+                return
+            m = s.queue.pop(0)
+            f = s.queue.pop(0)
+            s.queued_bytes -= len(m[2])
+            pid = v[1]
+            if pid:
+                s.inflight[pid] = m
+                s.flags[pid] = v[2]
+                if v[2] >> 4 > s.seq:
+                    s.seq = v[2] >> 4
+        elif t == R.ACKED:
+            s.inflight.pop(v[1], None)
+            s.flags.pop(v[1], None)
+        elif t == R.RELEASED:
+            f = s.flags.get(v[1])
+            if f is not None:
+                s.flags[v[1]] = f | 8
+        elif t == R.Q2IN:
+            if s.qos2_in is None:
+                s.qos2_in = {}
+            s.qos2_in[v[1]] = True
+        elif t == R.Q2REL:
+            if s.qos2_in:
+                s.qos2_in.pop(v[1], None)
+
+    def finish(self, now_wall):
+        """Set each session's gone_at so that persistent_client_expiration counts the downtime."""
+        b = self.b
+        for cid in b.sessions:
+            s = b.sessions[cid]
+            s.conn = None
+            w = self.gone.get(cid, self.wall)  # connected when the broker stopped: its last sign
+            self.gone[cid] = w
+            s.gone_at = b.secs - max(0, now_wall - w)
+
+
+def load(st):
+    """Restore st's broker from snapshot and journal, then compact; PersistError if unusable."""
+    rs = Restore(st.b)
+    snap = _read(st, st.name)
+    ok = True
+    if snap is not None:
+        ok = _replay(st, snap, st.name, rs, 0)
+    jour = _read(st, st.jname)
+    if jour is not None:
+        if not ok:
+            st.log("warning", "persistence: %s is not replayed: the snapshot it follows "
+                   "is damaged" % st.jname)
+        else:
+            _replay(st, jour, st.jname, rs, 1)
+    rs.finish(st.wall())
+    st.gone = rs.gone
+    st.gen = rs.gen
+    st.log("notice", "persistence: restored %d sessions and %d retained messages"
+           % (len(st.b.sessions), len(st.b.retained.msgs)))
+    try:
+        st.snapshot()
+    except OSError as e:
+        raise PersistError("%s: offset 0: cannot be written: %s" % (st.name, e))
+
+
+def _read(st, name):
+    """The bytes of file name, None if it does not exist."""
+    try:
+        return st.fs.read(name)
+    except OSError as e:
+        raise PersistError("%s: offset 0: cannot be read: %s" % (name, e))
+
+
+def _replay(st, data, name, rs, kind):
+    """Apply data's records to rs; False if it stopped at damage (logged)."""
+    m = len(R.MAGIC)
+    if kind == 0 and data[:m] != R.MAGIC:  # a journal's is damage: its snapshot is ours
+        if data[:4] == R.MAGIC[:4] and len(data) >= m:
+            raise PersistError("%s: offset 4: format %d, this broker reads format %d"
+                               % (name, data[4], R.MAGIC[4]))
+        raise PersistError("%s: offset 0: not an mqtt-edge persistence file" % name)
+    n = 0
+    at = m
+    try:
+        if data[:m] != R.MAGIC:
+            raise Damaged(0, "file header cut short")
+        for at, t, v in scan(data, m):
+            if n == 0:
+                if t != R.HEADER or v[0] != kind:
+                    raise Damaged(at, "the first record is not this file's header")
+                if kind == 1 and v[1] != rs.gen:
+                    st.log("notice", "persistence: %s of generation %d follows an older "
+                           "snapshot than %s (%d): already in it, not replayed"
+                           % (name, v[1], st.name, rs.gen))
+                    return True
+            rs.apply(t, v)
+            n += 1
+        if not n:
+            raise Damaged(m, "no header record")
+    except Damaged as e:
+        at, why = e.args
+        st.log("warning", "persistence: %s: offset %d: %s: the %d records before it are "
+               "kept, the %d bytes from there on are dropped"
+               % (name, at, why, n, len(data) - at))
+        return False
+    st.log("information", "persistence: %s: %d records, %d bytes" % (name, n, len(data)))
+    return True
+
+
+def _get32(b, i):
+    return (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]
+
+
+def scan(data, pos):
+    """Yield (offset, type, values) for each record in data from pos.
+
+    Raises Damaged(offset, reason) at the first record that is cut short or fails its
+    CRC or layout; every record before it has been yielded. Zeros to the end are the
+    space a port reserved ahead of its writes: the end, not damage.
+    """
+    end = len(data)
+    mv = memoryview(data)
+    last = len(data.rstrip(b"\0")) if end and not data[end - 1] else end
+    while pos < end:
+        if pos >= last:
+            return
+        if end - pos < R.FRAME:
+            raise Damaged(pos, "record header cut short (%d of 8 bytes)" % (end - pos))
+        n = _get32(data, pos)
+        if n == 0 or n > _MAX_BODY:
+            raise Damaged(pos, "record length %d is impossible" % n)
+        if pos + R.FRAME + n > end:
+            raise Damaged(pos, "record of %d bytes cut short at %d" % (n, end - pos - R.FRAME))
+        s = pos + R.FRAME
+        if crc32(mv[s:s + n]) & 0xFFFFFFFF != _get32(data, pos + 4):
+            raise Damaged(pos, "CRC mismatch")
+        yield pos, data[s], _fields(data, s, s + n, pos)
+        pos = s + n
+
+
+def _fields(b, i, e, at):
+    """The values of the record body b[i:e] (type byte at i)."""
+    t = b[i]
+    if t >= len(R.LAYOUT) or R.LAYOUT[t] is None:
+        raise Damaged(at, "unknown record type %d" % t)
+    i += 1
+    vals = []
+    for f in R.LAYOUT[t][1]:
+        if f == "B":
+            need = 1
+        elif f == "H":
+            need = 2
+        else:
+            need = 4 if f in "Ib" else 2
+        if i + need > e:
+            raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
+        if f == "B":
+            vals.append(b[i])
+            i += 1
+            continue
+        if f == "H":
+            vals.append((b[i] << 8) | b[i + 1])
+            i += 2
+            continue
+        if f == "I":
+            vals.append(_get32(b, i))
+            i += 4
+            continue
+        if f == "b":
+            n = _get32(b, i)
+            i += 4
+        else:
+            n = (b[i] << 8) | b[i + 1]
+            i += 2
+            if f == "o" and n == 0xFFFF:
+                vals.append(None)
+                continue
+        if i + n > e:
+            raise Damaged(at, "%s record field overruns the record" % R.LAYOUT[t][0])
+        v = bytes(b[i:i + n])
+        if f != "b":
+            try:
+                v = v.decode()
+            except UnicodeError:
+                raise Damaged(at, "%s record holds a string that is not UTF-8" % R.LAYOUT[t][0])
+        vals.append(v)
+        i += n
+    if i != e:
+        raise Damaged(at, "%s record has %d bytes left over" % (R.LAYOUT[t][0], e - i))
+    return vals
