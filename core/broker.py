@@ -3,21 +3,25 @@
 from core import clock
 from core.conn import Conn
 from core.errors import ProtocolError
-from core.retain import RetainStore
-from core.subs import SubTree
 from core import handle_connect
 from core import handle_publish
 from core import handle_subscribe
 from core import deliver
 from core.const import const
-from core.proto import packet_name
+from core.proto import MAX_PACKET, packet_name
+from core.session import RetainStore, SubTree
 
-# Required fixed-header flags per packet type from a client; None: not allowed from a client.
-_FLAGS = (None, 0, None, -1, 0, 0, 2, 0, 2, None, 2, None, 0, None, 0, None)
+# The fixed header (MQTT 3.1.1 section 2.2): only the framer below reads it
+_TYPE_SHIFT = const(4)  # first byte >> _TYPE_SHIFT: the packet type, 0..15
+_FLAGS_MASK = const(0x0F)  # first byte & _FLAGS_MASK: its flags
+_CONNECT = const(0x10)  # CONNECT's first byte
+_PINGRESP = const(0xD0)
+# The flags a client's packet must carry, by type (0 for the types a client may not send);
+# over _FLAGS_MASK: any (PUBLISH's are checked by its handler). bytes: smaller than a tuple
+_FLAGS = b"\x00\x00\x00\xff\x00\x00\x02\x00\x02\x00\x02\x00\x00\x00\x00\x00"
 
 _CONNECT_TIMEOUT_MS = const(20000)  # a TCP connection must send CONNECT within this time
 _PACKET_TIMEOUT_MS = const(60000)  # a packet trickled in must be complete this long after it began
-_MAX_PACKET = const(268435460)  # largest packet MQTT can express (4-byte remaining length)
 
 
 class Broker:
@@ -58,7 +62,7 @@ class Broker:
         self.ms_rest = 0  # ms since the last whole second: uptime is secs * 1000 + ms_rest
         self._started = False
         self._next_id = 0
-        self.max_packet = cfg.max_packet_size or _MAX_PACKET
+        self.max_packet = cfg.max_packet_size or MAX_PACKET
         self.max_inflight = min(cfg.max_inflight_messages or 65535, 65535)
         # bytes a connection may have waiting before QoS 0 messages to it are dropped;
         # ports set it to what their memory allows
@@ -78,6 +82,7 @@ class Broker:
         if cfg.sys_interval:  # imported only when used: a small board may switch $SYS off
             from core.sys_tree import SysTree
             self.sys = SysTree(self)
+        # by packet type; None: a client may not send it
         self._handlers = (None, handle_connect.connect, None, handle_publish.publish,
                           handle_publish.puback, handle_publish.pubrec,
                           handle_publish.pubrel, handle_publish.pubcomp,
@@ -240,18 +245,8 @@ class Broker:
                 self.store.ended(s)
         will = conn.will
         conn.will = None
-        if send_will and will is not None and self.acl is not None and \
-                not self.acl.can_write(conn.username, conn.client_id, will[0][0]):
-            self.log("notice", "Denied will of client %s on '%s' (acl_file)."
-                     % (conn.name(), will[0][0]))
-            if self.events is not None:
-                self.events.denied(conn, "will", will[0][0], "denied by acl_file")
-            will = None
         if send_will and will is not None:
-            self.log("information", "Publishing will of client %s on '%s'." % (conn.name(), will[0][0]))
-            if self.events is not None:
-                self.events.will(conn, will[0], will[1], will[2])
-            deliver.publish_msg(self, will[0], will[1], will[2])
+            handle_connect.publish_will(self, conn, will)
 
     def drop_session(self, s):
         """Forget a session and its subscriptions."""
@@ -279,16 +274,16 @@ class Broker:
         handlers = self._handlers
         while pos < end:
             b0 = mv[pos]
-            t = b0 >> 4
+            t = b0 >> _TYPE_SHIFT
             # judge the first byte before waiting for the body, so that garbage closes at once
             flags = _FLAGS[t]
             why = None
-            if flags is None:
+            if handlers[t] is None:
                 why = "%s is not a packet a client may send" % packet_name(t)
-            elif flags >= 0 and b0 & 15 != flags:
-                why = "reserved flags 0x%x in %s" % (b0 & 15, packet_name(t))
-            elif conn.connected == (t == 1):
-                if t == 1:
+            elif flags <= _FLAGS_MASK and b0 & _FLAGS_MASK != flags:
+                why = "reserved flags 0x%x in %s" % (b0 & _FLAGS_MASK, packet_name(t))
+            elif conn.connected == (b0 == _CONNECT):  # the flags are checked: b0 is the type
+                if b0 == _CONNECT:
                     why = "second CONNECT"  # MQTT-3.1.0-2
                 else:
                     why = "first packet is %s, not CONNECT" % packet_name(t)  # MQTT-3.1.0-1
@@ -381,7 +376,7 @@ def _no_log(level, msg):
 def _pingreq(b, conn, b0, mv, s, e, p0):
     if e != s:
         raise ProtocolError("PINGREQ with a body")
-    b.write(conn, b"\xd0\x00")
+    b.write(conn, bytes((_PINGRESP, 0)))
 
 
 def _disconnect(b, conn, b0, mv, s, e, p0):

@@ -1,6 +1,6 @@
 """The broker's command line, shared by every port: mosquitto 2 flags, usage, config assembly."""
 
-from core.config import Config, parse_config
+from core.config import DEFAULT_LOG_TYPES, LOG_TYPES, Config, parse_config
 from core.version import NAME, VERSION
 
 USAGE = """%s version %s
@@ -16,11 +16,6 @@ Usage: main.py [-c config_file] [-h] [-p port] [-v]
  -v : verbose mode - enable all logging types. This overrides
       any logging options given in the config file.
 """ % (NAME, VERSION)
-
-# mosquitto's default log_type set when the config names none.
-DEFAULT_LOG_TYPES = ("error", "warning", "notice", "information")
-ALL_LOG_TYPES = ("error", "warning", "notice", "information", "debug",
-                 "subscribe", "unsubscribe", "websockets")
 
 
 class UsageError(Exception):
@@ -136,13 +131,13 @@ def build_config(text, path, ports):
 def wanted_types(cfg, verbose):
     """The set of log types to print: all with -v, else the config's log_type lines or defaults."""
     if verbose:
-        return set(ALL_LOG_TYPES)
+        return set(LOG_TYPES)
     types = getattr(cfg, "log_types", None) if cfg is not None else None
     if not types:
         return set(DEFAULT_LOG_TYPES)
     types = set(types)
     if "all" in types:
-        return set(ALL_LOG_TYPES)
+        return set(LOG_TYPES)
     types.discard("none")
     return types
 

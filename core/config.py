@@ -1,13 +1,13 @@
 """The broker configuration (mosquitto.conf semantics); the parser is core.config_parse."""
 
-from core.listener import DEFAULT_PORT, Listener  # noqa: F401  (their home before)
+from core.listener import DEFAULT_PORT, Listener
 
 LOCAL_BINDS = ("127.0.0.1", "::1")  # mosquitto 2 local-only mode listens on both
+# log_type values, and mosquitto's set when the config names none
 LOG_TYPES = ("debug", "error", "warning", "notice", "information",
              "subscribe", "unsubscribe", "websockets")
 DEFAULT_LOG_TYPES = ("error", "warning", "notice", "information")
-MAX_PACKET = 268435460  # 5-byte fixed header + largest MQTT remaining length
-MAX_PAYLOAD = 268435455
+MAX_PAYLOAD = 268435455  # the largest message_size_limit: MQTT's largest remaining length
 
 class ConfigError(Exception):
     """A configuration problem: str(e) is "FILE:LINE: REASON"."""

@@ -1,7 +1,9 @@
 """The mosquitto.conf parser: one handler per option; core.config holds what it builds."""
 
-from core.config import (Config, ConfigError, Listener, _Invalid, _int, _int_range,
-                         DEFAULT_LOG_TYPES, LOG_TYPES, MAX_PACKET, MAX_PAYLOAD, OPTION_MODULES)
+from core.config import (Config, ConfigError, _Invalid, _int, _int_range,
+                         LOG_TYPES, MAX_PAYLOAD, OPTION_MODULES)
+from core.listener import Listener
+from core.proto import MAX_PACKET
 
 # persistent_client_expiration units (mosquitto.conf(5): h d w m y)
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 86400}

@@ -1,19 +1,37 @@
 """CONNECT: validate, authenticate, take over or create the session, CONNACK."""
 
-from core.proto import Reader, connack_text
 from core import utf8
 from core.errors import ProtocolError
 from core.session import Session
 from core.topic import check_name
 from core import deliver
 from core.const import const
+from core.proto import Reader, connack_text
 
-# CONNACK return codes (3.1.1 section 3.2.2.3)
+# CONNECT's flags (MQTT 3.1.1 section 3.1.2.3), CONNACK's first byte, its session present
+# flag (3.2.2.2) and return codes (3.2.2.3): only this module reads or writes them (see
+# core/proto.py; core/auth.py returns its ACCEPTED or NOT_AUTHORIZED)
+_FLAG_RESERVED = const(0x01)
+_FLAG_CLEAN = const(0x02)
+_FLAG_WILL = const(0x04)
+_FLAG_WILL_QOS = const(0x18)
+_FLAG_WILL_QOS_SHIFT = const(3)
+_FLAG_WILL_RETAIN = const(0x20)
+_FLAG_PASSWORD = const(0x40)
+_FLAG_USERNAME = const(0x80)
+_CONNACK = const(0x20)
 _ACCEPTED = const(0)
 _BAD_PROTOCOL = const(1)
 _ID_REJECTED = const(2)
 _UNAVAILABLE = const(3)
-_NOT_AUTHORIZED = const(5)
+_NOT_AUTHORIZED = const(5)  # 4, bad user name or password, is not sent: see core/auth.py
+_SESSION_PRESENT = const(1)
+
+# A will (Conn.will): (message, qos, retain), retain 0 or 1; only this module makes and
+# reads one (publish_will)
+_WILL_MSG = const(0)
+_WILL_QOS = const(1)
+_WILL_RETAIN = const(2)
 
 
 def connect(b, conn, b0, mv, s, e, p0):
@@ -32,21 +50,22 @@ def connect(b, conn, b0, mv, s, e, p0):
     if not ok:
         return refuse(b, conn, _BAD_PROTOCOL, "protocol level %d is not supported" % level)
     flags = r.u8()
-    if flags & 1:
+    if flags & _FLAG_RESERVED:
         raise ProtocolError("reserved CONNECT flag is set")  # MQTT-3.1.2-3
-    clean = (flags >> 1) & 1
-    will_flag = flags & 4
-    will_qos = (flags >> 3) & 3
-    will_retain = (flags >> 5) & 1
+    clean = 1 if flags & _FLAG_CLEAN else 0
+    will_flag = flags & _FLAG_WILL
+    will_qos = (flags & _FLAG_WILL_QOS) >> _FLAG_WILL_QOS_SHIFT
+    will_retain = 1 if flags & _FLAG_WILL_RETAIN else 0
     if will_qos == 3:
         raise ProtocolError("will QoS 3")  # MQTT-3.1.2-14
     if not will_flag and (will_qos or will_retain):
         raise ProtocolError("will QoS or retain set without a will")  # MQTT-3.1.2-11/13/15
-    if flags & 0x40 and not flags & 0x80:
+    if flags & _FLAG_PASSWORD and not flags & _FLAG_USERNAME:
         raise ProtocolError("password flag without user name flag")  # MQTT-3.1.2-22
     keepalive = r.u16()
     cid = r.string()
     will = None
+    wp = b""  # the will's payload
     if will_flag:
         ts, te = r.span()
         wt = utf8.decode(mv, ts, te)
@@ -57,11 +76,12 @@ def connect(b, conn, b0, mv, s, e, p0):
             wt = mp + wt
             tb = mp.encode() + tb
         b.check_topic(wt, len(tb))
-        will = ((wt, tb, r.binary()), will_qos, will_retain)
-    username = r.string() if flags & 0x80 else None
-    password = r.binary() if flags & 0x40 else None
-    if r.left():
-        raise ProtocolError("%d bytes after the CONNECT payload" % r.left())
+        wp = r.binary()
+        will = ((wt, tb, wp), will_qos, will_retain)  # a will of a message (core/session.py)
+    username = r.string() if flags & _FLAG_USERNAME else None
+    password = r.binary() if flags & _FLAG_PASSWORD else None
+    if r.pos < r.end:
+        raise ProtocolError("%d bytes after the CONNECT payload" % (r.end - r.pos))
     ident = conn.listener.use_identity_as_username
     if ident:  # the port verified the client certificate and set its CN (TLS listeners)
         username = conn.cert_username
@@ -87,7 +107,7 @@ def connect(b, conn, b0, mv, s, e, p0):
         return refuse(b, conn, rc, "not allowed to connect")
     if b.low_memory:
         return refuse(b, conn, _UNAVAILABLE, "server is low on memory")
-    if will is not None and cfg.message_size_limit and len(will[0][2]) > cfg.message_size_limit:
+    if cfg.message_size_limit and len(wp) > cfg.message_size_limit:
         return refuse(b, conn, _UNAVAILABLE, "will message over message_size_limit")
     _accept(b, conn, cid, clean, keepalive, will)
 
@@ -95,7 +115,7 @@ def connect(b, conn, b0, mv, s, e, p0):
 def refuse(b, conn, rc, why):
     """Send CONNACK with a refusal code and close (MQTT-3.2.2-4/5)."""
     b.log("notice", "Client %s refused: %s (CONNACK %d, %s)." % (conn.name(), why, rc, connack_text(rc)))
-    b.write(conn, bytes((0x20, 2, 0, rc)))
+    b.write(conn, bytes((_CONNACK, 2, 0, rc)))
     if b.events is not None:
         b.events.connect(conn, rc, why)
     b.close(conn, False, "connect refused")
@@ -120,7 +140,7 @@ def _accept(b, conn, cid, clean, keepalive, will):
     else:
         s = old
         s.clean = clean
-        present = 1  # MQTT-3.2.2-2
+        present = _SESSION_PRESENT  # MQTT-3.2.2-2
     s.conn = conn
     s.username = conn.username  # for acl_file read checks while the session is offline
     if b.store is not None:
@@ -133,8 +153,23 @@ def _accept(b, conn, cid, clean, keepalive, will):
     b.conn_log("New client connected from %s:%d as %s (p%d, c%d, k%d%s)."
           % (conn.ip, conn.port, cid, conn.level, clean, keepalive,
              (", u'%s'" % conn.username) if conn.username is not None else ""))
-    b.write(conn, bytes((0x20, 2, present, 0)))
+    b.write(conn, bytes((_CONNACK, 2, present, _ACCEPTED)))
     if b.events is not None:
         b.events.connect(conn, 0, None)
     if present:
         deliver.resume(b, s)
+
+
+def publish_will(b, conn, will):
+    """Publish the will of conn, whose connection was lost, unless acl_file denies it."""
+    msg = will[_WILL_MSG]
+    topic = msg[0]
+    if b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
+        b.log("notice", "Denied will of client %s on '%s' (acl_file)." % (conn.name(), topic))
+        if b.events is not None:
+            b.events.denied(conn, "will", topic, "denied by acl_file")
+        return
+    b.log("information", "Publishing will of client %s on '%s'." % (conn.name(), topic))
+    if b.events is not None:
+        b.events.will(conn, msg, will[_WILL_QOS], will[_WILL_RETAIN])
+    deliver.publish_msg(b, msg, will[_WILL_QOS], will[_WILL_RETAIN])

@@ -126,7 +126,7 @@ def pubrel(b, conn, b0, mv, s, e, p0):
     q2 = conn.session.qos2_in
     if q2 and q2.pop(pid, None) and b.store is not None:
         b.store.q2rel(conn.session, pid)
-    b.ack(conn, 0x70, pid)  # MQTT-4.3.3-? PUBCOMP with the same id
+    b.ack(conn, 0x70, pid)  # PUBCOMP with the same id, MQTT-4.3.3-2
 
 
 def pubcomp(b, conn, b0, mv, s, e, p0):

@@ -1,9 +1,16 @@
 """SUBSCRIBE and UNSUBSCRIBE: the subscription tree, SUBACK, retained delivery."""
 
+from core.const import const
 from core.proto import Reader, put_varint
 from core.errors import ProtocolError
 from core.topic import check_filter
 from core import deliver
+
+# Only this module writes these (MQTT 3.1.1 sections 2.2 and 3.9.3): the acknowledgements'
+# first bytes and SUBACK's failure code (also the qos of a refused events.subscribe call)
+_SUBACK = const(0x90)
+_UNSUBACK = const(0xB0)
+_SUBACK_FAILURE = const(0x80)
 
 
 def subscribe(b, conn, b0, mv, s, e, p0):
@@ -14,7 +21,7 @@ def subscribe(b, conn, b0, mv, s, e, p0):
         raise ProtocolError("SUBSCRIBE with packet id 0")  # MQTT-2.3.1-1
     reqs = []
     mp = conn.mount
-    while r.left():
+    while r.pos < r.end:
         f = r.string()
         q = r.u8()
         if q > 2:
@@ -25,33 +32,33 @@ def subscribe(b, conn, b0, mv, s, e, p0):
             try:
                 check_filter(f)
             except ProtocolError:
-                q = 0x80  # e.g. "#" after a mount_point without a trailing "/": refused
+                q = _SUBACK_FAILURE  # e.g. "#" after a mount_point without a trailing "/": refused
         b.check_topic(f, len(f.encode()))
         reqs.append((f, q))
     if not reqs:
         raise ProtocolError("SUBSCRIBE without a topic filter")  # MQTT-3.8.3-3
     sess = conn.session
     out = bytearray()
-    out.append(0x90)
+    out.append(_SUBACK)
     put_varint(out, 2 + len(reqs))
     out.append(pid >> 8)
     out.append(pid & 0xFF)
     acl = b.acl
     for f, q in reqs:
-        if q == 0x80:
-            out.append(0x80)
+        if q == _SUBACK_FAILURE:
+            out.append(_SUBACK_FAILURE)
             b.log("notice", "Denied subscription of %s to '%s': not a valid filter under "
                   "mount_point '%s'." % (conn.name(), f, mp))
             continue
         if acl is not None and not acl.can_subscribe(conn.username, conn.client_id, f):
-            out.append(0x80)  # failure for this filter only (MQTT-3.9.3)
+            out.append(_SUBACK_FAILURE)  # for this filter only (MQTT-3.9.3)
             b.log("notice", "Denied subscription of %s to '%s' (acl_file)." % (conn.name(), f))
             if b.events is not None:
                 b.events.denied(conn, "subscribe", f, "denied by acl_file")
-                b.events.subscribe(conn, f, 0x80)
+                b.events.subscribe(conn, f, _SUBACK_FAILURE)
             continue
         if f not in sess.subs and len(sess.subs) >= b.max_subs:
-            out.append(0x80)
+            out.append(_SUBACK_FAILURE)
             b.log("notice", "Denied subscription of %s to '%s': it has %d subscriptions, the "
                   "max_subscriptions_per_client." % (conn.name(), f, len(sess.subs)))
             continue
@@ -84,7 +91,7 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
         raise ProtocolError("UNSUBSCRIBE with packet id 0")
     fs = []
     mp = conn.mount
-    while r.left():
+    while r.pos < r.end:
         f = r.string()
         check_filter(f)
         if mp is not None:
@@ -101,4 +108,4 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
                 b.store.unsub(sess, f)
         if b.events is not None:
             b.events.unsubscribe(conn, f)
-    b.ack(conn, 0xB0, pid)  # MQTT-3.10.4-4/5
+    b.ack(conn, _UNSUBACK, pid)  # MQTT-3.10.4-4/5

@@ -1,15 +1,27 @@
-"""MQTT 3.1.1 on the wire: the names of packet types and CONNACK codes, and the encoding
+"""MQTT 3.1.1 on the wire: the names of packet types and CONNACK codes, MAX_PACKET, and the
 helpers the handlers share (varints, strings, fixed packets).
 
-The helpers live here rather than in a module of their own, which would cost a board heap.
+A byte, flag or code that a single module reads or writes is a private const beside it
+(`_X = const(n)`, folded by MicroPython: no heap), defined only there: the fixed header's
+checks and PINGRESP in core/broker.py; CONNECT's flags, CONNACK, its codes and the will
+tuple in core/handle_connect.py; SUBACK, UNSUBACK and SUBACK's failure code in
+core/handle_subscribe.py. A public name costs a board heap (its interned text and a
+global here and in each importer), which the 32-bit ESP32 budget has no room for: the
+bytes that two modules share (PUBLISH's, PUBREL, the message tuple and in-flight flags
+of core/session.py) stay literals, as do handle_publish's acknowledgements. The helpers live here rather than in modules of
+their own, which would cost heap as well.
 """
 
+from core.const import const
 from core.errors import ProtocolError
 from core import utf8
 
-# Names by packet type (high nibble of the first byte) and by CONNACK return code (MQTT
-# 3.1.1 section 3.2.2.3), for log lines and capture records: one string each rather than a
-# tuple, which would cost a heap object per name on a board.
+_PUB_QOS = const(0x06)  # PUBLISH's QoS bits (section 3.3.1)
+
+MAX_PACKET = const(268435460)  # the largest remaining length, 268435455, and a 5-byte header
+
+# Names by packet type and by CONNACK code, for log lines and capture records: one string
+# each rather than a tuple, which would cost a heap object per name on a board.
 _NAMES = ("reserved(0) CONNECT CONNACK PUBLISH PUBACK PUBREC PUBREL PUBCOMP SUBSCRIBE "
           "SUBACK UNSUBSCRIBE UNSUBACK PINGREQ PINGRESP DISCONNECT AUTH(15)")
 _CONNACK_TEXTS = ("accepted|unacceptable protocol version|identifier rejected|"
@@ -41,14 +53,14 @@ def put_varint(out, n):
 def put_publish(out, b0, tb, pid, payload):
     """Append a PUBLISH with first byte b0, topic bytes tb, packet id (if QoS>0), payload."""
     n = 2 + len(tb) + len(payload)
-    if b0 & 6:
+    if b0 & _PUB_QOS:
         n += 2
     out.append(b0)
     put_varint(out, n)
     out.append(len(tb) >> 8)
     out.append(len(tb) & 0xFF)
     out += tb
-    if b0 & 6:
+    if b0 & _PUB_QOS:
         out.append(pid >> 8)
         out.append(pid & 0xFF)
     out += payload
@@ -95,7 +107,3 @@ class Reader:
         """Next length-prefixed UTF-8 string as str."""
         s, e = self.span()
         return utf8.decode(self.mv, s, e)
-
-    def left(self):
-        """Bytes left in the packet."""
-        return self.end - self.pos

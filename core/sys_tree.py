@@ -59,8 +59,9 @@ class SysTree:
             v = str(v)
             if self.last.get(t) != v:
                 self.last[t] = v
-                deliver.publish_msg(b, (t, t.encode(), v.encode()), 0, 0)
+                deliver.publish_msg(b, (t, t.encode(), v.encode()), 0, 0)  # a message
 
     def matching(self, f):
         """The current values matching filter f as retained (message, qos) pairs."""
-        return [((t, t.encode(), v.encode()), 0) for t, v in self.last.items() if matches(f, t)]
+        return [((t, t.encode(), v.encode()), 0)  # (a message, qos)
+                for t, v in self.last.items() if matches(f, t)]

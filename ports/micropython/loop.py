@@ -28,7 +28,7 @@ _GC_EVERY_MS = const(250)  # while memory is short, collect at most this often
 RECV_SIZE = 2048  # one preallocated receive buffer shared by every connection
 OUT_LIMIT = 4096  # bytes queued per connection before QoS 0 messages to it are dropped
 MIN_FREE = 8192  # below this much free heap new clients get CONNACK 3
-_MATCH_CACHE = const(8)  # topics whose subscriber lists the core keeps (core/subs.py)
+_MATCH_CACHE = const(8)  # topics whose subscriber lists the core keeps (core/session.py, SubTree)
 _RESERVE = const(128)  # bytes kept back so that a failed poll.register can be completed
 
 class ListenError(Exception):

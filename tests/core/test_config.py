@@ -1,6 +1,7 @@
 """mosquitto.conf parsing: options, errors with line numbers, mosquitto 2 defaults, -p."""
 
-from core.config import parse_config, Config, ConfigError, Listener
+from core.config import parse_config, Config, ConfigError
+from core.listener import Listener
 
 
 def error_of(text, filename="test.conf"):
