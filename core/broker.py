@@ -164,13 +164,9 @@ class Broker:
         if conn in self.conns:
             self.conns.discard(conn)
             self.per_listener[conn.listener] -= 1
-            self.hangup(conn)
-
-    def hangup(self, conn):
-        """The peer ended the connection (its socket closed, or a WebSocket close frame)."""
-        if not conn.closing:
-            self.conn_log("Client %s closed its connection." % conn.name())
-            self.close(conn, True, "socket closed")
+            if not conn.closing:
+                self.conn_log("Client %s closed its connection." % conn.name())
+                self.close(conn, True, "socket closed")
 
     def shutdown(self):
         """Close every connection without publishing wills."""

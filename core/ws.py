@@ -21,6 +21,7 @@ from core.const import const
 _HTTP = const(0)  # reading the HTTP request
 _OPEN = const(1)  # frames both ways
 _DONE = const(2)  # close frame or HTTP answer queued: further input is ignored
+DONE = _DONE
 
 # whole HTTP request (request line and headers) allowed when websockets_headers_size is 0
 # or unset: mosquitto's 1024 counts only the headers libwebsockets keeps, this limit every
@@ -37,14 +38,6 @@ NORMAL = const(1000)
 PROTOCOL_ERROR = const(1002)
 UNSUPPORTED_DATA = const(1003)
 TOO_BIG = const(1009)
-
-# Content-Type of an http_dir file by its extension
-TYPES = {"html": "text/html; charset=utf-8", "htm": "text/html; charset=utf-8",
-         "js": "text/javascript; charset=utf-8", "mjs": "text/javascript; charset=utf-8",
-         "css": "text/css; charset=utf-8", "json": "application/json",
-         "txt": "text/plain; charset=utf-8", "svg": "image/svg+xml", "png": "image/png",
-         "ico": "image/x-icon", "map": "application/json"}
-
 
 class Ws:
     """The WebSocket state of one connection (conn.ws)."""
@@ -84,7 +77,7 @@ unmask = _unmask_loop
 def received(b, conn, mv, n):
     """Bytes mv[:n] arrived on a WebSocket listener's conn (instead of b.received);
     returns None, or the path (relative, checked) of an http_dir file the port must
-    answer with file_answer()."""
+    answer with core.ws_http.file_answer()."""
     ws = conn.ws
     if ws.state == _OPEN:
         _frames(b, conn, ws, mv, 0, n)
@@ -108,27 +101,28 @@ def _request(b, conn, ws, mv, n):
         return None
     ws.req = None
     if end < 0 or end + 4 > limit:
-        return _refuse(b, conn, ws, "431 Request Header Fields Too Large",
+        return refuse(b, conn, ws, "431 Request Header Fields Too Large",
                        "HTTP request header over %d bytes (websockets_headers_size)" % limit)
     try:
         lines = bytes(req[:end]).decode().split("\r\n")
     except UnicodeError:
-        return _refuse(b, conn, ws, "400 Bad Request", "HTTP request is not UTF-8")
+        return refuse(b, conn, ws, "400 Bad Request", "HTTP request is not UTF-8")
     words = lines[0].split(" ")
     if len(words) != 3 or words[2] != "HTTP/1.1" or not words[1].startswith("/"):
-        return _refuse(b, conn, ws, "400 Bad Request", "bad HTTP request line")
+        return refuse(b, conn, ws, "400 Bad Request", "bad HTTP request line")
     if words[0] != "GET":
-        return _refuse(b, conn, ws, "405 Method Not Allowed", "HTTP method %s" % words[0][:16])
+        return refuse(b, conn, ws, "405 Method Not Allowed", "HTTP method %s" % words[0][:16])
     hs = {}
     for line in lines[1:]:
         i = line.find(":")
         if i <= 0:
-            return _refuse(b, conn, ws, "400 Bad Request", "bad HTTP header line")
+            return refuse(b, conn, ws, "400 Bad Request", "bad HTTP header line")
         k = line[:i].strip().lower()
         v = line[i + 1:].strip()
         hs[k] = hs[k] + "," + v if k in hs else v  # repeated headers are one list
     if "websocket" not in _tokens(hs.get("upgrade", ""), True):
-        return _get(b, conn, ws, words[1])
+        from core import ws_http  # only plain GETs (http_dir) pay for it
+        return ws_http.get(b, conn, ws, words[1])
     why = _handshake(b, conn, ws, hs)
     if why is not None:
         return why
@@ -146,10 +140,10 @@ def _tokens(s, lower):
 def _handshake(b, conn, ws, hs):
     """Answer an upgrade request with 101, or refuse it; None when the WebSocket is open."""
     if "upgrade" not in _tokens(hs.get("connection", ""), True):
-        return _refuse(b, conn, ws, "400 Bad Request",
+        return refuse(b, conn, ws, "400 Bad Request",
                        "WebSocket handshake without Connection: Upgrade")
     if hs.get("sec-websocket-version") != "13":
-        return _refuse(b, conn, ws, "426 Upgrade Required",
+        return refuse(b, conn, ws, "426 Upgrade Required",
                        "WebSocket version %s, not 13" % hs.get("sec-websocket-version"),
                        "Sec-WebSocket-Version: 13\r\n")
     key = hs.get("sec-websocket-key", "")
@@ -158,7 +152,7 @@ def _handshake(b, conn, ws, hs):
     except ValueError:
         ok = False
     if not ok:
-        return _refuse(b, conn, ws, "400 Bad Request", "bad Sec-WebSocket-Key")
+        return refuse(b, conn, ws, "400 Bad Request", "bad Sec-WebSocket-Key")
     proto = ""
     offered = hs.get("sec-websocket-protocol")
     if offered is not None:
@@ -168,7 +162,7 @@ def _handshake(b, conn, ws, hs):
                 proto = "Sec-WebSocket-Protocol: %s\r\n" % p
                 break
         else:
-            return _refuse(b, conn, ws, "400 Bad Request",
+            return refuse(b, conn, ws, "400 Bad Request",
                            "WebSocket sub-protocols offered do not include mqtt")
     accept = binascii.b2a_base64(hashlib.sha1(key.encode() + _GUID).digest())
     b.write(conn, ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -180,75 +174,16 @@ def _handshake(b, conn, ws, hs):
     return None
 
 
-def _refuse(b, conn, ws, status, why, extra=""):
+def refuse(b, conn, ws, status, why, extra=""):
     """Answer status to a bad request and close with one log line; returns None."""
-    _answer(b, conn, ws, status, extra, status + "\n")
+    answer(b, conn, ws, status, extra, status + "\n")
     b.violation(conn, why)
     return None
 
 
-def _answer(b, conn, ws, status, extra, body):
+def answer(b, conn, ws, status, extra, body):
     b.write(conn, ("HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
                    "Connection: close\r\n%s\r\n%s" % (status, len(body), extra, body)).encode())
-    ws.state = _DONE
-
-
-def _get(b, conn, ws, target):
-    """A plain GET: the checked path of a file under http_dir, or an answer and close."""
-    if conn.listener.http_dir is None:
-        return _refuse(b, conn, ws, "426 Upgrade Required", "HTTP request without "
-                       "WebSocket upgrade (no http_dir)", "Upgrade: websocket\r\n")
-    path = target.split("?")[0].split("#")[0]
-    if "%" in path:
-        try:
-            path = _unquote(path)
-        except ValueError:
-            path = "/.."  # refused below
-    parts = []
-    for p in path.split("/"):
-        if p == "." or p == ".." or "\\" in p or "\0" in p:
-            _answer(b, conn, ws, "404 Not Found", "", "404 Not Found\n")
-            b.close(conn, False, "http")
-            return None
-        if p:
-            parts.append(p)
-    if not parts or path.endswith("/"):
-        parts.append("index.html")
-    return "/".join(parts)
-
-
-def _unquote(s):
-    """%XX escapes of a URL path decoded (UTF-8); ValueError when malformed."""
-    out = bytearray()
-    i = 0
-    while i < len(s):
-        if s[i] == "%":
-            h = s[i + 1:i + 3]
-            if len(h) != 2:
-                raise ValueError
-            out.append(int(h, 16))
-            i += 3
-        else:
-            out += s[i].encode()
-            i += 1
-    try:
-        return bytes(out).decode()
-    except UnicodeError:
-        raise ValueError
-
-
-def file_answer(b, conn, path, size):
-    """Start the answer to a GET of http_dir file path: size its length in bytes, or None
-    for no such file (404 and close). The port then sends the body and calls b.close()."""
-    ws = conn.ws
-    if size is None:
-        _answer(b, conn, ws, "404 Not Found", "", "404 Not Found\n")
-        b.close(conn, False, "http")
-        return
-    ext = path[path.rfind(".") + 1:] if "." in path else ""
-    b.write(conn, ("HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-                   "Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
-                   % (TYPES.get(ext.lower(), "application/octet-stream"), size)).encode())
     ws.state = _DONE
 
 
@@ -312,10 +247,16 @@ def _frames(b, conn, ws, mv, i, n):
     _deliver(b, conn, mv, s, w)
 
 
+# deliver(conn, data): the engine's Broker.received for the MQTT bytes decoded; None: the
+# broker's own. A port that routes WebSocket reads by wrapping b.received sets it to the
+# engine's (ports/micropython/wsport.py).
+deliver = None
+
+
 def _deliver(b, conn, mv, s, w):
     """Pass mv[s:w] to the broker; returns s (the gathered bytes are consumed)."""
     if w > s and not conn.closing:
-        b.received(conn, mv[s:w])
+        (deliver or b.received)(conn, mv[s:w])
     return s
 
 
@@ -400,7 +341,9 @@ def _control(b, conn, ws):
                 return
         _queue(b, conn, ws, 0x88, bytes((code >> 8, code & 255)))
         ws.state = _DONE
-        b.hangup(conn)  # as if the socket closed: the will is published
+        # as the socket closing: "closed its connection", the will published; the port's
+        # own closed() call later is a no-op (closed() is idempotent)
+        b.closed(conn)
 
 
 def _fail(b, conn, ws, err):

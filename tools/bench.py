@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+import wsclient  # tools/wsclient.py (tools/ is sys.path[0] when bench.py runs)
+
 try:
     import resource
 except ImportError:  # not on every platform; only needed for the idle scenario
@@ -45,6 +47,12 @@ DRAIN_MAX_S = 10.0
 IO_TIMEOUT_S = 10.0
 QOS0_AHEAD = 8192        # QoS 0 flow control: max messages published but not yet delivered
 STALL_S = 0.2
+
+
+# a host given as WS + address: the load generator speaks MQTT over WebSockets
+# (tools/wsclient.py, one masked binary frame per write, as clients frame their writes)
+WS = "ws:"
+WS_SCENARIOS = ("fanin", "fanout", "qos1")  # the QoS 0 and QoS 1 flows
 
 
 class BenchError(Exception):
@@ -100,7 +108,10 @@ class Conn:
     """A blocking MQTT client socket with a receive buffer for the handshake phase."""
 
     def __init__(self, host, port, client_id, timeout=IO_TIMEOUT_S, keepalive=60, clean=True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        if host.startswith(WS):  # MQTT over WebSockets: each sendall() is one frame
+            self.sock = wsclient.connect(host[len(WS):], port, timeout)
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.sock.sendall(connect_packet(client_id, keepalive, clean))
@@ -908,14 +919,22 @@ def print_single(names, values, details, rss=None):
         print("| %s | %s | |" % (RSS_METRIC[1], fmt(rss, RSS_METRIC[3])))
 
 
+def print_two(rows, heads, first, second, second_over_first=False):
+    """Markdown table: metric | heads[0] | heads[1] | heads[2] (the ratio column); the
+    ratio is first's over second's, or second's over first's."""
+    print("| metric | %s | %s | %s |" % heads)
+    print("|---|---|---|---|")
+    for key, label, better, f in rows:
+        a, b = first[0].get(key), second[0].get(key)
+        r = ratio(b, a, better) if second_over_first else ratio(a, b, better)
+        print("| %s | %s | %s | %s |" % (label, fmt(a, f), fmt(b, f), r))
+    print()
+
+
 def print_compare(names, ours, theirs, opt):
     """Markdown table: metric | this broker | mosquitto | ratio."""
-    print("| metric | this broker | mosquitto | ratio (>1: this broker better) |")
-    print("|---|---|---|---|")
-    for key, label, better, f in metric_rows(names) + [RSS_METRIC]:
-        a, b = ours[0].get(key), theirs[0].get(key)
-        print("| %s | %s | %s | %s |" % (label, fmt(a, f), fmt(b, f), ratio(a, b, better)))
-    print()
+    print_two(metric_rows(names) + [RSS_METRIC],
+              ("this broker", "mosquitto", "ratio (>1: this broker better)"), ours, theirs)
     print("ratio = this/mosquitto for rates and counts, mosquitto/this for times and memory. "
           "duration %.2f s per scenario, payload %d bytes, load generator and broker share "
           "%d CPUs; mosquitto set_tcp_nodelay %s."
@@ -1142,6 +1161,35 @@ def bench_restart(argv, opt):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_websockets(argv, names, opt):
+    """This broker once, with a TCP and a WebSockets listener: the scenarios over each."""
+    ws_port = free_port()
+    log("bench: starting this broker with a websockets listener on %d" % ws_port)
+    if not any("{conf}" in a for a in argv):
+        argv = list(argv) + ["-c", "{conf}"]
+    b = Broker("this broker", argv, extra_conf="listener %d 127.0.0.1\nprotocol websockets\n"
+               % ws_port)
+    try:
+        tcp = run_scenarios("127.0.0.1", b.port, names, opt, b)
+        ws = run_scenarios(WS + "127.0.0.1", ws_port, names, opt, b)
+        tcp[0]["rss_mib"] = ws[0]["rss_mib"] = b.peak_rss()
+    finally:
+        b.stop()
+    return tcp, ws
+
+
+def print_websockets(names, tcp, ws, opt):
+    """Markdown table: metric | TCP | WebSockets | WebSockets / TCP."""
+    print_two(metric_rows(names), ("TCP", "WebSockets", "WebSockets / TCP"), tcp, ws, True)
+    print("The same broker process (CPython port) in one run, its TCP listener then its "
+          "websockets listener; duration %.2f s per scenario, payload %d bytes, load generator "
+          "(one masked binary frame per write) and broker share %d CPUs."
+          % (opt.duration, opt.payload, os.cpu_count() or 0))
+    for label, (_, det) in (("TCP", tcp), ("WebSockets", ws)):
+        for n in names:
+            print("- %s, %s: %s" % (label, n, det.get(n, "")))
+
+
 def parse_args(argv):
     """Command line."""
     p = argparse.ArgumentParser(description="MQTT broker benchmark (raw sockets, no assertions).")
@@ -1159,6 +1207,9 @@ def parse_args(argv):
     p.add_argument("--capture", action="store_true",
                    help="start this broker three times (capture off, on, on with a black-holed "
                         "receiver) and compare fan-in throughput and latency")
+    p.add_argument("--websockets", action="store_true",
+                   help="run the QoS 0 and QoS 1 scenarios (%s) on this broker over TCP and "
+                        "over a websockets listener, and compare" % ", ".join(WS_SCENARIOS))
     p.add_argument("--mosquitto-nodelay", action="store_true",
                    help="add 'set_tcp_nodelay true' to mosquitto's config (its default is off: "
                         "Nagle's algorithm then delays small messages by up to ~40 ms)")
@@ -1202,7 +1253,16 @@ def main(argv=None):
               "bytes) | %.2f s |" % (RESTART_RETAINED, RESTART_SESSIONS, RESTART_QUEUED, size,
                                       took))
         return 0
-    if opt.persistence or opt.capture:
+    if opt.websockets:
+        names = [n for n in names if n in WS_SCENARIOS] or list(WS_SCENARIOS)
+        try:
+            tcp, ws = bench_websockets(ours_argv, names, opt)
+        except BenchError as e:
+            log("bench: %s" % e)
+            return 2
+        print_websockets(names, tcp, ws, opt)
+        failed = any(v is None for v in list(tcp[0].values()) + list(ws[0].values()))
+    elif opt.persistence or opt.capture:
         run, show = ((bench_persistence, print_persistence) if opt.persistence
                      else (bench_capture, print_capture))
         try:

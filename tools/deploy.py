@@ -356,8 +356,8 @@ def _st(paths, shadow, remove, dirs, mods, rmdirs, blockers, report):
                     pass
     v = os.statvfs('/')
     print(%(tag)r, 'free', v[0] * v[3])
-_st(%(paths)r, %(shadow)r, %(remove)r, %(dirs)r, %(mods)r, %(rmdirs)r, %(blockers)r,
-    %(report)r)
+_st(%(paths)r.split(), %(shadow)r.split(), %(remove)r, %(dirs)r.split(), %(mods)r.split(),
+    %(rmdirs)r.split(), %(blockers)r.split(), %(report)r.split())
 del _st
 """
 
@@ -434,10 +434,13 @@ class Device:
         """{'hash': {path: hex or None}, 'shadow': [...], 'free': bytes} of the board.
         Paths in report that exist are listed under 'found', and then nothing is removed
         or made."""
-        code = _STATE_CODE % {"tag": STATE_TAG, "paths": list(paths), "shadow": list(shadow),
-                              "remove": bool(remove), "dirs": list(dirs), "mods": list(mods),
-                              "rmdirs": list(rmdirs), "blockers": list(SHADOW_DIRS),
-                              "report": list(report)}
+        # the lists go as one string each, split on the board: a literal list of ~150
+        # strings took kilobytes more heap to compile than a board has after a broker ran
+        code = _STATE_CODE % {"tag": STATE_TAG, "paths": " ".join(paths),
+                              "shadow": " ".join(shadow), "remove": bool(remove),
+                              "dirs": " ".join(dirs), "mods": " ".join(mods),
+                              "rmdirs": " ".join(rmdirs), "blockers": " ".join(SHADOW_DIRS),
+                              "report": " ".join(report)}
         out = self.run("exec", code)
         st = {"hash": {}, "shadow": [], "blocked": [], "found": [], "free": None}
         for line in out.splitlines():

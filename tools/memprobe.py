@@ -17,6 +17,7 @@ Prints a table and one `FIG name value` line per figure:
                  model's heap
   client_bytes   heap per connected idle client (CONNECT + 2 subscriptions) over real
                  loopback sockets, --clients of them, server side only
+  ws_client_bytes  the same over a `protocol websockets` listener (upgrade and frames)
   steady_qos0/1  gc.mem_alloc() growth after collecting, before/after forwarding
                  --messages QoS 0 / --messages-qos1 QoS 1 messages through the core
   load_ok        1 when the broker, on the model's heap, served the load run without a
@@ -57,7 +58,8 @@ BUDGETS = {"import_free": (">=", 60 * 1024), "import_free_rom": (">=", 60 * 1024
            "steady_qos1": ("<=", 1024), "load_ok": (">=", 1), "load_ok_rom": (">=", 1)}
 ORDER = ("heap_total", "import_used", "import_free", "load_clients", "load_min_free", "load_ok",
          "heap_total_rom", "import_used_rom", "import_free_rom", "in_rom_rom",
-         "load_min_free_rom", "load_ok_rom", "client_bytes", "steady_qos0", "steady_qos1")
+         "load_min_free_rom", "load_ok_rom", "client_bytes", "ws_client_bytes", "steady_qos0",
+         "steady_qos1")
 _LABELS = {"heap_total": "heap total (import run)", "import_used": "files: used by broker + listener",
            "import_free": "files: free after import + listener",
            "load_clients": "load run: clients (4 subs each)",
@@ -70,6 +72,7 @@ _LABELS = {"heap_total": "heap total (import run)", "import_used": "files: used 
            "load_min_free_rom": "ROMFS: load run lowest free heap",
            "load_ok_rom": "ROMFS: load run without MemoryError",
            "client_bytes": "per idle client (2 subs)",
+           "ws_client_bytes": "per idle WebSocket client (2 subs)",
            "steady_qos0": "steady-state growth, QoS 0", "steady_qos1": "steady-state growth, QoS 1"}
 # model -> (heap of the import and load runs, clients in the load run, boards/ folder whose
 # mosquitto.conf the broker runs with: the limits a board ships with)
@@ -382,7 +385,7 @@ def run_unix(root, heap, work_heap, clients, messages, messages1, load_n, board)
         figs = {}
         figs.update(_import_run("-X heapsize=%s %s/import_probe.py %%d %s" % (heap, tmp, conf),
                                 tmp, "import.out", pypath))
-        for ph in ("clients", "steady"):
+        for ph in ("clients", "wsclients", "steady"):
             figs.update(_child("-X heapsize=%s -c \"import memprobe_figs; memprobe_figs.phase("
                                "'%s', %d, %d, %d)\"" % (work_heap, ph, clients, messages, messages1),
                                tmp, ph + ".out", pypath))

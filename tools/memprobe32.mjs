@@ -2,7 +2,10 @@
 // Heap the broker needs on a 32-bit MicroPython, as on an ESP32 or a Pico W: the gate of
 // the memory budgets (README, Memory).
 //
-//     node tools/memprobe32.mjs [--model esp32|picow]
+//     node tools/memprobe32.mjs [--model esp32|picow] [--websockets]
+//
+// --websockets adds a `protocol websockets` listener (port 8080) to the board's config:
+// its start-up then also imports the WebSocket modules (core/ws.py, wsport.py).
 //
 // tools/memprobe.py measures on the unix port, which is 64-bit: pointers, and so most
 // objects, are twice a board's size there. This runs a board's start-up (board.main's
@@ -209,11 +212,14 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients) {
 
 async function main(argv) {
   let model = "esp32";
+  let ws = "";
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--model" && i + 1 < argv.length && argv[i + 1] in MODELS) {
       model = argv[++i];
+    } else if (argv[i] === "--websockets") {
+      ws = "\nlistener 8080\nprotocol websockets\nmax_connections 2\n";
     } else {
-      console.error("usage: node tools/memprobe32.mjs [--model esp32|picow]");
+      console.error("usage: node tools/memprobe32.mjs [--model esp32|picow] [--websockets]");
       return 2;
     }
   }
@@ -233,7 +239,7 @@ async function main(argv) {
     const both = path.join(tmp, "rom");
     fs.cpSync(lib, both, {recursive: true});
     fs.cpSync(probe, both, {recursive: true});
-    const conf = boardConf(board);
+    const conf = boardConf(board) + ws;
     const files = await measure(loadMicroPython, heap, conf, lib,
                                 romfs(probe, path.join(tmp, "probe.img")), clients);
     const rom = await measure(loadMicroPython, heap, conf, null,
@@ -241,7 +247,8 @@ async function main(argv) {
     const [freeFiles, freeRom] = BUDGET_FREE[model];
     const maxPeak = Math.floor(Math.min(files.total ?? heap, rom.total ?? heap) * PEAK_SHARE);
     console.log(`memprobe32: MicroPython webassembly port (32-bit), ${heap / 1024} KB heap ` +
-                `(${model} model, boards/${board}/mosquitto.conf); load run: ${clients} ` +
+                `(${model} model, boards/${board}/mosquitto.conf${ws ? " + a websockets " +
+                "listener" : ""}); load run: ${clients} ` +
                 "clients");
     let missed = 0;
     const mark = (v, ok) => {

@@ -128,8 +128,17 @@ def board(clients=4, messages=10000, messages1=2000):
     return figs
 
 
-def fig_clients(n):
-    """Heap per idle client: n real loopback clients, CONNECT and 2 subscriptions each."""
+# a WebSocket client's upgrade request; its frames carry the all-zero mask key (masked as
+# RFC 6455 requires, the XOR a no-op), so the probe needs no masking code
+_WS_REQ = (b"GET /mqtt HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           b"Sec-WebSocket-Protocol: mqtt\r\n\r\n")
+_WS_ANSWER = 159  # bytes of the broker's 101 answer to _WS_REQ
+
+
+def fig_clients(n, ws=False):
+    """Heap per idle client: n real loopback clients, CONNECT and 2 subscriptions each
+    (ws: over a websockets listener, upgrade and frames included)."""
     import socket
     import loop
     from core.config import parse_config
@@ -138,12 +147,13 @@ def fig_clients(n):
     log = Logger(())
     for _ in range(20):
         port = _random_port()
-        cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n" % port, "probe.conf")
+        cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n%s"
+                           % (port, "protocol websockets\n" if ws else ""), "probe.conf")
         b = Broker(cfg, log)
         b.out_limit = 4096
         srv = loop.Server(b, log, 0, 2048, n + 4)
         try:
-            srv.listen(cfg.listeners[0])
+            srv.listen_all(cfg.listeners)
             break
         except loop.ListenError:
             continue
@@ -153,8 +163,11 @@ def fig_clients(n):
     got = []
     for i in range(n):
         cid = b"probe%03d" % i
-        pkts.append(connect_pkt(cid) + subscribe_pkt(1, ((b"sensors/" + cid + b"/#", 1),
-                                                         (b"cmd/" + cid, 0))))
+        p = connect_pkt(cid) + subscribe_pkt(1, ((b"sensors/" + cid + b"/#", 1),
+                                                 (b"cmd/" + cid, 0)))
+        if ws:
+            p = _WS_REQ + bytes((0x82, 0x80 | len(p))) + bytes(4) + p
+        pkts.append(p)
         s = socket.socket()
         s.connect(addr)  # completes in the kernel backlog before the broker accepts
         s.setblocking(False)
@@ -167,6 +180,8 @@ def fig_clients(n):
     for i in range(n):
         socks[i].write(pkts[i])
     want = 4 + 6  # CONNACK + SUBACK with two return codes
+    if ws:
+        want += _WS_ANSWER + 2  # and one frame header at least
     for _ in range(500):
         srv.step(10)
         done = 0
@@ -185,7 +200,7 @@ def fig_clients(n):
     for s in socks:
         s.close()
     srv.shutdown()
-    return {"client_bytes": (after - before) // n}
+    return {"ws_client_bytes" if ws else "client_bytes": (after - before) // n}
 
 
 def _drain(b, sub, ack):
@@ -377,6 +392,7 @@ def load_clients(port, n):
 
 def phase(name, clients, m0, m1):
     """A child run of the driver: print one group of figures as FIG lines."""
-    figs = fig_clients(clients) if name == "clients" else fig_steady(m0, m1)
+    figs = fig_clients(clients, name == "wsclients") if name.endswith("clients") \
+        else fig_steady(m0, m1)
     for k in figs:
         print("FIG %s %d" % (k, figs[k]))

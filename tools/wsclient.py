@@ -111,7 +111,7 @@ class WsSocket:
 
     def _fill(self):
         while not self.data and not self.eof:
-            more = self.sock.recv(262144)
+            more = self.sock.recv(65536)
             if not more:
                 self.eof = True
                 break

@@ -4,7 +4,7 @@ http_dir files read from disk."""
 import os
 import stat
 
-from core import ws
+from core import ws, ws_http
 
 
 def _unmask(mv, dst, src, k, key, ko, ph):
@@ -33,7 +33,7 @@ def received(b, conn, mv, n):
                 data = f.read()  # a status page and its script: small enough to send whole
     except OSError:
         pass
-    ws.file_answer(b, conn, path, None if data is None else len(data))
+    ws_http.file_answer(b, conn, path, None if data is None else len(data))
     if data is not None:
         b.write(conn, data)
         b.close(conn, False, "http")

@@ -148,6 +148,11 @@ class Server:
                 self.tls = tls_server.setup(listeners)  # ListenError when one cannot work
                 break
         for l in listeners:
+            if l.protocol == "websockets":
+                import wsport  # only a config with WebSocket listeners pays for it
+                wsport.install(self)
+                break
+        for l in listeners:
             try:
                 self.listen(l)
             except ListenError as e:

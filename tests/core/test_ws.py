@@ -1,7 +1,7 @@
 """core/ws.py, the WebSocket layer, driven without sockets (CPython and MicroPython): the
 handshake answer, frames unmasked in the receive buffer, outgoing frames, control frames."""
 
-from core import ws
+from core import ws, ws_http
 from core.listener import Listener
 from harness import Harness
 import mqttc
@@ -156,7 +156,7 @@ def test_get_returns_checked_path_for_the_port():
     c = WsClient(h)
     c.conn.listener.http_dir = "/www"
     assert c.feed(b"GET /a/b.js?x=1 HTTP/1.1\r\nHost: b\r\n\r\n") == "a/b.js"
-    ws.file_answer(h.broker, c.conn, "a/b.js", 12)
+    ws_http.file_answer(h.broker, c.conn, "a/b.js", 12)
     answer = c.out()
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"Content-Type: text/javascript" in answer and b"Content-Length: 12\r\n" in answer

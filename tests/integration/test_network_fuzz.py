@@ -1,6 +1,9 @@
 """Network fuzzing of the running broker (CPython port): random and mutated packets over
 many short connections while a well-behaved paho publisher sends QoS 1 messages to a paho
-subscriber. The broker must stay up, the subscriber must get every message, the log must
+subscriber; in the WebSockets mode the fuzzed connections go to a `protocol websockets`
+listener: handshakes, mutated or not, and the packets in frames cut at random places, some
+of them malformed (unmasked, text, reserved opcodes and bits, fragmented or long control
+frames, wrong lengths). The broker must stay up, the subscriber must get every message, the log must
 hold no traceback and the process memory must come back to its level.
 
 Bounded in packets and time; the RNG seed is printed (set FUZZ_SEED to replay a run,
@@ -19,6 +22,7 @@ import pytest
 import mqttc
 
 mqtt = pytest.importorskip("paho.mqtt.client")
+from ws_support import wsclient
 
 PACKETS = int(os.environ.get("FUZZ_PACKETS", "10000"))
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "20"))
@@ -69,14 +73,58 @@ def mutate(rng, data):
     return bytes(data)
 
 
-def fuzz_connection(rng, host, port):
-    """One short connection: a stream of valid and mutated packets; returns packets sent."""
+def ws_frame(rng, payload):
+    """payload in one client frame: mostly well-formed, sometimes malformed."""
+    r = rng.random()
+    if r < 0.85:
+        return wsclient.frame(payload)
+    k = rng.randrange(7)
+    if k == 0:
+        return wsclient.frame(payload, mask=False)
+    if k == 1:
+        return wsclient.frame(payload, op=rng.choice((1, 3, 7, 11, 15)))
+    if k == 2:
+        return wsclient.frame(payload[:125], op=rng.choice((8, 9, 10)), fin=rng.random() < 0.5)
+    if k == 3:
+        return wsclient.frame(payload, rsv=rng.choice((0x10, 0x20, 0x40)))
+    if k == 4:
+        return wsclient.frame(payload, length=rng.choice((0, 1, 126, 65536, 1 << 40)))
+    if k == 5:
+        return wsclient.frame(payload, op=0, fin=rng.random() < 0.5)
+    return wsclient.frame(b"x" * rng.randrange(126, 300), op=9)
+
+
+def ws_stream(rng, host, port, stream):
+    """stream (MQTT packets) as a WebSocket connection's writes: the upgrade request (maybe
+    mutated) and frames cut at random places, a control frame here and there."""
+    req = wsclient.request(host, port)
+    if rng.random() < 0.15:
+        req = mutate(rng, req)
+    data = b"".join(stream)
+    out = [req]
+    i = 0
+    while i < len(data):
+        k = rng.randrange(1, 64)
+        out.append(ws_frame(rng, data[i:i + k]))
+        i += k
+        if rng.random() < 0.05:
+            out.append(wsclient.frame(bytes(rng.randrange(256) for _ in range(rng.randrange(4))),
+                                      op=rng.choice((8, 9, 10))))
+    return out
+
+
+def fuzz_connection(rng, host, port, ws=False):
+    """One short connection: a stream of valid and mutated packets (in WebSocket frames
+    with ws); returns packets sent."""
     pkts = valid_packets(rng)
     stream = []
     if rng.random() < 0.75:
         stream.append(pkts[0])  # mostly past CONNECT, so later packets reach the handlers
     for _ in range(rng.randrange(1, 6)):
         stream.append(mutate(rng, rng.choice(pkts)))
+    n = len(stream)
+    if ws:
+        stream = ws_stream(rng, host, port, stream)
     try:
         s = socket.create_connection((host, port), timeout=2)
     except OSError:
@@ -99,7 +147,7 @@ def fuzz_connection(rng, host, port):
         pass  # the broker closed first: fine
     finally:
         s.close()
-    return len(stream)
+    return n
 
 
 class GoodClients:
@@ -169,8 +217,10 @@ def end_sessions(host, port):
             s.sendall(mqttc.disconnect())
 
 
-def run_fuzz(host, port, alive, memory, label):
-    """Fuzz a broker; alive() -> bool, memory() -> bytes. Returns a summary dict."""
+def run_fuzz(host, port, alive, memory, label, ws_port=None):
+    """Fuzz a broker; alive() -> bool, memory() -> bytes; ws_port: fuzz its WebSocket
+    listener there (the good clients stay on port). Returns a summary dict."""
+    fport = ws_port or port
     seed = int(os.environ.get("FUZZ_SEED", "0")) or random.randrange(1, 1 << 31)
     rng = random.Random(seed)
     print("%s network fuzz: seed %d (FUZZ_SEED=%d to replay)" % (label, seed, seed))
@@ -180,13 +230,13 @@ def run_fuzz(host, port, alive, memory, label):
         # warm up so that buffers and caches exist before the reference reading
         sent = 0
         while sent < PACKETS // 10:
-            sent += fuzz_connection(rng, host, port)
+            sent += fuzz_connection(rng, host, fport, ws_port is not None)
         time.sleep(1.0)
         before = memory()
         deadline = time.monotonic() + SECONDS
         conns = 0
         while sent < PACKETS and time.monotonic() < deadline:
-            sent += fuzz_connection(rng, host, port)
+            sent += fuzz_connection(rng, host, fport, ws_port is not None)
             conns += 1
             assert alive(), "broker died (seed %d, after %d packets)" % (seed, sent)
         good.stop.set()
@@ -217,11 +267,13 @@ def _vm_rss(pid):
 
 
 @pytest.mark.timeout(120)
-def test_fuzzed_packets_do_not_disturb_a_well_behaved_client(broker_factory):
+@pytest.mark.parametrize("mode", ["tcp", "websockets"])
+def test_fuzzed_packets_do_not_disturb_a_well_behaved_client(broker_factory, mode):
     b = broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\n"
-                       "connection_messages false\n")
+                       "connection_messages false\nlistener {port2} 127.0.0.1\n"
+                       "protocol websockets\n")
     s = run_fuzz(b.host, b.port, lambda: b.proc.poll() is None, lambda: _vm_rss(b.proc.pid),
-                 "CPython")
+                 "CPython " + mode, b.port2 if mode == "websockets" else None)
     assert s["packets"] >= min(PACKETS, 1000), s  # enough was tried to mean something
     assert b.proc.poll() is None
     log = b.log()

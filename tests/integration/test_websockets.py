@@ -6,18 +6,14 @@ healthy client keeps working."""
 import os
 import socket
 import ssl
-import sys
 import time
 
 import pytest
 
-from brokerproc import ROOT
 import mqttc
 from paho_support import Paho
 from tls_support import make_device_certs
-
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import wsclient  # noqa: E402  (tools/wsclient.py: the raw WebSocket client bench.py uses too)
+from ws_support import closed_with, get, http, wsclient
 
 WS_CONF = """listener {port} 127.0.0.1
 allow_anonymous true
@@ -47,15 +43,6 @@ def ws_client(b, cid, **kw):
     s.sendall(mqttc.connect(cid, **kw))
     assert mqttc.read_packet(s) == (0x20, b"\x00\x00")
     return s
-
-
-def closed_with(s, code):
-    """Read until the broker closes: its close frame carried code and TCP closed after it."""
-    while s.recv(65536):
-        pass
-    closes = [p for op, p in s.control if op == 8]
-    assert closes and int.from_bytes(closes[0][:2], "big") == code, s.control
-    return True
 
 
 def healthy(b):
@@ -263,16 +250,7 @@ def test_MQTT_6_0_0_1_text_frame_after_connect_closes_and_publishes_will(wsb):
 
 
 def _http(b, req):
-    s = socket.create_connection((b.host, b.port2), timeout=5)
-    s.sendall(req)
-    status, headers, body = wsclient.read_http(s)
-    while True:
-        more = s.recv(65536)
-        if not more:
-            break
-        body += more
-    s.close()
-    return status, headers, body
+    return http(b.host, b.port2, req)
 
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -324,17 +302,16 @@ def test_plain_get_without_http_dir_gets_426(broker_factory):
 
 
 def test_http_dir_serves_files_by_type_and_refuses_traversal(wsb):
-    get = lambda path: _http(wsb, ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
-    status, headers, body = get("/")
+    status, headers, body = get(wsb.host, wsb.port2, "/")
     assert (status, body) == (200, b"<html>status</html>")
     assert headers["content-type"].startswith("text/html")
     assert headers["content-length"] == str(len(body))
-    status, headers, body = get("/js/app.js?v=1")
+    status, headers, body = get(wsb.host, wsb.port2, "/js/app.js?v=1")
     assert (status, body) == (200, b"console.log(1)")
     assert headers["content-type"].startswith("text/javascript")
     for bad in ("/../secret.txt", "/js/../../secret.txt", "/%2e%2e/secret.txt",
                 "/js/%2E%2E/%2e%2E/secret.txt", "/nothing.html", "/js", "/js/"):
-        status, _, body = get(bad)
+        status, _, body = get(wsb.host, wsb.port2, bad)
         assert status == 404 and b"outside" not in body, bad
     assert "Traceback" not in wsb.log()
     healthy(wsb)

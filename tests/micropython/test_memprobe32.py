@@ -18,18 +18,19 @@ MODEL_CLIENTS = {"esp32": 8, "picow": 4}
 _cache = {}
 
 
-def figures(model):
-    if model not in _cache:
+def figures(model, *extra):
+    if (model,) + extra not in _cache:
         node = shutil.which("node")
         assert node, "node not found: tools/test.sh installs it"
         env = dict(os.environ)
         env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")
-        r = subprocess.run([node, os.path.join(ROOT, "tools", "memprobe32.mjs"), "--model", model],
+        r = subprocess.run([node, os.path.join(ROOT, "tools", "memprobe32.mjs"), "--model", model]
+                           + list(extra),
                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                            text=True, timeout=180)
         assert r.returncode == 0, r.stdout + r.stderr
-        _cache[model] = (r.stdout, {k: int(v) for k, v in FIG.findall(r.stdout)})
-    return _cache[model]
+        _cache[(model,) + extra] = (r.stdout, {k: int(v) for k, v in FIG.findall(r.stdout)})
+    return _cache[(model,) + extra]
 
 
 @pytest.mark.parametrize("model", ["esp32", "picow"])
@@ -75,3 +76,14 @@ def test_budget_load_run_peak_under_80_percent_of_the_heap_on_32_bit(model, t):
     out, figs = figures(model)
     assert figs["load_grown32" + t] == 0, out  # no step needed more than the model's heap
     assert figs["load_peak32" + t] < figs["budget_peak32"], out
+
+
+def test_budget_esp32_with_a_websockets_listener_is_met_in_romfs():
+    """The esp32 model with one more listener, `protocol websockets` (2 connections): its
+    start-up imports core/ws.py and wsport.py too. From ROMFS both budgets still hold; from
+    files (bytecode copied into the heap) free after start misses 44 KB (README, Memory)."""
+    out, figs = figures("esp32", "--websockets")
+    assert "websockets listener" in out and "error in" not in out, out
+    assert figs["free32_rom"] >= figs["budget_free32_rom"], out
+    assert figs["load_grown32_rom"] == 0 and figs["load_peak32_rom"] < figs["budget_peak32"], out
+    assert figs["free32"] < figs["budget_free32"], out  # the known gap: if it closes, say so

@@ -19,6 +19,7 @@ _INTEGRATION = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if _INTEGRATION not in sys.path:
     sys.path.append(_INTEGRATION)
 import test_network_fuzz as nf  # noqa: E402  (the fuzzer shared with the CPython test)
+from mpbroker import free_port  # noqa: E402
 
 WAIT = 10
 
@@ -56,15 +57,19 @@ class HeapWatch:
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize("mode", ["tcp", "websockets"])
 def test_fuzzed_packets_do_not_disturb_a_well_behaved_client_on_micropython(
-        mp_broker_factory, monkeypatch):
+        mp_broker_factory, monkeypatch, mode):
+    ws = free_port()
     b = mp_broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\n"
-                          "sys_interval 1\nconnection_messages false\n")
+                          "sys_interval 1\nconnection_messages false\n"
+                          "listener %d 127.0.0.1\nprotocol websockets\n" % ws)
     if "FUZZ_PACKETS" not in os.environ:
         monkeypatch.setattr(nf, "PACKETS", 3000)
     heap = HeapWatch(b)
     try:
-        s = nf.run_fuzz(b.host, b.port, b.alive, heap.read, "MicroPython")
+        s = nf.run_fuzz(b.host, b.port, b.alive, heap.read, "MicroPython " + mode,
+                        ws if mode == "websockets" else None)
     finally:
         heap.close()
     assert s["packets"] >= min(nf.PACKETS, 500), s
