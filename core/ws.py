@@ -348,6 +348,8 @@ def _control(b, conn, ws):
 
 def _fail(b, conn, ws, err):
     """Close conn for err (code, why): close frame, one log line."""
+    if conn.closing:
+        return  # the MQTT bytes before it closed the connection: that was its one log line
     code, why = err
     _queue(b, conn, ws, 0x88, bytes((code >> 8, code & 255)))
     ws.state = _DONE

@@ -47,7 +47,9 @@ def test_paho_websockets_client_on_the_board_model(ws_mp):
         big = os.urandom(3000)  # in two 2 KB reads, a frame with a 16-bit length
         tcp.publish("b/big", big, 1)
         tcp.publish("b/small", b"s", 0)
-        assert w.got(2) == [("b/big", big), ("b/small", b"s")]
+        # sorted: on the model heap a QoS 1 message that finds no heap for its copy is
+        # retried a second later (core/deliver.py), after the QoS 0 one
+        assert sorted(w.got(2)) == [("b/big", big), ("b/small", b"s")]
         assert tcp.subscribe("up/#", 1) == [1]
         w.publish("up/x", big, 1)
         assert tcp.got(1) == [("up/x", big)]
