@@ -100,7 +100,8 @@ def start(broker, cfg, log):
         st.load()
     except (PersistError, OSError, MemoryError) as e:
         if isinstance(e, MemoryError):  # the files are read whole (README: Persistence)
-            e = "the saved state does not fit in the heap (%d bytes free)" % gc.mem_free()
+            e = "out of memory while loading the persistence code and files (%d bytes " \
+                "free)" % gc.mem_free()
         log("error", "Error: persistence: %s" % e)
         if "error" not in getattr(log, "types", ("error",)):
             sys.stderr.write("Error: persistence: %s\n" % e)

@@ -13,7 +13,7 @@ CONF = ("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
         "autosave_interval 1\nmax_queued_messages 0\nsys_interval 0\n")
 WINDOW_S = 1.0  # autosave_interval above
 SLACK_S = 0.5  # a loop turn (the port polls every 500 ms at most) and the write itself
-HEAP = "4m"  # thousands of queued messages: the flush window is under test, not the heap
+HEAP = "16m"  # thousands of queued messages: the flush window is under test, not the heap
 
 
 def _load(b, seconds):
