@@ -11,7 +11,7 @@ import pytest
 from mpbroker import HOST, free_port
 import mqttc
 from paho_support import Paho
-from ws_support import closed_with, get, wsclient
+from ws_support import browse, closed_with, get, wsclient, www
 
 CONF = """listener {port} 127.0.0.1
 protocol websockets
@@ -117,3 +117,40 @@ def test_http_dir_file_larger_than_the_heap_is_streamed(ws_mp):
     c = Paho(HOST, ws_mp.tcp)  # the broker carries on
     assert c.rc == 0
     c.close()
+
+
+def test_wss_paho_on_the_board_model(mp_broker_factory, tmp_path):
+    """TLS on a websockets listener (the port's tls_server) with paho over wss."""
+    from tls_support import make_device_certs
+    c = make_device_certs(str(tmp_path))
+    b = mp_broker_factory("allow_anonymous true\nlistener {port} 127.0.0.1\nprotocol "
+                          "websockets\ncertfile %s.crt\nkeyfile %s.key\n"
+                          % (c["server"], c["server"]), heap="176k")
+    w = Paho(HOST, b.port, prefix="mpwss-", certs=c, transport="websockets")
+    try:
+        assert w.rc == 0
+        assert w.subscribe("s/#", 1) == [1]
+        w.publish("s/x", b"over wss", 1)
+        assert w.got(1) == [("s/x", b"over wss")]
+    finally:
+        w.close()
+    assert "Traceback" not in b.log()
+
+
+@pytest.mark.timeout(120)
+def test_status_page_served_by_the_board_model_in_headless_chromium(mp_broker_factory, tmp_path):
+    """The port serves the status page and MQTT.js (340 KB, a buffer at a time) from
+    http_dir and the page, in chromium, works against it."""
+    folder = www(str(tmp_path / "www"))
+    tcp = free_port()
+    b = mp_broker_factory("listener {port} 127.0.0.1\nprotocol websockets\nhttp_dir %s\n"
+                          "listener %d 127.0.0.1\nallow_anonymous true\nsys_interval 1\n"
+                          % (folder, tcp))
+    pub = Paho(HOST, tcp)
+    pub.c.publish("browser/retained", b"kept", 1, retain=True).wait_for_publish(5)
+    out = browse("http://127.0.0.1:%d/" % b.port, "ws://127.0.0.1:%d/mqtt" % b.port,
+                 "status-page-micropython")
+    pub.close()
+    assert ["browser/retained", "kept"] in out["got"] and ["browser/live", "live one"] in out["got"]
+    assert out["fromPage"] == ["page/out", "typed in the page"]
+    assert "Traceback" not in b.log()
