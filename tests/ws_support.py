@@ -28,6 +28,15 @@ def closed_with(s, code):
     return True
 
 
+def round_trip(sub, pub, topic, payload):
+    """paho clients: sub (connected, CONNACK 0) subscribes to topic's first level and gets
+    what pub publishes on topic at QoS 1."""
+    assert sub.rc == 0
+    assert sub.subscribe(topic.split("/")[0] + "/#", 1) == [1]
+    pub.publish(topic, payload, 1)
+    assert sub.got(1) == [(topic, payload)]
+
+
 def http(host, port, req):
     """(status, headers, body) of the answer to raw request bytes, read until close."""
     s = socket.create_connection((host, port), timeout=10)

@@ -13,7 +13,7 @@ import pytest
 import mqttc
 from paho_support import Paho
 from tls_support import make_device_certs
-from ws_support import closed_with, get, http, wsclient
+from ws_support import closed_with, get, http, round_trip, wsclient
 
 WS_CONF = """listener {port} 127.0.0.1
 allow_anonymous true
@@ -104,10 +104,7 @@ def test_wss_paho_over_tls_websockets(broker_factory, tmp_path):
     w = Paho(b.host, b.port2, prefix="wss-", certs=c, transport="websockets")
     tcp = Paho(b.host, b.port)
     try:
-        assert w.rc == 0
-        assert w.subscribe("tls/#", 1) == [1]
-        tcp.publish("tls/a", b"secure", 1)
-        assert w.got(1) == [("tls/a", b"secure")]
+        round_trip(w, tcp, "tls/a", b"secure")
     finally:
         w.close()
         tcp.close()

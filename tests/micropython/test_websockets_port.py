@@ -11,7 +11,7 @@ import pytest
 from mpbroker import HOST, free_port
 import mqttc
 from paho_support import Paho
-from ws_support import browse, closed_with, get, wsclient, www
+from ws_support import browse, closed_with, get, round_trip, wsclient, www
 
 CONF = """listener {port} 127.0.0.1
 protocol websockets
@@ -128,10 +128,7 @@ def test_wss_paho_on_the_board_model(mp_broker_factory, tmp_path):
                           % (c["server"], c["server"]), heap="176k")
     w = Paho(HOST, b.port, prefix="mpwss-", certs=c, transport="websockets")
     try:
-        assert w.rc == 0
-        assert w.subscribe("s/#", 1) == [1]
-        w.publish("s/x", b"over wss", 1)
-        assert w.got(1) == [("s/x", b"over wss")]
+        round_trip(w, w, "s/x", b"over wss")
     finally:
         w.close()
     assert "Traceback" not in b.log()
