@@ -204,7 +204,11 @@ class Ecs(Sender):
 
     def delivery(self, conn, topic, qos, retain, size):
         """A message to conn's client was queued on its socket (capture_deliveries true)."""
-        self._head(b"deliver", b"success")
+        self._message(b"deliver", conn, topic, qos, retain, size)
+
+    def _message(self, action, conn, topic, qos, retain, size):
+        """A deliver or will record: the message's topic, QoS, retain flag and size."""
+        self._head(action, b"success")
         self._client(conn)
         out = self.rec
         out += b',"topic":'
@@ -249,15 +253,9 @@ class Ecs(Sender):
         dur = clock.diff(self.broker.now, conn.opened)
         self._head(b"disconnect", None, reason, dur if dur >= 0 else 0)
         self._client(conn)
-        out = self.rec
-        out += b',"rx_packets":'
-        J.integer(out, conn.rx_packets)
-        out += b',"rx_bytes":'
-        J.integer(out, conn.rx_bytes)
-        out += b',"tx_messages":'
-        J.integer(out, conn.tx_msgs)
-        out += b',"tx_bytes":'
-        J.integer(out, conn.tx_bytes)
+        J.integers(self.rec, (b',"rx_packets":', b',"rx_bytes":', b',"tx_messages":',
+                              b',"tx_bytes":'),
+                   (conn.rx_packets, conn.rx_bytes, conn.tx_msgs, conn.tx_bytes))
         self._tail()
 
     def publish(self, conn, topic, b0, pid, mv, ps, pe, why):
@@ -351,20 +349,8 @@ class Ecs(Sender):
 
     def will(self, conn, msg, qos, retain):
         """The will of conn is published (the fork did not record wills)."""
-        if "will" not in self.kinds:
-            return
-        self._head(b"will", b"success")
-        self._client(conn)
-        out = self.rec
-        out += b',"topic":'
-        J.string(out, msg[0])
-        out += b',"qos":'
-        J.integer(out, qos)
-        out += b',"retain":'
-        J.boolean(out, retain)
-        out += b',"payload_size":'
-        J.integer(out, len(msg[2]))
-        self._tail()
+        if "will" in self.kinds:
+            self._message(b"will", conn, msg[0], qos, retain, len(msg[2]))
 
     def subscribe(self, conn, f, qos):
         """One topic filter subscribed with granted qos (0x80: refused)."""
@@ -372,10 +358,8 @@ class Ecs(Sender):
             return
         self._head(b"subscribe", b"failure" if qos >= 0x80 else b"success",
                    "denied by acl_file" if qos >= 0x80 else None)
-        self._client(conn)
+        self._filter(conn, f)
         out = self.rec
-        out += b',"topic_filter":'
-        J.string(out, f)
         out += b',"granted_qos":'
         J.integer(out, qos)
         self._tail()
@@ -385,11 +369,15 @@ class Ecs(Sender):
         if "unsubscribe" not in self.kinds:
             return
         self._head(b"unsubscribe", b"success")
+        self._filter(conn, f)
+        self._tail()
+
+    def _filter(self, conn, f):
+        """A subscribe or unsubscribe record's client and topic filter."""
         self._client(conn)
         out = self.rec
         out += b',"topic_filter":'
         J.string(out, f)
-        self._tail()
 
     def _lifecycle(self, action, listeners):
         if action.decode() not in self.kinds:
@@ -405,26 +393,13 @@ class Ecs(Sender):
         b = self.broker
         self._head(b"stats", None)
         out = self.rec
-        out += b',"mqtt":{"clients":'
-        J.integer(out, len(b.conns))
-        out += b',"sessions":'
-        J.integer(out, len(b.sessions))
-        out += b',"messages_received":'
-        J.integer(out, b.msgs_in)
-        out += b',"messages_sent":'
-        J.integer(out, b.msgs_out)
-        out += b',"messages_dropped":'
-        J.integer(out, b.msgs_dropped)
-        out += b',"bytes_received":'
-        J.integer(out, b.bytes_in)
-        out += b',"capture_records":'
-        J.integer(out, self.seq)
-        out += b',"capture_sent":'
-        J.integer(out, self.sent_records)
-        out += b',"capture_queued_bytes":'
-        J.integer(out, self.ring.used + len(self.out))
-        out += b',"capture_connects":'
-        J.integer(out, self.connects)
+        J.integers(out, (b',"mqtt":{"clients":', b',"sessions":', b',"messages_received":',
+                         b',"messages_sent":', b',"messages_dropped":', b',"bytes_received":',
+                         b',"capture_records":', b',"capture_sent":',
+                         b',"capture_queued_bytes":', b',"capture_connects":'),
+                   (len(b.conns), len(b.sessions), b.msgs_in, b.msgs_out, b.msgs_dropped,
+                    b.bytes_in, self.seq, self.sent_records, self.ring.used + len(self.out),
+                    self.connects))
         out += b',"capture_connected":'
         J.boolean(out, self.state == UP)
         if not self.ring.dropped:

@@ -114,6 +114,13 @@ def integer(out, n):
     out += b"%d" % n
 
 
+def integers(out, keys, values):
+    """Append each of keys (the bytes before a value: separator and key) with its integer."""
+    for i in range(len(keys)):
+        out += keys[i]
+        out += b"%d" % values[i]
+
+
 def boolean(out, v):
     """Append true or false."""
     out += b"true" if v else b"false"
