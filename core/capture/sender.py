@@ -4,7 +4,7 @@ The encoders (core/capture/ecs.py, core/capture/hicap.py) subclass Sender and ob
 broker's events (broker.events, see core/README.md); create() loads only the configured
 one. The port owns the socket and the clocks. It calls, from its loop:
   cap.want_connect(now)  -> True: start a non-blocking connect to cap.host:cap.port now
-  cap.connected(now) / cap.failed(now)   outcome of a connect, or the connection broke
+  cap.connected(now) / cap.failed(now, why)   outcome of a connect, or the connection broke
   cap.connect_overdue(now) -> True: a connect has taken too long (port calls failed)
   cap.flush(send)        write queued records with send(buf) -> n (OSError propagates)
   cap.has_output()       True while records wait (the port then wants writability)
@@ -121,6 +121,7 @@ class Sender:
         self.since = 0  # when the current connect began
         self.attempts = 0  # failures since the last good connection
         self.connects = 0
+        self.warned = False  # the "unreachable" warning is logged once per outage
         self.rand = Prng(seed)
         self.next_stats = None
 
@@ -152,13 +153,22 @@ class Sender:
         return self.state == CONNECTING and clock.diff(now, self.since) >= _CONNECT_TIMEOUT_MS
 
     def connected(self, now):
-        """The TCP connection is up: records start flowing."""
+        """The TCP connection is up: records start flowing (logged after an outage)."""
         self.state = UP
         self.attempts = 0
         self.connects += 1
+        if self.warned:
+            self.warned = False
+            self.broker.log("notice", "Capture: connected to %s port %d again."
+                            % (self.host, self.port))
 
-    def failed(self, now):
-        """Connect failed or the connection broke: retry after a backoff with jitter."""
+    def failed(self, now, why):
+        """Connect failed or the connection broke (why: the reason, in the warning logged
+        once per outage): retry after a backoff with jitter."""
+        if not self.warned:
+            self.warned = True
+            self.broker.log("warning", "Warning: capture receiver %s port %d unreachable "
+                            "(%s); records are queued and retried." % (self.host, self.port, why))
         self.state = IDLE
         self._spill_room = 0
         self.attempts += 1
@@ -355,3 +365,42 @@ class Sender:
         self.next_stats = clock.add(now, self.stats_ms)
         self.stats()
 
+
+
+class PortIO:
+    """What both ports' CaptureIO (ports/*/capture_io.py) do alike around their socket.
+
+    A subclass holds cap (the Sender) and sock (None while unconnected) and has
+    _start(now) (connect), _send(buf) -> n, _fail(now, why) (close, cap.failed),
+    _why(e) (an OSError's text) and _interest(out) (poll for reading, and for writing
+    when out is true).
+    """
+
+    def poll(self, now):
+        """Every loop pass: timers, connects and writes."""
+        act = self.cap.step(now, self.sock is not None)
+        if act == TIMED_OUT:
+            self._fail(now, "connect timed out")
+        elif act == CONNECT:
+            self._start(now)
+        elif act == WRITE:
+            self._write(now)
+
+    def _write(self, now):
+        cap = self.cap
+        if self.sock is None or cap.state != UP:
+            return
+        try:
+            cap.flush(self._send)
+        except OSError as e:
+            self._fail(now, self._why(e))
+            return
+        self._interest(cap.has_output())
+
+    def startup(self):
+        """Queue the startup record (the broker listens)."""
+        self.cap.startup(self._listeners())
+
+    def _listeners(self):
+        """(bind address or None, port) of every listener, for startup and shutdown records."""
+        return [(l.bind, l.port) for l in self.cap.broker.cfg.listeners]

@@ -14,7 +14,7 @@ import struct
 import threading
 import time
 
-from core.capture.sender import create, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
+from core.capture.sender import create, CONNECTING, UP, PortIO
 
 _SNDBUF = 65536  # bytes the kernel may hold for a receiver that died (bounded loss window)
 # Linux: bytes a TCP socket holds that the receiver has not acknowledged (SIOCOUTQ)
@@ -47,7 +47,7 @@ def tls_context(cafile):
                          % (cafile, getattr(e, "strerror", None) or e))
 
 
-class CaptureIO:
+class CaptureIO(PortIO):
     """Drives one Capture's TCP connection from the loop; never blocks."""
 
     def __init__(self, cap, server):
@@ -59,7 +59,6 @@ class CaptureIO:
         self.addrs = None  # resolved (family, sockaddr) list
         self._resolving = None  # thread resolving a host name
         self._resolved = None
-        self._warned = False  # the "not reachable" warning is logged once per outage
         self.tls = None  # ssl.SSLContext when capture_tls is on
         self._handshaking = False
 
@@ -117,17 +116,6 @@ class CaptureIO:
         except OSError as e:
             self._resolved = e
 
-    def poll(self, now):
-        """Called every loop pass: timers, connects, statistics and writes."""
-        act = self.cap.step(now, self.sock is not None)
-        if act == TIMED_OUT:
-            self._resolving = None  # a hung resolver thread is abandoned
-            self._fail(now, "connect timed out")
-        elif act == CONNECT:
-            self._start(now)
-        elif act == WRITE:
-            self._write(now)
-
     def _start(self, now):
         cap = self.cap
         addrs = self._addresses()
@@ -172,9 +160,6 @@ class CaptureIO:
             if self._handshaking and not self._handshake(now):
                 return
             cap.connected(now)
-            if self._warned:
-                self.log("notice", "Capture: connected to %s port %d again." % (cap.host, cap.port))
-            self._warned = False
         elif events & selectors.EVENT_READ:
             # Logstash sends nothing: readable means closed (or junk to discard).
             try:
@@ -231,19 +216,11 @@ class CaptureIO:
                 return 0
             raise
 
-    def _write(self, now):
-        cap = self.cap
-        if self.sock is None or cap.state != UP:
-            return
-        try:
-            cap.flush(self._send)
-        except OSError as e:
-            self._fail(now, e.strerror or str(e))
-            return
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if cap.has_output() else 0)
-        if want != self.events:
-            self.events = want
-            self.sel.modify(self.sock, want, self)
+    def _why(self, e):
+        return e.strerror or str(e)
+
+    def _interest(self, out):
+        self._want(selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0))
 
     def _spill(self):
         """cap.spill: the ring is half full in the middle of the broker's work; write now,
@@ -259,20 +236,10 @@ class CaptureIO:
         self._write(self.cap.broker.now)
 
     def _fail(self, now, why):
-        cap = self.cap
-        if self.sock is not None:
-            try:
-                self.sel.unregister(self.sock)
-            except (KeyError, ValueError):
-                pass
-            self.sock.close()
-            self.sock = None
+        self._resolving = None  # a hung resolver thread is abandoned
+        self.close()
         self._handshaking = False
-        cap.failed(now)
-        if not self._warned:
-            self._warned = True
-            self.log("warning", "Warning: capture receiver %s port %d unreachable (%s); "
-                     "records are queued and retried." % (cap.host, cap.port, why))
+        self.cap.failed(now, why)
 
     def wait_ms(self, now):
         """Milliseconds the loop may sleep before the sender needs it, or None."""
@@ -299,17 +266,8 @@ class CaptureIO:
             self.sock.close()
             self.sock = None
 
-    def startup(self):
-        """Queue the startup record (the broker listens)."""
-        self.cap.startup(_listeners(self.cap.broker.cfg))
-
     def shut_down(self, ms):
         """Queue the shutdown record, let the queue leave for up to ms, then close."""
-        self.cap.shutdown(_listeners(self.cap.broker.cfg))
+        self.cap.shutdown(self._listeners())
         self.final_flush(time.monotonic() + ms / 1000)
         self.close()
-
-
-def _listeners(cfg):
-    """(bind address or None, port) of every listener, for startup and shutdown records."""
-    return [(l.bind, l.port) for l in cfg.listeners]

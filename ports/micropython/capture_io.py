@@ -16,7 +16,7 @@ import sys
 import time
 
 import clock
-from core.capture.sender import create, CONNECT, CONNECTING, TIMED_OUT, UP, WRITE
+from core.capture.sender import create, CONNECTING, UP, PortIO
 from core.clock import PERIOD
 
 _POLLIN = select.POLLIN
@@ -107,7 +107,7 @@ def _seed():
         return time.ticks_cpu() if hasattr(time, "ticks_cpu") else time.ticks_ms()
 
 
-class CaptureIO:
+class CaptureIO(PortIO):
     """Drives one Capture's TCP connection from the Server's poll loop; never blocks."""
 
     def __init__(self, cap, server):
@@ -119,7 +119,6 @@ class CaptureIO:
         self.dns = None  # (host, port) of the DNS server when cap.host is a name
         self.query = None  # dns.Query while the name is being looked up
         self.ip = None  # the address its answer gave
-        self._warned = False
 
     @classmethod
     def create(cls, broker, cfg, server):
@@ -150,13 +149,7 @@ class CaptureIO:
         """Every loop pass: timers, connects and writes."""
         if _wall_at is not None and (now - _tick_at) & _MASK > _REBASE_MS:
             wall_ms()  # no record for days: move the NTP time's base on before a wrap
-        act = self.cap.step(now, self.sock is not None)
-        if act == TIMED_OUT:
-            self._fail(now, "connect timed out")
-        elif act == CONNECT:
-            self._start(now)
-        elif act == WRITE:
-            self._write(now)
+        PortIO.poll(self, now)
 
     def wait_ms(self, now):
         """Milliseconds the loop may sleep before the sender needs it, or None."""
@@ -247,10 +240,6 @@ class CaptureIO:
             if not ev & _POLLOUT:
                 return
             cap.connected(now)
-            if self._warned:
-                self.log("notice", "Capture: connected to %s port %d again."
-                         % (cap.host, cap.port))
-            self._warned = False
         elif ev & _POLLIN:
             # Logstash sends nothing: readable means it closed (or junk to discard).
             try:
@@ -274,27 +263,17 @@ class CaptureIO:
             raise
         return n or 0  # None: the socket buffer is full
 
-    def _write(self, now):
-        cap = self.cap
-        if self.sock is None or cap.state != UP:
-            return
-        try:
-            cap.flush(self._send)
-        except OSError as e:
-            self._fail(now, _text(e))
-            return
-        self.server.poller.modify(self.sock, _POLLIN | (_POLLOUT if cap.has_output() else 0))
+    def _why(self, e):
+        return _text(e)
+
+    def _interest(self, out):
+        self.server.poller.modify(self.sock, _POLLIN | (_POLLOUT if out else 0))
 
     def _fail(self, now, why):
         self._drop()
         if self.dns is not None:
             self.addr = None  # look the name up again before the next connect
-        self.cap.failed(now)
-        if not self._warned:
-            self._warned = True
-            self.log("warning", "Warning: capture receiver %s port %d unreachable (%s); "
-                     "records are queued and retried."
-                     % (self.cap.host, self.cap.port, why))
+        self.cap.failed(now, why)
 
     def _drop(self):
         self._end_query()
@@ -312,15 +291,11 @@ class CaptureIO:
         except OSError:
             pass
 
-    def startup(self):
-        """Queue the startup record (the broker listens)."""
-        self.cap.startup(_listeners(self.cap.broker.cfg))
-
     def shut_down(self, ms):
         """Queue the shutdown record, let the queue leave for up to ms, then close."""
         from core.clock import diff
         cap = self.cap
-        cap.shutdown(_listeners(cap.broker.cfg))
+        cap.shutdown(self._listeners())
         start = clock.now_ms()
         while self.sock is not None and cap.state == UP and cap.has_output() \
                 and diff(clock.now_ms(), start) < ms:
@@ -328,11 +303,6 @@ class CaptureIO:
             if cap.has_output():
                 time.sleep_ms(10)
         self._drop()
-
-
-def _listeners(cfg):
-    """(bind address or None, port) of every listener, for startup and shutdown records."""
-    return [(l.bind, l.port) for l in cfg.listeners]
 
 
 def _numeric(host):

@@ -63,7 +63,7 @@ def test_sender_connects_at_once_then_backs_off_exponentially_with_jitter():
     now = 0
     expected = [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
     for full in expected:
-        cap.failed(now)
+        cap.failed(now, "connection refused")
         delay = (cap.retry_at - now) % (1 << 30)
         assert full // 2 <= delay <= full, (full, delay)
         assert cap.want_connect(now + delay - 1) is False
@@ -71,7 +71,7 @@ def test_sender_connects_at_once_then_backs_off_exponentially_with_jitter():
         assert cap.want_connect(now + delay) is True
         now += delay
     cap.connected(now)
-    cap.failed(now)
+    cap.failed(now, "connection refused")
     assert (cap.retry_at - now) % (1 << 30) <= 500  # a good connection resets the backoff
 
 
@@ -87,7 +87,7 @@ def test_step_tells_the_port_to_connect_time_out_wait_and_write():
     assert cap.step(0, False) == CONNECT and cap.state == CONNECTING
     assert cap.step(5000, True) is None  # connect in progress on the port's socket
     assert cap.step(10000, True) == TIMED_OUT
-    cap.failed(10000)
+    cap.failed(10000, "connection refused")
     assert cap.step(10001, False) is None  # backing off
     t = cap.retry_at
     assert cap.step(t, False) == CONNECT
@@ -124,7 +124,7 @@ def test_flush_writes_records_in_order_and_resends_a_cut_record_whole_after_fail
         return 30
     cap.flush(send_partial)
     assert cap.partial == 30
-    cap.failed(0)
+    cap.failed(0, "connection lost")
     cap.want_connect(1000)
     cap.connected(1000)
     cap.flush(send_some)
