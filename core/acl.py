@@ -13,6 +13,7 @@ apply when the substituted id or name holds '+', '#' or '/' (it could widen the 
 """
 
 from core.errors import ProtocolError
+from core.textfile import FileError, decode
 from core.topic import check_filter, matches
 
 READ = 1
@@ -23,17 +24,8 @@ _ACCESS = {"read": READ, "write": WRITE, "readwrite": READ | WRITE, "deny": DENY
 _CACHE_MAX = 4096  # cached read decisions (per user, client id and topic)
 
 
-class AclError(Exception):
+class AclError(FileError):
     """A bad ACL file line: str(e) is "FILE:LINE: REASON"."""
-
-    def __init__(self, filename, lineno, reason):
-        if lineno:
-            super().__init__("%s:%d: %s" % (filename, lineno, reason))
-        else:
-            super().__init__("%s: %s" % (filename, reason))
-        self.filename = filename
-        self.lineno = lineno
-        self.reason = reason
 
 
 def overlap(a, b):
@@ -164,11 +156,7 @@ def _safe(v):
 
 def parse_acl(text, filename="acl_file"):
     """Parse ACL file text (str or UTF-8 bytes) into an Acl; AclError names the bad line."""
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeError:
-            raise AclError(filename, 0, "file is not valid UTF-8")
+    text = decode(text, filename, AclError)
     acl = Acl()
     cur = acl.anon
     lineno = 0

@@ -15,6 +15,8 @@ error naming the line, so a board never starts with users it cannot check.
 
 import hashlib
 
+from core.textfile import FileError, decode
+
 try:
     import binascii
 except ImportError:  # pragma: no cover - every supported interpreter has it
@@ -35,17 +37,8 @@ HAVE_SHA512 = hasattr(hashlib, "sha512")
 _pbkdf2 = getattr(hashlib, "pbkdf2_hmac", None)
 
 
-class PasswdError(Exception):
+class PasswdError(FileError):
     """A bad password file line: str(e) is "FILE:LINE: REASON"."""
-
-    def __init__(self, filename, lineno, reason):
-        if lineno:
-            super().__init__("%s:%d: %s" % (filename, lineno, reason))
-        else:
-            super().__init__("%s: %s" % (filename, reason))
-        self.filename = filename
-        self.lineno = lineno
-        self.reason = reason
 
 
 def _bytes(s):
@@ -235,11 +228,7 @@ class Passwords:
 
 def parse_passwd(text, filename="password_file"):
     """Parse password file text (str or UTF-8 bytes) into Passwords; PasswdError if bad."""
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeError:
-            raise PasswdError(filename, 0, "file is not valid UTF-8")
+    text = decode(text, filename, PasswdError)
     p = Passwords()
     first = {}
     lineno = 0
