@@ -371,9 +371,10 @@ class PortIO:
     """What both ports' CaptureIO (ports/*/capture_io.py) do alike around their socket.
 
     A subclass holds cap (the Sender) and sock (None while unconnected) and has
-    _start(now) (connect), _send(buf) -> n, _fail(now, why) (close, cap.failed),
-    _why(e) (an OSError's text) and _interest(out) (poll for reading, and for writing
-    when out is true).
+    _address(now) -> (family, sockaddr) (None: awaited, or failed and reported),
+    _connect(family, sockaddr) -> its socket, connecting and polled (OSError if not),
+    _send(buf) -> n, _fail(now, why) (close, cap.failed), _why(e) (an OSError's text) and
+    _interest(out) (poll for reading, and for writing when out is true).
     """
 
     def poll(self, now):
@@ -385,6 +386,15 @@ class PortIO:
             self._start(now)
         elif act == WRITE:
             self._write(now)
+
+    def _start(self, now):
+        addr = self._address(now)
+        if addr is None:
+            return
+        try:
+            self.sock = self._connect(addr[0], addr[1])
+        except OSError as e:
+            self._fail(now, self._why(e))
 
     def _write(self, now):
         cap = self.cap

@@ -116,20 +116,17 @@ class CaptureIO(PortIO):
         except OSError as e:
             self._resolved = e
 
-    def _start(self, now):
-        cap = self.cap
+    def _address(self, now):
         addrs = self._addresses()
         if addrs is None:
-            return  # still resolving; the state stays CONNECTING until it is done
+            return None  # still resolving; the state stays CONNECTING until it is done
         if isinstance(addrs, Exception):
-            self._fail(now, "cannot resolve %s: %s" % (cap.host, addrs))
-            return
-        fam, addr = addrs[0]
-        try:
-            s = socket.socket(fam, socket.SOCK_STREAM)
-        except OSError as e:
-            self._fail(now, str(e))
-            return
+            self._fail(now, "cannot resolve %s: %s" % (self.cap.host, addrs))
+            return None
+        return addrs[0]
+
+    def _connect(self, fam, addr):
+        s = socket.socket(fam, socket.SOCK_STREAM)
         s.setblocking(False)
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SNDBUF)
@@ -138,11 +135,10 @@ class CaptureIO(PortIO):
         err = s.connect_ex(addr)
         if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
             s.close()
-            self._fail(now, os.strerror(err))
-            return
-        self.sock = s
+            raise OSError(err, os.strerror(err))
         self.events = selectors.EVENT_WRITE
         self.sel.register(s, self.events, self)
+        return s
 
     def on_event(self, events, now):
         """Selector reported the capture socket ready."""

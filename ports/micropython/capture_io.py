@@ -160,35 +160,32 @@ class CaptureIO(PortIO):
                 w = q
         return w
 
-    def _start(self, now):
-        cap = self.cap
+    def _address(self, now):
         if self.addr is None:
             if self.dns is not None and not self._resolve(now):
-                return  # the answer is awaited (or the lookup failed)
+                return None  # the answer is awaited (or the lookup failed)
             try:
                 # a numeric address (or the answer's): getaddrinfo converts it, no DNS
-                ai = socket.getaddrinfo(self.ip or cap.host, cap.port, 0, socket.SOCK_STREAM)[0]
+                ai = socket.getaddrinfo(self.ip or self.cap.host, self.cap.port, 0,
+                                        socket.SOCK_STREAM)[0]
                 self.addr = (ai[0], ai[-1])
             except (OSError, IndexError) as e:
-                self._fail(now, "cannot resolve %s: %s" % (cap.host, _text(e)))
-                return
-        fam, addr = self.addr
-        try:
-            s = socket.socket(fam, socket.SOCK_STREAM)
-        except OSError as e:
-            self._fail(now, _text(e))
-            return
+                self._fail(now, "cannot resolve %s: %s" % (self.cap.host, _text(e)))
+                return None
+        return self.addr
+
+    def _connect(self, fam, addr):
+        s = socket.socket(fam, socket.SOCK_STREAM)
         s.setblocking(False)
         try:
             s.connect(addr)
         except OSError as e:
             if not e.args or e.args[0] not in _INPROGRESS:
                 s.close()
-                self._fail(now, _text(e))
-                return
-        self.sock = s
+                raise
         self.server.objs[s] = self
         self.server.poller.register(s, _POLLOUT)
+        return s
 
     def _resolve(self, now):
         """Start or poll the lookup of cap.host: True once self.ip holds the answer."""
