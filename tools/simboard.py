@@ -49,6 +49,8 @@ import sys
 import termios
 import time
 
+from deploy import tool  # this script's folder: the venv-first lookup deploy.py uses
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BLOCK_SIZE = 4096
 # Heap and LittleFS size per board, from boards/<name>/README.md. The unix build is
@@ -180,19 +182,6 @@ ROM_GLUE = 3584  # measured: the free heap at the REPL then matches a stock boar
 
 class SimError(Exception):
     """The simulated board could not be started (the message says why)."""
-
-
-def tool(name):
-    """Path of a tool from the repo's venv, next to this Python, or on PATH."""
-    for c in (os.path.join(ROOT, ".venv", "bin", name),
-              os.path.join(os.path.dirname(sys.executable), name)):
-        if os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        c = os.path.join(d, name)
-        if os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    return None
 
 
 def make_image(path, size, fill=b"\0", what="flash"):
