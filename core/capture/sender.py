@@ -373,9 +373,12 @@ class PortIO:
     A subclass holds cap (the Sender) and sock (None while unconnected) and has
     _address(now) -> (family, sockaddr) (None: awaited, or failed and reported),
     _connect(family, sockaddr) -> its socket, connecting and polled (OSError if not),
-    _send(buf) -> n, _fail(now, why) (close, cap.failed), _why(e) (an OSError's text) and
+    _send(buf) -> n, _fail(now, why) (close, cap.failed), _again(e) (True for an OSError
+    that means "not now": the socket would block), _why(e) (an OSError's text) and
     _interest(out) (poll for reading, and for writing when out is true).
     """
+
+    _RECV_SIZE = 256  # bytes a read takes (there should be none: see _readable)
 
     def poll(self, now):
         """Every loop pass: timers, connects and writes."""
@@ -395,6 +398,21 @@ class PortIO:
             self.sock = self._connect(addr[0], addr[1])
         except OSError as e:
             self._fail(now, self._why(e))
+
+    def _readable(self, now):
+        """The socket is readable. Logstash sends nothing: that means the receiver closed
+        (or sent junk, discarded). False when the connection is gone (_fail called)."""
+        try:
+            data = self.sock.recv(self._RECV_SIZE)
+        except OSError as e:
+            if self._again(e):
+                return True
+            self._fail(now, self._why(e))
+            return False
+        if data == b"":
+            self._fail(now, "receiver closed the connection")
+            return False
+        return True
 
     def _write(self, now):
         cap = self.cap

@@ -50,6 +50,8 @@ def tls_context(cafile):
 class CaptureIO(PortIO):
     """Drives one Capture's TCP connection from the loop; never blocks."""
 
+    _RECV_SIZE = 4096
+
     def __init__(self, cap, server):
         self.cap = cap
         self.sel = server.sel  # the loop's selector: the capture socket is one more in it
@@ -156,20 +158,8 @@ class CaptureIO(PortIO):
             if self._handshaking and not self._handshake(now):
                 return
             cap.connected(now)
-        elif events & selectors.EVENT_READ:
-            # Logstash sends nothing: readable means closed (or junk to discard).
-            try:
-                data = self.sock.recv(4096)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                data = None
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
-                    self._fail(now, e.strerror or str(e))
-                    return
-                data = None
-            if data == b"":
-                self._fail(now, "receiver closed the connection")
-                return
+        elif events & selectors.EVENT_READ and not self._readable(now):
+            return
         self._write(now)
 
     def _wrap(self):
@@ -205,12 +195,14 @@ class CaptureIO(PortIO):
     def _send(self, buf):
         try:
             return self.sock.send(buf)
-        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            return 0  # TLS: try again with the same bytes when the socket is ready
         except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
-                return 0
+            if self._again(e):
+                return 0  # TLS: tried again with the same bytes when the socket is ready
             raise
+
+    def _again(self, e):
+        return isinstance(e, (ssl.SSLWantReadError, ssl.SSLWantWriteError)) or \
+            e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 
     def _why(self, e):
         return e.strerror or str(e)

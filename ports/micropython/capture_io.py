@@ -237,28 +237,21 @@ class CaptureIO(PortIO):
             if not ev & _POLLOUT:
                 return
             cap.connected(now)
-        elif ev & _POLLIN:
-            # Logstash sends nothing: readable means it closed (or junk to discard).
-            try:
-                data = self.sock.recv(256)
-            except OSError as e:
-                if not (e.args and e.args[0] == _EAGAIN):
-                    self._fail(now, _text(e))
-                    return
-                data = None
-            if data == b"":
-                self._fail(now, "receiver closed the connection")
-                return
+        elif ev & _POLLIN and not self._readable(now):
+            return
         self._write(now)
 
     def _send(self, buf):
         try:
             n = self.sock.write(buf)
         except OSError as e:
-            if e.args and e.args[0] == _EAGAIN:
+            if self._again(e):
                 return 0
             raise
         return n or 0  # None: the socket buffer is full
+
+    def _again(self, e):
+        return e.args and e.args[0] == _EAGAIN
 
     def _why(self, e):
         return _text(e)
