@@ -27,12 +27,6 @@ _UNAVAILABLE = const(3)
 _NOT_AUTHORIZED = const(5)  # 4, bad user name or password, is not sent: see core/auth.py
 _SESSION_PRESENT = const(1)
 
-# A will (Conn.will): (message, qos, retain), retain 0 or 1; only this module makes and
-# reads one (publish_will)
-_WILL_MSG = const(0)
-_WILL_QOS = const(1)
-_WILL_RETAIN = const(2)
-
 
 def connect(b, conn, b0, mv, s, e, p0):
     """Handle a CONNECT packet from a new connection."""
@@ -162,7 +156,7 @@ def _accept(b, conn, cid, clean, keepalive, will):
 
 def publish_will(b, conn, will):
     """Publish the will of conn, whose connection was lost, unless acl_file denies it."""
-    msg = will[_WILL_MSG]
+    msg, qos, retain = will  # Conn.will; retain 0 or 1
     topic = msg[0]
     if b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
         b.log("notice", "Denied will of client %s on '%s' (acl_file)." % (conn.name(), topic))
@@ -171,5 +165,5 @@ def publish_will(b, conn, will):
         return
     b.log("information", "Publishing will of client %s on '%s'." % (conn.name(), topic))
     if b.events is not None:
-        b.events.will(conn, msg, will[_WILL_QOS], will[_WILL_RETAIN])
-    deliver.publish_msg(b, msg, will[_WILL_QOS], will[_WILL_RETAIN])
+        b.events.will(conn, msg, qos, retain)
+    deliver.publish_msg(b, msg, qos, retain)
