@@ -50,7 +50,7 @@ class Conn:
         self.tx_bytes = 0
 
     def sent(self, n):
-        """The port wrote the first n bytes of out."""
+        """The port wrote the first n bytes of out: returns out, which this may replace."""
         self.tx_bytes += n
         if n >= len(self.out):
             if n > _KEEP:
@@ -59,6 +59,7 @@ class Conn:
                 self.out[:] = b""
         elif n > 0:
             self.out[0:n] = b""
+        return self.out
 
     def name(self):
         """Client id and address, for log lines."""

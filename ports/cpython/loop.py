@@ -359,15 +359,14 @@ class Server:
         client = conn.port_data
         if client is None:
             return  # already closed
-        out = conn.out
-        failed = False
         if client.hs:  # nothing is queued before CONNECT, which needs the handshake done
             if conn.closing:
                 self._close(conn)
             return
         if conn.ws is not None:
             wsio.frame(conn)
-            out = conn.out
+        out = conn.out
+        failed = False
         while out:
             try:
                 n = client.sock.send(out)
@@ -377,8 +376,7 @@ class Server:
                 if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                     failed = True
                 break
-            conn.sent(n)
-            out = conn.out  # sent() may replace the buffer
+            out = conn.sent(n)
         if failed or (conn.closing and not out):
             self._close(conn)
             return

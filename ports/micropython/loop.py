@@ -413,8 +413,7 @@ class Server:
                 return
             if not n:
                 return
-            conn.sent(n)
-            out = conn.out
+            out = conn.sent(n)
 
     def _flush(self, conn):
         sock = conn.port_data
@@ -430,8 +429,7 @@ class Server:
                 break
             if not n:
                 break  # None: the socket buffer is full
-            conn.sent(n)
-            out = conn.out  # sent() may replace the buffer
+            out = conn.sent(n)
         if failed or (conn.closing and not out):
             self._close(conn)
             return
