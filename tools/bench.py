@@ -28,6 +28,7 @@ import tempfile
 import time
 
 import wsclient  # tools/wsclient.py (tools/ is sys.path[0] when bench.py runs)
+from deploy import terminate  # tools/deploy.py, likewise
 
 try:
     import resource
@@ -35,6 +36,8 @@ except ImportError:  # not on every platform; only needed for the idle scenario
     resource = None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # core/: the packet encoding, and the engine for --restart
+from core.proto import put_varint  # noqa: E402
 MOSQUITTO = "/usr/sbin/mosquitto"
 N_FANIN_PUBS = 4
 N_FANOUT_SUBS = 4
@@ -61,17 +64,12 @@ class BenchError(Exception):
 
 # --- MQTT 3.1.1 encoding ----------------------------------------------------
 
-def varlen(n):
-    """MQTT variable byte integer encoding of n."""
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+def packet(b0, body):
+    """The packet with first byte b0 and body (its remaining length between)."""
+    out = bytearray((b0,))
+    put_varint(out, len(body))
+    out += body
+    return bytes(out)
 
 
 def mqtt_str(s):
@@ -84,19 +82,19 @@ def connect_packet(client_id, keepalive=60, clean=True):
     """CONNECT, MQTT 3.1.1 (clean session unless clean is False)."""
     body = mqtt_str("MQTT") + bytes([4, 0x02 if clean else 0]) + struct.pack(">H", keepalive) \
         + mqtt_str(client_id)
-    return b"\x10" + varlen(len(body)) + body
+    return packet(0x10, body)
 
 
 def subscribe_packet(pid, topic_filter, qos):
     """SUBSCRIBE for one filter."""
     body = struct.pack(">H", pid) + mqtt_str(topic_filter) + bytes([qos])
-    return b"\x82" + varlen(len(body)) + body
+    return packet(0x82, body)
 
 
 def publish_packet(topic, payload, qos=0, pid=0):
     """PUBLISH (no DUP, no retain)."""
     body = mqtt_str(topic) + (struct.pack(">H", pid) if qos else b"") + payload
-    return bytes([0x30 | (qos << 1)]) + varlen(len(body)) + body
+    return packet(0x30 | (qos << 1), body)
 
 
 DISCONNECT = b"\xe0\x00"
@@ -245,26 +243,14 @@ def sub_body(name, ready_q, start_ev, res_q, host, port, topic_filter, qos, dura
             b = buf[i + 1]
             if b < 0x80:
                 j = i + 2
-                rl = b
-            else:
-                rl = b & 0x7F
-                shift = 7
-                j = i + 2
-                while True:
-                    if j >= end:
-                        rl = -1
-                        break
-                    b = buf[j]
-                    j += 1
-                    rl |= (b & 0x7F) << shift
-                    if b < 0x80:
-                        break
-                    shift += 7
-                if rl < 0:
+                nxt = j + b
+                if nxt > end:
                     break
-            nxt = j + rl
-            if nxt > end:
-                break
+            else:  # a longer remaining length (packets of 128 bytes and more)
+                p = parse_one(buf, i, end)
+                if p is None:
+                    break
+                j, nxt = p[1], p[2]
             h = buf[i]
             if h & 0xF0 == 0x30:
                 count += 1
@@ -836,13 +822,7 @@ class Broker:
 
     def stop(self):
         """Terminate the broker and clean up its files."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)  # config, log, persistence files
 
@@ -985,13 +965,7 @@ class CaptureSink:
 
     def stop(self):
         """Stop the sink; its summary (records, per-broker gaps) is then in self.summary."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         self.proc.stdout.close()
         self.err.seek(0)
         lines = self.err.read().decode(errors="replace").strip().splitlines()
@@ -1122,7 +1096,6 @@ RESTART_QUEUED = 10  # per session
 def bench_restart(argv, opt):
     """Seconds from start to accepting connections, on persistence files holding
     RESTART_RETAINED retained messages and RESTART_SESSIONS sessions with queued messages."""
-    sys.path.insert(0, ROOT)
     from core.broker import Broker as Engine
     from core.config import Config
     from core.persist.store import Store

@@ -85,6 +85,17 @@ class DeployError(Exception):
     """Deployment cannot go on (the message says why and what to do)."""
 
 
+def terminate(proc):
+    """Stop proc: SIGTERM, then SIGKILL if it is still running 5 s later."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def tool(name):
     """Path of a tool from the repo's venv, next to this Python, or on PATH."""
     for c in (os.path.join(ROOT, ".venv", "bin", name),
@@ -523,13 +534,7 @@ class Device:
                   "(deploy again, or any mpremote command, stops it)" % self.port, flush=True)
             return 0
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            terminate(proc)
 
 
 # ---- command line ----
