@@ -29,6 +29,7 @@ class Broker:
 
     # $SYS/broker/heap/current: set by a port that measures its heap (None: not published)
     heap_current = None
+    heap_free = None  # set with heap_current by a port that measures its heap
     # the persistence store (core/persist/store.py) when persistence is on: the core reports
     # each change of persistent state to it (core/README.md); a class default, as most
     # brokers have none (an instance attribute grows every broker's dict on a board)

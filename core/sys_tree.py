@@ -54,7 +54,7 @@ class SysTree:
         vals = self.values()
         heap = b.heap_current  # set by a port that measures its heap
         if heap is not None:
-            vals += (("$SYS/broker/heap/current", heap),)
+            vals += (("$SYS/broker/heap/current", heap), ("$SYS/broker/heap/free", b.heap_free))
         for t, v in vals:
             v = str(v)
             if self.last.get(t) != v:

@@ -303,6 +303,7 @@ class Server:
             self._heap_at = now
             gc.collect()
             self.broker.heap_current = gc.mem_alloc()
+            self.broker.heap_free = gc.mem_free()
 
     def _pause(self, entry, why):
         self.log("error", "Error: unable to accept new connection: %s; pausing %d ms."

@@ -56,3 +56,16 @@ def test_no_sys_values_when_sys_interval_is_0():
     h.advance(2000)
     _, got = _retained(h, "$SYS/#")
     assert got == []
+
+
+def test_heap_current_and_free_are_published_only_when_a_port_measures_them():
+    h = Harness(sys_interval=10)
+    h.advance(1000)
+    _, got = _retained(h, "$SYS/broker/heap/#")
+    assert got == []  # CPython: no heap figures
+    h.broker.heap_current = 50000
+    h.broker.heap_free = 40000
+    h.advance(11000)
+    _, got = _retained(h, "$SYS/broker/heap/#", "late2")
+    assert sorted([(p.topic, p.payload) for p in got]) == [
+        (b"$SYS/broker/heap/current", b"50000"), (b"$SYS/broker/heap/free", b"40000")]

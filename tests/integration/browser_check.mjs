@@ -62,6 +62,7 @@ try {
   out.figures = await page.evaluate(() => ({
     clients: document.getElementById("clients").textContent,
     rate: document.getElementById("rate").textContent,
+    free: document.getElementById("free").textContent,
     uptime: document.getElementById("uptime").textContent }));
   out.got = await page.evaluate(() => window.statusPage.got);
   if (shot) await page.screenshot({ path: shot, fullPage: true });

@@ -150,4 +150,5 @@ def test_status_page_served_by_the_board_model_in_headless_chromium(mp_broker_fa
     pub.close()
     assert ["browser/retained", "kept"] in out["got"] and ["browser/live", "live one"] in out["got"]
     assert out["fromPage"] == ["page/out", "typed in the page"]
+    assert int(out["figures"]["free"]) > 0  # $SYS/broker/heap/free from the board model
     assert "Traceback" not in b.log()
