@@ -55,6 +55,8 @@ class SysTree:
         heap = b.heap_current  # set by a port that measures its heap
         if heap is not None:
             vals += (("$SYS/broker/heap/current", heap), ("$SYS/broker/heap/free", b.heap_free))
+        if b.events is not None:  # the observer's own figures (capture: its queue)
+            vals += b.events.sys_values()
         for t, v in vals:
             v = str(v)
             if self.last.get(t) != v:

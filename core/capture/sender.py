@@ -282,6 +282,13 @@ class Sender:
         """Records dropped so far because the queue was full (or a record was too big)."""
         return self.ring.dropped
 
+    def sys_values(self):
+        """(topic, value) pairs of the capture queue for $SYS/broker/capture/."""
+        ring = self.ring
+        return (("$SYS/broker/capture/queued", ring.records),
+                ("$SYS/broker/capture/sent", self.sent_records),
+                ("$SYS/broker/capture/dropped", ring.dropped))
+
     def _commit(self):
         rec = self.rec
         rec.append(10)

@@ -3,6 +3,7 @@ kept in the retained store (a board cannot spare a copy of each)."""
 
 import mqttc
 from harness import Harness
+from capturing import attach
 
 
 def _retained(h, flt, cid="late"):
@@ -69,3 +70,17 @@ def test_heap_current_and_free_are_published_only_when_a_port_measures_them():
     _, got = _retained(h, "$SYS/broker/heap/#", "late2")
     assert sorted([(p.topic, p.payload) for p in got]) == [
         (b"$SYS/broker/heap/current", b"50000"), (b"$SYS/broker/heap/free", b"40000")]
+
+
+def test_capture_queue_figures_are_published_while_capture_is_wired_in():
+    h = Harness(sys_interval=10)
+    h.cfg.capture_address = "127.0.0.1:5555"
+    cap = attach(h.cfg, h.broker, "gw")
+    h.connected("a")
+    h.advance(1000)
+    queued = cap.ring.records  # nothing was sent (no receiver): every record so far waits
+    assert queued > 0
+    _, got = _retained(h, "$SYS/broker/capture/#")
+    assert sorted([(p.topic, int(p.payload)) for p in got]) == [
+        (b"$SYS/broker/capture/dropped", 0), (b"$SYS/broker/capture/queued", queued),
+        (b"$SYS/broker/capture/sent", 0)]
