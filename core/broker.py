@@ -71,7 +71,9 @@ class Broker:
         # limits against abuse; a port may lower these where the config leaves them unset
         self.max_subs = _limit(cfg.max_subscriptions_per_client, 10000)
         self.max_topic_len = _limit(cfg.max_topic_length, 65535)
-        self.max_levels = _limit(cfg.max_topic_levels, 200)  # the subscription tree recurses
+        # mosquitto 2.0 accepts 201 levels (200 separators) and no more; the subscription
+        # tree recurses once per level
+        self.max_levels = _limit(cfg.max_topic_levels, 201)
         self.backlog_limit = _limit(cfg.max_outgoing_bytes, 64 << 20)
         self.backlog_cut = 0  # clients disconnected for an outgoing backlog over backlog_limit
         # statistics, for $SYS and capture

@@ -124,8 +124,9 @@ def _accept(b, conn, cid, clean, keepalive, will):
         oc.session = None
         old.conn = None
         b.close(oc, True, "session takeover")
-    if old is not None and clean:
-        b.drop_session(old)  # MQTT-3.1.2-6
+    if old is not None and (clean or old.clean):
+        # MQTT-3.1.2-6: a clean session ends with its connection, even when taken over
+        b.drop_session(old)
         old = None
     present = 0
     if old is None:
@@ -147,7 +148,8 @@ def _accept(b, conn, cid, clean, keepalive, will):
     b.conn_log("New client connected from %s:%d as %s (p%d, c%d, k%d%s)."
           % (conn.ip, conn.port, cid, conn.level, clean, keepalive,
              (", u'%s'" % conn.username) if conn.username is not None else ""))
-    b.write(conn, bytes((_CONNACK, 2, present, _ACCEPTED)))
+    # MQTT 3.1 has no session present flag: its byte is reserved (0, as mosquitto sends)
+    b.write(conn, bytes((_CONNACK, 2, present if conn.level == 4 else 0, _ACCEPTED)))
     if b.events is not None:
         b.events.connect(conn, 0, None)
     if present:

@@ -94,7 +94,9 @@ def puback(b, conn, b0, mv, s, e, p0):
     """PUBACK for a QoS 1 message we sent."""
     pid = _pid(mv, s, e, "PUBACK")
     f = conn.session.flags.get(pid)
-    if f is not None and f & 3 == 1:
+    if f is not None:  # an unknown id is ignored, as mosquitto does
+        if f & 3 != 1:  # mosquitto 2.0 closes the connection too
+            raise ProtocolError("PUBACK for QoS 2 message %d" % pid)
         _done(b, conn.session, pid)
 
 
@@ -113,7 +115,9 @@ def pubrec(b, conn, b0, mv, s, e, p0):
     pid = _pid(mv, s, e, "PUBREC")
     fl = conn.session.flags
     f = fl.get(pid)
-    if f is not None and f & 3 == 2:
+    if f is not None:
+        if f & 3 != 2:
+            raise ProtocolError("PUBREC for QoS 1 message %d" % pid)
         fl[pid] = f | 8  # now waiting for PUBCOMP
         if b.store is not None and not f & 8:
             b.store.released(conn.session, pid)
@@ -133,5 +137,8 @@ def pubcomp(b, conn, b0, mv, s, e, p0):
     """PUBCOMP ends a QoS 2 message we sent."""
     pid = _pid(mv, s, e, "PUBCOMP")
     f = conn.session.flags.get(pid)
-    if f is not None and f & 8:
+    if f is not None:
+        if not f & 8:
+            raise ProtocolError("PUBCOMP for message %d, which is %s" % (
+                pid, "QoS 1" if f & 3 == 1 else "not released (no PUBREC yet)"))
         _done(b, conn.session, pid)

@@ -497,8 +497,10 @@ def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     # a small heap: tighter limits against abuse where the config leaves them unset
     if cfg.max_subscriptions_per_client is None:
         broker.max_subs = 100
-    if cfg.max_topic_levels is None:
-        broker.max_levels = 32  # the subscription tree recurses once per level
+    if cfg.max_topic_levels is None and sys.platform in ("esp32", "rp2"):
+        # the subscription tree recurses once per level: a board's C stack is small (the
+        # unix build takes the core's 201 levels, as mosquitto)
+        broker.max_levels = 32
     if cfg.max_outgoing_bytes is None:
         broker.backlog_limit = 16 * out_limit
     if cfg.password_file is not None or cfg.acl_file is not None:

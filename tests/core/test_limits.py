@@ -32,7 +32,7 @@ def test_bad_limit_values_are_config_errors_naming_the_line():
 
 def test_default_limits_are_generous():
     b = Harness().broker
-    assert b.max_subs == 10000 and b.max_topic_len == 65535 and b.max_levels == 200
+    assert b.max_subs == 10000 and b.max_topic_len == 65535 and b.max_levels == 201
     assert b.backlog_limit == 64 << 20
     b = Harness(max_topic_levels=0, max_outgoing_bytes=0).broker
     assert b.max_levels >= 1 << 30 and b.backlog_limit >= 1 << 30  # 0: no limit
@@ -105,21 +105,23 @@ def test_publish_over_max_topic_levels_closes_and_within_is_delivered():
     assert "max_topic_levels" in h.logs_since(mark)[0]
 
 
-def test_default_level_bound_keeps_deep_topics_out_of_the_subscription_tree():
+def test_default_level_bound_is_mosquittos_201_levels():
+    # mosquitto 2.0.11 accepts "/" * 200 (201 levels) and closes a client sending 202
     h = Harness()
     s = h.subscriber("s", "#", 0)
-    deep = "/".join(["x"] * 200)
     c = h.connected("deep")
+    assert c.subscribe([("/" * 200, 0)]) == [0]
+    deep = "/".join(["x"] * 201)
     assert c.subscribe([(deep, 0)]) == [0]
     p = h.connected("p")
-    p.publish(deep, b"200 levels")
-    assert [x.payload for x in s.publishes()] == [b"200 levels"]
-    assert [x.payload for x in c.publishes()] == [b"200 levels"]
+    p.publish(deep, b"201 levels")
+    assert [x.payload for x in s.publishes()] == [b"201 levels"]
+    assert [x.payload for x in c.publishes()] == [b"201 levels"]
     mark = h.mark()
-    c.send(mqttc.subscribe(2, [("/".join(["x"] * 5000), 0)]))
+    c.send(mqttc.subscribe(2, [("/" * 201, 0)]))
     assert_closed_for_violation(h, c, mark, "'deep'")
     mark = h.mark()
-    p.publish(deep + "/y", b"201 levels")
+    p.publish(deep + "/y", b"202 levels")
     assert_closed_for_violation(h, p, mark, "'p'")
 
 

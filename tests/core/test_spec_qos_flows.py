@@ -1,7 +1,7 @@
 """MQTT 3.1.1 sections 4.3 (QoS flows), 4.5, 4.6 (ordering) and the in-flight window."""
 
 import mqttc
-from harness import Harness
+from harness import Harness, assert_closed_for_violation
 
 
 def _payloads(pkts):
@@ -209,3 +209,54 @@ def test_max_queued_messages_applies_to_offline_session():
     assert s2.connect("s", clean=False).session_present == 1
     got = [x for x in s2.after_connack + s2.packets() if x.type == mqttc.PUBLISH]
     assert _payloads(got) == [b"0", b"1", b"2"]
+
+
+def _delivered(qos):
+    """A subscriber with one QoS qos message delivered to it and not yet acknowledged."""
+    h = Harness()
+    s = h.subscriber("s", "t", qos)
+    h.connected("p").publish("t", b"m", qos=qos, pid=1)
+    return h, s, s.publishes()[0].pid
+
+
+def _closed_for(h, s, data):
+    mark = h.mark()
+    s.send(data)
+    assert_closed_for_violation(h, s, mark, "'s'")
+
+
+def test_puback_for_a_qos2_delivery_closes_the_connection():
+    h, s, pid = _delivered(2)
+    _closed_for(h, s, mqttc.puback(pid))
+
+
+def test_pubrec_for_a_qos1_delivery_closes_the_connection_without_pubrel():
+    h, s, pid = _delivered(1)
+    _closed_for(h, s, mqttc.pubrec(pid))
+    assert [p for p in s.packets() if p.type == mqttc.PUBREL] == []
+
+
+def test_pubcomp_for_a_qos1_delivery_closes_the_connection():
+    h, s, pid = _delivered(1)
+    _closed_for(h, s, mqttc.pubcomp(pid))
+
+
+def test_pubcomp_before_pubrec_closes_the_connection():
+    h, s, pid = _delivered(2)
+    _closed_for(h, s, mqttc.pubcomp(pid))
+
+
+def test_puback_in_reply_to_pubrel_closes_the_connection():
+    h, s, pid = _delivered(2)
+    s.send(mqttc.pubrec(pid))
+    assert s.only(mqttc.PUBREL).pid == pid
+    _closed_for(h, s, mqttc.puback(pid))
+
+
+def test_acknowledgement_of_an_unknown_packet_id_is_ignored_as_mosquitto_does():
+    h, s, pid = _delivered(1)
+    s.send(mqttc.puback(pid + 100))
+    s.send(mqttc.pubcomp(pid + 100))
+    assert not s.closing
+    s.send(mqttc.puback(pid))
+    assert not s.closing

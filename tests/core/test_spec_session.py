@@ -208,3 +208,27 @@ def test_persistent_client_expiration_removes_offline_session():
     h.advance(65000)
     c2, ack, _ = _reconnect(h, "p1")
     assert ack.session_present == 0
+
+
+def test_MQTT_3_1_2_6_clean_session_taken_over_by_persistent_one_starts_empty():
+    # the clean session ends with its connection, also when a CleanSession 0 CONNECT with
+    # the same client id takes it over: no session present, no subscriptions inherited
+    h = Harness()
+    old = h.subscriber("same", "t/#", 1, clean=True)
+    new = h.client()
+    assert new.connect("same", clean=False).session_present == 0
+    assert old.closing
+    p = h.connected("p")
+    p.publish("t/1", b"x", qos=1, pid=1)
+    assert new.publishes() == []
+
+
+def test_mqtt31_connack_first_byte_is_0_when_a_session_is_resumed():
+    # MQTT 3.1's CONNACK has no session present flag: its byte is reserved, 0 (as mosquitto)
+    h = Harness()
+    c = h.client()
+    assert c.connect("old", proto=b"MQIsdp", level=3, clean=False).session_present == 0
+    c.drop()
+    c = h.client()
+    assert c.connect("old", proto=b"MQIsdp", level=3, clean=False).session_present == 0
+    assert h.broker.sessions["old"].conn is c.conn  # resumed all the same
