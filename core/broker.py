@@ -76,6 +76,10 @@ class Broker:
         self.max_levels = _limit(cfg.max_topic_levels, 201)
         self.backlog_limit = _limit(cfg.max_outgoing_bytes, 64 << 20)
         self.backlog_cut = 0  # clients disconnected for an outgoing backlog over backlog_limit
+        # back-pressure (core/flow.py): a port may turn it on where the config leaves it unset
+        self.flow = bool(cfg.back_pressure)
+        self.full = {}  # destination over a limit while flow is on -> [since, its tx_bytes]
+        self.stuck = []  # conns whose next packet found no heap (kept in conn.inbuf)
         # statistics, for $SYS and capture
         self.msgs_in = 0
         self.msgs_out = 0
@@ -114,6 +118,9 @@ class Broker:
             self.retry = []
             for s in r:
                 deliver.refill(self, s)
+        if self.full or self.stuck:
+            from core import flow  # back-pressure's module: loaded once something waits
+            flow.check(self)
         self._check_timeouts()
         if self.cfg.persistent_client_expiration:
             self._expire_sessions()
@@ -144,23 +151,38 @@ class Broker:
         self.bytes_in += n
         conn.rx_bytes += n
         conn.last_rx = self.now
-        if conn.inbuf:
-            buf = conn.inbuf
-            buf += data
-            mv = memoryview(buf)
-            pos = self._frames(conn, mv, len(buf))
-            del mv  # CPython cannot resize a bytearray while a view of it lives
+        mv = data if isinstance(data, memoryview) else memoryview(data)
+        buf = conn.inbuf
+        if buf:
+            # complete the packet a read began with only the bytes it lacks, the rest is
+            # framed in place: no block a whole read long is needed (a board's heap)
+            start = 0
+            while start < n:
+                k = _missing(buf)
+                if not k:
+                    break
+                k = min(k, n - start)
+                buf += mv[start:start + k]
+                start += k
+            bv = memoryview(buf)
+            pos = self._frames(conn, bv, len(buf))
+            del bv  # CPython cannot resize a bytearray while a view of it lives
             if conn.closing or pos >= len(buf):
                 conn.inbuf = None
-            elif pos:
-                buf[0:pos] = b""
-                conn.partial_since = self.now
-        else:
-            mv = data if isinstance(data, memoryview) else memoryview(data)
-            pos = self._frames(conn, mv, n)
-            if pos < n and not conn.closing:
-                conn.inbuf = bytearray(mv[pos:n])
-                conn.partial_since = self.now
+                if conn.closing or start >= n:
+                    return
+            else:
+                if pos:
+                    buf[0:pos] = b""
+                    conn.partial_since = self.now
+                buf += mv[start:n]  # kept back by a MemoryError: the rest waits behind it
+                return
+            mv = mv[start:n]
+            n -= start
+        pos = self._frames(conn, mv, n)
+        if pos < n and not conn.closing:
+            conn.inbuf = bytearray(mv[pos:n])
+            conn.partial_since = self.now
 
     def closed(self, conn):
         """The socket of conn is gone (peer closed, error, or the port closed it)."""
@@ -176,6 +198,13 @@ class Broker:
         for c in list(self.conns):
             if not c.closing:
                 self.close(c, False, "server shutdown")
+
+    def hold(self, conn):
+        """With back_pressure: True when the port must not read from conn now (core/flow.py)."""
+        if not (self.full or self.stuck or self.low_memory):
+            return False
+        from core import flow  # a board loads it only once something must wait
+        return flow.hold(self, conn)
 
     # ---- used by the handlers ----
 
@@ -317,6 +346,12 @@ class Broker:
                 handlers[t](self, conn, b0, mv, i, i + rl, pos)
             except ProtocolError as e:
                 self.violation(conn, str(e.args[0]) if e.args else "malformed packet")
+            except MemoryError:
+                if not self.flow:
+                    raise
+                if conn not in self.stuck:  # kept from this packet on and retried: not lost
+                    self.stuck.append(conn)
+                return pos
             if conn.closing:
                 return end
             pos = i + rl
@@ -359,6 +394,23 @@ class Broker:
             self.log("notice", "Expiring client %s, its session was unused for %d s."
                      % (s.client_id, self.secs - s.gone_at))
             self.drop_session(s)
+
+
+def _missing(buf):
+    """Bytes buf lacks to hold its first packet whole (1 while its length is incomplete)."""
+    rl = 0
+    shift = 0
+    i = 1
+    while i < len(buf):
+        d = buf[i]
+        i += 1
+        rl |= (d & 0x7F) << shift
+        if d < 0x80:
+            return max(0, i + rl - len(buf))
+        shift += 7
+        if shift > 21:
+            return 0  # malformed: _frames says so
+    return 1
 
 
 def _limit(v, default):

@@ -43,6 +43,9 @@ class Config:
     max_topic_length = None
     max_topic_levels = None
     max_outgoing_bytes = None
+    # back-pressure (core/flow.py): None lets the port pick (boards on, CPython off)
+    back_pressure = None
+    slow_subscriber_timeout = 10  # seconds a full destination may take nothing (back_pressure)
     queue_qos0_messages = False
     upgrade_outgoing_qos = False
     allow_zero_length_clientid = True

@@ -279,6 +279,8 @@ _OPTIONS = {
     "max_topic_length": _global_int("max_topic_length", 0, 65535),
     "max_topic_levels": _global_int("max_topic_levels", 0, 65535),
     "max_outgoing_bytes": _global_int("max_outgoing_bytes", 0),
+    "back_pressure": _global_bool("back_pressure"),
+    "slow_subscriber_timeout": _global_int("slow_subscriber_timeout", 1, 86400),
     "certfile": _opt_tls,
     "keyfile": _opt_tls,
     "cafile": _opt_tls,

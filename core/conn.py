@@ -17,6 +17,7 @@ class Conn:
     # listener, and the connection's TLS facts for capture (dict)
     cert_username = None
     tls_info = None
+    published = False  # sent a PUBLISH: held while the broker is paused (core/flow.py)
 
     def __init__(self, listener, ip, port, now):
         self.listener = listener

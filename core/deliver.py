@@ -61,15 +61,21 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
                     pkt += mv[ps:pe]
                 p = pkt
             if len(out) > limit:
-                if not c.dropped:
-                    b.log("warning", "Client %s is slow: QoS 0 messages to it are dropped while "
-                          "%d bytes wait to be sent." % (c.name(), len(out)))
-                c.dropped += 1
-                b.msgs_dropped += 1
-                continue
+                if b.flow:
+                    from core import flow  # loaded once something is full
+                    flow.mark(b, c)  # kept: the publishers wait instead
+                else:
+                    if not c.dropped:
+                        b.log("warning", "Client %s is slow: QoS 0 messages to it are dropped "
+                              "while %d bytes wait to be sent." % (c.name(), len(out)))
+                    c.dropped += 1
+                    b.msgs_dropped += 1
+                    continue
             try:
                 out += p
             except MemoryError:  # QoS 0 may be lost: this subscriber's copy is, counted
+                if b.flow:
+                    raise  # the packet is kept and retried (core/flow.py)
                 c.dropped += 1
                 b.msgs_dropped += 1
                 continue
@@ -122,26 +128,36 @@ def send(b, sess, msg, q, retain):
         retry_later(b, sess)  # no heap for it now: queued below, tried again in a second
     cfg = b.cfg
     lim = cfg.max_queued_messages
-    if (lim and len(sess.queue) >= 2 * lim) or \
-            (cfg.max_queued_bytes and sess.queued_bytes + len(msg[2]) > cfg.max_queued_bytes):
+    if ((lim and len(sess.queue) >= 2 * lim) or (
+            cfg.max_queued_bytes and sess.queued_bytes + len(msg[2]) > cfg.max_queued_bytes)) \
+            and (not b.flow or c is None or c.closing):  # back-pressure keeps it (core/flow.py)
         if not sess.dropped:
             b.log("warning", "Outgoing messages are being dropped for client %s: %d queued."
                   % (sess.client_id, len(sess.queue) >> 1))
         sess.dropped += 1
         b.msgs_dropped += 1
         return
-    sess.queue.append(msg)
-    sess.queue.append(retain << 2 | q)
+    sq = sess.queue
+    sq.append(msg)
+    try:
+        sq.append(retain << 2 | q)
+    except MemoryError:
+        sq.pop()  # the queue stays pairs: a packet kept back (core/flow.py) comes again
+        raise
     sess.queued_bytes += len(msg[2])
     if b.store is not None:
         b.store.queue(sess, msg, retain << 2 | q)
     if c is not None:
+        if b.flow:  # publishers wait while its queue is over a limit (core/flow.py)
+            from core import flow
+            flow.mark(b, c)
         _backlog(b, sess, c)
 
 
 def _backlog(b, sess, c):
-    # what a connected client has waiting: unsent bytes plus queued payloads (max_outgoing_bytes)
-    n = len(c.out) + sess.queued_bytes
+    # what a connected client has waiting (max_outgoing_bytes): unsent bytes plus queued
+    # payloads; with back-pressure only the bytes its socket did not take
+    n = len(c.out) if b.flow else len(c.out) + sess.queued_bytes
     if n > b.backlog_limit and not c.closing:
         b.backlog_cut += 1
         why = "%d bytes wait, over max_outgoing_bytes %d" % (n, b.backlog_limit)
@@ -185,6 +201,9 @@ def _start(b, sess, c, msg, q, retain, head=False):
         b.store.start(sess, pid, msg, sess.flags[pid] if q else retain << 2, head)
     if b.debug:
         b.packet_log().publish_out(b, c, 0x30 | (q << 1) | retain, pid, msg[0], len(msg[2]))
+    if b.flow and len(out) > b.out_limit:
+        from core import flow
+        flow.mark(b, c)
     if not n0:
         b.pending.append(c)
     b.msgs_out += 1

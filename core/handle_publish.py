@@ -35,6 +35,7 @@ def publish(b, conn, b0, mv, s, e, p0):
         if not pid:
             raise ProtocolError("PUBLISH QoS %d with packet id 0" % qos)  # MQTT-2.3.1-1
     b.msgs_in += 1
+    conn.published = True
     lim = b.cfg.message_size_limit
     why = None
     if lim and e - ps > lim:
@@ -53,12 +54,12 @@ def publish(b, conn, b0, mv, s, e, p0):
         q2 = sess.qos2_in
         if q2 is None:
             q2 = sess.qos2_in = {}
-        if pid in q2:
+        fresh = not q2.get(pid)
+        if not fresh:
             deliverable = False  # MQTT-4.3.3-2: resent before PUBREL, delivered once only
         else:
-            q2[pid] = True
-            if b.store is not None:
-                b.store.q2in(sess, pid)
+            q2[pid] = False  # True once routed (below, without allocating): a packet that
+            # a MemoryError kept back (core/flow.py) is routed again only if it was not
     if b.events is not None:
         b.events.publish(conn, topic, b0, pid, mv, ps, e, why)
     if deliverable:
@@ -81,6 +82,10 @@ def publish(b, conn, b0, mv, s, e, p0):
     if qos == 1:
         b.ack(conn, 0x40, pid)  # PUBACK, MQTT-4.3.2-2
     elif qos == 2:
+        if fresh:  # routed now: a resend before PUBREL is not delivered again
+            q2[pid] = True
+            if b.store is not None:
+                b.store.q2in(conn.session, pid)
         b.ack(conn, 0x50, pid)  # PUBREC, MQTT-4.3.3-2
 
 

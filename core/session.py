@@ -21,7 +21,8 @@ class Session:
     # Defaults as class attributes: an instance stores only what changed (smaller on a board)
     conn = None
     queued_bytes = 0  # payload bytes in queue
-    qos2_in = None  # pid -> True: QoS 2 PUBLISH received, PUBREL not yet (made on first use)
+    qos2_in = None  # pid -> True: QoS 2 PUBLISH received and routed, PUBREL not yet (False
+    # while it is being routed: core/flow.py may route it again); made on first use
     next_pid = 0
     seq = 0
     gone_at = 0  # broker seconds when the last connection ended

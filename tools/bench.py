@@ -6,12 +6,15 @@
   python tools/bench.py --compare --broker-cmd "micropython ports/micropython/main.py -c {conf}"
   python tools/bench.py --compare --scenarios fanin,qos1 --duration 1 --payload 64
   python tools/bench.py --capture     # capture of every event off / on / receiver black-holed
+  python tools/bench.py --compare --board esp32 --scenarios burst --payload 64   # as a board
 
-Scenarios: fanin, fanout, qos1, latency, idle (see SCENARIOS). This is a measuring tool,
+Scenarios: fanin, fanout, qos1, latency, idle (the default set), burst and q1fanin
+(back-pressure: every message delivered, nobody disconnected? see SCENARIOS). This is a measuring tool,
 not a test: it prints numbers and asserts nothing about speed.
 """
 
 import argparse
+import atexit
 import errno
 import json
 import multiprocessing
@@ -43,6 +46,8 @@ N_FANIN_PUBS = 4
 N_FANOUT_SUBS = 4
 QOS1_WINDOW = 64
 IDLE_CONNS = 1000
+BURST_IDLE = 6           # idle clients of 4 subscriptions each beside the burst
+BURST_COUNT = 20000
 LATENCY_MAX_MSGS = 2000
 BATCH_BYTES = 16384      # one sendall() of pre-encoded publishes
 DRAIN_IDLE_S = 0.5       # after the window, read until the broker is quiet this long
@@ -178,6 +183,22 @@ def parse_one(buf, i=0, end=None):
     if j + rl > end:
         return None
     return buf[i], j, j + rl
+
+
+def publishes(buf):
+    """[(first byte, payload start)] of the whole PUBLISH packets at the start of buf (a
+    QoS 1/2 one's packet id is the 2 bytes before its payload), and where the rest starts."""
+    out = []
+    i = 0
+    while True:
+        parsed = parse_one(buf, i)
+        if parsed is None:
+            return out, i
+        h, s, e = parsed
+        if h & 0xF0 == 0x30:
+            p = s + 2 + ((buf[s] << 8) | buf[s + 1])
+            out.append((h, p + 2 if h & 0x06 else p))
+        i = e
 
 
 # --- worker processes ---------------------------------------------------------
@@ -317,11 +338,14 @@ def pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_size, du
     res_q.put((name, {"sent": sent}))
 
 
-def qos1_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_size, duration):
-    """QoS 1 publisher keeping at most QOS1_WINDOW un-PUBACKed messages in flight."""
+def qos1_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_size, duration,
+                  stamp=False):
+    """QoS 1 publisher keeping at most QOS1_WINDOW un-PUBACKed messages in flight; stamp:
+    each payload starts with the monotonic_ns it was sent at (flow_sub_body's latency)."""
     c = Conn(host, port, "bench-" + name)
-    payload = b"x" * payload_size
+    payload = b"x" * (max(8, payload_size) if stamp else payload_size)
     pkts = [b""] + [publish_packet(topic, payload, 1, pid) for pid in range(1, 65536)]
+    at = len(pkts[1]) - len(payload)  # where the payload starts
     outstanding = bytearray(65536)
     sock = c.sock
     ready_q.put((name, "ready"))
@@ -338,7 +362,11 @@ def qos1_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_siz
             if outstanding[next_pid]:
                 raise BenchError("packet id %d still unacknowledged after 65535 sends" % next_pid)
             outstanding[next_pid] = 1
-            out.append(pkts[next_pid])
+            if stamp:
+                p = pkts[next_pid]
+                out.append(p[:at] + struct.pack(">Q", time.monotonic_ns()) + p[at + 8:])
+            else:
+                out.append(pkts[next_pid])
             next_pid = next_pid + 1 if next_pid < 65535 else 1
         sock.sendall(b"".join(out))
         sent += k
@@ -381,15 +409,20 @@ def qos1_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_siz
     res_q.put((name, {"sent": sent, "acked": acked}))
 
 
-def lat_sub_body(name, ready_q, start_ev, res_q, host, port, topic, count, duration):
-    """Latency subscriber: publish-to-delivery time from the timestamp in each payload."""
+def _subscribed(name, ready_q, start_ev, host, port, topic_filter, qos):
+    """Connect and subscribe, report ready, wait for the start: (Conn, bytes read ahead)."""
     c = Conn(host, port, "bench-" + name)
-    c.subscribe(topic, 0)
+    c.subscribe(topic_filter, qos)
     ready_q.put((name, "ready"))
     _wait_start(name, start_ev)
+    return c, bytearray(c.buf)
+
+
+def lat_sub_body(name, ready_q, start_ev, res_q, host, port, topic, count, duration):
+    """Latency subscriber: publish-to-delivery time from the timestamp in each payload."""
+    c, buf = _subscribed(name, ready_q, start_ev, host, port, topic, 0)
     sock = c.sock
     sock.settimeout(0.2)
-    buf = bytearray(c.buf)
     lats = []
     deadline = time.monotonic() + duration + IO_TIMEOUT_S
     while len(lats) < count and time.monotonic() < deadline:
@@ -401,18 +434,9 @@ def lat_sub_body(name, ready_q, start_ev, res_q, host, port, topic, count, durat
         if not data:
             raise BenchError("broker closed the subscriber connection")
         buf += data
-        i = 0
-        while True:
-            parsed = parse_one(buf, i)
-            if parsed is None:
-                break
-            h, s, e = parsed
-            if h & 0xF0 == 0x30:
-                p = s + 2 + ((buf[s] << 8) | buf[s + 1])
-                if h & 0x06:
-                    p += 2
-                lats.append(now - int.from_bytes(buf[p:p + 8], "big"))
-            i = e
+        pubs, i = publishes(buf)
+        for h, p in pubs:
+            lats.append(now - int.from_bytes(buf[p:p + 8], "big"))
         del buf[:i]
     c.close()
     res_q.put((name, {"lat_ns": lats}))
@@ -434,6 +458,109 @@ def lat_pub_body(name, ready_q, start_ev, res_q, host, port, topic, count, paylo
         sock.sendall(head + struct.pack(">Q", time.monotonic_ns()) + pad)
     c.close()
     res_q.put((name, {"sent": count}))
+
+
+def flow_sub_body(name, ready_q, start_ev, res_q, host, port, topic_filter, qos, count,
+                  duration, done_ev):
+    """Back-pressure subscriber: count PUBLISHes (PUBACK QoS 1) and their latency from the
+    stamp each payload starts with, until count arrived (count 0: the window and a drain),
+    the broker closed it, or nothing came for IO_TIMEOUT_S; then set done_ev."""
+    c, buf = _subscribed(name, ready_q, start_ev, host, port, topic_filter, qos)
+    sock = c.sock
+    sock.settimeout(0.1)
+    lats = []
+    t0 = last = time.monotonic()
+    t_end = t0 + duration
+    in_window = total = 0
+    closed = False
+    while not count or total < count:
+        now = time.monotonic()
+        if now - last >= IO_TIMEOUT_S or (not count and now >= t_end and
+                                          now - last >= DRAIN_IDLE_S):
+            break
+        try:
+            data = sock.recv(1 << 20)
+        except socket.timeout:
+            continue
+        except ConnectionError:
+            data = b""
+        if not data:
+            closed = True
+            break
+        ns = time.monotonic_ns()
+        last = time.monotonic()
+        buf += data
+        acks = bytearray()
+        pubs, i = publishes(buf)
+        for h, p in pubs:
+            if h & 0x06:
+                acks += b"\x40\x02" + buf[p - 2:p]
+            total += 1
+            if last < t_end:
+                in_window += 1
+            if total % 16 == 0:  # a sample: the parse stays cheaper than the broker
+                lats.append(ns - int.from_bytes(buf[p:p + 8], "big"))
+        del buf[:i]
+        if acks:
+            sock.sendall(acks)
+    done_ev.set()
+    if not closed:
+        c.close()
+    res_q.put((name, {"total": total, "in_window": in_window, "closed": closed,
+                      "elapsed": last - t0, "lat_ns": lats}))
+
+
+def burst_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_size, count):
+    """QoS 0 publisher: count messages as fast as the socket takes them (no flow control
+    of its own: a broker that reads on regardless must buffer, drop or disconnect)."""
+    c = Conn(host, port, "bench-" + name)
+    size = max(8, payload_size)
+    head = publish_packet(topic, b"\0" * size)[:-size]
+    pad = b"x" * (size - 8)
+    sock = c.sock
+    sock.settimeout(IO_TIMEOUT_S * 3)
+    ready_q.put((name, "ready"))
+    _wait_start(name, start_ev)
+    per = max(1, BATCH_BYTES // (len(head) + size))
+    sent = 0
+    closed = False
+    try:
+        while sent < count:
+            k = min(per, count - sent)
+            stamp = head + struct.pack(">Q", time.monotonic_ns()) + pad
+            sock.sendall(stamp * k)
+            sent += k
+    except OSError:
+        closed = True
+    if not closed:
+        c.close()
+    res_q.put((name, {"sent": sent, "closed": closed}))
+
+
+def idle_subs_body(name, ready_q, start_ev, res_q, host, port, n, n_filters, done_ev):
+    """n clients of n_filters subscriptions each that publish nothing; once done_ev is set,
+    how many the broker closed."""
+    conns = []
+    for i in range(n):
+        c = Conn(host, port, "bench-%s-%d" % (name, i))
+        for k in range(n_filters):
+            c.subscribe("idle/%d/%d/#" % (i, k), 1)
+        conns.append(c)
+    ready_q.put((name, "ready"))
+    _wait_start(name, start_ev)
+    done_ev.wait(600)
+    closed = 0
+    for c in conns:
+        c.sock.setblocking(False)
+        try:
+            if not c.sock.recv(4096):
+                closed += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        c.close()
+    res_q.put((name, {"closed": closed}))
 
 
 def idle_body(name, ready_q, start_ev, res_q, host, port, n, window):
@@ -685,6 +812,41 @@ def _written(pid):
     except (OSError, TypeError):
         return None
     return None
+def scen_burst(host, port, opt):
+    """BURST_IDLE idle clients of 4 subscriptions; 1 QoS 0 publisher sends opt.count
+    messages as fast as it can to 1 subscriber on b/#: all delivered, nobody cut off?"""
+    done = _mp_context().Event()
+    subs = [("sub", flow_sub_body, (host, port, "b/#", 0, opt.count, 0, done)),
+            ("idle", idle_subs_body, (host, port, BURST_IDLE, 4, done))]
+    pubs = [("pub", burst_pub_body, (host, port, "b/x", opt.payload, opt.count))]
+    r = run_group([subs, pubs], 600)
+    got = r["sub"]
+    cut = r["idle"]["closed"] + got["closed"] + r["pub"]["closed"]
+    return ({"burst_pct": 100.0 * got["total"] / opt.count,
+             "burst_rate": got["total"] / got["elapsed"] if got["elapsed"] else 0.0,
+             "burst_cut": cut},
+            "sent %d, received %d in %.2f s, clients closed by the broker %d"
+            % (r["pub"]["sent"], got["total"], got["elapsed"], cut))
+
+
+def scen_q1fanin(host, port, opt):
+    """4 QoS 1 publishers (window 64) -> 1 QoS 1 subscriber: rate, delivered of PUBACKed, p99."""
+    d = opt.duration
+    done = _mp_context().Event()
+    subs = [("sub", flow_sub_body, (host, port, "bench/q1in/+", 1, 0, d, done))]
+    pubs = [("pub%d" % i, qos1_pub_body, (host, port, "bench/q1in/%d" % i, opt.payload, d,
+                                          True)) for i in range(N_FANIN_PUBS)]
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + 2 * IO_TIMEOUT_S + 30)
+    acked = sum(r[n]["acked"] for n, _, _ in pubs)
+    got = r["sub"]
+    lats = sorted(got["lat_ns"]) or [0]
+    p99 = lats[max(0, -(-len(lats) * 99 // 100) - 1)] / 1e6
+    log("bench:   q1fanin latency p50 %.3f ms" % (lats[len(lats) // 2] / 1e6))
+    return ({"q1fanin": got["in_window"] / d,
+             "q1fanin_pct": 100.0 * got["total"] / acked if acked else 0.0,
+             "q1fanin_p99": p99},
+            "PUBACKed %d, received %d in window, %d in all, subscriber closed by the broker: %s"
+            % (acked, got["in_window"], got["total"], got["closed"]))
 
 
 def scen_latency(host, port, opt):
@@ -732,6 +894,15 @@ SCENARIOS = {
          "%.0f"),
         ("persist_acked", "persist: PUBACKs to the publishers (msg/s)", HIGHER, "%.0f"),
         ("persist_bytes", "persist: bytes written to storage per message", LOWER, "%.0f")]),
+    "burst": (scen_burst, [
+        ("burst_pct", "burst: QoS 0 as fast as sent, 1 pub -> 1 sub, delivered (%)", HIGHER,
+         "%.1f"),
+        ("burst_rate", "burst: delivered (msg/s)", HIGHER, "%.0f"),
+        ("burst_cut", "burst: clients disconnected by the broker", LOWER, "%d")]),
+    "q1fanin": (scen_q1fanin, [
+        ("q1fanin", "q1fanin: QoS 1, 4 pubs (window 64) -> 1 sub (msg/s)", HIGHER, "%.0f"),
+        ("q1fanin_pct", "q1fanin: delivered of PUBACKed (%)", HIGHER, "%.1f"),
+        ("q1fanin_p99", "q1fanin: latency p99 (ms)", LOWER, "%.3f")]),
     "latency": (scen_latency, [
         ("latency_p50", "latency: QoS 0 every 1 ms, p50 (ms)", LOWER, "%.3f"),
         ("latency_p99", "latency: QoS 0 every 1 ms, p99 (ms)", LOWER, "%.3f")]),
@@ -740,6 +911,7 @@ SCENARIOS = {
         ("idle_accepted", "idle: connections accepted (of 1000)", HIGHER, "%d"),
         ("idle_rt_ms", "idle: QoS 0 round trip with 1000 open (ms)", LOWER, "%.3f")]),
 }
+DEFAULT_SCENARIOS = "fanin,fanout,qos1,latency,idle"
 RSS_METRIC = ("rss_mib", "broker peak RSS, VmHWM (MiB)", LOWER, "%.1f")
 
 
@@ -780,7 +952,7 @@ class Broker:
         argv = [a.replace("{port}", str(self.port)).replace("{conf}", self.conf)
                 for a in argv_template]
         if not mosquitto_conf and not any("{port}" in a or "{conf}" in a for a in argv_template):
-            argv += ["-p", str(self.port)]
+            argv += ["-c", self.conf] if extra_conf.strip() else ["-p", str(self.port)]
         self.argv = argv
         self.log_path = os.path.join(self.tmp, "broker.log")
         self.log = open(self.log_path, "wb")
@@ -825,6 +997,28 @@ class Broker:
         terminate(self.proc)
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)  # config, log, persistence files
+
+
+def board_argv(board, heap, tmp):
+    """argv that runs this broker as a board does: board.main on the MicroPython unix port
+    with a board-sized heap, from .mpy files built as tools/deploy.py builds them, reading
+    {conf} (the board's config with the bench's loopback listener); no Wi-Fi, no NTP."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import deploy
+    try:
+        deploy.compile_modules(deploy.needed_modules(), tmp)
+    except deploy.DeployError as e:
+        raise BenchError(str(e))
+    net = os.path.join(tmp, "network.json")
+    with open(net, "w") as f:
+        json.dump({"ssid": "bench", "ntp_host": ""}, f)
+    mp = deploy.tool("micropython")
+    if mp is None:
+        raise BenchError("micropython not found (.venv/bin or PATH): run tools/test.sh")
+    code = ("import sys\nsys.path[:0] = [%r]\n_buf = bytearray(2048)\nimport board\n"
+            "board.CONF = '{conf}'\nboard.NETWORK = %r\nboard.main(_buf)\n"
+            % (os.path.join(tmp, "lib"), net))
+    return [mp, "-X", "heapsize=" + heap, "-c", code]
 
 
 def raise_nofile(need):
@@ -1193,10 +1387,24 @@ def parse_args(argv):
                    help="time this broker's start on persistence files holding %d retained "
                         "messages and %d sessions with %d queued messages each"
                         % (RESTART_RETAINED, RESTART_SESSIONS, RESTART_QUEUED))
-    p.add_argument("--scenarios", default=",".join(n for n in SCENARIOS if n != "persist"),
-                   help="comma-separated subset of: %s" % ", ".join(SCENARIOS))
+    p.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
+                   help="comma-separated subset of: %s (default %s)"
+                        % (", ".join(SCENARIOS), DEFAULT_SCENARIOS))
     p.add_argument("--duration", type=float, default=3.0, help="seconds per scenario (default 3)")
     p.add_argument("--payload", type=int, default=32, help="payload bytes (default 32)")
+    p.add_argument("--count", type=int, default=BURST_COUNT,
+                   help="messages the burst scenario sends (default %d)" % BURST_COUNT)
+    p.add_argument("--conf",
+                   help="a mosquitto.conf whose lines (except listener/port) are added to "
+                        "both brokers' configs, e.g. boards/esp32/mosquitto.conf")
+    p.add_argument("--board", choices=("esp32", "rp2040w"),
+                   help="run this broker as that board does (board.main, .mpy files, "
+                        "boards/BOARD/mosquitto.conf for both brokers) on the MicroPython "
+                        "unix port with --board-heap")
+    p.add_argument("--board-heap", default="112k",
+                   help="heap of --board (default 112k: an ESP32's, with 64-bit objects)")
+    p.add_argument("--ours-conf", default="",
+                   help="config lines for this broker only, e.g. 'back_pressure true'")
     opt = p.parse_args(argv)
     names = [s.strip() for s in opt.scenarios.split(",") if s.strip()]
     bad = [s for s in names if s not in SCENARIOS]
@@ -1208,6 +1416,13 @@ def parse_args(argv):
     if opt.payload < 0 or opt.payload > 100000:
         p.error("--payload must be between 0 and 100000")
     opt.names = names
+    opt.conf_text = ""
+    if opt.board and not opt.conf:
+        opt.conf = os.path.join(ROOT, "boards", opt.board, "mosquitto.conf")
+    if opt.conf:
+        with open(opt.conf) as f:  # the bench's own listener replaces the file's
+            opt.conf_text = "".join(l for l in f if l.split()[:1] not in (["listener"], ["port"]))
+    opt.ours_conf = opt.ours_conf.replace("\\n", "\n") + "\n"
     return opt
 
 
@@ -1216,7 +1431,15 @@ def main(argv=None):
     opt = parse_args(sys.argv[1:] if argv is None else argv)
     raise_nofile(IDLE_CONNS + 1000)
     names = opt.names
-    if opt.broker_cmd:
+    if opt.board:
+        try:
+            tmp = tempfile.mkdtemp(prefix="bench-board-")
+            atexit.register(shutil.rmtree, tmp, True)
+            ours_argv = board_argv(opt.board, opt.board_heap, tmp)
+        except BenchError as e:
+            log("bench: %s" % e)
+            return 2
+    elif opt.broker_cmd:
         ours_argv = shlex.split(opt.broker_cmd)
     else:
         ours_argv = [sys.executable, os.path.join(ROOT, "ports", "cpython", "main.py")]
@@ -1252,17 +1475,20 @@ def main(argv=None):
             log("bench: %s not found (apt-get install mosquitto)" % MOSQUITTO)
             return 2
         try:
-            ours = bench_broker("this broker", ours_argv, names, opt)
+            ours = bench_broker("this broker", ours_argv, names, opt,
+                                extra_conf=opt.conf_text + opt.ours_conf)
             theirs = bench_broker("mosquitto", [MOSQUITTO, "-c", "{conf}"], names, opt, True,
-                                  "set_tcp_nodelay true\n" if opt.mosquitto_nodelay else "")
+                                  opt.conf_text + ("set_tcp_nodelay true\n"
+                                                   if opt.mosquitto_nodelay else ""))
         except BenchError as e:
             log("bench: %s" % e)
             return 2
         print_compare(names, ours, theirs, opt)
         failed = any(v is None for v in list(ours[0].values()) + list(theirs[0].values()))
-    elif opt.broker_cmd:
+    elif opt.broker_cmd or opt.board:
         try:
-            values, details = bench_broker("this broker", ours_argv, names, opt)
+            values, details = bench_broker("this broker", ours_argv, names, opt,
+                                           extra_conf=opt.conf_text + opt.ours_conf)
         except BenchError as e:
             log("bench: %s" % e)
             return 2

@@ -140,6 +140,7 @@ def fig_clients(n, ws=False):
     """Heap per idle client: n real loopback clients, CONNECT and 2 subscriptions each
     (ws: over a websockets listener, upgrade and frames included)."""
     import socket
+    import listeners
     import loop
     from core.config import parse_config
     from core.broker import Broker
@@ -153,7 +154,7 @@ def fig_clients(n, ws=False):
         b.out_limit = 4096
         srv = loop.Server(b, log, 0, 2048, n + 4)
         try:
-            srv.listen_all(cfg.listeners)
+            listeners.listen_all(srv, cfg.listeners, loop._Listen)
             break
         except loop.ListenError:
             continue

@@ -109,6 +109,9 @@ class Server:
         self.hup = False  # SIGHUP seen, not yet handled
         self.reload = None  # called on SIGHUP (main sets it: re-read password and ACL files)
         self.lingering = set()  # closing conns whose last bytes have not left yet
+        # conns not read while the core pauses them (back_pressure), oldest first: they are
+        # read again in that order, so that no publisher starves
+        self.held = {}
         self._wake_r = None
         self._wake_w = None
         self.capture = None  # a ports.cpython.capture_io.CaptureIO, set by main
@@ -202,6 +205,8 @@ class Server:
             broker.tick(now)
             self._housekeeping(now)
             self.flush_pending()
+            if self.held:
+                self._release()
             timeout = 1.0
             if self.capture is not None:
                 self.capture.poll(now)
@@ -231,7 +236,10 @@ class Server:
                     if events & selectors.EVENT_WRITE:
                         self._flush(data)
                     if events & selectors.EVENT_READ and data.port_data is not None:
-                        self._read(data)
+                        if broker.flow and broker.hold(data):
+                            self._hold(data)  # TCP slows the publisher until drained
+                        else:
+                            self._read(data)
             if self.persist is not None:
                 self.persist.turn()  # this turn's records to the writer thread
             self.flush_pending()
@@ -380,16 +388,42 @@ class Server:
         if failed or (conn.closing and not out):
             self._close(conn)
             return
+        if conn.closing and client.closing_since is None:
+            client.closing_since = now_ms()
+            self.lingering.add(conn)
+        self._want(conn)
+
+    def _want(self, conn):
+        """Select conn for what it needs: input unless closing or held, output if queued."""
+        client = conn.port_data
         if conn.closing:
-            if client.closing_since is None:
-                client.closing_since = now_ms()
-                self.lingering.add(conn)
             want = selectors.EVENT_WRITE
         else:
-            want = selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0)
+            want = (selectors.EVENT_WRITE if conn.out else 0) | \
+                (0 if conn in self.held else selectors.EVENT_READ)
         if want != client.events:
+            if not want:
+                self.sel.unregister(client.sock)  # a selector takes no empty event set
+            elif not client.events:
+                self.sel.register(client.sock, want, conn)
+            else:
+                self.sel.modify(client.sock, want, conn)
             client.events = want
-            self.sel.modify(client.sock, want, conn)
+
+    def _hold(self, conn):
+        self.held[conn] = None
+        self._want(conn)
+
+    def _release(self):
+        # once the core has drained, read the held connections again, longest held first
+        for conn in list(self.held):
+            if conn.port_data is not None and self.broker.hold(conn):
+                break  # still paused: the others wait behind it
+            del self.held[conn]
+            if conn.port_data is not None:
+                self._want(conn)
+                self._read(conn)
+        self.flush_pending()
 
     def _close(self, conn):
         client = conn.port_data
@@ -397,6 +431,7 @@ class Server:
             return
         conn.port_data = None
         self.lingering.discard(conn)
+        self.held.pop(conn, None)
         try:
             self.sel.unregister(client.sock)
         except (KeyError, ValueError):

@@ -107,12 +107,12 @@ def new_poller(server, listen_type):
     for sock, obj in server.objs.items():
         if isinstance(obj, listen_type):
             m = 0 if obj.paused_until is not None else select.POLLIN
-        elif obj in server.writing:
-            m = select.POLLOUT if obj.closing else select.POLLIN | select.POLLOUT
         elif obj is server.capture:
             m = select.POLLIN | select.POLLOUT
         else:
-            m = select.POLLIN
+            m = select.POLLOUT if obj.closing or obj in server.writing else 0
+            if not obj.closing and obj not in server.held:
+                m |= select.POLLIN
         p.register(sock, m)
     server.poller = p
 

@@ -30,6 +30,7 @@ OUT_LIMIT = 4096  # bytes queued per connection before QoS 0 messages to it are 
 MIN_FREE = 8192  # below this much free heap new clients get CONNACK 3
 _MATCH_CACHE = const(8)  # topics whose subscriber lists the core keeps (core/session.py, SubTree)
 _RESERVE = const(128)  # bytes kept back so that a failed poll.register can be completed
+_SHORT_READ = const(256)  # bytes read at a time while free heap is under twice min_free
 
 class ListenError(Exception):
     """A listener could not be opened (the message says which and why)."""
@@ -93,6 +94,9 @@ class Server:
         self.objs = {}  # socket -> _Listen or Conn
         self.listens = []
         self.writing = set()  # conns registered for POLLOUT
+        # conns not polled for input while the core pauses them (core/flow.py), oldest
+        # first: they are read again in that order, so that no publisher starves
+        self.held = []
         self.lingering = {}  # closing conn -> ms when it started closing
         # buf: a bytearray allocated early (before imports fragment the heap) or a size
         self.buf = bytearray(buf) if isinstance(buf, int) else buf
@@ -106,62 +110,6 @@ class Server:
         self.capture = None  # capture_io.CaptureIO when capture_address is set
         self.batch = None  # persist_files.Batch when persistence is on
         self.reserve = None  # bytearray(_RESERVE) from the first check_memory() on
-
-    # ---- setup ----
-
-    def listen(self, listener):
-        """Open the listening socket of one core Listener; raises ListenError on failure."""
-        host = listener.bind or "0.0.0.0"
-        if listener.bind_interface is not None:  # a board's interfaces have no names here
-            self.log("warning", "Warning: bind_interface %s is not supported on MicroPython: "
-                     "the listener on port %d listens on %s"
-                     % (listener.bind_interface, listener.port, host))
-        try:
-            ai = socket.getaddrinfo(host, listener.port)[0]
-        except OSError as e:
-            raise ListenError("Error: cannot resolve listener address %s: %s"
-                              % (host, errno_text(e)))
-        fam, addr = ai[0], ai[-1]
-        self.log("notice", "Opening %s listen socket on port %d."
-                 % ("ipv6" if fam == _AF_INET6 else "ipv4", listener.port))
-        sock = socket.socket(fam, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
-            sock.listen(self.backlog)
-            sock.setblocking(False)
-        except OSError as e:
-            sock.close()
-            raise ListenError("Error: cannot listen on %s port %d: %s"
-                              % (host, listener.port, errno_text(e)))
-        entry = _Listen(sock, listener)
-        self.listens.append(entry)
-        self.objs[sock] = entry
-        self.register(sock, _POLLIN)
-        return entry
-
-    def listen_all(self, listeners):
-        """Open every listener; a failing IPv6 one is a warning while another one works."""
-        for l in listeners:
-            if l.certfile is not None:
-                import tls_server  # only a config with TLS listeners pays for the module
-                self.tls = tls_server.setup(listeners)  # ListenError when one cannot work
-                break
-        for l in listeners:
-            if l.protocol == "websockets":
-                import wsport  # only a config with WebSocket listeners pays for it
-                wsport.install(self)
-                break
-        for l in listeners:
-            try:
-                self.listen(l)
-            except ListenError as e:
-                if l.bind is not None and ":" in l.bind:
-                    self.log("warning", "Warning: no IPv6 listener: %s" % str(e)[7:])
-                    continue
-                raise
-        if not self.listens:
-            raise ListenError("Error: no listen socket could be opened.")
 
     def register(self, sock, mask):
         """poll.register that never leaves the poller broken; MemoryError when it failed.
@@ -220,6 +168,9 @@ class Server:
         self._housekeeping(now)
         self.check_memory()
         self.flush_pending()
+        if self.held:
+            import hold
+            hold.release(self)
         cap = self.capture
         if cap is not None:
             cap.poll(now)
@@ -244,6 +195,9 @@ class Server:
                 if obj.closing:
                     if e & _BAD:
                         self._close(obj)  # the peer is gone: nobody to flush to
+                elif self.broker.flow and not e & _BAD and self.broker.hold(obj):
+                    import hold  # loaded once publishers must wait
+                    hold.hold(self, obj)  # TCP slows the publisher until the core has drained
                 else:
                     self._read(obj)
                     # at once, not after the batch: one SUBSCRIBE can queue a window of retained
@@ -267,6 +221,11 @@ class Server:
                 if low != self.low:
                     self._set_low(low, free)
         self.free = free
+        if free < 2 * self.min_free and self.broker.flow and "hold" not in sys.modules:
+            try:  # back-pressure's code, loaded while the heap still has room for it
+                import hold  # noqa: F401
+            except MemoryError:
+                pass
         if self.reserve is None and free >= self.min_free:
             try:
                 self.reserve = bytearray(_RESERVE)  # spent by register(): take it back
@@ -371,7 +330,11 @@ class Server:
     def _read(self, conn):
         sock = conn.port_data
         try:
-            n = sock.readinto(self.buf) if self.tls is None else self.tls.read(self, conn)
+            if self.tls is not None:
+                n = self.tls.read(self, conn)
+            else:  # short of heap, a small read: what a MemoryError holds back stays small
+                n = sock.readinto(self.buf, _SHORT_READ if self.free < 2 * self.min_free
+                                  else len(self.buf))
         except OSError as e:
             if e.args and e.args[0] == _EAGAIN:
                 return
@@ -443,10 +406,11 @@ class Server:
         if want_out != (conn in self.writing):
             if want_out:
                 self.writing.add(conn)
-                self.poller.modify(sock, _POLLOUT if conn.closing else _POLLIN | _POLLOUT)
             else:
                 self.writing.discard(conn)
-                self.poller.modify(sock, _POLLIN)
+            # input unless held (core/flow.py), output while bytes wait
+            self.poller.modify(sock, _POLLOUT if conn.closing else (_POLLOUT if want_out else 0)
+                               | (0 if conn in self.held else _POLLIN))
         elif conn.closing and want_out:
             self.poller.modify(sock, _POLLOUT)  # stop reading from a closing client
 
@@ -466,6 +430,8 @@ class Server:
         conn.port_data = None
         self.objs.pop(sock, None)
         self.writing.discard(conn)
+        if conn in self.held:
+            self.held.remove(conn)
         self.lingering.pop(conn, None)
         if self.tls is not None:
             self.tls.forget(sock)
@@ -485,7 +451,8 @@ class Server:
         if self.batch is not None:
             self.batch.store.close()  # the records of the closes too
         from forget import forget
-        forget("limits")  # a board's REPL lives on after the broker: give its heap back
+        # a board's REPL lives on after the broker: give its heap back
+        forget("limits", "hold", "core.flow")
 
 
 def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
@@ -494,6 +461,8 @@ def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     broker = Broker(cfg, log)
     broker.debug = "debug" in getattr(log, "types", ())  # per-packet lines (-v)
     broker.out_limit = out_limit
+    if cfg.back_pressure is None:
+        broker.flow = True  # boards: publishers wait rather than messages being dropped
     # a small heap: tighter limits against abuse where the config leaves them unset
     if cfg.max_subscriptions_per_client is None:
         broker.max_subs = 100
@@ -534,14 +503,18 @@ def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
         server.batch = persist_files.start(broker, cfg, log)
         if server.batch == 1:
             return 1
+    import listeners  # start-up only: dropped once the sockets are open
     try:
-        server.listen_all(cfg.listeners)
+        listeners.listen_all(server, cfg.listeners, _Listen)
     except ListenError as e:
         log("error", str(e))
         if "error" not in getattr(log, "types", ("error",)):
             sys.stderr.write("%s\n" % e)  # a fatal error is never silent
         server.shutdown()
         return 1
+    finally:
+        del listeners
+        forget("listeners")
     gc.collect()  # the start-up's garbage: the figure logged is what clients can have
     log("notice", "%s version %s running (MicroPython, %d bytes of heap free)"
         % (NAME, VERSION, server.check_memory()))

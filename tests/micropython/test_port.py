@@ -428,7 +428,8 @@ from core.config import parse_config
 port = int(sys.argv[1])
 cfg = parse_config("listener %d 127.0.0.1\\nallow_anonymous true\\n" % port, "probe.conf")
 srv = loop.Server(Broker(cfg, None), lambda level, msg: None, 0, 256)
-srv.listen(cfg.listeners[0])
+import listeners
+listeners.listen(srv, cfg.listeners[0], loop._Listen)
 c = socket.socket()
 c.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
 srv.step(100)  # accepted: the connection is registered

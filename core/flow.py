@@ -1,0 +1,90 @@
+"""Back-pressure (back_pressure true): while a destination is full, or the heap is short,
+the port stops reading from the connections that publish, so that TCP slows the
+publishers instead of the broker dropping messages or disconnecting clients.
+
+A destination is full when its unsent bytes pass the broker's out_limit or its session
+queue holds max_queued_messages (or max_queued_bytes), or _QUEUE messages when that is
+fewer (a queue of 100,000 messages would be one list block of a megabyte). What was
+already read is routed all the same (a queue exceeds its limit by at most one receive
+buffer's worth); a packet that finds no heap waits in conn.inbuf (broker.stuck) and is
+routed again. Only a
+full destination that takes no byte for slow_subscriber_timeout seconds is cut off.
+"""
+
+from core import clock
+from core.const import const
+
+_QUEUE = const(256)  # queued messages that pause publishers at most: 512 list slots, 2 KB
+
+
+def over(b, c):
+    """True when destination c is over a limit: unsent bytes (any, while the heap is short)
+    or its session's queue."""
+    if len(c.out) > b.out_limit or (b.low_memory and c.out):
+        return True
+    s = c.session
+    if s is None or not s.queue:
+        return False
+    cfg = b.cfg
+    lim = cfg.max_queued_messages
+    if not lim or lim > _QUEUE:
+        lim = _QUEUE  # a long queue is one large block: pause before it grows
+    if len(s.queue) >= 2 * lim:  # two list slots per message
+        return True
+    return bool(cfg.max_queued_bytes and s.queued_bytes >= cfg.max_queued_bytes)
+
+
+def mark(b, c):
+    """If destination c is over a limit, publishers wait until it drains (or proves slow)."""
+    if c not in b.full and over(b, c):
+        b.full[c] = [b.now, c.tx_bytes]  # since when it took no byte, and its count then
+
+
+def hold(b, c):
+    """True when the port must not read from c now: it publishes, owes no acknowledgement
+    and the broker is paused (a destination is full, a packet waits for heap, or the heap
+    is short while bytes wait to be sent), or its own packets wait for heap."""
+    if c in b.stuck:
+        return True
+    if not c.published or c.closing:
+        return False
+    if c.session is not None and c.session.inflight:
+        return False  # it owes acknowledgements: reading them is what drains the broker
+    f = b.full
+    if b.low_memory:  # the heap is short: whoever has bytes to take is waited for, timed
+        for x in b.conns:
+            if x.out and not x.closing:
+                mark(b, x)
+    for x in list(f):  # let go of the destinations that drained or closed
+        if x.closing or not over(b, x):
+            del f[x]
+    if c in f or not (f or b.stuck):
+        return False  # (a full destination is read: its own acknowledgements drain it)
+    c.last_rx = b.now  # it has sent bytes we leave unread: not a keepalive timeout
+    return True
+
+
+def check(b):
+    """Every second: route again the packets a MemoryError kept back (broker.stuck); cut
+    off a full destination that took no byte for slow_subscriber_timeout (counted in
+    backlog_cut), let go of one that drained."""
+    s = b.stuck
+    b.stuck = []
+    for c in s:
+        if not c.closing and c.inbuf:
+            b.received(c, b"")
+    f = b.full
+    for c in list(f):
+        st = f[c]
+        if c.closing or not over(b, c):
+            del f[c]
+        elif c.tx_bytes != st[1]:
+            st[0] = b.now
+            st[1] = c.tx_bytes
+        elif clock.diff(b.now, st[0]) >= b.cfg.slow_subscriber_timeout * 1000:
+            del f[c]
+            b.backlog_cut += 1
+            why = "it took no data for %d s (slow_subscriber_timeout) with %d bytes unsent" \
+                % (b.cfg.slow_subscriber_timeout, len(c.out))
+            b.log("warning", "Client %s disconnected: %s." % (c.name(), why))
+            b.close(c, True, why)
