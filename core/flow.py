@@ -65,14 +65,23 @@ def hold(b, c):
 
 
 def check(b):
-    """Every second: route again the packets a MemoryError kept back (broker.stuck); cut
-    off a full destination that took no byte for slow_subscriber_timeout (counted in
-    backlog_cut), let go of one that drained."""
+    """Every second: route again the packets a MemoryError kept back (broker.stuck), and
+    close a connection whose packet found no heap for slow_subscriber_timeout; cut off a
+    full destination that took no byte for as long (counted in backlog_cut), let go of one
+    that drained."""
     s = b.stuck
     b.stuck = []
+    lim = b.cfg.slow_subscriber_timeout * 1000
     for c in s:
         if not c.closing and c.inbuf:
             b.received(c, b"")
+            if c in b.stuck and clock.diff(b.now, c.partial_since) >= lim:
+                # the heap has not recovered for that long: shed this load, as without
+                # back-pressure (conn.partial_since: when its kept packet last moved)
+                b.stuck.remove(c)
+                b.log("error", "Error: out of memory while handling %s for %d s; closing it."
+                      % (c.name(), lim // 1000))
+                b.close(c, True, "out of memory")
     f = b.full
     for c in list(f):
         st = f[c]
