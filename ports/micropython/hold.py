@@ -1,6 +1,6 @@
 """Back-pressure in the loop (core/flow.py): a held client is not polled for input until
-the core has drained. Imported, with core/flow.py, on the first hold or once free heap is
-under twice min_free (while it still has room for them): a board pays for them only then."""
+the core has drained. Imported, with core/flow.py, on the first hold or when free heap
+falls under min_free: a board pays for them only then."""
 
 from core import flow
 from core.const import const

@@ -221,11 +221,6 @@ class Server:
                 if low != self.low:
                     self._set_low(low, free)
         self.free = free
-        if free < 2 * self.min_free and self.broker.flow and "hold" not in sys.modules:
-            try:  # back-pressure's code, loaded while the heap still has room for it
-                import hold  # noqa: F401
-            except MemoryError:
-                pass
         if self.reserve is None and free >= self.min_free:
             try:
                 self.reserve = bytearray(_RESERVE)  # spent by register(): take it back
@@ -240,6 +235,11 @@ class Server:
             self.log("warning", "Warning: memory low (%d bytes free, threshold %d): new "
                      "clients are refused with CONNACK 3 (server unavailable)."
                      % (free, self.min_free))
+            if self.broker.flow:
+                try:  # back-pressure's code (hold.py, core/flow.py): low heap needs it
+                    import hold  # noqa: F401
+                except MemoryError:
+                    pass  # the first hold tries again
         else:
             self.log("notice", "Memory recovered (%d bytes free): new clients are "
                      "accepted again." % free)
