@@ -185,20 +185,29 @@ def parse_one(buf, i=0, end=None):
     return buf[i], j, j + rl
 
 
-def publishes(buf):
-    """[(first byte, payload start)] of the whole PUBLISH packets at the start of buf (a
-    QoS 1/2 one's packet id is the 2 bytes before its payload), and where the rest starts."""
+def packets(buf):
+    """[(first byte, body start, body end)] of the whole packets at the start of buf, and
+    where the rest starts."""
     out = []
     i = 0
     while True:
         parsed = parse_one(buf, i)
         if parsed is None:
             return out, i
-        h, s, e = parsed
+        out.append(parsed)
+        i = parsed[2]
+
+
+def publishes(buf):
+    """[(first byte, payload start)] of the whole PUBLISH packets at the start of buf (a
+    QoS 1/2 one's packet id is the 2 bytes before its payload), and where the rest starts."""
+    got, i = packets(buf)
+    out = []
+    for h, s, e in got:
         if h & 0xF0 == 0x30:
             p = s + 2 + ((buf[s] << 8) | buf[s + 1])
             out.append((h, p + 2 if h & 0x06 else p))
-        i = e
+    return out, i
 
 
 # --- worker processes ---------------------------------------------------------
@@ -387,20 +396,15 @@ def qos1_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_siz
         if not data:
             raise BenchError("broker closed the publisher connection")
         buf += data
-        i = 0
         k = 0
-        while True:
-            parsed = parse_one(buf, i)
-            if parsed is None:
-                break
-            h, s, e = parsed
+        got, i = packets(buf)
+        for h, s, e in got:
             if h == 0x40 and e - s == 2:
                 pid = (buf[s] << 8) | buf[s + 1]
                 if not outstanding[pid]:
                     raise BenchError("PUBACK for packet id %d that is not in flight" % pid)
                 outstanding[pid] = 0
                 k += 1
-            i = e
         del buf[:i]
         acked += k
         if k and time.monotonic() < t_end:
@@ -1364,29 +1368,28 @@ def parse_args(argv):
     p.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
     p.add_argument("--pid", type=int,
                    help="broker PID, to report its peak RSS (single-broker mode)")
-    p.add_argument("--compare", action="store_true",
-                   help="start this broker and Debian's mosquitto on free ports and compare them")
     p.add_argument("--broker-cmd",
                    help="command that starts the broker under test; {port} and {conf} "
                         "(a mosquitto-style file: listener PORT 127.0.0.1, allow_anonymous true) "
                         "are substituted; without either, '-p PORT' is appended. "
                         "Default: python ports/cpython/main.py -p PORT")
-    p.add_argument("--capture", action="store_true",
-                   help="start this broker three times (capture off, on, on with a black-holed "
-                        "receiver) and compare fan-in throughput and latency")
-    p.add_argument("--websockets", action="store_true",
-                   help="run the QoS 0 and QoS 1 scenarios (%s) on this broker over TCP and "
-                        "over a websockets listener, and compare" % ", ".join(WS_SCENARIOS))
-    p.add_argument("--mosquitto-nodelay", action="store_true",
-                   help="add 'set_tcp_nodelay true' to mosquitto's config (its default is off: "
-                        "Nagle's algorithm then delays small messages by up to ~40 ms)")
-    p.add_argument("--persistence", action="store_true",
-                   help="run the persist scenario on this broker and on mosquitto, each with "
-                        "persistence false and true")
-    p.add_argument("--restart", action="store_true",
-                   help="time this broker's start on persistence files holding %d retained "
-                        "messages and %d sessions with %d queued messages each"
-                        % (RESTART_RETAINED, RESTART_SESSIONS, RESTART_QUEUED))
+    for flag, text in (
+            ("--compare", "start this broker and Debian's mosquitto on free ports and compare "
+                          "them"),
+            ("--capture", "start this broker three times (capture off, on, on with a "
+                          "black-holed receiver) and compare fan-in throughput and latency"),
+            ("--websockets", "run the QoS 0 and QoS 1 scenarios (%s) on this broker over TCP "
+                             "and over a websockets listener, and compare"
+                             % ", ".join(WS_SCENARIOS)),
+            ("--mosquitto-nodelay", "add 'set_tcp_nodelay true' to mosquitto's config (its "
+                                    "default is off: Nagle's algorithm then delays small "
+                                    "messages by up to ~40 ms)"),
+            ("--persistence", "run the persist scenario on this broker and on mosquitto, each "
+                              "with persistence false and true"),
+            ("--restart", "time this broker's start on persistence files holding %d retained "
+                          "messages and %d sessions with %d queued messages each"
+                          % (RESTART_RETAINED, RESTART_SESSIONS, RESTART_QUEUED))):
+        p.add_argument(flag, action="store_true", help=text)
     p.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
                    help="comma-separated subset of: %s (default %s)"
                         % (", ".join(SCENARIOS), DEFAULT_SCENARIOS))
