@@ -161,11 +161,13 @@ def test_slow_receiver_gets_records_in_order_and_gaps_equal_reported_drops(broke
     b = broker_factory(_conf(sp, "capture_queue_size 2048\ncapture_stats_interval 1\n"))
     c = socket.create_connection((HOST, b.port), timeout=5)
     c.sendall(_connect("fast"))
-    for i in range(200):
+    # many more records than the ring and both sockets' buffers hold: drops are certain
+    # even when a loaded machine lets the receiver keep up with a few hundred
+    for i in range(1000):
         c.sendall(_pub("t/%d" % i))
     c.sendall(b"\xe0\x00")
     c.close()
-    check_gaps_are_counted_drops(sink, 203)
+    check_gaps_are_counted_drops(sink, 1003)
 
 
 def _openssl(*args, cwd):
