@@ -54,6 +54,7 @@ class Broker:
         self.per_listener = {}  # listener -> open connections
         self.pending = []
         self.retry = []  # sessions whose next message found no heap: refilled every second
+        self.last_topic = None  # (topic, topic bytes) of the last message made (deliver.new_msg)
         # spill(conn): set by a port short of memory to write conn.out at once when one
         # packet makes a lot of output (a SUBSCRIBE's retained messages); None: wait for the
         # port's usual flush

@@ -35,7 +35,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
             if c is None or c.closing:
                 if b.cfg.queue_qos0_messages and c is None:
                     if msg is None:
-                        msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:pe]))
+                        msg = new_msg(b, topic, mv, ts, te, ps, pe)
                     send(b, sess, msg, 0, 0)
                 continue
             out = c.out
@@ -87,10 +87,23 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
                 dv(c, topic, 0, 0, pe - ps)
             if b.debug:
                 b.packet_log().publish_out(b, c, 0x30, 0, topic, pe - ps)
+            if len(out) > _SPILL_AT and b.spill is not None:
+                b.spill(c)  # as _start does: a burst to many would grow each buffer by KBs
         else:
             if msg is None:
-                msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:pe]))
+                msg = new_msg(b, topic, mv, ts, te, ps, pe)
             send(b, sess, msg, q, 0)
+
+
+def new_msg(b, topic, mv, ts, te, ps, pe):
+    """The message (topic, topic bytes, payload) of a received PUBLISH, its topic bytes
+    mv[ts:te] and payload mv[ps:pe]."""
+    # a burst to one topic shares one topic str and bytes: on a board each message kept
+    # in flight or queued would hold its own copies, 64 bytes more
+    last = b.last_topic
+    if last is None or last[0] != topic:
+        last = b.last_topic = (topic, bytes(mv[ts:te]))
+    return (last[0], last[1], bytes(mv[ps:pe]))
 
 
 def inside(c, topic):
@@ -102,7 +115,7 @@ def inside(c, topic):
 def publish_msg(b, msg, qos, retain):
     """Publish a message made inside the broker (a will, $SYS, a bridge)."""
     if retain and b.cfg.retain_available:
-        b.retained.set(msg, qos)
+        msg = b.retained.set(msg, qos)
         if b.store is not None:
             b.store.retain(msg, qos)
     route_msg(b, msg, qos)

@@ -67,10 +67,11 @@ def publish(b, conn, b0, mv, s, e, p0):
         if b0 & 1:
             if not b.cfg.retain_available:
                 raise ProtocolError("retained PUBLISH while retain_available is false")
-            msg = (topic, bytes(mv[ts:te]), bytes(mv[ps:e]))
             if conn.mlen:
-                msg = (topic, conn.mount.encode() + msg[1], msg[2])
-            b.retained.set(msg, qos)  # MQTT-3.3.1-5/10/11
+                msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
+            else:
+                msg = deliver.new_msg(b, topic, mv, ts, te, ps, e)
+            msg = b.retained.set(msg, qos)  # MQTT-3.3.1-5/10/11
             if b.store is not None:
                 b.store.retain(msg, qos)
         if conn.mlen:  # the received bytes carry the short topic: route a PUBLISH made anew

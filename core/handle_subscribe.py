@@ -77,10 +77,10 @@ def subscribe(b, conn, b0, mv, s, e, p0):
         ms = b.retained.matching(f)
         if b.sys is not None and f[0] == "$":
             ms += b.sys.matching(f)  # $SYS values are made on demand, not stored
-        for msg, mq in ms:
+        for msg in ms:  # (topic, topic bytes, payload, qos): see core/session.py
             if acl is not None and not acl.can_read(conn.username, conn.client_id, msg[0]):
                 continue
-            deliver.send(b, sess, msg, mq if mq < q else q, 1)  # MQTT-3.3.1-6/8
+            deliver.send(b, sess, msg, msg[3] if msg[3] < q else q, 1)  # MQTT-3.3.1-6/8
 
 
 def unsubscribe(b, conn, b0, mv, s, e, p0):

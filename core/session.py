@@ -50,20 +50,24 @@ class Session:
 
 
 class RetainStore:
-    """Maps a topic name to (message, qos): the last retained message per topic."""
+    """Maps a topic name to the last retained message of that topic with its qos appended:
+    (topic, topic bytes, payload, qos), a message as any other to its readers (one tuple,
+    not a pair of the message and its qos: 32 bytes less each on a board)."""
 
     def __init__(self):
         self.msgs = {}
 
     def set(self, msg, qos):
-        """Store msg as the retained message of its topic; an empty payload deletes it."""
+        """Store msg as the retained message of its topic; an empty payload deletes it.
+        Returns what is stored (msg when deleted), to be routed in msg's place."""
         if len(msg[_MSG_PAYLOAD]) == 0:
             self.msgs.pop(msg[_MSG_TOPIC], None)
-        else:
-            self.msgs[msg[_MSG_TOPIC]] = (msg, qos)
+            return msg
+        r = self.msgs[msg[_MSG_TOPIC]] = (msg[0], msg[1], msg[2], qos)
+        return r
 
     def matching(self, f):
-        """List of (message, qos) whose topic matches filter f."""
+        """List of the retained messages (with their qos, above) whose topic matches f."""
         if "+" not in f and "#" not in f:
             r = self.msgs.get(f)
             return [r] if r is not None else []
@@ -71,7 +75,8 @@ class RetainStore:
 
 
 # The subscription tree: topic filters stored by level, matched without scanning them all.
-# A node is [children, subscribers]: children maps a level (or "+", "#") to a node,
+# A node is [children, subscribers]: children maps a level (or "+", "#") to a node (None
+# in a leaf: most filters end in one, and an empty dict costs a board 32 bytes each),
 # subscribers maps a Session to its granted QoS (or is None).
 
 
@@ -79,7 +84,7 @@ class SubTree:
     """Topic filters of all sessions, with a small cache of match results per topic."""
 
     def __init__(self, cache_size=256):
-        self.root = [{}, None]
+        self.root = [None, None]
         self.count = 0
         self.cache = {}
         self.cache_size = cache_size
@@ -89,9 +94,11 @@ class SubTree:
         node = self.root
         for lv in f.split("/"):
             ch = node[0]
+            if ch is None:
+                ch = node[0] = {}
             nxt = ch.get(lv)
             if nxt is None:
-                nxt = [{}, None]
+                nxt = [None, None]
                 ch[lv] = nxt
             node = nxt
         if node[1] is None:
@@ -108,7 +115,7 @@ class SubTree:
         path = []
         node = self.root
         for lv in f.split("/"):
-            nxt = node[0].get(lv)
+            nxt = node[0].get(lv) if node[0] else None
             if nxt is None:
                 return False
             path.append((node, lv))
@@ -123,6 +130,8 @@ class SubTree:
             parent, lv = path.pop()
             del parent[0][lv]
             node = parent
+            if not node[0]:
+                node[0] = None  # a leaf again
         return True
 
     def match(self, topic):
@@ -152,9 +161,11 @@ def _walk(node, levels, i, found, dollar):
     if i == len(levels):
         if node[1]:
             _add(found, node[1])
-        n = ch.get("#")  # "a/#" also matches "a"
+        n = ch.get("#") if ch else None  # "a/#" also matches "a"
         if n is not None and n[1]:
             _add(found, n[1])
+        return
+    if not ch:
         return
     n = ch.get(levels[i])
     if n is not None:

@@ -5,6 +5,15 @@ from core.topic import matches
 from core.version import NAME, VERSION
 
 
+# the topics below $SYS/broker/ in the order of SysTree.values(), in one constant: a board
+# keeps one string on its heap rather than one per topic (each made when it is published)
+_NAMES = ("version,uptime,clients/connected,clients/active,clients/disconnected,"
+          "clients/total,clients/maximum,messages/received,messages/sent,"
+          "publish/messages/dropped,clients/backlog_disconnected,bytes/received,"
+          "retained messages/count,subscriptions/count,heap/current,heap/free")
+_PREFIX = "$SYS/broker/"
+
+
 class SysTree:
     """Publishes $SYS/broker/... every sys_interval seconds, only the values that changed.
 
@@ -14,6 +23,8 @@ class SysTree:
 
     def __init__(self, b):
         self.b = b
+        # the values last published: a built-in one by its place in values() (no topic
+        # str kept), the observer's by topic
         self.last = {}
         self.next_at = 0
         self.max_clients = 0
@@ -28,22 +39,14 @@ class SysTree:
         if connected > self.max_clients:
             self.max_clients = connected
         total = len(b.sessions)
-        return (
-            ("$SYS/broker/version", NAME + " version " + VERSION),
-            ("$SYS/broker/uptime", "%d seconds" % b.secs),
-            ("$SYS/broker/clients/connected", connected),
-            ("$SYS/broker/clients/active", connected),
-            ("$SYS/broker/clients/disconnected", total - connected if total > connected else 0),
-            ("$SYS/broker/clients/total", total),
-            ("$SYS/broker/clients/maximum", self.max_clients),
-            ("$SYS/broker/messages/received", b.msgs_in),
-            ("$SYS/broker/messages/sent", b.msgs_out),
-            ("$SYS/broker/publish/messages/dropped", b.msgs_dropped),
-            ("$SYS/broker/clients/backlog_disconnected", b.backlog_cut),
-            ("$SYS/broker/bytes/received", b.bytes_in),
-            ("$SYS/broker/retained messages/count", len(b.retained.msgs)),
-            ("$SYS/broker/subscriptions/count", b.subs.count),
-        )
+        vals = (NAME + " version " + VERSION, "%d seconds" % b.secs, connected, connected,
+                total - connected if total > connected else 0, total, self.max_clients,
+                b.msgs_in, b.msgs_out, b.msgs_dropped, b.backlog_cut, b.bytes_in,
+                len(b.retained.msgs), b.subs.count)
+        if b.heap_current is not None:  # set by a port that measures its heap
+            vals += (b.heap_current, b.heap_free)
+        names = _NAMES.split(",")
+        return [(_PREFIX + names[i], vals[i]) for i in range(len(vals))]
 
     def tick(self):
         """Publish changed values when the interval has passed."""
@@ -52,18 +55,23 @@ class SysTree:
             return
         self.next_at = b.secs + b.cfg.sys_interval
         vals = self.values()
-        heap = b.heap_current  # set by a port that measures its heap
-        if heap is not None:
-            vals += (("$SYS/broker/heap/current", heap), ("$SYS/broker/heap/free", b.heap_free))
+        n = len(vals)
         if b.events is not None:  # the observer's own figures (capture: its queue)
             vals += b.events.sys_values()
-        for t, v in vals:
-            v = str(v)
-            if self.last.get(t) != v:
-                self.last[t] = v
-                deliver.publish_msg(b, (t, t.encode(), v.encode()), 0, 0)  # a message
+        last = self.last
+        for i in range(len(vals)):
+            t, v = vals[i]
+            k = i if i < n else t
+            if last.get(k) != v:
+                last[k] = v
+                deliver.publish_msg(b, (t, t.encode(), str(v).encode()), 0, 0)  # a message
 
     def matching(self, f):
-        """The current values matching filter f as retained (message, qos) pairs."""
-        return [((t, t.encode(), v.encode()), 0)  # (a message, qos)
-                for t, v in self.last.items() if matches(f, t)]
+        """The current values matching filter f as retained messages with their qos (0)."""
+        names = _NAMES.split(",")
+        r = []
+        for k in self.last:
+            t = _PREFIX + names[k] if type(k) is int else k
+            if matches(f, t):
+                r.append((t, t.encode(), str(self.last[k]).encode(), 0))  # as RetainStore keeps
+        return r

@@ -33,7 +33,7 @@ class Restore:
                 self.wall = v[2]
             return
         if t == R.RETAIN:
-            b.retained.msgs[v[0]] = ((v[0], v[0].encode(), v[2]), v[1])
+            b.retained.msgs[v[0]] = (v[0], v[0].encode(), v[2], v[1])  # core/session.py
             return
         if t == R.UNRETAIN:
             b.retained.msgs.pop(v[0], None)

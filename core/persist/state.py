@@ -14,8 +14,8 @@ def write(sink, b, gone, gen, wall):
     out = bytearray(R.MAGIC)
     R.put(out, R.HEADER, 0, gen, wall)
     for t in b.retained.msgs:
-        m, q = b.retained.msgs[t]
-        R.put(out, R.RETAIN, m[1], q, m[2])
+        m = b.retained.msgs[t]  # (topic, topic bytes, payload, qos)
+        R.put(out, R.RETAIN, m[1], m[3], m[2])
         if len(out) >= _PIECE:
             out = _spill(sink, out)
     for cid in b.sessions:

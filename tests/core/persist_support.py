@@ -66,7 +66,7 @@ def broker_with_store(d, wall, limit=1 << 30, **settings):
 def describe(b):
     """The broker's persistent state as nested sorted lists (comparable, printable): its
     retained messages and its persistent (clean session 0) sessions."""
-    ret = sorted([(t, m[1], q, m[2]) for t, (m, q) in b.retained.msgs.items()])
+    ret = sorted([(t, m[1], m[3], m[2]) for t, m in b.retained.msgs.items()])
     sess = []
     n = 0
     for cid in sorted(b.sessions):
@@ -75,9 +75,10 @@ def describe(b):
         n += len(subs)
         if s.clean:
             continue
-        infl = sorted([(pid, s.flags[pid], s.inflight[pid]) for pid in s.inflight])
+        # a message's topic, topic bytes and payload (a retained one carries its qos too)
+        infl = sorted([(pid, s.flags[pid], s.inflight[pid][:3]) for pid in s.inflight])
         q2 = sorted(s.qos2_in) if s.qos2_in else []
-        sess.append((cid, s.clean, s.username, subs, infl, list(s.queue), s.queued_bytes, q2))
+        sess.append((cid, s.clean, s.username, subs, infl, [x if type(x) is int else x[:3] for x in s.queue], s.queued_bytes, q2))
     assert b.subs.count == n, "%d subscriptions in the tree, %d in sessions" % (b.subs.count, n)
     return [ret, sess]
 
