@@ -1,5 +1,49 @@
-"""The listening sockets, opened once at start (loop.start), which then drops this module:
-its code is not worth a board's heap while the broker serves."""
+"""The MicroPython port's start-up (loop.start), second part: capture, persistence and
+the listening sockets (with TLS and WebSockets when configured), then the line that says
+the broker runs. Imported once startup.py's code is dropped and collected, and dropped
+itself before the broker serves: its code is not worth a board's heap while it serves.
+"""
+
+import gc
+import sys
+
+
+def open_all(server, cfg, log, listen_type):
+    """Capture, persistence and the listeners for server; server, or an exit code (int)
+    with the reason logged."""
+    from forget import forget
+    from core.version import NAME, VERSION
+    from loop import ListenError
+    forget("listeners")  # this function runs on; the module's code can go
+    broker = server.broker
+    if cfg.capture_address is not None:
+        import capture_io
+        try:
+            server.capture = capture_io.CaptureIO.create(broker, cfg, server)
+        except ValueError as e:
+            log("error", "Error: capture: %s" % e)
+            if "error" not in getattr(log, "types", ("error",)):
+                sys.stderr.write("Error: capture: %s\n" % e)
+            return 1
+    if cfg.persist is not None:
+        import persist_files  # only a config that names persistence pays for it
+        server.batch = persist_files.start(broker, cfg, log)
+        if server.batch == 1:
+            return 1
+    try:
+        listen_all(server, cfg.listeners, listen_type)
+    except ListenError as e:
+        log("error", str(e))
+        if "error" not in getattr(log, "types", ("error",)):
+            sys.stderr.write("%s\n" % e)  # a fatal error is never silent
+        server.shutdown()
+        return 1
+    gc.collect()  # the start-up's garbage: the figure logged is what clients can have
+    log("notice", "%s version %s running (MicroPython, %d bytes of heap free)"
+        % (NAME, VERSION, server.check_memory()))
+    if server.capture is not None:
+        server.capture.startup()
+    return server
 
 
 def listen(server, listener, listen_type):

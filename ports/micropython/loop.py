@@ -4,7 +4,6 @@ import errno
 import gc
 import select
 import socket
-import sys
 
 import clock
 from core.broker import Broker
@@ -28,7 +27,7 @@ _GC_EVERY_MS = const(250)  # while memory is short, collect at most this often
 RECV_SIZE = 2048  # one preallocated receive buffer shared by every connection
 OUT_LIMIT = 4096  # bytes queued per connection before QoS 0 messages to it are dropped
 MIN_FREE = 8192  # below this much free heap new clients get CONNACK 3
-_MATCH_CACHE = const(8)  # topics whose subscriber lists the core keeps (core/session.py, SubTree)
+_MATCH_CACHE = const(6)  # topics whose subscriber lists the core keeps (core/session.py, SubTree)
 _RESERVE = const(128)  # bytes kept back so that a failed poll.register can be completed
 _SHORT_READ = const(256)  # bytes read at a time while free heap is under twice min_free
 
@@ -85,7 +84,7 @@ class Server:
     def __init__(self, broker, log, min_free=MIN_FREE, buf=RECV_SIZE, backlog=_BACKLOG):
         self.broker = broker
         broker.spill = self.spill
-        # a few match results, not 256: each costs ~100 bytes, even for a topic nobody reads
+        # a few match results, not 256: each costs 100-200 bytes, even for a topic nobody reads
         broker.subs.cache_size = _MATCH_CACHE
         self.log = log
         self.min_free = min_free
@@ -458,69 +457,15 @@ class Server:
 def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     """A broker for cfg listening on real sockets: its Server, or an exit code (int) when
     it cannot start (the reason logged). tools/memprobe measures this very start-up."""
-    broker = Broker(cfg, log)
-    broker.debug = "debug" in getattr(log, "types", ())  # per-packet lines (-v)
-    broker.out_limit = out_limit
-    if cfg.back_pressure is None:
-        broker.flow = True  # boards: publishers wait rather than messages being dropped
-    # a small heap: tighter limits against abuse where the config leaves them unset
-    if cfg.max_subscriptions_per_client is None:
-        broker.max_subs = 100
-    if cfg.max_topic_levels is None and sys.platform in ("esp32", "rp2"):
-        # the subscription tree recurses once per level: a board's C stack is small (the
-        # unix build takes the core's 201 levels, as mosquitto)
-        broker.max_levels = 32
-    if cfg.max_outgoing_bytes is None:
-        broker.backlog_limit = 16 * out_limit
-    if cfg.password_file is not None or cfg.acl_file is not None:
-        from core import auth
-        from limits import read_file  # start-up only: dropped with limits below
-        try:
-            auth.install(broker, *auth.load(cfg, read_file))
-        except auth.SecurityError as e:
-            log("error", "Error: %s" % e)
-            if "error" not in getattr(log, "types", ("error",)):
-                sys.stderr.write("Error: %s\n" % e)
-            return 1
-    import limits
-    from forget import forget
-    cap = limits.limit_connections(cfg, log)
-    server = Server(broker, log, min_free, buf)
-    limits.reserve_slots(server, cap + len(cfg.listeners) + 2)  # + listeners, capture
-    del limits
-    forget("limits")
-    if cfg.capture_address is not None:
-        import capture_io
-        try:
-            server.capture = capture_io.CaptureIO.create(broker, cfg, server)
-        except ValueError as e:
-            log("error", "Error: capture: %s" % e)
-            if "error" not in getattr(log, "types", ("error",)):
-                sys.stderr.write("Error: capture: %s\n" % e)
-            return 1
-    if cfg.persist is not None:
-        import persist_files  # only a config that names persistence pays for it
-        server.batch = persist_files.start(broker, cfg, log)
-        if server.batch == 1:
-            return 1
-    import listeners  # start-up only: dropped once the sockets are open
-    try:
-        listeners.listen_all(server, cfg.listeners, _Listen)
-    except ListenError as e:
-        log("error", str(e))
-        if "error" not in getattr(log, "types", ("error",)):
-            sys.stderr.write("%s\n" % e)  # a fatal error is never silent
-        server.shutdown()
-        return 1
-    finally:
-        del listeners
-        forget("listeners")
-    gc.collect()  # the start-up's garbage: the figure logged is what clients can have
-    log("notice", "%s version %s running (MicroPython, %d bytes of heap free)"
-        % (NAME, VERSION, server.check_memory()))
-    if server.capture is not None:
-        server.capture.startup()
-    return server
+    broker = Broker(cfg, log)  # before the start-up's code, which leaves a hole when dropped
+    import startup  # the start-up's code: dropped once the broker is built
+    server = startup.start(broker, cfg, log, out_limit, min_free, buf)
+    del startup
+    if isinstance(server, int):
+        return server
+    gc.collect()  # startup's code is free: the modules kept for good may take its place
+    import listeners  # capture, persistence, listening: start-up only too
+    return listeners.open_all(server, cfg, log, _Listen)
 
 
 def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
