@@ -62,8 +62,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
                 p = pkt
             if len(out) > limit:
                 if b.flow:
-                    from core import flow  # loaded once something is full
-                    flow.mark(b, c)  # kept: the publishers wait instead
+                    mark(b, c)  # kept: the publishers wait instead
                 else:
                     if not c.dropped:
                         b.log("warning", "Client %s is slow: QoS 0 messages to it are dropped "
@@ -162,8 +161,7 @@ def send(b, sess, msg, q, retain):
         b.store.queue(sess, msg, retain << 2 | q)
     if c is not None:
         if b.flow:  # publishers wait while its queue is over a limit (core/flow.py)
-            from core import flow
-            flow.mark(b, c)
+            mark(b, c)
         _backlog(b, sess, c)
 
 
@@ -215,8 +213,7 @@ def _start(b, sess, c, msg, q, retain, head=False):
     if b.debug:
         b.packet_log().publish_out(b, c, 0x30 | (q << 1) | retain, pid, msg[0], len(msg[2]))
     if b.flow and len(out) > b.out_limit:
-        from core import flow
-        flow.mark(b, c)
+        mark(b, c)
     if not n0:
         b.pending.append(c)
     b.msgs_out += 1
@@ -284,3 +281,32 @@ def resume(b, sess):
             if b.debug:
                 b.packet_log().ack(b, c, 0x62, pid)
     refill(b, sess)
+
+
+# Whether a destination is full (core/flow.py): here rather than in core/flow.py, because
+# every queued message asks; a board then loads flow's code only once something is full.
+
+_QUEUE = const(256)  # queued messages that pause publishers at most: 512 list slots, 2 KB
+
+
+def over(b, c):
+    """True when destination c is over a limit: unsent bytes (any, while the heap is short)
+    or its session's queue."""
+    if len(c.out) > b.out_limit or (b.low_memory and c.out):
+        return True
+    s = c.session
+    if s is None or not s.queue:
+        return False
+    cfg = b.cfg
+    lim = cfg.max_queued_messages
+    if not lim or lim > _QUEUE:
+        lim = _QUEUE  # a long queue is one large block: pause before it grows
+    if len(s.queue) >= 2 * lim:  # two list slots per message
+        return True
+    return bool(cfg.max_queued_bytes and s.queued_bytes >= cfg.max_queued_bytes)
+
+
+def mark(b, c):
+    """If destination c is over a limit, publishers wait until it drains (or proves slow)."""
+    if c not in b.full and over(b, c):
+        b.full[c] = [b.now, c.tx_bytes]  # since when it took no byte, and its count then

@@ -3,7 +3,7 @@ the port stops reading from the connections that publish, so that TCP slows the
 publishers instead of the broker dropping messages or disconnecting clients.
 
 A destination is full when its unsent bytes pass the broker's out_limit or its session
-queue holds max_queued_messages (or max_queued_bytes), or _QUEUE messages when that is
+queue holds max_queued_messages (or max_queued_bytes), or 256 messages when that is
 fewer (a queue of 100,000 messages would be one list block of a megabyte). What was
 already read is routed all the same (a queue exceeds its limit by at most one receive
 buffer's worth); a packet that finds no heap waits in conn.inbuf (broker.stuck) and is
@@ -12,33 +12,7 @@ full destination that takes no byte for slow_subscriber_timeout seconds is cut o
 """
 
 from core import clock
-from core.const import const
-
-_QUEUE = const(256)  # queued messages that pause publishers at most: 512 list slots, 2 KB
-
-
-def over(b, c):
-    """True when destination c is over a limit: unsent bytes (any, while the heap is short)
-    or its session's queue."""
-    if len(c.out) > b.out_limit or (b.low_memory and c.out):
-        return True
-    s = c.session
-    if s is None or not s.queue:
-        return False
-    cfg = b.cfg
-    lim = cfg.max_queued_messages
-    if not lim or lim > _QUEUE:
-        lim = _QUEUE  # a long queue is one large block: pause before it grows
-    if len(s.queue) >= 2 * lim:  # two list slots per message
-        return True
-    return bool(cfg.max_queued_bytes and s.queued_bytes >= cfg.max_queued_bytes)
-
-
-def mark(b, c):
-    """If destination c is over a limit, publishers wait until it drains (or proves slow)."""
-    if c not in b.full and over(b, c):
-        b.full[c] = [b.now, c.tx_bytes]  # since when it took no byte, and its count then
-
+from core.deliver import mark, over  # there: every queued message asks (see deliver.py)
 
 def hold(b, c):
     """True when the port must not read from c now: it publishes, owes no acknowledgement

@@ -14,8 +14,11 @@
 // VM (1.29), 32-bit, 16-byte GC blocks like a board. Twice: with the .mpy files on the
 // filesystem (stock firmware) and in a ROMFS image (mpremote romfs build), which this port
 // maps outside the GC heap as a board's flash partition is. Then the load run
-// (tools/memprobe_load.py): the started broker driven through its sans-I/O core with
-// bytes, clients with 4 subscriptions, retained messages, QoS 0 and QoS 1 bursts.
+// (tools/memprobe_load.py): the started broker driven with bytes as the port's loop drives
+// it (the Server's own read, write and spill; reads of at most its receive buffer),
+// clients with 4 subscriptions, retained messages, QoS 0 and QoS 1 bursts. Its figure is
+// the highest LIVE heap: in use at the start of a step, once the previous step's garbage
+// is collected; the most garbage one step left is reported beside it.
 //
 // This port has no socket or select module. select.poll is a JavaScript object (a board's
 // is built in; its table of sockets is left out); socket is tools/memprobe32_net.py,
@@ -29,8 +32,11 @@
 // next call from JavaScript begins (it cannot scan the Wasm stack); within a call a full
 // heap gets another heap area instead (loadMicroPython has no option for a fixed heap:
 // heapsize is only the first area). So every step, of the start-up and of the load run, is
-// its own call from node: the heap is collected between steps, as a board collects while
-// its loop waits, and a step that needs more than the model's heap shows as a grown heap.
+// its own call from node: the heap is collected between steps, as a board collects when
+// an allocation fails, and a step that needs more than the model's heap (its live objects,
+// its own garbage, which this port cannot collect within the call, and the probe's
+// objects) shows as a grown heap. A load step is one port read or one port write, so its
+// garbage stays small.
 //
 // Needs node (18 or later), the npm package @micropython/micropython-webassembly-pyscript
 // (tools/test.sh installs it into .venv/node; MICROPYTHON_WASM may name micropython.mjs)
@@ -188,22 +194,21 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients) {
                "print('FILE', f if f.startswith('/') else os.getcwd() + '/' + f)\n" +
                "del f\ngc.collect()");
   r.file = (out.find((l) => l.startsWith("FILE ")) || "").slice(5);
-  // the load run: one step per call (see the header); its figure is the highest
-  // gc.mem_alloc() at a step's end, before that step's garbage is collected (see
-  // memprobe_load.step), less the probe's own objects (its modules' functions and names,
-  // the clients' counters), which begin() makes and which stay the same size throughout
+  // the load run: one step per call (see the header), each one port read or one port
+  // write; its figure is the highest heap in use at a step's start, when the previous
+  // step's garbage has been collected (live), less the probe's own objects (its modules'
+  // functions and names, the clients' counters and packet templates), which begin() makes
+  // and which stay the same size throughout. Also reported: the most garbage one step
+  // left, and the highest heap in use at a step's end before collecting (live + garbage).
   try {
     mp.runPython(`import memprobe_load\nmemprobe_load.begin(srv, ${clients})\ngc.collect()`);
     r.probe = memInfo(mp, out)[1] - used;
-    const step = mp.pyimport("memprobe_load").step;
-    let peak = 0;
+    const load = mp.pyimport("memprobe_load");
+    const step = load.step;
     let steps = 0;
-    for (let u = step(); u; u = step()) {
-      peak = Math.max(peak, u);
-      steps++;
-    }
-    Object.assign(r, {peak: peak - r.probe, steps,
-                      loadGrown: mp.pyimport("memprobe_load").grown});
+    while (step()) steps++;
+    Object.assign(r, {peak: load.peak - r.probe, steps, garbage: load.garbage,
+                      peakEnd: load.peak_end - r.probe, loadGrown: load.grown});
   } catch (e) {
     r.loadError = lastLine(e);
   }
@@ -261,8 +266,10 @@ async function main(argv) {
       ["used by the started broker", files.used, rom.used, ""],
       ["free after start", mark(files.free, files.free >= freeFiles),
        mark(rom.free, rom.free >= freeRom), `>= ${freeFiles} / ${freeRom}`],
-      ["load run: peak in use", mark(files.peak, files.peak < maxPeak && !files.loadGrown),
+      ["load run: peak live", mark(files.peak, files.peak < maxPeak && !files.loadGrown),
        mark(rom.peak, rom.peak < maxPeak && !rom.loadGrown), `< ${maxPeak}, heap not grown`],
+      ["load run: most garbage/step", files.garbage, rom.garbage, "collected between steps"],
+      ["load run: peak with garbage", files.peakEnd, rom.peakEnd, "in use at a step's end"],
       ["load run: the probe's own", files.probe, rom.probe, "left out of the peak"],
       ["load run: steps", files.steps, rom.steps, ""]];
     console.log(`${"figure".padEnd(28)} ${"files".padStart(14)} ${"ROMFS".padStart(14)}  budget`);
@@ -286,6 +293,7 @@ async function main(argv) {
       for (const [k, v] of [["heap_total32", r.total], ["used32", r.used], ["free32", r.free],
                             ["heap_grown32", r.grown], ["load_peak32", r.peak],
                             ["load_probe32", r.probe],
+                            ["load_garbage32", r.garbage], ["load_peak_end32", r.peakEnd],
                             ["load_steps32", r.steps], ["load_grown32", r.loadGrown]]) {
         if (v !== undefined) console.log(`FIG ${k}${t} ${v}`);
       }
