@@ -18,7 +18,7 @@ from persist_clients import check_received, connect, drain, publisher
 CONF = ("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
         "max_queued_messages 0\nsys_interval 0\n")
 PUBLISHERS = 3
-LONG = os.environ.get("MQTT_EDGE_LONG") == "1"  # the long variant: tools/test.sh -m long
+LONG = os.environ.get("MQTT_EDGE_LONG") == "1"  # the long variants: MQTT_EDGE_LONG=1 bash tools/test.sh
 
 
 def _kill_under_load(broker_factory, qos, kill_after):
