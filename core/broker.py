@@ -244,15 +244,15 @@ class Broker:
 
     def violation(self, conn, why):
         """Log a protocol error of conn and close it, publishing its will."""
-        self.log("notice", "Client %s disconnected: protocol error: %s" % (conn.name(), why))
-        self.close(conn, True, "protocol error: " + why)
+        from core.why import violation
+        violation(self, conn, why)
 
     def check_topic(self, t, n):
         """ProtocolError when topic name or filter t (n bytes) is over max_topic_length/levels."""
         if n > self.max_topic_len or t.count("/") >= self.max_levels:
-            raise ProtocolError("topic of %d bytes, %d levels: over max_topic_length %d or "
-                                "max_topic_levels %d" % (n, t.count("/") + 1,
-                                                         self.max_topic_len, self.max_levels))
+            from core.why import text
+            raise ProtocolError(text(6, n, t.count("/") + 1, self.max_topic_len,
+                                     self.max_levels))
 
     def close(self, conn, send_will, reason):
         """Mark conn closing, detach its session and publish its will if asked."""
@@ -306,18 +306,16 @@ class Broker:
             t = b0 >> _TYPE_SHIFT
             # judge the first byte before waiting for the body, so that garbage closes at once
             flags = _FLAGS[t]
-            why = None
+            why = 0  # or which refusal (core/why.py first_byte)
             if handlers[t] is None:
-                why = "%s is not a packet a client may send" % packet_name(t)
+                why = 1  # not a packet a client may send
             elif flags <= _FLAGS_MASK and b0 & _FLAGS_MASK != flags:
-                why = "reserved flags 0x%x in %s" % (b0 & _FLAGS_MASK, packet_name(t))
+                why = 2  # reserved flags
             elif conn.connected == (b0 == _CONNECT):  # the flags are checked: b0 is the type
-                if b0 == _CONNECT:
-                    why = "second CONNECT"  # MQTT-3.1.0-2
-                else:
-                    why = "first packet is %s, not CONNECT" % packet_name(t)  # MQTT-3.1.0-1
-            if why is not None:
-                self.violation(conn, why)
+                why = 3 if b0 == _CONNECT else 4  # MQTT-3.1.0-2: second CONNECT; 3.1.0-1
+            if why:
+                from core.why import first_byte
+                self.violation(conn, first_byte(why, t, b0 & _FLAGS_MASK))
                 return end
             i = pos + 1
             rl = 0
@@ -332,11 +330,12 @@ class Broker:
                     break
                 shift += 7
                 if shift > 21:
-                    self.violation(conn, "remaining length longer than 4 bytes")
+                    from core.why import text
+                    self.violation(conn, text(4))  # remaining length longer than 4 bytes
                     return end
             if i - pos + rl > self.max_packet:
-                self.violation(conn, "%s of %d bytes is over the maximum packet size %d"
-                               % (packet_name(t), i - pos + rl, self.max_packet))
+                from core.why import text
+                self.violation(conn, text(5, packet_name(t), i - pos + rl, self.max_packet))
                 return end
             if i + rl > end:
                 return pos
@@ -376,25 +375,16 @@ class Broker:
                     late = []
                 late.append(c)
         if late:
-            for c in late:
-                if c.inbuf and clock.diff(now, c.partial_since) > _PACKET_TIMEOUT_MS:
-                    self.violation(c, "a packet was not completed within %d s"
-                                   % (_PACKET_TIMEOUT_MS // 1000))
-                elif c.connected:
-                    self.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
-                    self.close(c, True, "keepalive timeout")
-                else:
-                    self.log("notice", "Client %s sent no CONNECT in time, disconnecting." % c.name())
-                    self.close(c, True, "connect timeout")
+            from core.why import timeouts
+            timeouts(self, late, _PACKET_TIMEOUT_MS)
 
     def _expire_sessions(self):
         lim = self.cfg.persistent_client_expiration
         old = [s for s in self.sessions.values()
                if s.conn is None and self.secs - s.gone_at >= lim]
-        for s in old:
-            self.log("notice", "Expiring client %s, its session was unused for %d s."
-                     % (s.client_id, self.secs - s.gone_at))
-            self.drop_session(s)
+        if old:
+            from core.why import expire
+            expire(self, old)
 
 
 def _missing(buf):
@@ -427,13 +417,15 @@ def _no_log(level, msg):
 
 def _pingreq(b, conn, b0, mv, s, e, p0):
     if e != s:
-        raise ProtocolError("PINGREQ with a body")
+        from core.why import text
+        raise ProtocolError(text(29))
     b.write(conn, bytes((_PINGRESP, 0)))
 
 
 def _disconnect(b, conn, b0, mv, s, e, p0):
     if e != s:
-        raise ProtocolError("DISCONNECT with a body")
+        from core.why import text
+        raise ProtocolError(text(30))
     conn.will = None  # MQTT-3.14.4-3: a will is discarded after DISCONNECT
     b.conn_log("Client %s disconnected." % conn.name())
     b.close(conn, False, "client disconnect")

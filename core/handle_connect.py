@@ -39,23 +39,28 @@ def connect(b, conn, b0, mv, s, e, p0):
         ok = level == 3
     else:
         # MQTT-3.1.2-1: not MQTT at all, close without CONNACK
-        raise ProtocolError("protocol name '%s' is not MQTT" % name)
+        from core.why import text
+        raise ProtocolError(text(23, name))  # not MQTT
     conn.level = level
     if not ok:
         return refuse(b, conn, _BAD_PROTOCOL, "protocol level %d is not supported" % level)
     flags = r.u8()
     if flags & _FLAG_RESERVED:
-        raise ProtocolError("reserved CONNECT flag is set")  # MQTT-3.1.2-3
+        from core.why import text
+        raise ProtocolError(text(24))  # MQTT-3.1.2-3: reserved flag
     clean = 1 if flags & _FLAG_CLEAN else 0
     will_flag = flags & _FLAG_WILL
     will_qos = (flags & _FLAG_WILL_QOS) >> _FLAG_WILL_QOS_SHIFT
     will_retain = 1 if flags & _FLAG_WILL_RETAIN else 0
     if will_qos == 3:
-        raise ProtocolError("will QoS 3")  # MQTT-3.1.2-14
+        from core.why import text
+        raise ProtocolError(text(25))  # MQTT-3.1.2-14: will QoS 3
     if not will_flag and (will_qos or will_retain):
-        raise ProtocolError("will QoS or retain set without a will")  # MQTT-3.1.2-11/13/15
+        from core.why import text
+        raise ProtocolError(text(26))  # MQTT-3.1.2-11/13/15
     if flags & _FLAG_PASSWORD and not flags & _FLAG_USERNAME:
-        raise ProtocolError("password flag without user name flag")  # MQTT-3.1.2-22
+        from core.why import text
+        raise ProtocolError(text(27))  # MQTT-3.1.2-22
     keepalive = r.u16()
     cid = r.string()
     will = None
@@ -75,7 +80,8 @@ def connect(b, conn, b0, mv, s, e, p0):
     username = r.string() if flags & _FLAG_USERNAME else None
     password = r.binary() if flags & _FLAG_PASSWORD else None
     if r.pos < r.end:
-        raise ProtocolError("%d bytes after the CONNECT payload" % (r.end - r.pos))
+        from core.why import text
+        raise ProtocolError(text(28, r.end - r.pos))  # bytes after the payload
     ident = conn.listener.use_identity_as_username
     if ident:  # the port verified the client certificate and set its CN (TLS listeners)
         username = conn.cert_username

@@ -9,21 +9,27 @@ def publish(b, conn, b0, mv, s, e, p0):
     """Handle PUBLISH: validate, store retained, route, acknowledge (the hot path)."""
     qos = (b0 >> 1) & 3
     if qos == 3:
-        raise ProtocolError("PUBLISH with QoS 3")  # MQTT-3.3.1-4
+        from core.why import text
+        raise ProtocolError(text(7))  # MQTT-3.3.1-4: QoS 3
     if b0 & 8 and not qos:
-        raise ProtocolError("QoS 0 PUBLISH with DUP set")  # MQTT-3.3.1-2
+        from core.why import text
+        raise ProtocolError(text(8))  # MQTT-3.3.1-2: QoS 0 with DUP
     if e - s < 2:
-        raise ProtocolError("PUBLISH too short")
+        from core.why import text
+        raise ProtocolError(text(9))  # too short
     ts = s + 2
     te = ts + ((mv[s] << 8) | mv[s + 1])
     ps = te + 2 if qos else te
     if ps > e:
-        raise ProtocolError("PUBLISH topic length beyond end of packet")
+        from core.why import text
+        raise ProtocolError(text(10))  # topic length beyond the end
     topic = utf8.decode(mv, ts, te)
     if not topic:
-        raise ProtocolError("PUBLISH with an empty topic")  # MQTT-4.7.3-1
+        from core.why import text
+        raise ProtocolError(text(11))  # MQTT-4.7.3-1: empty topic
     if "+" in topic or "#" in topic:
-        raise ProtocolError("wildcard in PUBLISH topic '%s'" % topic)  # MQTT-3.3.2-2
+        from core.why import text
+        raise ProtocolError(text(12, topic))  # MQTT-3.3.2-2: a wildcard
     if conn.mlen:  # the listener's mount_point: the broker sees, stores and limits the full topic
         topic = conn.mount + topic
         b.check_topic(topic, te - ts + conn.mlen)
@@ -33,7 +39,8 @@ def publish(b, conn, b0, mv, s, e, p0):
     if qos:
         pid = (mv[te] << 8) | mv[te + 1]
         if not pid:
-            raise ProtocolError("PUBLISH QoS %d with packet id 0" % qos)  # MQTT-2.3.1-1
+            from core.why import text
+            raise ProtocolError(text(13, qos))  # MQTT-2.3.1-1: packet id 0
     b.msgs_in += 1
     conn.published = True
     lim = b.cfg.message_size_limit
@@ -66,7 +73,8 @@ def publish(b, conn, b0, mv, s, e, p0):
         msg = None
         if b0 & 1:
             if not b.cfg.retain_available:
-                raise ProtocolError("retained PUBLISH while retain_available is false")
+                from core.why import text
+                raise ProtocolError(text(14))  # retained, retain_available false
             if conn.mlen:
                 msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
             else:
@@ -92,7 +100,8 @@ def publish(b, conn, b0, mv, s, e, p0):
 
 def _pid(mv, s, e, what):
     if e - s != 2:
-        raise ProtocolError("%s remaining length %d, must be 2" % (what, e - s))
+        from core.why import text
+        raise ProtocolError(text(15, what, e - s))  # remaining length not 2
     return (mv[s] << 8) | mv[s + 1]
 
 
@@ -102,7 +111,8 @@ def puback(b, conn, b0, mv, s, e, p0):
     f = conn.session.flags.get(pid)
     if f is not None:  # an unknown id is ignored, as mosquitto does
         if f & 3 != 1:  # mosquitto 2.0 closes the connection too
-            raise ProtocolError("PUBACK for QoS 2 message %d" % pid)
+            from core.why import text
+            raise ProtocolError(text(16, pid))  # PUBACK for QoS 2
         _done(b, conn.session, pid)
 
 
@@ -123,7 +133,8 @@ def pubrec(b, conn, b0, mv, s, e, p0):
     f = fl.get(pid)
     if f is not None:
         if f & 3 != 2:
-            raise ProtocolError("PUBREC for QoS 1 message %d" % pid)
+            from core.why import text
+            raise ProtocolError(text(17, pid))  # PUBREC for QoS 1
         fl[pid] = f | 8  # now waiting for PUBCOMP
         if b.store is not None and not f & 8:
             b.store.released(conn.session, pid)
@@ -145,6 +156,6 @@ def pubcomp(b, conn, b0, mv, s, e, p0):
     f = conn.session.flags.get(pid)
     if f is not None:
         if not f & 8:
-            raise ProtocolError("PUBCOMP for message %d, which is %s" % (
-                pid, "QoS 1" if f & 3 == 1 else "not released (no PUBREC yet)"))
+            from core.why import text
+            raise ProtocolError(text(31, pid, "QoS 1" if f & 3 == 1 else text(32)))
         _done(b, conn.session, pid)

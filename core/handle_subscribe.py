@@ -18,14 +18,16 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     r = Reader(mv, s, e)
     pid = r.u16()
     if not pid:
-        raise ProtocolError("SUBSCRIBE with packet id 0")  # MQTT-2.3.1-1
+        from core.why import text
+        raise ProtocolError(text(18))  # MQTT-2.3.1-1: packet id 0
     reqs = []
     mp = conn.mount
     while r.pos < r.end:
         f = r.string()
         q = r.u8()
         if q > 2:
-            raise ProtocolError("SUBSCRIBE requested QoS byte 0x%02x" % q)  # MQTT-3.8.3-4
+            from core.why import text
+            raise ProtocolError(text(19, q))  # MQTT-3.8.3-4: QoS over 2
         check_filter(f)
         if mp is not None:  # the listener's mount_point: stored, matched and checked in full
             f = mp + f
@@ -36,7 +38,8 @@ def subscribe(b, conn, b0, mv, s, e, p0):
         b.check_topic(f, len(f.encode()))
         reqs.append((f, q))
     if not reqs:
-        raise ProtocolError("SUBSCRIBE without a topic filter")  # MQTT-3.8.3-3
+        from core.why import text
+        raise ProtocolError(text(20))  # MQTT-3.8.3-3: no topic filter
     sess = conn.session
     out = bytearray()
     out.append(_SUBACK)
@@ -47,20 +50,21 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     for f, q in reqs:
         if q == _SUBACK_FAILURE:
             out.append(_SUBACK_FAILURE)
-            b.log("notice", "Denied subscription of %s to '%s': not a valid filter under "
-                  "mount_point '%s'." % (conn.name(), f, mp))
+            from core.why import denied
+            denied(b, conn, f, mp)  # not a valid filter under the mount_point
             continue
         if acl is not None and not acl.can_subscribe(conn.username, conn.client_id, f):
             out.append(_SUBACK_FAILURE)  # for this filter only (MQTT-3.9.3)
-            b.log("notice", "Denied subscription of %s to '%s' (acl_file)." % (conn.name(), f))
+            from core.why import denied
+            denied(b, conn, f, None)  # by acl_file
             if b.events is not None:
                 b.events.denied(conn, "subscribe", f, "denied by acl_file")
                 b.events.subscribe(conn, f, _SUBACK_FAILURE)
             continue
         if f not in sess.subs and len(sess.subs) >= b.max_subs:
             out.append(_SUBACK_FAILURE)
-            b.log("notice", "Denied subscription of %s to '%s': it has %d subscriptions, the "
-                  "max_subscriptions_per_client." % (conn.name(), f, len(sess.subs)))
+            from core.why import denied
+            denied(b, conn, f, len(sess.subs))  # max_subscriptions_per_client
             continue
         b.subs.subscribe(f, sess, q)  # MQTT-3.8.4-3: a repeated filter replaces the old one
         sess.subs[f] = q
@@ -88,7 +92,8 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
     r = Reader(mv, s, e)
     pid = r.u16()
     if not pid:
-        raise ProtocolError("UNSUBSCRIBE with packet id 0")
+        from core.why import text
+        raise ProtocolError(text(21))  # packet id 0
     fs = []
     mp = conn.mount
     while r.pos < r.end:
@@ -99,7 +104,8 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
         b.check_topic(f, len(f.encode()))
         fs.append(f)
     if not fs:
-        raise ProtocolError("UNSUBSCRIBE without a topic filter")  # MQTT-3.10.3-2
+        from core.why import text
+        raise ProtocolError(text(22))  # MQTT-3.10.3-2: no topic filter
     sess = conn.session
     for f in fs:
         if b.subs.unsubscribe(f, sess):

@@ -67,15 +67,9 @@ def test_budget_free_heap_after_start_on_32_bit(model, t):
     assert figs["free32" + t] >= figs["budget_free32" + t], out
 
 
-@pytest.mark.parametrize("model,t", [
-    pytest.param("esp32", "", marks=pytest.mark.xfail(strict=True, reason=(
-        "known gap: with the code copied into the 96 KB heap (stock firmware) and the load "
-        "run driven as the port drives it, the live peak (the eight QoS 1 bursts of one "
-        "turn) is 77.6 KB against 76.2 KB; it was met (76.2 KB) before back-pressure "
-        "(core/flow.py, issue 12) landed, whose resident code costs about 1.4 KB. Met "
-        "with ROMFS"))),
-    ("esp32", "_rom"), ("picow", ""), ("picow", "_rom")],
-    ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
+@pytest.mark.parametrize("model,t", [("esp32", ""), ("esp32", "_rom"), ("picow", ""),
+                                     ("picow", "_rom")],
+                         ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
 def test_budget_load_run_peak_under_80_percent_of_the_heap_on_32_bit(model, t):
     out, figs = figures(model)
     assert figs["load_grown32" + t] == 0, out  # no step needed more than the model's heap

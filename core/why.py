@@ -1,0 +1,101 @@
+"""Texts and steps of the engine's rare paths (protocol errors, refusals, timeouts).
+
+Imported only inside those paths: on a board the texts of a module kept loaded sit on the
+heap (10 characters or more: a str object each), these only while one is in use.
+"""
+
+from core.proto import packet_name
+
+# text(i, ...): protocol errors and reasons, by the index their raiser passes
+_TEXTS = (
+    "%s is not a packet a client may send",  # 0
+    "reserved flags 0x%x in %s",  # 1
+    "second CONNECT",  # 2
+    "first packet is %s, not CONNECT",  # 3
+    "remaining length longer than 4 bytes",  # 4
+    "%s of %d bytes is over the maximum packet size %d",  # 5
+    "topic of %d bytes, %d levels: over max_topic_length %d or max_topic_levels %d",  # 6
+    "PUBLISH with QoS 3",  # 7
+    "QoS 0 PUBLISH with DUP set",  # 8
+    "PUBLISH too short",  # 9
+    "PUBLISH topic length beyond end of packet",  # 10
+    "PUBLISH with an empty topic",  # 11
+    "wildcard in PUBLISH topic '%s'",  # 12
+    "PUBLISH QoS %d with packet id 0",  # 13
+    "retained PUBLISH while retain_available is false",  # 14
+    "%s remaining length %d, must be 2",  # 15
+    "PUBACK for QoS 2 message %d",  # 16
+    "PUBREC for QoS 1 message %d",  # 17
+    "SUBSCRIBE with packet id 0",  # 18
+    "SUBSCRIBE requested QoS byte 0x%02x",  # 19
+    "SUBSCRIBE without a topic filter",  # 20
+    "UNSUBSCRIBE with packet id 0",  # 21
+    "UNSUBSCRIBE without a topic filter",  # 22
+    "protocol name '%s' is not MQTT",  # 23
+    "reserved CONNECT flag is set",  # 24
+    "will QoS 3",  # 25
+    "will QoS or retain set without a will",  # 26
+    "password flag without user name flag",  # 27
+    "%d bytes after the CONNECT payload",  # 28
+    "PINGREQ with a body",  # 29
+    "DISCONNECT with a body",  # 30
+    "PUBCOMP for message %d, which is %s",  # 31
+    "not released (no PUBREC yet)",  # 32
+)
+
+
+def text(i, *a):
+    """Text i of _TEXTS, formatted with the arguments a when there are any."""
+    return _TEXTS[i] % a if a else _TEXTS[i]
+
+
+def first_byte(i, t, flags):
+    """Why a packet of type t with flags is refused on its first byte: refusal i (1 to 4)
+    of core/broker.py's framer is text i - 1."""
+    if i == 2:
+        return text(1, flags, packet_name(t))
+    if i == 3:
+        return text(2)
+    return text(i - 1, packet_name(t))
+
+
+def denied(b, conn, f, why):
+    """Log a refused subscription of conn to filter f: why is the listener's mount_point
+    (str), the client's count of subscriptions (int, max_subscriptions_per_client) or None
+    (acl_file)."""
+    if why is None:
+        b.log("notice", "Denied subscription of %s to '%s' (acl_file)." % (conn.name(), f))
+    elif isinstance(why, int):
+        b.log("notice", "Denied subscription of %s to '%s': it has %d subscriptions, the "
+              "max_subscriptions_per_client." % (conn.name(), f, why))
+    else:
+        b.log("notice", "Denied subscription of %s to '%s': not a valid filter under "
+              "mount_point '%s'." % (conn.name(), f, why))
+
+
+def violation(b, conn, why):
+    """Log a protocol error of conn and close it, publishing its will."""
+    b.log("notice", "Client %s disconnected: protocol error: %s" % (conn.name(), why))
+    b.close(conn, True, "protocol error: " + why)
+
+
+def timeouts(b, late, packet_ms):
+    """Close the connections of late: a packet trickled past packet_ms, keepalive, CONNECT."""
+    from core.clock import diff
+    for c in late:
+        if c.inbuf and diff(b.now, c.partial_since) > packet_ms:
+            b.violation(c, "a packet was not completed within %d s" % (packet_ms // 1000))
+        elif c.connected:
+            b.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
+            b.close(c, True, "keepalive timeout")
+        else:
+            b.log("notice", "Client %s sent no CONNECT in time, disconnecting." % c.name())
+            b.close(c, True, "connect timeout")
+
+
+def expire(b, old):
+    """Drop the sessions of old, unused for persistent_client_expiration."""
+    for s in old:
+        b.log("notice", "Expiring client %s, its session was unused for %d s."
+              % (s.client_id, b.secs - s.gone_at))
+        b.drop_session(s)
