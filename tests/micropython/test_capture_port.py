@@ -194,7 +194,7 @@ def test_blackholed_receiver_never_blocks_the_broker_and_memory_stays_bounded(
 def test_slow_receiver_gets_records_in_order_and_gaps_equal_reported_drops(mp_broker_factory,
                                                                            sinks):
     sp = free_port()
-    sink = sinks(sp, "--slow", "2048", "--rcvbuf", "2048")
+    sink = sinks(sp, "--slow", "4096", "--rcvbuf", "2048")
     b = mp_broker_factory(_conf(sp, "capture_queue_size 2048\ncapture_stats_interval 1\n"),
                           heap=HEAP)
     c = socket.create_connection((HOST, b.port), timeout=5)
