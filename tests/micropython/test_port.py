@@ -242,7 +242,12 @@ def test_many_clients_until_memory_short_never_crash(mp_broker_factory):
     try:
         assert codes[-1] != 0, "300 clients fitted: memory never got short"
         assert b.alive(), "the broker died:\n" + b.log()
-        assert "Warning: memory low" in b.log()
+        # Either way is graceful: the low-water mark refuses new clients with CONNACK 3,
+        # or an allocation that fails between two checks (a fragmented heap can fail
+        # above the mark) costs only the connection it was for.
+        log = b.log()
+        assert ("Warning: memory low" in log
+                or "Error: out of memory while handling" in log), log
     finally:
         for s in socks:
             s.close()
