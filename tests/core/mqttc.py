@@ -68,11 +68,12 @@ def packet(first_byte, body=b""):
 
 def connect(client_id="c", clean=True, keepalive=60, will=None, username=None,
             password=None, proto=b"MQTT", level=4, flags=None, first_byte=0x10,
-            extra=b""):
+            extra=b"", properties=None, will_properties=None):
     """A CONNECT. will = (topic, message, qos, retain). flags overrides the computed flags.
 
     username / password may be given without their flag by passing flags explicitly.
-    extra is appended to the payload (to test trailing bytes).
+    extra is appended to the payload (to test trailing bytes). properties and
+    will_properties: MQTT 5.0 property blocks (see connect5 below), left out when None.
     """
     f = 0
     payload = mstr(client_id)
@@ -83,6 +84,8 @@ def connect(client_id="c", clean=True, keepalive=60, will=None, username=None,
         f |= 0x04 | ((wq & 3) << 3)
         if wr:
             f |= 0x20
+        if will_properties is not None:
+            payload += _b(will_properties)
         payload += mstr(wt) + mstr(wm)
     if username is not None:
         f |= 0x80
@@ -92,8 +95,10 @@ def connect(client_id="c", clean=True, keepalive=60, will=None, username=None,
         payload += mstr(password)
     if flags is not None:
         f = flags
-    body = mstr(proto) + bytes([level, f]) + u16(keepalive) + payload + _b(extra)
-    return packet(first_byte, body)
+    body = mstr(proto) + bytes([level, f]) + u16(keepalive)
+    if properties is not None:
+        body += _b(properties)
+    return packet(first_byte, body + payload + _b(extra))
 
 
 def publish(topic, payload=b"", qos=0, retain=False, dup=False, pid=None):
@@ -159,6 +164,7 @@ class Packet:
     """One parsed packet; fields that do not apply to its type stay None."""
 
     dup = qos = retain = topic = pid = payload = session_present = rc = codes = None
+    props = None  # MQTT 5.0: list of (identifier, value)
 
     def __init__(self, ptype, flags, body):
         self.type = ptype
@@ -229,8 +235,10 @@ def _decode(ptype, flags, body):
     return p
 
 
-def split(data):
-    """Parse complete packets from data; returns (packets, leftover bytes)."""
+def split(data, decode=None):
+    """Parse complete packets from data; returns (packets, leftover bytes). decode: the
+    decoder of each packet (the 3.1.1 one unless given, split5 below)."""
+    decode = decode or _decode
     data = bytes(data)
     out = []
     i = 0
@@ -254,7 +262,7 @@ def split(data):
             break
         if j + length > n:
             break
-        out.append(_decode(data[i] >> 4, data[i] & 0x0F, data[j:j + length]))
+        out.append(decode(data[i] >> 4, data[i] & 0x0F, data[j:j + length]))
         i = j + length
     return out, data[i:]
 
@@ -367,3 +375,202 @@ def packet_lines(log):
         if msg.startswith(("Received ", "Sending ", "\t", "No will", "Will message")):
             out.append(msg)
     return out
+
+
+# ---- MQTT 5.0 ----------------------------------------------------------------------
+# Builders and a parser for protocol level 5, written from the MQTT 5.0 specification
+# (OASIS Standard, 7 March 2019) independently of core/props.py. A property list is a list
+# of (identifier, value) pairs: value an int, a str / bytes, or a (name, value) pair of
+# str for User Property (0x26). props() encodes one with the type the spec gives each id.
+
+AUTH = 15
+NAMES[AUTH] = "AUTH"
+
+# identifier -> type: 1 byte, 2 two-byte int, 4 four-byte int, "v" variable byte int,
+# "s" UTF-8 string, "b" binary data, "p" string pair (section 2.2.2.2)
+PROP_TYPES = {
+    0x01: 1, 0x02: 4, 0x03: "s", 0x08: "s", 0x09: "b", 0x0B: "v", 0x11: 4, 0x12: "s",
+    0x13: 2, 0x15: "s", 0x16: "b", 0x17: 1, 0x18: 4, 0x19: 1, 0x1A: "s", 0x1C: "s",
+    0x1F: "s", 0x21: 2, 0x22: 2, 0x23: 2, 0x24: 1, 0x25: 1, 0x26: "p", 0x27: 4, 0x28: 1,
+    0x29: 1, 0x2A: 1,
+}
+
+
+def prop_bytes(pid, v):
+    """One property: its identifier and its value in the identifier's type."""
+    t = PROP_TYPES[pid]
+    if t == "v":
+        return bytes([pid]) + varint(v)
+    if t == "s" or t == "b":
+        return bytes([pid]) + mstr(v)
+    if t == "p":
+        return bytes([pid]) + mstr(v[0]) + mstr(v[1])
+    return bytes([pid]) + bytes([(v >> (8 * i)) & 0xFF for i in range(t - 1, -1, -1)])
+
+
+def props(items=(), raw=b""):
+    """A property block: the length, then each (id, value) of items, then raw bytes."""
+    body = b"".join(prop_bytes(pid, v) for pid, v in items) + _b(raw)
+    return varint(len(body)) + body
+
+
+def connect5(client_id="c", clean=True, keepalive=60, properties=b"\x00", will=None,
+             will_properties=b"\x00", **kw):
+    """A CONNECT of protocol level 5; properties / will_properties are encoded blocks
+    (props()); the other arguments as connect()'s."""
+    return connect(client_id, clean, keepalive, will, level=5, properties=properties,
+                   will_properties=will_properties, **kw)
+
+
+def publish5(topic, payload=b"", qos=0, retain=False, dup=False, pid=None, properties=b"\x00"):
+    """A v5 PUBLISH; properties is an encoded block (props())."""
+    fb = 0x30 | ((qos & 3) << 1) | (1 if retain else 0) | (0x08 if dup else 0)
+    body = mstr(topic)
+    if pid is not None:
+        body += u16(pid)
+    return packet(fb, body + _b(properties) + _b(payload))
+
+
+def ack5(first_byte, pid, rc=None, properties=None):
+    """A v5 PUBACK / PUBREC / PUBREL / PUBCOMP: the id, then the reason code and the
+    property block when given (both may be left out when rc is 0, section 3.4.2.1)."""
+    body = u16(pid)
+    if rc is not None:
+        body += bytes([rc])
+        if properties is not None:
+            body += _b(properties)
+    return packet(first_byte, body)
+
+
+def subscribe5(pid, filters, properties=b"\x00"):
+    """A v5 SUBSCRIBE; filters is a list of (filter, options byte)."""
+    body = u16(pid) + _b(properties)
+    for flt, o in filters:
+        body += mstr(flt) + bytes([o])
+    return packet(0x82, body)
+
+
+def unsubscribe5(pid, filters, properties=b"\x00"):
+    """A v5 UNSUBSCRIBE."""
+    body = u16(pid) + _b(properties)
+    for flt in filters:
+        body += mstr(flt)
+    return packet(0xA2, body)
+
+
+def disconnect5(rc=None, properties=None):
+    """A v5 DISCONNECT: no body (rc 0), or the reason code and a property block."""
+    body = b""
+    if rc is not None:
+        body = bytes([rc])
+        if properties is not None:
+            body += _b(properties)
+    return packet(0xE0, body)
+
+
+def auth5(rc=0, properties=b"\x00"):
+    """An AUTH packet."""
+    return packet(0xF0, bytes([rc]) + _b(properties))
+
+
+def read_varint(body, i):
+    """(value, position after it) of the variable byte integer at body[i]."""
+    n = 0
+    shift = 0
+    while True:
+        d = body[i]
+        i += 1
+        n |= (d & 0x7F) << shift
+        shift += 7
+        if d < 0x80:
+            return n, i
+
+
+def read_props(body, i):
+    """(list of (id, value), position after the block) of the property block at body[i]."""
+    n, i = read_varint(body, i)
+    end = i + n
+    if end > len(body):
+        raise ParseError("property block overruns the packet")
+    out = []
+    while i < end:
+        pid = body[i]
+        i += 1
+        t = PROP_TYPES.get(pid)
+        if t is None:
+            raise ParseError("unknown property 0x%02x" % pid)
+        if t == "v":
+            v, i = read_varint(body, i)
+        elif t in ("s", "b", "p"):
+            ln = (body[i] << 8) | body[i + 1]
+            v = bytes(body[i + 2:i + 2 + ln])
+            i += 2 + ln
+            if t == "s":
+                v = v.decode("utf-8")
+            elif t == "p":
+                ln = (body[i] << 8) | body[i + 1]
+                v = (v.decode("utf-8"), bytes(body[i + 2:i + 2 + ln]).decode("utf-8"))
+                i += 2 + ln
+        else:
+            v = 0
+            for k in range(t):
+                v = (v << 8) | body[i + k]
+            i += t
+        out.append((pid, v))
+    if i != end:
+        raise ParseError("property overruns its block")
+    return out, end
+
+
+def _decode5(ptype, flags, body):
+    """A server-to-client packet of protocol level 5 (props: list of (id, value))."""
+    p = Packet(ptype, flags, body)
+    p.props = []
+    n = len(body)
+    if ptype == CONNACK:
+        if flags != 0 or n < 3 or body[0] & 0xFE:
+            raise ParseError("bad v5 CONNACK %r" % body)
+        p.session_present = body[0] & 1
+        p.rc = body[1]
+        p.props, end = read_props(body, 2)
+        if end != n:
+            raise ParseError("bytes after the CONNACK properties")
+    elif ptype == PUBLISH:
+        p.dup = (flags >> 3) & 1
+        p.qos = (flags >> 1) & 3
+        p.retain = flags & 1
+        tl = (body[0] << 8) | body[1]
+        p.topic = bytes(body[2:2 + tl])
+        i = 2 + tl
+        if p.qos:
+            p.pid = (body[i] << 8) | body[i + 1]
+            i += 2
+        p.props, i = read_props(body, i)
+        p.payload = bytes(body[i:])
+    elif ptype in (PUBACK, PUBREC, PUBREL, PUBCOMP):
+        if flags != (2 if ptype == PUBREL else 0) or n < 2:
+            raise ParseError("bad v5 %s" % NAMES[ptype])
+        p.pid = (body[0] << 8) | body[1]
+        p.rc = body[2] if n > 2 else 0
+        if n > 3:
+            p.props, end = read_props(body, 3)
+            if end != n:
+                raise ParseError("bytes after the %s properties" % NAMES[ptype])
+    elif ptype in (SUBACK, UNSUBACK):
+        p.pid = (body[0] << 8) | body[1]
+        p.props, i = read_props(body, 2)
+        p.codes = list(body[i:])
+    elif ptype == DISCONNECT or ptype == AUTH:
+        p.rc = body[0] if n else 0
+        if n > 1:
+            p.props, end = read_props(body, 1)
+            if end != n:
+                raise ParseError("bytes after the %s properties" % NAMES[ptype])
+    else:
+        return _decode(ptype, flags, body)  # PINGRESP as in 3.1.1, or not a server's packet
+    return p
+
+
+def split5(data):
+    """Parse complete v5 packets from data; returns (packets, leftover bytes)."""
+    return split(data, _decode5)
