@@ -1,7 +1,8 @@
 """Options for tests/hil (registered here: pytest reads pytest_addoption only from the
 conftest files it loads first, and `pytest tests` does not load tests/hil/conftest.py first),
 tests/core on sys.path for every folder (mqttc, the one packet builder and raw client), and
-the capture receiver fixture that both ports' capture tests use."""
+the fixtures both ports' tests use: the capture receiver, and the bridges' upstream mosquitto
+and proxy (tests/bridge_support.py)."""
 
 import json
 import os
@@ -12,6 +13,7 @@ import time
 
 import pytest
 
+import bridge_support
 from brokerlog import stop_process
 
 # appended, not prepended: `core` must stay the repo root's engine package
@@ -83,3 +85,36 @@ def sinks(tmp_path):
     yield start
     for s in made:
         s.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def upstreams(tmp_path):
+    """start(**options) -> a started bridge_support.Mosquitto in a folder of its own (options
+    as Mosquitto's); every one is stopped at teardown."""
+    if not bridge_support.mosquitto_available():
+        pytest.fail("%s missing: run tools/test.sh" % bridge_support.MOSQUITTO)
+    made = []
+
+    def start(**options):
+        d = tmp_path / ("upstream%d" % len(made))
+        d.mkdir()
+        m = bridge_support.Mosquitto(str(d), **options)
+        made.append(m)
+        return m.start()
+    yield start
+    for m in made:
+        m.stop()
+
+
+@pytest.fixture
+def proxies():
+    """start(target_port, **options) -> a bridge_support.Proxy; every one closed at teardown."""
+    made = []
+
+    def start(target_port, **options):
+        p = bridge_support.Proxy(target_port, **options)
+        made.append(p)
+        return p
+    yield start
+    for p in made:
+        p.close()

@@ -15,14 +15,17 @@ class Paho:
 
     certs: TLS with certs["ca"] + ".crt" as the trusted CA (None: plain TCP); client: path
     without .crt/.key of the client certificate to present. The client id is prefix and a
-    random part. transport "websockets": MQTT over WebSockets (path /mqtt)."""
+    random part, or client_id; clean False: a persistent session. transport "websockets":
+    MQTT over WebSockets (path /mqtt). reconnect: paho connects again within a second when
+    the connection is lost (else not for 120 s: no reconnects in tests)."""
 
     def __init__(self, host, port, prefix="paho-", certs=None, client=None, user=None,
-                 password=None, transport="tcp"):
+                 password=None, transport="tcp", client_id=None, clean=True, reconnect=False):
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=prefix + uuid.uuid4().hex[:8],
-                             protocol=mqtt.MQTTv311, transport=transport)
-        self.c.reconnect_delay_set(min_delay=120, max_delay=120)  # no reconnects in tests
+                             client_id=client_id or prefix + uuid.uuid4().hex[:8],
+                             clean_session=clean, protocol=mqtt.MQTTv311, transport=transport)
+        delay = 1 if reconnect else 120
+        self.c.reconnect_delay_set(min_delay=delay, max_delay=delay)
         if certs is not None:
             self.c.tls_set(ca_certs=certs["ca"] + ".crt",
                            certfile=client + ".crt" if client else None,
