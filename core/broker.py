@@ -34,6 +34,12 @@ class Broker:
     # each change of persistent state to it (core/README.md); a class default, as most
     # brokers have none (an instance attribute grows every broker's dict on a board)
     store = None
+    # the sessions of bridges (a set, made by core/bridge at start-up; None: no bridge):
+    # messages reach them with the retain flag as published, and never the bridge they
+    # came in over (core/deliver.py route)
+    bridged = None
+    # objects whose sys_values() add (topic, value) pairs to $SYS (bridges' counts)
+    sys_sources = None
 
     def __init__(self, cfg, log=None):
         self.cfg = cfg

@@ -73,6 +73,9 @@ class Config:
     # the persistence options (core/persist/): a Persistence once the file names one, else
     # None (one attribute: a board keeps every public value after start-up)
     persist = None
+    # bridges (core/bridge/): a list of core.bridge.conf.Bridge once a `connection` line
+    # starts one, else None
+    bridges = None
     _default_used = False
     _port_seen = False  # `port` given (mosquitto warns when repeated)
     _log_type_seen = False
@@ -196,7 +199,9 @@ def _int_range(opt, s, lo, hi=None):
 # starting with prefix (raising _Invalid for a name it does not know). The parser imports it
 # by this name at the first such line only: the engine's modules never import a subsystem,
 # and a config without its options loads none of its code.
-OPTION_MODULES = {"capture_": "core.capture.options"}
+# "connection" starts a bridge section (core/bridge/options.py: its option() then takes the
+# bridge options after it too, through the parser's `section`).
+OPTION_MODULES = {"capture_": "core.capture.options", "connection": "core.bridge.options"}
 
 
 def parse_config(text, filename="mosquitto.conf"):

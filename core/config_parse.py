@@ -24,17 +24,8 @@ UNSUPPORTED_OPTIONS = (
     # listener TLS (certificate and PSK)
     "capath", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
     "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "use_subject_as_username", "psk_hint",
-    # bridges
-    "connection", "address", "addresses", "bridge_attempt_unsubscribe", "bridge_bind_address",
-    "bridge_max_packet_size", "bridge_outgoing_retain", "bridge_protocol_version",
-    "cleansession", "local_cleansession", "keepalive_interval", "idle_timeout",
-    "local_clientid", "local_password", "local_username", "notifications",
-    "notifications_local_only", "notification_topic", "remote_clientid", "remote_password",
-    "remote_username", "clientid", "password", "username", "restart_timeout", "round_robin",
-    "start_type", "threshold", "topic", "try_private", "bridge_alpn", "bridge_cafile",
-    "bridge_capath", "bridge_certfile", "bridge_identity", "bridge_insecure", "bridge_keyfile",
-    "bridge_psk", "bridge_require_ocsp", "bridge_tls_version",
 )
+# (the bridge options are core/bridge/options.py's, which warns about those it ignores)
 UNSUPPORTED_PREFIXES = ("auth_opt_", "plugin_opt_")
 
 
@@ -76,6 +67,9 @@ class _Parser:
         self.filename = filename
         self.lineno = 0
         self.cur = None  # Listener of the latest `listener` line
+        # the module of the section the lines belong to (core/bridge/options.py after a
+        # `connection` line): its option() takes the names in its NAMES, end(p) closes it
+        self.section = None
 
     def warn(self, msg):
         self.cfg.warnings.append("%s:%d: %s" % (self.filename, self.lineno, msg))
@@ -320,6 +314,13 @@ def _is_unsupported(opt):
     return False
 
 
+def _unknown(opt):
+    """Why opt is refused: a bridge option outside a `connection` section says so."""
+    if opt in __import__(OPTION_MODULES["connection"], None, None, ("NAMES",)).NAMES:
+        return "option '%s' belongs to a bridge: it must follow a 'connection' line" % opt
+    return "unknown option '%s'" % opt
+
+
 def parse(text, filename="mosquitto.conf"):
     """Parse mosquitto.conf text (str or UTF-8 bytes); return a finished Config."""
     if isinstance(text, (bytes, bytearray)):
@@ -335,8 +336,9 @@ def parse(text, filename="mosquitto.conf"):
     for line in text.split("\n"):
         p.lineno += 1
         words = line.split()
-        # '#' starts a comment: a whole line, or the rest of a line after values
-        for i in range(len(words)):
+        # '#' starts a comment: a whole line, or the rest of a line after values; a bridge's
+        # `topic # both` is a pattern, as in mosquitto (whose comments are whole lines)
+        for i in range(2 if words[:1] == ["topic"] else 0, len(words)):
             if words[i].startswith("#"):
                 words = words[:i]
                 break
@@ -344,6 +346,8 @@ def parse(text, filename="mosquitto.conf"):
             continue
         opt, args = words[0], words[1:]
         handle = _OPTIONS.get(opt)
+        if handle is None and p.section is not None and opt in p.section.NAMES:
+            handle = p.section.option
         if handle is None:
             for prefix in OPTION_MODULES:
                 if opt.startswith(prefix):
@@ -356,9 +360,11 @@ def parse(text, filename="mosquitto.conf"):
                     _one(opt, args)
                 p.warn("option '%s' is not supported yet and is ignored" % opt)
             else:
-                raise _Invalid("unknown option '%s'" % opt)
+                raise _Invalid(_unknown(opt))
         except _Invalid as e:
             raise ConfigError(filename, p.lineno, str(e))
+    if p.section is not None:
+        p.section.end(p)
     for l in cfg.listeners + ([cfg._default] if cfg._default_used else []):
         _check_tls(filename, l)
         if l.http_dir is not None and l.protocol != "websockets":

@@ -8,16 +8,20 @@ from core.const import const
 _SPILL_AT = const(256)
 
 
-def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg):
+def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     """Deliver a message whose topic bytes are mv[ts:te] and payload mv[ps:pe].
 
     When p0 >= 0, mv[p0:pe] is already the message as a QoS 0 non-retained PUBLISH and is
     forwarded as is; msg is (topic, topic_bytes, payload) or None. Each form is built at
-    most once, whatever the number of subscribers.
+    most once, whatever the number of subscribers. retain: the flag it was published with,
+    and src the connection it came from (None: made inside the broker), for bridges.
     """
     subs = b.subs.match(topic)
     if b.acl is not None:
         subs = b.acl.readers(subs, topic)  # the receiver's read rights (acl_file)
+    if b.bridged is not None and subs:  # a board loads this code only with a bridge
+        from core.bridged import to_bridges
+        subs = to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src)
     if not subs:
         return
     limit = b.out_limit
@@ -112,22 +116,23 @@ def inside(c, topic):
 
 
 def publish_msg(b, msg, qos, retain):
-    """Publish a message made inside the broker (a will, $SYS, a bridge)."""
+    """Publish a message made inside the broker (a will, $SYS, a bridge's state)."""
     if retain and b.cfg.retain_available:
         msg = b.retained.set(msg, qos)
         if b.store is not None:
             b.store.retain(msg, qos)
-    route_msg(b, msg, qos)
+    route_msg(b, msg, qos, retain)
 
 
-def route_msg(b, msg, qos):
-    """Route msg (topic, topic_bytes, payload) that has no received packet to forward."""
+def route_msg(b, msg, qos, retain=0, src=None):
+    """Route msg (topic, topic_bytes, payload) that has no received packet to forward
+    (retain, src: as for route)."""
     buf = bytearray()
     put_publish(buf, 0x30, msg[1], 0, msg[2])
     mv = memoryview(buf)
     n = len(buf)
     ts = n - len(msg[2]) - len(msg[1])
-    route(b, msg[0], qos, mv, ts, ts + len(msg[1]), n - len(msg[2]), n, 0, msg)
+    route(b, msg[0], qos, mv, ts, ts + len(msg[1]), n - len(msg[2]), n, 0, msg, retain, src)
 
 
 def send(b, sess, msg, q, retain):
@@ -147,6 +152,7 @@ def send(b, sess, msg, q, retain):
             b.log("warning", "Outgoing messages are being dropped for client %s: %d queued."
                   % (sess.client_id, len(sess.queue) >> 1))
         sess.dropped += 1
+        sess.lost += 1
         b.msgs_dropped += 1
         return
     sq = sess.queue

@@ -26,6 +26,7 @@ _ID_REJECTED = const(2)
 _UNAVAILABLE = const(3)
 _NOT_AUTHORIZED = const(5)  # 4, bad user name or password, is not sent: see core/auth.py
 _SESSION_PRESENT = const(1)
+_BRIDGE = const(0x80)  # in the protocol level: a bridge (mosquitto's try_private)
 
 
 def connect(b, conn, b0, mv, s, e, p0):
@@ -33,6 +34,8 @@ def connect(b, conn, b0, mv, s, e, p0):
     r = Reader(mv, s, e)
     name = r.string()
     level = r.u8()
+    private = level & _BRIDGE  # a bridge's try_private (mosquitto's): level | 0x80
+    level &= ~_BRIDGE
     if name == "MQTT":
         ok = level == 4
     elif name == "MQIsdp":
@@ -109,7 +112,10 @@ def connect(b, conn, b0, mv, s, e, p0):
         return refuse(b, conn, _UNAVAILABLE, "server is low on memory")
     if cfg.message_size_limit and len(wp) > cfg.message_size_limit:
         return refuse(b, conn, _UNAVAILABLE, "will message over message_size_limit")
-    _accept(b, conn, cid, clean, keepalive, will)
+    accept(b, conn, cid, clean, keepalive, will)
+    if private or b.bridged:
+        from core.bridged import mark  # a board loads it only once a bridge exists
+        mark(b, conn.session, private)
 
 
 def refuse(b, conn, rc, why):
@@ -121,7 +127,11 @@ def refuse(b, conn, rc, why):
     b.close(conn, False, "connect refused")
 
 
-def _accept(b, conn, cid, clean, keepalive, will):
+def accept(b, conn, cid, clean, keepalive, will):
+    """Connect conn as client cid: take over or create the session, CONNACK, resume.
+
+    Also a bridge's local side (core/bridge/link.py), which sends no CONNECT: set
+    conn.level, conn.username and conn.client_id first."""
     old = b.sessions.get(cid)
     if old is not None and old.conn is not None:
         # MQTT-3.1.4-2: the existing client is disconnected

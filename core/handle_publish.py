@@ -85,9 +85,10 @@ def publish(b, conn, b0, mv, s, e, p0):
         if conn.mlen:  # the received bytes carry the short topic: route a PUBLISH made anew
             if msg is None:
                 msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
-            deliver.route_msg(b, msg, qos)
+            deliver.route_msg(b, msg, qos, b0 & 1, conn)
         else:
-            deliver.route(b, topic, qos, mv, ts, te, ps, e, p0 if b0 == 0x30 else -1, msg)
+            deliver.route(b, topic, qos, mv, ts, te, ps, e, p0 if b0 == 0x30 else -1, msg,
+                          b0 & 1, conn)
     if qos == 1:
         b.ack(conn, 0x40, pid)  # PUBACK, MQTT-4.3.2-2
     elif qos == 2:

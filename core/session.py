@@ -27,6 +27,7 @@ class Session:
     seq = 0
     gone_at = 0  # broker seconds when the last connection ended
     dropped = 0
+    lost = 0  # messages dropped at its queue limit, ever (a bridge's $SYS count)
     username = None  # the last connection's, for acl_file read checks while offline
 
     def __init__(self, client_id, clean):

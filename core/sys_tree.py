@@ -58,6 +58,8 @@ class SysTree:
         n = len(vals)
         if b.events is not None:  # the observer's own figures (capture: its queue)
             vals += b.events.sys_values()
+        for s in b.sys_sources or ():  # bridges' counts
+            vals += s.sys_values()
         last = self.last
         for i in range(len(vals)):
             t, v = vals[i]

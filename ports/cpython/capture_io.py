@@ -15,6 +15,7 @@ import threading
 import time
 
 from core.capture.sender import create, CONNECTING, UP, PortIO
+from ports.cpython import resolve
 
 _SNDBUF = 65536  # bytes the kernel may hold for a receiver that died (bounded loss window)
 # Linux: bytes a TCP socket holds that the receiver has not acknowledged (SIOCOUTQ)
@@ -110,13 +111,7 @@ class CaptureIO(PortIO):
         return self._resolved  # a name is resolved again for every connect
 
     def _resolve(self, host, port):
-        try:
-            infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
-            self._resolved = [(i[0], i[4]) for i in infos
-                              if i[0] in (socket.AF_INET, socket.AF_INET6)] or \
-                OSError("no IPv4 or IPv6 address")
-        except OSError as e:
-            self._resolved = e
+        self._resolved = resolve.addresses(host, port)
 
     def _address(self, now):
         addrs = self._addresses()

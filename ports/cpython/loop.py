@@ -9,6 +9,7 @@ import traceback
 
 from core.clock import PERIOD, add, diff
 from ports.cpython import tls, wsio
+from ports.cpython.bridge_io import Uplink
 
 _RECV_SIZE = 65536
 _BACKLOG = 4096  # the kernel caps this at net.core.somaxconn
@@ -116,6 +117,7 @@ class Server:
         self._wake_w = None
         self.capture = None  # a ports.cpython.capture_io.CaptureIO, set by main
         self.persist = None  # persist_files.Writer when persistence is on, set by main
+        self.bridges = None  # a ports.cpython.bridge_io.BridgeIO when bridges are configured
 
     # ---- setup ----
 
@@ -213,12 +215,20 @@ class Server:
                 w = self.capture.wait_ms(now)
                 if w is not None and w < timeout * 1000:
                     timeout = w / 1000
+            if self.bridges is not None:
+                self.bridges.poll(now)
+                self.flush_pending()
+                w = self.bridges.wait_ms(now)
+                if w is not None and w < timeout * 1000:
+                    timeout = w / 1000
             for key, events in self.sel.select(timeout):
                 data = key.data
                 if data is not None and data is self.capture:
                     data.on_event(events, now_ms())
                 elif data is not None and data is self.persist:
                     data.on_event()  # a batch is durable: its acknowledgements go out
+                elif isinstance(data, Uplink):
+                    data.on_event(events, now_ms())
                 elif data is None:
                     self._drain_wakeup()
                     if self.hup:
@@ -358,6 +368,8 @@ class Server:
         """Write out every connection the core queued bytes for, and close finished ones."""
         pending = self.broker.pending
         while pending:
+            if self.bridges is not None:
+                self.bridges.pump(now_ms())  # output to a bridge's local side goes upstream
             conns = list(pending)
             pending.clear()
             for conn in conns:
@@ -475,6 +487,8 @@ class Server:
                 self.sel.unregister(entry.sock)
             entry.sock.close()
         self.listens = []
+        if self.bridges is not None:
+            self.bridges.shut_down(now_ms())
         broker.shutdown()
         if self.persist is not None:
             self.persist.wait()
@@ -503,5 +517,6 @@ class Server:
     def _client_keys(self):
         return [k for k in self.sel.get_map().values()
                 if k.data is not None and not isinstance(k.data, _Listen)
-                and k.data is not self.capture and k.data is not self.persist]
+                and k.data is not self.capture and k.data is not self.persist
+                and not isinstance(k.data, Uplink)]
 

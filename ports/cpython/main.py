@@ -16,6 +16,7 @@ from ports.micropython.log import Logger  # noqa: E402  (portable: the two ports
 from ports.cpython.loop import ListenError, Server  # noqa: E402
 from ports.cpython import security  # noqa: E402
 from ports.cpython.capture_io import CaptureIO  # noqa: E402
+from ports.cpython.bridge_io import BridgeIO  # noqa: E402
 from ports.cpython import persist_files  # noqa: E402
 from core.persist.store import PersistError  # noqa: E402
 
@@ -96,6 +97,11 @@ def main(argv=None):
         server.capture = CaptureIO.create(broker, cfg, server)
     except ValueError as e:
         sys.stderr.write("Error: capture: %s\n" % e)
+        return 1
+    try:
+        server.bridges = BridgeIO.create(broker, cfg, server)  # after persistence: sessions
+    except ValueError as e:
+        sys.stderr.write("Error: %s\n" % e)
         return 1
     # Before listening: a signal sent once the port accepts must already stop us cleanly.
     server.install_signals()

@@ -5,7 +5,7 @@ import selectors
 import ssl
 
 # tls_version is the oldest version a listener accepts (mosquitto 2); unset: TLS 1.2
-_VERSIONS = {"tlsv1.1": ssl.TLSVersion.TLSv1_1, "tlsv1.2": ssl.TLSVersion.TLSv1_2,
+VERSIONS = {"tlsv1.1": ssl.TLSVersion.TLSv1_1, "tlsv1.2": ssl.TLSVersion.TLSv1_2,
              "tlsv1.3": ssl.TLSVersion.TLSv1_3}
 
 # raised by a non-blocking SSL socket that needs the peer before it can go on
@@ -21,7 +21,7 @@ def context(listener):
     if listener.certfile is None:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = _VERSIONS[listener.tls_version or "tlsv1.2"]
+    ctx.minimum_version = VERSIONS[listener.tls_version or "tlsv1.2"]
     load_cert(ctx, listener)
     if listener.cafile is not None:
         try:

@@ -1,0 +1,466 @@
+"""One bridge, sans-I/O: the MQTT client to an upstream broker and its local side.
+
+The port does the sockets (core/README.md, Bridges): poll(now) says when to open a
+connection and to which address, opened(now) once it is connected (TLS included),
+received(data) with what it read, `out` / sent(n) what to write, lost(now, why) when the
+socket is gone, `closing` when this side wants it closed.
+
+The local side is a client of the broker named local_clientid, without a socket: its Conn
+is accepted (core.handle_connect.accept) while the uplink is up and closed while it is
+down, so that its session (clean unless cleansession) keeps the out-direction messages
+queued meanwhile, with the broker's limits and drop policy (max_queued_messages), and its
+unacknowledged ones are sent again with DUP on the next connection. Packet identifiers
+pass through unchanged: the upstream's acknowledgements are the local session's, and the
+local broker's acknowledgements of in-direction messages are the upstream's.
+"""
+
+from core import clock, deliver, handle_connect
+from core.const import const
+from core.listener import Listener
+from core.proto import put_publish, put_varint, connack_text
+from core.topic import matches
+from core.bridge.conf import OUT, IN
+
+_DOWN = const(0)  # waiting until `at` to connect
+_OPENING = const(1)  # the port is connecting (TCP, then TLS)
+_CONNACK = const(2)  # CONNECT sent
+_UP = const(3)
+_STOPPED = const(4)  # start_type once after its connection ended, or shut down
+_CONNECT_LIMIT_MS = const(20000)  # a connection (TCP, TLS, CONNACK) that takes longer fails
+_REFUSED_PROTOCOL = const(1)  # CONNACK: unacceptable protocol version (try_private)
+
+# the local connections' listener: no socket, no limit of its own or the broker's
+LOCAL = Listener(0, "bridge")
+LOCAL.max_connections = 1 << 30
+
+
+def _put_str(out, s):
+    b = s.encode() if isinstance(s, str) else s
+    out.append(len(b) >> 8)
+    out.append(len(b) & 0xFF)
+    out += b
+
+
+def _packet(b0, body):
+    p = bytearray()
+    p.append(b0)
+    put_varint(p, len(body))
+    p += body
+    return p
+
+
+class Link:
+    """One `connection` section's link to its upstream (see the module docstring)."""
+
+    def __init__(self, conf, broker, host_name, rand):
+        self.conf = conf
+        self.b = broker
+        self.rand = rand  # rand(): a float in [0, 1), from the port
+        self.name = conf.name
+        self.remote_id = conf.remote_clientid or "%s.%s" % (conf.name, host_name)
+        self.local_id = conf.local_clientid or "local." + self.remote_id
+        self.topic = conf.notification_topic or \
+            "$SYS/broker/connection/%s/state" % self.remote_id
+        self.state = _DOWN
+        self.at = broker.now  # DOWN: when to connect; OPENING, CONNACK: when it began
+        self.delay = 0  # the last backoff, ms (decorrelated jitter grows from it)
+        self.addr = 0  # index in conf.addresses
+        self.private = conf.try_private  # CONNECT with level | 0x80 (off once refused)
+        self.again = False  # try the same address again at once (try_private refused)
+        self.out = bytearray()
+        self.inbuf = bytearray()
+        self.closing = False  # the port closes the socket, then calls lost()
+        self.why = None  # why this side closes it
+        self.conn = None  # the local Conn while the uplink is up
+        self.sess = None  # the local session
+        self.last_tx = 0
+        self.ping = None  # when PINGREQ was queued, None when answered
+        self.sent_msgs = 0
+        self.too_big = 0  # over bridge_max_packet_size
+        # the local session exists from the start: messages queue before the first connect
+        self._attach()
+        self._detach("bridge starting")
+        self._notify(b"0")
+
+    # ---- the port's calls ----
+
+    def poll(self, now):
+        """Timers; returns (host, port) when the port must start connecting now, else None."""
+        st = self.state
+        if st == _DOWN:
+            if clock.diff(now, self.at) < 0:
+                return None
+            self.state = _OPENING
+            self.at = now
+            self.out = bytearray()
+            self.inbuf = bytearray()
+            self.closing = False
+            a = self.conf.addresses[self.addr]
+            self.b.log("notice", "Connecting bridge %s (%s:%d)" % (self.name, a[0], a[1]))
+            return a
+        if st == _OPENING or st == _CONNACK:
+            if not self.closing and clock.diff(now, self.at) > _CONNECT_LIMIT_MS:
+                self._close("no connection within %d s" % (_CONNECT_LIMIT_MS // 1000))
+        elif st == _UP and not self.closing:
+            ka = self.conf.keepalive_interval * 1000
+            if self.ping is not None:
+                if clock.diff(now, self.ping) >= ka:  # half-open: nothing comes back
+                    self._close("keepalive timeout: no PINGRESP within %d s"
+                                % self.conf.keepalive_interval)
+            elif clock.diff(now, self.last_tx) >= ka:
+                self.out += b"\xc0\x00"  # PINGREQ
+                self.ping = now
+        return None
+
+    def wait_ms(self, now):
+        """Milliseconds until poll() has something to do (None: only the port's usual beat)."""
+        if self.state == _DOWN:
+            return max(0, clock.diff(self.at, now))
+        return None
+
+    def opened(self, now):
+        """The port's connection to the address poll() gave is up: CONNECT goes out."""
+        c = self.conf
+        self.state = _CONNACK
+        body = bytearray()
+        _put_str(body, "MQTT" if c.protocol_version == 4 else "MQIsdp")
+        body.append(c.protocol_version | (0x80 if self.private else 0))
+        will = c.notifications and not c.notifications_local_only
+        flags = (0x02 if c.cleansession else 0) | (0x2C if will else 0)  # will QoS 1, retained
+        if c.remote_username is not None:
+            flags |= 0x80
+            if c.remote_password is not None:
+                flags |= 0x40
+        body.append(flags)
+        body.append(c.keepalive_interval >> 8)
+        body.append(c.keepalive_interval & 0xFF)
+        _put_str(body, self.remote_id)
+        if will:
+            _put_str(body, self.topic)
+            _put_str(body, b"0")
+        if c.remote_username is not None:
+            _put_str(body, c.remote_username)
+            if c.remote_password is not None:
+                _put_str(body, c.remote_password)
+        self.out += _packet(0x10, body)
+
+    def sent(self, n):
+        """The port wrote the first n bytes of out: returns out, which this may replace."""
+        if n:
+            self.last_tx = self.b.now
+            self.out[0:n] = b""
+        return self.out
+
+    def received(self, data):
+        """Bytes read from the upstream."""
+        if self.closing:
+            return
+        buf = self.inbuf
+        buf += data
+        pos = 0
+        n = len(buf)
+        while pos < n and not self.closing:
+            i = pos + 1
+            rl = 0
+            shift = 0
+            while i < n and buf[i] & 0x80:
+                rl |= (buf[i] & 0x7F) << shift
+                shift += 7
+                i += 1
+            if i >= n or shift > 21:
+                if shift > 21:
+                    self._close("malformed packet from the upstream")
+                break
+            rl |= buf[i] << shift
+            i += 1
+            if i + rl > n:
+                break
+            self._packet(buf[pos], bytes(buf[i:i + rl]))
+            pos = i + rl
+        if pos:
+            self.inbuf = buf[pos:]
+        self.pump()
+
+    def lost(self, now, why):
+        """The connection is gone (or could not be made): the next try after the backoff."""
+        why = self.why or why
+        up = self.state == _UP
+        a = self.conf.addresses[self.addr]
+        if up:
+            self.b.log("notice", "Bridge %s: connection to %s:%d lost: %s."
+                       % (self.name, a[0], a[1], why))
+        elif self.state != _STOPPED:
+            self.b.log("notice", "Bridge %s: cannot connect to %s:%d: %s."
+                       % (self.name, a[0], a[1], why))
+        self._detach(why)
+        if up:
+            self._notify(b"0")
+        self.closing = False
+        self.why = None
+        self.ping = None
+        self.out = bytearray()
+        self.inbuf = bytearray()
+        if self.state == _STOPPED or self.conf.start_type == "once":
+            self.state = _STOPPED
+            return
+        n = len(self.conf.addresses)
+        if self.again:
+            self.again = False
+            self.state = _DOWN
+            self.at = now
+            return
+        if self.conf.round_robin or not up:
+            self.addr = (self.addr + 1) % n
+        else:
+            self.addr = 0  # failover: the main address first again
+        self.state = _DOWN
+        self.at = clock.add(now, self._backoff(up))
+
+    def hold(self):
+        """With back_pressure (broker.flow): True while the port must not read the upstream
+        (the broker pauses the bridge's local side as any publisher, core/flow.py)."""
+        c = self.conn
+        return c is not None and self.b.flow and self.b.hold(c)
+
+    def stop(self):
+        """Shutdown: DISCONNECT (its will is not published), the local side detached."""
+        if self.state == _UP:
+            self.out += b"\xe0\x00"
+        self.state = _STOPPED
+        if self.conn is not None:
+            self._detach("server shutdown")
+            self._notify(b"0")
+
+    def pump(self):
+        """Forward what the broker wrote to the local side: call after the broker ran."""
+        conn = self.conn
+        if conn is not None and conn.closing:  # the broker closed it (a takeover, a limit)
+            self.conn = None
+            self.b.closed(conn)
+            self._close("the local side was disconnected")
+            return
+        while conn is not None and conn.out:
+            data = bytes(conn.out)
+            conn.sent(len(data))
+            pos = 0
+            while pos < len(data):
+                i = pos + 1
+                rl = 0
+                shift = 0
+                while data[i] & 0x80:
+                    rl |= (data[i] & 0x7F) << shift
+                    shift += 7
+                    i += 1
+                rl |= data[i] << shift
+                i += 1
+                self._local(data[pos], data, i, i + rl)
+                pos = i + rl
+
+    def sys_values(self):
+        """(topic, value) pairs for $SYS: messages held for the upstream, sent, dropped."""
+        s = self.sess
+        base = "$SYS/broker/connection/%s/" % self.remote_id
+        held = (len(s.queue) >> 1) + len(s.inflight) if s is not None else 0
+        lost = self.too_big + (s.lost if s is not None else 0)
+        return [(base + "queued", held), (base + "sent", self.sent_msgs),
+                (base + "dropped", lost)]
+
+    # ---- internals ----
+
+    def _close(self, why):
+        self.closing = True
+        self.why = why
+
+    def _backoff(self, up):
+        c = self.conf
+        base = c.restart_base * 1000
+        if c.restart_cap is None:
+            return base
+        if up or not self.delay:
+            self.delay = base
+        # decorrelated jitter (mosquitto's): between base and three times the last, capped
+        hi = self.delay * 3
+        self.delay = min(c.restart_cap * 1000, base + int(self.rand() * (hi - base)))
+        return self.delay
+
+    def _notify(self, state):
+        """The bridge's state (b"1" / b"0") on the local notification topic, retained."""
+        if self.conf.notifications:
+            t = self.topic
+            deliver.publish_msg(self.b, (t, t.encode(), state), 1, 1)
+
+    def _attach(self):
+        """Accept the local side as client local_clientid and subscribe its out topics."""
+        b = self.b
+        conn = b.open(LOCAL, "127.0.0.1", 0)
+        conn.level = 4
+        conn.username = self.conf.local_username
+        conn.client_id = self.local_id
+        clean = self.conf.local_cleansession
+        if clean is None:
+            clean = self.conf.cleansession
+        if self.sess is not None:
+            b.bridged.discard(self.sess)
+        handle_connect.accept(b, conn, self.local_id, 1 if clean else 0, 0, None)
+        self.conn = conn
+        self.sess = conn.session
+        b.bridged.add(self.sess)
+        body = bytearray(b"\x00\x01")
+        want = []
+        for t in self.conf.topics:
+            if t[2] & OUT:
+                _put_str(body, t[0])
+                body.append(t[3])
+                want.append(t[0])
+        if want:
+            b.received(conn, _packet(0x82, body))
+        stale = [f for f in self.sess.subs if f not in want]  # from an earlier config
+        if stale:
+            body = bytearray(b"\x00\x02")
+            for f in stale:
+                _put_str(body, f)
+            b.received(conn, _packet(0xA2, body))
+
+    def _detach(self, why):
+        conn = self.conn
+        if conn is not None:
+            self.conn = None
+            self.b.close(conn, False, why)
+            self.b.closed(conn)
+
+    def _up(self):
+        c = self.conf
+        a = c.addresses[self.addr]
+        self.state = _UP
+        self.ping = None
+        self.last_tx = self.b.now
+        self.delay = 0
+        self.b.log("notice", "Bridge %s connected to %s:%d as %s." % (self.name, a[0], a[1],
+                                                                     self.remote_id))
+        if c.notifications and not c.notifications_local_only:
+            put_publish(self.out, 0x31, self.topic.encode(), 0, b"1")
+        pid = self._free_pid()
+        sub = bytearray((pid >> 8, pid & 0xFF))
+        unsub = bytearray(sub)
+        for t in c.topics:
+            if t[2] & IN:
+                _put_str(sub, t[1])
+                sub.append(t[3])
+            elif c.attempt_unsubscribe:
+                _put_str(unsub, t[1])
+        if len(sub) > 2:
+            self.out += _packet(0x82, sub)
+        if len(unsub) > 2:
+            self.out += _packet(0xA2, unsub)
+        self._attach()
+        self._notify(b"1")
+
+    def _free_pid(self):
+        """A packet id the local session has not in flight (for SUBSCRIBE, UNSUBSCRIBE)."""
+        fl = self.sess.inflight if self.sess is not None else ()
+        p = 1
+        while p in fl:
+            p += 1
+        return p
+
+    def _packet(self, b0, body):
+        """One packet from the upstream."""
+        t = b0 >> 4
+        if self.state != _UP:
+            if t != 2 or len(body) != 2:
+                self._close("%s instead of CONNACK" % ("packet type %d" % t))
+                return
+            rc = body[1]
+            if rc == 0:
+                self._up()
+                return
+            if rc == _REFUSED_PROTOCOL and self.private:
+                self.private = False  # not a bridge-aware broker: plain CONNECT next time
+                self.again = True
+                self._close("try_private refused (CONNACK 1): connecting as a plain client")
+                return
+            self._close("connection refused: %s (CONNACK %d)"
+                        % (connack_text(rc) if rc < 6 else "code", rc))
+            return
+        if t == 3:
+            self._incoming(b0, body)
+        elif t in (4, 5, 6, 7):  # acknowledgements: the local side's (ids pass through)
+            if self.conn is not None:
+                self.b.received(self.conn, bytes((b0, 2)) + body)
+        elif t == 9:
+            for i in range(2, len(body)):
+                if body[i] == 0x80:
+                    self.b.log("warning", "Bridge %s: the upstream refused a subscription."
+                               % self.name)
+        elif t == 13:
+            self.ping = None
+        elif t != 11:
+            self._close("unexpected packet type %d from the upstream" % t)
+
+    def _incoming(self, b0, body):
+        """An in-direction PUBLISH: its topic mapped to the local one and published there."""
+        q = (b0 >> 1) & 3
+        n = (body[0] << 8) | body[1]
+        topic = body[2:2 + n].decode()
+        pid = (body[2 + n] << 8) | body[3 + n] if q else 0
+        local = None
+        for t in self.conf.topics:
+            if t[2] & IN and matches(t[1], topic):
+                local = t[4] + topic[len(t[5]):]
+                break
+        if local is None or self.conn is None:  # not ours (an old subscription): acknowledged
+            if q:
+                self.out += bytes((0x40 if q == 1 else 0x50, 2, pid >> 8, pid & 0xFF))
+            return
+        p = bytearray()
+        put_publish(p, b0, local.encode(), pid, body[4 + n if q else 2 + n:])
+        self.b.received(self.conn, p)
+
+    def _local(self, b0, data, s, e):
+        """One packet the broker wrote to the local side: to the upstream, mapped."""
+        t = b0 >> 4
+        if t == 3:
+            self._outgoing(b0, data, s, e)
+        elif t in (4, 5, 6, 7):  # acknowledgements of in-direction messages, ids unchanged
+            self.out += data[s - 2:e]
+        elif t == 9:
+            for i in range(s + 2, e):
+                if data[i] == 0x80:
+                    self.b.log("warning", "Bridge %s: a local subscription was refused."
+                               % self.name)
+
+    def _outgoing(self, b0, data, s, e):
+        q = (b0 >> 1) & 3
+        n = (data[s] << 8) | data[s + 1]
+        topic = data[s + 2:s + 2 + n].decode()
+        pid = (data[s + 2 + n] << 8) | data[s + 3 + n] if q else 0
+        ps = s + 4 + n if q else s + 2 + n
+        remote = None
+        for t in self.conf.topics:
+            if t[2] & OUT and matches(t[0], topic):
+                remote = t[5] + topic[len(t[4]):]
+                break
+        c = self.conf
+        if remote is not None:
+            rb = remote.encode()
+            size = e - ps + len(rb) + (4 if q else 2)
+            if c.max_packet_size and size + 5 > c.max_packet_size:
+                self.too_big += 1
+                self.b.log("warning", "Bridge %s: message on '%s' dropped: %d bytes is over "
+                           "bridge_max_packet_size." % (self.name, topic, size))
+                remote = None
+        if remote is None:  # not forwarded: the local side acknowledges it
+            if q:
+                self.b.received(self.conn, bytes((0x40 if q == 1 else 0x50, 2, pid >> 8,
+                                                  pid & 0xFF)))
+            return
+        put_publish(self.out, b0 if c.outgoing_retain else b0 & 0xFE, rb, pid, data[ps:e])
+        self.sent_msgs += 1
+
+
+def start(broker, cfg, host_name, rand):
+    """The Links of cfg.bridges, their local sessions made (the port drives them)."""
+    broker.bridged = set()
+    links = [Link(c, broker, host_name, rand) for c in cfg.bridges]
+    broker.sys_sources = (broker.sys_sources or []) + links
+    return links

@@ -1,0 +1,217 @@
+"""core/bridge/link.py between two real core brokers (an edge with the bridge and an upstream),
+the test carrying the bytes as a port would: runs under CPython and MicroPython."""
+
+from core.config import parse_config
+from core.bridge.link import start
+from harness import Harness
+
+
+class Wire:
+    """An edge Harness with one bridge to an upstream Harness; the test is the port."""
+
+    def __init__(self, lines, rand=0.5):
+        self.edge = Harness()
+        self.up = Harness()
+        cfg = parse_config("connection up\naddress 127.0.0.1:1883\n" + lines)
+        self.link = start(self.edge.broker, cfg, "gw", lambda: rand)[0]
+        self.conn = None  # the bridge's connection on the upstream
+
+    def connect(self):
+        """The port's part of a connection: poll gives the address, then bytes both ways."""
+        assert self.link.poll(self.edge.now) == ("127.0.0.1", 1883)
+        self.conn = self.up.broker.open(self.up.cfg.listeners[0], "127.0.0.1", 40000)
+        self.link.opened(self.edge.now)
+        self.carry()
+
+    def carry(self, rounds=6):
+        """Move bytes between the link and the upstream until both are quiet."""
+        for _ in range(rounds):
+            self.link.pump()
+            if self.conn is None or self.link.closing:
+                return
+            moved = False
+            if self.link.out:
+                data = bytes(self.link.out)
+                self.link.sent(len(data))
+                self.up.broker.received(self.conn, data)
+                moved = True
+            if self.conn.out:
+                data = bytes(self.conn.out)
+                self.conn.sent(len(data))
+                self.link.received(data)
+                moved = True
+            self.up.broker.pending.clear()
+            self.edge.broker.pending.clear()
+            if not moved:
+                return
+
+    def cut(self, why="test cut"):
+        """The socket is gone: both sides learn it."""
+        self.up.broker.closed(self.conn)
+        self.conn = None
+        self.link.lost(self.edge.now, why)
+
+
+def test_out_and_in_messages_are_mapped_and_acknowledged_through():
+    w = Wire("topic s/# out 1 site/ e1/\ntopic c/# in 2 l/ r/\n")
+    w.connect()
+    usub = w.up.subscriber("usub", "e1/#", 1)
+    lsub = w.edge.subscriber("lsub", "l/#", 2)
+    pub = w.edge.connected("pub")
+    pub.publish("site/s/1", b"x", qos=1)
+    w.carry()
+    (p,) = usub.publishes()
+    assert (p.topic, p.payload, p.qos) == (b"e1/s/1", b"x", 1)
+    upub = w.up.connected("upub")
+    upub.publish("r/c/2", b"y", qos=2)  # the upstream's QoS 2 flow ends at its PUBCOMP
+    w.carry()
+    (q,) = lsub.publishes()
+    assert (q.topic, q.payload, q.qos) == (b"l/c/2", b"y", 2)
+    assert not w.edge.broker.sessions["local.up.gw"].inflight
+
+
+def test_while_the_link_is_down_messages_queue_and_go_out_in_order_with_dup_for_the_unacked():
+    w = Wire("topic q/# out 1\nrestart_timeout 2 10\n")
+    w.connect()
+    usub = w.up.subscriber("usub", "q/#", 1, clean=False)
+    pub = w.edge.connected("pub")
+    pub.publish("q/1", b"1", qos=1)
+    w.link.pump()  # on its way: in the link's output, not acknowledged
+    w.cut()
+    for i in range(2, 5):
+        pub.publish("q/%d" % i, b"%d" % i, qos=1)
+    s = w.edge.broker.sessions["local.up.gw"]
+    assert (len(s.inflight), len(s.queue) >> 1) == (1, 3)
+    assert w.link.poll(w.edge.now) is None  # backoff: between 2 and 10 s (rand 0.5: 4 s)
+    w.edge.advance(3900)
+    assert w.link.poll(w.edge.now) is None
+    w.edge.advance(200)
+    w.up.broker.debug = True  # its packet log shows what the bridge sent
+    m = w.up.mark()
+    w.connect()
+    assert [p.topic for p in usub.publishes()] == [b"q/1", b"q/2", b"q/3", b"q/4"]
+    sent = [line.split(", '")[0] + line.split(", '")[1][:4]
+            for line in w.up.logs_since(m, ("debug",)) if line.startswith("Received PUBLISH")
+            and "'$SYS" not in line]  # the bridge's state notification, QoS 0
+    assert sent == ["Received PUBLISH from up.gw (d1, q1, r0, m1q/1'",
+                    "Received PUBLISH from up.gw (d0, q1, r0, m2q/2'",
+                    "Received PUBLISH from up.gw (d0, q1, r0, m3q/3'",
+                    "Received PUBLISH from up.gw (d0, q1, r0, m4q/4'"]
+
+
+def test_a_half_open_link_is_closed_after_keepalive_without_pingresp():
+    w = Wire("topic k/# out 0\nkeepalive_interval 5\n")
+    w.connect()
+    w.edge.advance(5000)
+    w.link.poll(w.edge.now)
+    assert w.link.out == bytearray(b"\xc0\x00")  # PINGREQ after 5 s without sending
+    w.link.sent(2)  # written, and black-holed: no PINGRESP comes
+    w.edge.advance(4900)
+    w.link.poll(w.edge.now)
+    assert not w.link.closing
+    w.edge.advance(200)
+    w.link.poll(w.edge.now)
+    assert w.link.closing and "keepalive timeout" in w.link.why
+
+
+def test_a_message_that_came_in_over_the_bridge_is_not_sent_back():
+    w = Wire("topic # both 1\n")
+    w.connect()
+    upub = w.up.connected("upub")
+    usub = w.up.subscriber("usub", "#", 1)
+    upub.publish("a/b", b"once", qos=1)
+    w.carry()
+    assert [p.topic for p in usub.publishes()] == [b"a/b"]  # once, not echoed by the bridge
+    assert w.edge.broker.sessions["local.up.gw"].inflight == {}
+
+
+def test_the_state_notification_and_sys_counts():
+    w = Wire("topic n/# out 1\n")
+    t = "$SYS/broker/connection/up.gw/state"
+    assert w.edge.broker.retained.msgs[t][2] == b"0"
+    w.connect()
+    assert w.edge.broker.retained.msgs[t][2] == b"1"
+    pub = w.edge.connected("pub")
+    pub.publish("n/1", b"1", qos=1)
+    w.carry()
+    w.cut()
+    pub.publish("n/2", b"2", qos=1)
+    assert w.edge.broker.retained.msgs[t][2] == b"0"
+    assert dict(w.link.sys_values()) == {"$SYS/broker/connection/up.gw/queued": 1,
+                                         "$SYS/broker/connection/up.gw/sent": 1,
+                                         "$SYS/broker/connection/up.gw/dropped": 0}
+
+
+def test_refused_credentials_close_and_back_off_with_jitter_within_base_and_cap():
+    w = Wire("topic x out\nremote_username u\nremote_password p\nrestart_timeout 1 8\n",
+             rand=0.99)
+    w.up.broker.auth = lambda conn, user, password: 5  # not authorized
+    waits = []
+    for _ in range(5):
+        w.connect()
+        assert w.link.closing and "not authorized" in w.link.why
+        w.cut(None)
+        at = w.link.at
+        waits.append((at - w.edge.now) & ((1 << 30) - 1))
+        w.edge.advance(waits[-1])
+    assert waits == [2980, 8000, 8000, 8000, 8000]  # base + 0.99 * (3 * last - base), capped
+
+
+def test_the_local_side_is_a_client_of_the_broker_named_local_clientid():
+    w = Wire("topic o/# out 2\nlocal_clientid edge-bridge\n")
+    m = w.edge.mark()
+    w.connect()
+    s = w.edge.broker.sessions["edge-bridge"]
+    assert s.subs == {"o/#": 2} and s.conn is not None and not s.clean
+    assert any("edge-bridge" in line for line in w.edge.logs_since(m))
+    w.cut()
+    assert s.conn is None and w.edge.broker.sessions["edge-bridge"] is s  # kept: it queues
+
+
+def test_addresses_fail_over_in_turn_and_back_to_the_main_one_after_a_lost_link():
+    w = Wire("address 127.0.0.2:1884 127.0.0.3\ntopic x out\nrestart_timeout 1\n")
+    tried = []
+    for _ in range(3):  # each connect fails: the next address, 1 s later
+        a = w.link.poll(w.edge.now)
+        tried.append(a)
+        w.link.lost(w.edge.now, "Connection refused")
+        w.edge.advance(1000)
+    assert tried == [("127.0.0.1", 1883), ("127.0.0.2", 1884), ("127.0.0.3", 1883)]
+    w.connect()  # the main one again (the list wrapped), connected
+    w.edge.advance(1000)
+    w.link.poll(w.edge.now)
+    assert w.link.poll(w.edge.now) is None
+    w.cut()
+    w.edge.advance(1000)
+    assert w.link.poll(w.edge.now) == ("127.0.0.1", 1883)  # round_robin false: the main first
+
+
+def test_outgoing_retain_false_clears_the_flag_and_max_packet_size_drops_and_counts():
+    w = Wire("topic r/# out 1\nbridge_outgoing_retain false\nbridge_max_packet_size 40\n")
+    w.connect()
+    usub = w.up.subscriber("usub", "r/#", 1)
+    w.up.broker.debug = True
+    m = w.up.mark()
+    pub = w.edge.connected("pub")
+    pub.publish("r/small", b"s", qos=1, retain=True)
+    pub.publish("r/big", b"x" * 40, qos=1)
+    w.carry()
+    assert [p.payload for p in usub.publishes()] == [b"s"]
+    assert [line[:47] for line in w.up.logs_since(m, ("debug",))
+            if line.startswith("Received PUBLISH") and "'$SYS" not in line] == \
+        ["Received PUBLISH from up.gw (d0, q1, r0, m1, 'r"]  # retain cleared
+    assert dict(w.link.sys_values())["$SYS/broker/connection/up.gw/dropped"] == 1
+    assert not w.edge.broker.sessions["local.up.gw"].inflight  # acknowledged locally
+
+
+def test_an_upstream_that_refuses_try_private_is_connected_to_again_as_a_plain_client():
+    w = Wire("topic p/# out 1\n")
+    assert w.link.poll(w.edge.now) is not None
+    w.link.opened(w.edge.now)
+    assert w.link.out[8] == 0x84  # MQTT level 4 | 0x80
+    w.link.received(b"\x20\x02\x00\x01")  # CONNACK 1: unacceptable protocol version
+    assert w.link.closing
+    w.link.lost(w.edge.now, None)
+    assert w.link.poll(w.edge.now) == ("127.0.0.1", 1883)  # at once, the same address
+    w.link.opened(w.edge.now)
+    assert w.link.out[8] == 0x04
