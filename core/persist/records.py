@@ -7,11 +7,13 @@ reading (only at start-up) is core/persist/load.py.
 """
 
 from binascii import crc32
+from struct import pack_into
 
 from core.const import const
 
 MAGIC = b"MQEP\x01"  # mqtt-edge persistence, format 1
 FRAME = const(8)  # length and CRC32 before each body
+_FRAME0 = bytes(8)  # its place, filled once the body is known
 
 HEADER = const(1)  # kind (0 snapshot, 1 journal), generation, wall-clock seconds
 RETAIN = const(2)  # retained message set: topic, qos, payload
@@ -39,41 +41,45 @@ LAYOUT = (None, ("header", "BII"), ("retain", "sBb"), ("unretain", "s"),
 
 def put(out, typ, *vals):
     """Append one framed record of type typ with field values vals to bytearray out."""
+    p = head(out, typ, vals)
+    if p is not None:
+        out += p
+
+
+def head(out, typ, vals):
+    """put() but for the bytes of a last "b" field (a payload), which are returned, not
+    appended: the caller writes them next (the record's length and CRC32 count them)."""
     n0 = len(out)
-    out += b"\0\0\0\0\0\0\0\0"
+    out += _FRAME0
     out.append(typ)
     fields = LAYOUT[typ][1]
-    for i in range(len(fields)):
-        f = fields[i]
+    p = None
+    i = 0
+    for f in fields:
         v = vals[i]
+        i += 1
         if f == "B":
             out.append(v)
         elif f == "H":
-            out.append(v >> 8)
-            out.append(v & 0xFF)
+            out += v.to_bytes(2, "big")
         elif f == "I":
-            _u32(out, v)
+            out += v.to_bytes(4, "big")
         elif f == "b":
-            _u32(out, len(v))
-            out += v
+            out += len(v).to_bytes(4, "big")
+            p = v
         elif v is None:  # "o" without a value
             out += b"\xff\xff"
         else:
             if isinstance(v, str):
                 v = v.encode()
-            out.append(len(v) >> 8)
-            out.append(len(v) & 0xFF)
+            out += len(v).to_bytes(2, "big")
             out += v
     body = memoryview(out)[n0 + FRAME:]
     n = len(body)
-    c = crc32(body) & 0xFFFFFFFF
+    c = crc32(body)
     del body
-    out[n0:n0 + FRAME] = bytes((n >> 24, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF,
-                                 c >> 24, (c >> 16) & 0xFF, (c >> 8) & 0xFF, c & 0xFF))
-
-
-def _u32(out, v):
-    out.append((v >> 24) & 0xFF)
-    out.append((v >> 16) & 0xFF)
-    out.append((v >> 8) & 0xFF)
-    out.append(v & 0xFF)
+    if p is not None:
+        n += len(p)
+        c = crc32(p, c)
+    pack_into(">II", out, n0, n, c & 0xFFFFFFFF)
+    return p

@@ -3,11 +3,15 @@
 from core.persist import records as R
 from core.const import const
 
-_PIECE = const(4096)  # a snapshot is written in pieces of about this size: a board's heap
+# a snapshot is written in pieces: records gather in one buffer, reused, until it holds
+# this many bytes; a payload that would take it past that is written on its own. So the
+# buffer stays under 2 KB with a board's topics and client ids, whatever the state holds
+_PIECE = const(1024)
 
 
 def write(sink, b, gone, gen, wall):
-    """Pass the records that rebuild broker b's persistent state to sink(bytearray), in pieces.
+    """Pass the records that rebuild broker b's persistent state to sink(data), in pieces
+    (sink must not keep data: the buffer is reused).
 
     gone maps the client id of each offline session to when its connection ended.
     """
@@ -15,37 +19,44 @@ def write(sink, b, gone, gen, wall):
     R.put(out, R.HEADER, 0, gen, wall)
     for t in b.retained.msgs:
         m = b.retained.msgs[t]  # (topic, topic bytes, payload, qos)
-        R.put(out, R.RETAIN, m[1], m[3], m[2])
-        if len(out) >= _PIECE:
-            out = _spill(sink, out)
+        _put(sink, out, R.RETAIN, (m[1], m[3], m[2]))
     for cid in b.sessions:
         s = b.sessions[cid]
         if s.clean:
             continue
-        R.put(out, R.SESSION, cid, 0, s.username)
+        _put(sink, out, R.SESSION, (cid, 0, s.username))
         w = gone.get(cid)
         if w is not None and s.conn is None:
-            R.put(out, R.GONE, cid, w)
+            _put(sink, out, R.GONE, (cid, w))
         for f in s.subs:
-            R.put(out, R.SUB, cid, f, s.subs[f])
+            _put(sink, out, R.SUB, (cid, f, s.subs[f]))
         ents = [(s.flags[pid], pid) for pid in s.flags]
         ents.sort()  # by seq: the order they were first sent in
         for f, pid in ents:
             m = s.inflight[pid]
-            R.put(out, R.QUEUE, cid, f & 7, m[1], m[2])
-            R.put(out, R.START, cid, pid, f)
+            _put(sink, out, R.QUEUE, (cid, f & 7, m[1], m[2]))
+            _put(sink, out, R.START, (cid, pid, f))
         q = s.queue
         for i in range(0, len(q), 2):
-            R.put(out, R.QUEUE, cid, q[i + 1], q[i][1], q[i][2])
+            _put(sink, out, R.QUEUE, (cid, q[i + 1], q[i][1], q[i][2]))
         if s.qos2_in:
             for pid in s.qos2_in:
-                R.put(out, R.Q2IN, cid, pid)
-        if len(out) >= _PIECE:
-            out = _spill(sink, out)
+                _put(sink, out, R.Q2IN, (cid, pid))
     if out:
         sink(out)
 
 
-def _spill(sink, out):
-    sink(out)
-    return bytearray()
+def _put(sink, out, typ, vals):
+    """One record into out; out to sink when it is full (emptied in place, not reallocated)."""
+    p = R.head(out, typ, vals)
+    if p is not None:
+        if len(out) + len(p) <= _PIECE:
+            out += p
+        else:
+            sink(out)
+            out[:] = b""
+            sink(p)
+            return
+    if len(out) >= _PIECE:
+        sink(out)
+        out[:] = b""

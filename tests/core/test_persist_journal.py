@@ -4,8 +4,9 @@ flipped loads as a consistent prefix of its records, never raises, and is trunca
 from core.persist import records as R
 from core.persist.load import scan
 from core.persist.store import PersistError
-from persist_support import (BIG, NAME, Wall, broker_with_store, describe, put_file, remove,
-                             scratch, write_journal)
+from core.session import Session
+from persist_support import (BIG, NAME, Files, Wall, broker_with_store, describe, put_file,
+                             remove, scratch, write_journal)
 
 EXPECTED = [
     [("r/1", b"r/1", 1, b"one")],
@@ -116,5 +117,54 @@ def test_a_snapshot_that_is_not_a_persistence_file_stops_the_load_with_file_and_
             assert str(e) == NAME + ": offset 4: format 9, this broker reads format 1"
         else:
             assert False, "no PersistError"
+    finally:
+        remove(d)
+
+
+class _Writes(Files):
+    """The real files, and the size of each write (and whether it was a message's payload)."""
+
+    def __init__(self, d, payloads):
+        super().__init__(d)
+        self.payloads = payloads
+        self.sizes = []
+
+    def write(self, h, data):
+        self.sizes.append((len(data), any(data is p for p in self.payloads)))
+        Files.write(self, h, data)
+
+
+def test_a_snapshot_is_written_in_pieces_of_at_most_2_kb_besides_large_payloads():
+    """A board cannot allocate a snapshot-sized block: a state of about 100 KB (a session
+    with 1,500 queued messages, a retained message of 5 KB) goes to the file in writes of
+    at most 2 KB each, except the large payload, which is written as the object it is (no
+    copy), and the file loads back into the same state."""
+    d = scratch()
+    try:
+        b, st, logs = broker_with_store(d, Wall(1000))
+        big = bytes(range(256)) * 20
+        b.retained.set(("r/big", b"r/big", big), 1)
+        b.retained.set(("r/small", b"r/small", b"s"), 0)
+        s = b.sessions["q"] = Session("q", 0)
+        s.subs["q/#"] = 1
+        b.subs.subscribe("q/#", s, 1)
+        for i in range(1500):
+            t = "q/%d" % (i % 10)
+            m = (t, t.encode(), b"payload-%05d-" % i + b"x" * 40)
+            s.queue.append(m)
+            s.queue.append(1)
+            s.queued_bytes += len(m[2])
+        st.gone["q"] = 900
+        before = describe(b)
+        st.fs = _Writes(d, [big])
+        st.compact()
+        size = sum(n for n, _ in st.fs.sizes)
+        assert size > 100000, size
+        assert [n for n, p in st.fs.sizes if p] == [len(big)], st.fs.sizes
+        assert max(n for n, p in st.fs.sizes if not p) <= 2048, st.fs.sizes
+        b2, st2, logs2 = broker_with_store(d, Wall(1000))
+        st2.load()
+        assert describe(b2) == before
+        assert not [m for lv, m in logs2 if lv == "warning"], logs2
     finally:
         remove(d)
