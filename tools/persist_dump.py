@@ -33,8 +33,8 @@ def lines(data, payloads=False):
                     shown.append("<%d bytes>" % len(v))
                 else:
                     shown.append(repr(v))
-            if t == R.START:
-                shown[-1] = "seq=%d state=%d retain=%d qos=%d" % (
+            if t == R.START or t == R.SENT:
+                shown[2] = "seq=%d state=%d retain=%d qos=%d" % (
                     vals[2] >> 4, vals[2] >> 3 & 1, vals[2] >> 2 & 1, vals[2] & 3)
             elif t == R.HEADER:
                 shown[0] = ("snapshot", "journal")[vals[0]] if vals[0] < 2 else repr(vals[0])

@@ -66,12 +66,15 @@ class Restore:
             s.queue.append((v[2], tb, v[3]))
             s.queue.append(v[1])
             s.queued_bytes += len(v[3])
-        elif t == R.START:
-            if not s.queue:
+        elif t == R.START or t == R.SENT:
+            if t == R.SENT:  # the message is in the record, not in the queue
+                m = (v[3], v[3].encode(), v[4])
+            elif not s.queue:
                 return
-            m = s.queue.pop(0)
-            f = s.queue.pop(0)
-            s.queued_bytes -= len(m[2])
+            else:
+                m = s.queue.pop(0)
+                s.queue.pop(0)
+                s.queued_bytes -= len(m[2])
             pid = v[1]
             if pid:
                 s.inflight[pid] = m

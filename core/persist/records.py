@@ -7,13 +7,12 @@ reading (only at start-up) is core/persist/load.py.
 """
 
 from binascii import crc32
-from struct import pack_into
+from struct import pack
 
 from core.const import const
 
 MAGIC = b"MQEP\x01"  # mqtt-edge persistence, format 1
 FRAME = const(8)  # length and CRC32 before each body
-_FRAME0 = bytes(8)  # its place, filled once the body is known
 
 HEADER = const(1)  # kind (0 snapshot, 1 journal), generation, wall-clock seconds
 RETAIN = const(2)  # retained message set: topic, qos, payload
@@ -30,13 +29,15 @@ RELEASED = const(12)  # PUBREC for an outgoing QoS 2 message (PUBREL sent): clie
 # 13 is not used (it was PUBCOMP, now ACKED)
 Q2IN = const(14)  # incoming QoS 2 id received, PUBREL awaited: client id, pid
 Q2REL = const(15)  # that PUBREL came: client id, pid
+SENT = const(16)  # outgoing message sent at once, not queued: client id, pid, flags word,
+# topic, payload (the QUEUE and START of a message that never waited, in one record)
 
 # per type: name and fields; B u8, H u16, I u32, s string (u16 length), o string or None
 # (length 0xFFFF), b bytes (u32 length)
 LAYOUT = (None, ("header", "BII"), ("retain", "sBb"), ("unretain", "s"),
           ("session", "sBo"), ("gone", "sI"), ("drop", "s"), ("sub", "ssB"),
           ("unsub", "ss"), ("queue", "sBsb"), ("start", "sHI"), ("acked", "sH"),
-          ("released", "sH"), None, ("q2in", "sH"), ("q2rel", "sH"))
+          ("released", "sH"), None, ("q2in", "sH"), ("q2rel", "sH"), ("sent", "sHIsb"))
 
 
 def put(out, typ, *vals):
@@ -49,37 +50,35 @@ def put(out, typ, *vals):
 def head(out, typ, vals):
     """put() but for the bytes of a last "b" field (a payload), which are returned, not
     appended: the caller writes them next (the record's length and CRC32 count them)."""
-    n0 = len(out)
-    out += _FRAME0
-    out.append(typ)
-    fields = LAYOUT[typ][1]
+    parts = [bytes((typ,))]  # the body's pieces, joined once: fewer calls than byte appends
     p = None
     i = 0
-    for f in fields:
+    for f in LAYOUT[typ][1]:
         v = vals[i]
         i += 1
-        if f == "B":
-            out.append(v)
-        elif f == "H":
-            out += v.to_bytes(2, "big")
-        elif f == "I":
-            out += v.to_bytes(4, "big")
-        elif f == "b":
-            out += len(v).to_bytes(4, "big")
-            p = v
-        elif v is None:  # "o" without a value
-            out += b"\xff\xff"
-        else:
+        if f == "s" or f == "o":
+            if v is None:  # "o" without a value
+                parts.append(b"\xff\xff")
+                continue
             if isinstance(v, str):
                 v = v.encode()
-            out += len(v).to_bytes(2, "big")
-            out += v
-    body = memoryview(out)[n0 + FRAME:]
+            parts.append(len(v).to_bytes(2, "big"))
+            parts.append(v)
+        elif f == "B":
+            parts.append(bytes((v,)))
+        elif f == "H":
+            parts.append(v.to_bytes(2, "big"))
+        elif f == "I":
+            parts.append(v.to_bytes(4, "big"))
+        else:  # "b", always the last field
+            parts.append(len(v).to_bytes(4, "big"))
+            p = v
+    body = b"".join(parts)
     n = len(body)
     c = crc32(body)
-    del body
     if p is not None:
         n += len(p)
         c = crc32(p, c)
-    pack_into(">II", out, n0, n, c & 0xFFFFFFFF)
+    out += pack(">II", n, c & 0xFFFFFFFF)
+    out += body
     return p

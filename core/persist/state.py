@@ -34,8 +34,7 @@ def write(sink, b, gone, gen, wall):
         ents.sort()  # by seq: the order they were first sent in
         for f, pid in ents:
             m = s.inflight[pid]
-            _put(sink, out, R.QUEUE, (cid, f & 7, m[1], m[2]))
-            _put(sink, out, R.START, (cid, pid, f))
+            _put(sink, out, R.SENT, (cid, pid, f, m[1], m[2]))
         q = s.queue
         for i in range(0, len(q), 2):
             _put(sink, out, R.QUEUE, (cid, q[i + 1], q[i][1], q[i][2]))

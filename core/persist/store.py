@@ -90,10 +90,10 @@ class Store:
         """
         if s.clean or not (pid or head):
             return
-        if not head:
-            R.put(self.buf, R.QUEUE, s.client_id, flags & 7, msg[1], msg[2])
-            self.count += 1
-        R.put(self.buf, R.START, s.client_id, pid, flags)
+        if head:
+            R.put(self.buf, R.START, s.client_id, pid, flags)
+        else:
+            R.put(self.buf, R.SENT, s.client_id, pid, flags, msg[1], msg[2])
         self.count += 1
 
     def acked(self, s, pid):
