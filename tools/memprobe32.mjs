@@ -2,10 +2,16 @@
 // Heap the broker needs on a 32-bit MicroPython, as on an ESP32 or a Pico W: the gate of
 // the memory budgets (README, Memory).
 //
-//     node tools/memprobe32.mjs [--model esp32|picow] [--websockets]
+//     node tools/memprobe32.mjs [--model esp32|picow] [--websockets] [--persistence]
 //
 // --websockets adds a `protocol websockets` listener (port 8080) to the board's config:
 // its start-up then also imports the WebSocket modules (core/ws.py, wsport.py).
+// --persistence adds `persistence true` (files in /tmp, empty at start): the start-up
+// loads the store (core/persist, persist_files.py) and writes the first snapshot.
+//
+// A board's os and binascii are built into its firmware; this port freezes micropython-lib's
+// Python os and binascii over its built-in ones, so the start-up first drops the frozen
+// modules from sys.path and imports find the built-ins, as on a board.
 //
 // tools/memprobe.py measures on the unix port, which is 64-bit: pointers, and so most
 // objects, are twice a board's size there. This runs a board's start-up (board.main's
@@ -59,6 +65,10 @@ const PEAK_SHARE = 0.8;
 // Wi-Fi step and network.json are left out (this port has neither).
 const STEPS = [
   "import gc\nimport sys\nbuf = bytearray(2048)",  // main.py takes it first
+  // a board's os and binascii are its firmware's built-in (C) modules; this port freezes
+  // micropython-lib's Python os and binascii over its built-in ones (their functions, dicts
+  // and names would be on the heap): without its frozen modules, imports find the built-ins
+  "sys.path.remove('.frozen')",
   "from core.config import parse_config",
   "with open('/broker.conf', 'rb') as f:\n    cfg = parse_config(f.read(), '/broker.conf')",
   "del f\nfrom forget import forget\nforget('core.config_parse', 'core.capture.options')",
@@ -184,7 +194,7 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients) {
       mp.runPython("gc.collect()");  // done when the next call begins
     }
   } catch (e) {
-    return {error: lastLine(e)};
+    return {error: lastLine(e) + " | " + out.join("").trim().split("\n").slice(-3).join(" / ")};
   }
   const [total1, used] = memInfo(mp, out);
   Object.assign(r, {grown: total1 > total ? 1 : 0, used, free: total - used});
@@ -217,14 +227,17 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients) {
 
 async function main(argv) {
   let model = "esp32";
-  let ws = "";
+  let extra = "";
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--model" && i + 1 < argv.length && argv[i + 1] in MODELS) {
       model = argv[++i];
     } else if (argv[i] === "--websockets") {
-      ws = "\nlistener 8080\nprotocol websockets\nmax_connections 2\n";
+      extra += "\nlistener 8080\nprotocol websockets\nmax_connections 2\n";
+    } else if (argv[i] === "--persistence") {
+      extra += "\npersistence true\npersistence_location /tmp\n";
     } else {
-      console.error("usage: node tools/memprobe32.mjs [--model esp32|picow] [--websockets]");
+      console.error("usage: node tools/memprobe32.mjs [--model esp32|picow] [--websockets] " +
+                    "[--persistence]");
       return 2;
     }
   }
@@ -244,7 +257,7 @@ async function main(argv) {
     const both = path.join(tmp, "rom");
     fs.cpSync(lib, both, {recursive: true});
     fs.cpSync(probe, both, {recursive: true});
-    const conf = boardConf(board) + ws;
+    const conf = boardConf(board) + extra;
     const files = await measure(loadMicroPython, heap, conf, lib,
                                 romfs(probe, path.join(tmp, "probe.img")), clients);
     const rom = await measure(loadMicroPython, heap, conf, null,
@@ -252,9 +265,8 @@ async function main(argv) {
     const [freeFiles, freeRom] = BUDGET_FREE[model];
     const maxPeak = Math.floor(Math.min(files.total ?? heap, rom.total ?? heap) * PEAK_SHARE);
     console.log(`memprobe32: MicroPython webassembly port (32-bit), ${heap / 1024} KB heap ` +
-                `(${model} model, boards/${board}/mosquitto.conf${ws ? " + a websockets " +
-                "listener" : ""}); load run: ${clients} ` +
-                "clients");
+                `(${model} model, boards/${board}/mosquitto.conf${extra ? " + " +
+                extra.trim().split("\n").join(", ") : ""}); load run: ${clients} clients`);
     let missed = 0;
     const mark = (v, ok) => {
       if (v === undefined) return "-";

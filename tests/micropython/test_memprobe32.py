@@ -83,6 +83,28 @@ def test_budget_esp32_free_heap_with_a_websockets_listener_is_met_in_romfs():
     bytes over 80% and from files (bytecode copied into the heap) free after start misses
     44 KB: README, Memory, reports both."""
     out, figs = figures("esp32", "--websockets")
-    assert "websockets listener" in out and "error in" not in out, out
+    assert "protocol websockets" in out and "error in" not in out, out
     assert figs["free32_rom"] >= figs["budget_free32_rom"], out
     assert figs["load_grown32_rom"] == 0, out
+
+
+_ESP32_FILES_PERSISTENCE = pytest.mark.xfail(strict=True, reason=(
+    "esp32 model from .mpy files with persistence true: about 34 KB free after start (44 KB "
+    "budget) and a load run that needs more than the heap: the persistence modules' code "
+    "(about 8 KB) and the names they intern, which take the start-up past the 620 names of "
+    "the first five qstr pools into a sixth (5.5 KB); README, Persistence"))
+
+
+@pytest.mark.parametrize("model,t", [
+    pytest.param("esp32", "", marks=_ESP32_FILES_PERSISTENCE), ("esp32", "_rom"),
+    ("picow", ""), ("picow", "_rom")],
+    ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
+def test_budgets_hold_with_persistence_on_on_32_bit(model, t):
+    """`persistence true` added to the board's config: the start-up loads the store (an
+    empty folder: it writes the first snapshot and journal) and the broker meets the same
+    budgets, free heap after start and the load run's peak."""
+    out, figs = figures(model, "--persistence")
+    assert "persistence true" in out and "error in" not in out, out
+    assert figs["heap_grown32" + t] == 0 and figs["load_grown32" + t] == 0, out
+    assert figs["free32" + t] >= figs["budget_free32" + t], out
+    assert figs["load_peak32" + t] < figs["budget_peak32"], out
