@@ -2,6 +2,7 @@
 module once the broker serves: core/persist/store.py imports it in Store.load)."""
 
 from binascii import crc32
+from struct import unpack_from
 
 from core.persist import records as R
 from core.persist.store import PersistError
@@ -97,14 +98,19 @@ class Restore:
                 s.qos2_in.pop(v[1], None)
 
     def finish(self, now_wall):
-        """Set each session's gone_at so that persistent_client_expiration counts the downtime."""
+        """Set each session's gone_at so that persistent_client_expiration counts the
+        downtime; the client ids of the sessions connected when the broker stopped."""
         b = self.b
+        on = []
         for cid in b.sessions:
             s = b.sessions[cid]
             s.conn = None
-            w = self.gone.get(cid, self.wall)  # connected when the broker stopped: its last sign
-            self.gone[cid] = w
+            w = self.gone.get(cid)
+            if w is None:  # connected when the broker stopped: the files' newest time
+                w = self.gone[cid] = self.wall
+                on.append(cid)
             s.gone_at = b.secs - max(0, now_wall - w)
+        return on
 
 
 def load(st):
@@ -115,19 +121,31 @@ def load(st):
     if snap is not None:
         ok = _replay(st, snap, st.name, rs, 0)
     jour = _read(st, st.jname)
+    end = 0  # where the journal's records end, when it can go on from there
     if jour is not None:
         if not ok:
             st.log("warning", "persistence: %s is not replayed: the snapshot it follows "
                    "is damaged" % st.jname)
         else:
-            _replay(st, jour, st.jname, rs, 1)
-    rs.finish(st.wall())
+            end = _replay(st, jour, st.jname, rs, 1)
+    on = rs.finish(st.wall())
     st.gone = rs.gone
     st.gen = rs.gen
     st.log("notice", "persistence: restored %d sessions and %d retained messages"
            % (len(st.b.sessions), len(st.b.retained.msgs)))
     try:
-        st.snapshot()
+        if snap is not None and end:
+            # undamaged and of the snapshot's generation: appended to from its end (a fresh
+            # snapshot would take as long as the load), with what a snapshot would add: when
+            # the sessions connected at the stop were last known alive
+            st.jsize = end
+            st.jh = st.fs.open(st.jname, True, end)
+            if on:
+                for cid in on:
+                    R.put(st.buf, R.GONE, cid, rs.gone[cid])
+                st.write(st.take()[0])
+        else:
+            st.snapshot()  # which drops any damage
     except OSError as e:
         raise PersistError("%s: offset 0: cannot be written: %s" % (st.name, e))
 
@@ -141,7 +159,8 @@ def _read(st, name):
 
 
 def _replay(st, data, name, rs, kind):
-    """Apply data's records to rs; False if it stopped at damage (logged)."""
+    """Apply data's records to rs: the offset where they end; 0 if it stopped at damage
+    (logged), or for a journal of an older snapshot."""
     m = len(R.MAGIC)
     if kind == 0 and data[:m] != R.MAGIC:  # a journal's is damage: its snapshot is ours
         if data[:4] == R.MAGIC[:4] and len(data) >= m:
@@ -161,23 +180,20 @@ def _replay(st, data, name, rs, kind):
                     st.log("notice", "persistence: %s of generation %d follows an older "
                            "snapshot than %s (%d): already in it, not replayed"
                            % (name, v[1], st.name, rs.gen))
-                    return True
+                    return 0
             rs.apply(t, v)
             n += 1
         if not n:
             raise Damaged(m, "no header record")
+        end = at + R.FRAME + unpack_from(">I", data, at)[0]  # the last record's end
     except Damaged as e:
         at, why = e.args
         st.log("warning", "persistence: %s: offset %d: %s: the %d records before it are "
                "kept, the %d bytes from there on are dropped"
                % (name, at, why, n, len(data) - at))
-        return False
+        return 0
     st.log("information", "persistence: %s: %d records, %d bytes" % (name, n, len(data)))
-    return True
-
-
-def _get32(b, i):
-    return (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]
+    return end
 
 
 def scan(data, pos):
@@ -195,13 +211,13 @@ def scan(data, pos):
             return
         if end - pos < R.FRAME:
             raise Damaged(pos, "record header cut short (%d of 8 bytes)" % (end - pos))
-        n = _get32(data, pos)
+        n, c = unpack_from(">II", data, pos)
         if n == 0 or n > _MAX_BODY:
             raise Damaged(pos, "record length %d is impossible" % n)
         if pos + R.FRAME + n > end:
             raise Damaged(pos, "record of %d bytes cut short at %d" % (n, end - pos - R.FRAME))
         s = pos + R.FRAME
-        if crc32(mv[s:s + n]) & 0xFFFFFFFF != _get32(data, pos + 4):
+        if crc32(mv[s:s + n]) & 0xFFFFFFFF != c:
             raise Damaged(pos, "CRC mismatch")
         yield pos, data[s], _fields(data, s, s + n, pos)
         pos = s + n
@@ -232,11 +248,11 @@ def _fields(b, i, e, at):
             i += 2
             continue
         if f == "I":
-            vals.append(_get32(b, i))
+            vals.append(unpack_from(">I", b, i)[0])
             i += 4
             continue
         if f == "b":
-            n = _get32(b, i)
+            n = unpack_from(">I", b, i)[0]
             i += 4
         else:
             n = (b[i] << 8) | b[i + 1]

@@ -20,11 +20,12 @@ class Files(_Portable):
         super().__init__(folder)
         self.reserve = reserve  # bytes a journal reserves ahead of its writes (0: none)
 
-    def open(self, name, append):
-        """A handle to write name: appended to (space reserved ahead), or made empty first."""
+    def open(self, name, append, at=None):
+        """A handle to write name: appended to (space reserved ahead; from offset at when
+        given), or made empty first."""
         if append and self.reserve:
-            return _Appender(self.path(name), self.reserve)
-        return open(self.path(name), "ab" if append else "wb")
+            return _Appender(self.path(name), self.reserve, at)
+        return super().open(name, append, at)
 
     def fsync(self, h):
         """Flush h and wait until the disk has it."""
@@ -56,11 +57,11 @@ class _Appender:
     takes as the end), so that a sync need not update the file's size: fdatasync of an
     append then costs about a third of an fsync that does."""
 
-    def __init__(self, path, reserve):
+    def __init__(self, path, reserve, at=None):
         self.reserve = reserve
         self.fd = os.open(path, os.O_RDWR)
-        self.pos = os.lseek(self.fd, 0, os.SEEK_END)
-        self.end = self.pos  # reserved up to here
+        self.end = os.lseek(self.fd, 0, os.SEEK_END)  # reserved up to here
+        self.pos = self.end if at is None else at
         self.grown = False  # reserved space added since the last sync
 
     def write(self, data):

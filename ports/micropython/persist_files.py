@@ -28,9 +28,14 @@ class Files:
         finally:
             f.close()
 
-    def open(self, name, append):
-        """A handle to write name: appended to, or made empty first."""
-        return open(self.path(name), "ab" if append else "wb")
+    def open(self, name, append, at=None):
+        """A handle to write name: appended to (from offset at: what follows is overwritten),
+        or made empty first."""
+        if at is None:
+            return open(self.path(name), "ab" if append else "wb")
+        h = open(self.path(name), "r+b")
+        h.seek(at)
+        return h
 
     def write(self, h, data):
         """Write all of data."""

@@ -38,9 +38,10 @@ def test_full_journal_restores_every_kind_of_change():
         state, logs, st = _load(d, snap, jour)
         assert state == EXPECTED, state
         assert not [m for lv, m in logs if lv == "warning"], logs
-        # the load compacted: the new snapshot alone gives the same state
+        # an undamaged journal goes on after the load (no fresh snapshot: a restart takes
+        # half the time), holding what the load added: the files give the same state
         state2, logs2, st2 = _load(d, st.fs.read(NAME), st.fs.read(NAME + ".journal"))
-        assert state2 == EXPECTED and st2.gen == st.gen + 1
+        assert state2 == EXPECTED and st2.gen == st.gen == 1
     finally:
         remove(d)
 
