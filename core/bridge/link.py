@@ -77,6 +77,9 @@ class Link:
         self.ping = None  # when PINGREQ was queued, None when answered
         self.sent_msgs = 0
         self.too_big = 0  # over bridge_max_packet_size
+        self.reported = 0  # drops told to broker.events (capture), at most once a second
+        self.report_at = broker.now
+        self.failing = False  # a failed connect was told to broker.events since the last
         # the local session exists from the start: messages queue before the first connect
         self._attach()
         self._detach("bridge starting")
@@ -86,6 +89,12 @@ class Link:
 
     def poll(self, now):
         """Timers; returns (host, port) when the port must start connecting now, else None."""
+        if self.b.events is not None and clock.diff(now, self.report_at) >= 1000:
+            self.report_at = now
+            n = self._dropped()
+            if n > self.reported:
+                self._event("drop", None, n - self.reported)
+                self.reported = n
         st = self.state
         if st == _DOWN:
             if clock.diff(now, self.at) < 0:
@@ -189,9 +198,13 @@ class Link:
         if up:
             self.b.log("notice", "Bridge %s: connection to %s:%d lost: %s."
                        % (self.name, a[0], a[1], why))
+            self._event("disconnect", why, 0)
         elif self.state != _STOPPED:
             self.b.log("notice", "Bridge %s: cannot connect to %s:%d: %s."
                        % (self.name, a[0], a[1], why))
+            if not self.failing:  # the first of a series: a record per retry would flood
+                self.failing = True
+                self._event("connect failed", why, 0)
         self._detach(why)
         if up:
             self._notify(b"0")
@@ -261,11 +274,22 @@ class Link:
         s = self.sess
         base = "$SYS/broker/connection/%s/" % self.remote_id
         held = (len(s.queue) >> 1) + len(s.inflight) if s is not None else 0
-        lost = self.too_big + (s.lost if s is not None else 0)
         return [(base + "queued", held), (base + "sent", self.sent_msgs),
-                (base + "dropped", lost)]
+                (base + "dropped", self._dropped())]
 
     # ---- internals ----
+
+    def _dropped(self):
+        """Messages for the upstream dropped so far (too large, or the queue full)."""
+        s = self.sess
+        return self.too_big + (s.lost if s is not None else 0)
+
+    def _event(self, what, why, n):
+        """Tell broker.events (capture) about the link (core/capture/sender.py bridge())."""
+        ev = self.b.events
+        if ev is not None:
+            a = self.conf.addresses[self.addr]
+            ev.bridge(self.name, what, "%s:%d" % (a[0], a[1]), why, n)
 
     def _close(self, why):
         self.closing = True
@@ -337,6 +361,8 @@ class Link:
         self.delay = 0
         self.b.log("notice", "Bridge %s connected to %s:%d as %s." % (self.name, a[0], a[1],
                                                                      self.remote_id))
+        self.failing = False
+        self._event("connect", None, 0)
         if c.notifications and not c.notifications_local_only:
             put_publish(self.out, 0x31, self.topic.encode(), 0, b"1")
         pid = self._free_pid()

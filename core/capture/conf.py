@@ -4,7 +4,7 @@ config options and the sender share it)."""
 from core.hostport import parse
 
 KINDS = ("connect", "disconnect", "publish", "will", "subscribe", "unsubscribe",
-         "startup", "shutdown", "stats", "denied")
+         "startup", "shutdown", "stats", "denied", "bridge")
 DENIED = ("login", "publish", "subscribe", "will")  # what events.denied() reports
 FORMATS = ("ecs", "hicap")
 PAYLOADS = ("none", "base64", "sha256")

@@ -372,6 +372,23 @@ class Ecs(Sender):
         self._filter(conn, f)
         self._tail()
 
+    def bridge(self, name, what, remote, why, n):
+        """A bridge's link: connected, could not connect, lost, or n messages dropped."""
+        if "bridge" not in self.kinds:
+            return
+        self._head(b"bridge", b"success" if what == "connect" else b"failure", why)
+        out = self.rec
+        out += b',"mqtt":{"bridge":'
+        J.string(out, name)
+        out += b',"bridge_event":'
+        J.string(out, what)
+        out += b',"remote":'
+        J.string(out, remote)
+        if n:
+            out += b',"messages_dropped":'
+            J.integer(out, n)
+        self._tail()
+
     def _filter(self, conn, f):
         """A subscribe or unsubscribe record's client and topic filter."""
         self._client(conn)

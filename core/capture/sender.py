@@ -282,6 +282,10 @@ class Sender:
         """Records dropped so far because the queue was full (or a record was too big)."""
         return self.ring.dropped
 
+    def bridge(self, name, what, remote, why, n):
+        """A bridge's link (core/bridge): what "connect", "connect failed" (why), "disconnect"
+        (why) or "drop" (n messages dropped); the fork's format writes none."""
+
     def sys_values(self):
         """(topic, value) pairs of the capture queue for $SYS/broker/capture/."""
         ring = self.ring

@@ -153,7 +153,7 @@ def test_config_rejects_bad_capture_values_with_line_and_reason():
          "none, base64 or sha256"),
         ("capture_events publish,bogus", "invalid value 'bogus' for option 'capture_events': "
          "expected a comma list of connect, disconnect, publish, will, subscribe, unsubscribe, "
-         "startup, shutdown, stats, denied, or all"),
+         "startup, shutdown, stats, denied, bridge, or all"),
         ("capture_topic a/#/b", "invalid value 'a/#/b' for option 'capture_topic': '#' not "
          "alone in the last level of filter 'a/#/b'"),
         ("capture_queue_size 10", "invalid value '10' for option 'capture_queue_size': must be "

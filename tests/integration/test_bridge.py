@@ -254,3 +254,37 @@ def test_tls_to_the_upstream_with_a_client_certificate(broker_factory, upstreams
     assert "CERTIFICATE_VERIFY_FAILED" in bad.log()
     p.close()
     usub.close()
+
+
+def test_capture_records_the_links_connect_loss_failed_retry_and_drops(broker_factory,
+                                                                         upstreams, sinks):
+    from capture_support import broker_conf
+    from brokerlog import free_port
+    up = upstreams()
+    sp = free_port()
+    sink = sinks(sp)
+    b = broker_factory(broker_conf(sp, "max_queued_messages 5\ncapture_stats_interval 0\n") +
+                       "connection up\naddress %s:%d\ntopic d/# out 1\nrestart_timeout 1 2\n"
+                       % (HOST, up.port))
+    wait_connected(b)
+    up.stop()
+    assert b.wait_for_log("Bridge up: cannot connect")
+    p = Paho(HOST, b.port)
+    for i in range(30):  # 20 in flight and 5 queued are kept, the other 5 dropped
+        p.publish("d/x", b"%d" % i, 1)
+    p.close()
+
+    def bridge_recs(recs):
+        return [(r["mqtt"]["bridge_event"], r["event"]["outcome"], r["mqtt"].get(
+            "messages_dropped")) for r in recs if r["event"]["action"] == "bridge"]
+    recs = sink.wait_for(lambda rs: ("drop", "failure", 5) in bridge_recs(rs))
+    got = bridge_recs(recs)
+    assert got[:3] == [("connect", "success", None), ("disconnect", "failure", None),
+                       ("connect failed", "failure", None)], got
+    r = [r for r in recs if r["event"]["action"] == "bridge"][1]
+    assert (r["mqtt"]["bridge"], r["mqtt"]["remote"]) == ("up", "%s:%d" % (HOST, up.port))
+    assert r["event"]["reason"] == "closed by the upstream"
+    assert got.count(("connect failed", "failure", None)) == 1  # not one per retry
+    # the local side is a client to capture, as the broker's other clients are
+    cids = {x["mqtt"].get("client_id") for x in recs if x["event"]["action"] == "connect"}
+    assert "local.up.%s" % socket.gethostname() in cids
