@@ -10,7 +10,7 @@ DEFAULT_PORT = 1883
 class Bridge:
     """Settings of one bridge; class defaults are mosquitto 2.0's."""
 
-    remote_clientid = None  # None: NAME.HOSTNAME (the port's host name)
+    remote_clientid = None  # None: HOSTNAME.NAME (the port's host name)
     local_clientid = None  # None: local.REMOTE_CLIENTID
     remote_username = None
     remote_password = None

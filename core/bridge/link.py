@@ -57,7 +57,8 @@ class Link:
         self.b = broker
         self.rand = rand  # rand(): a float in [0, 1), from the port
         self.name = conf.name
-        self.remote_id = conf.remote_clientid or "%s.%s" % (conf.name, host_name)
+        # HOSTNAME.NAME as mosquitto 2.0.11 makes it (its man page says NAME.HOSTNAME)
+        self.remote_id = conf.remote_clientid or "%s.%s" % (host_name, conf.name)
         self.local_id = conf.local_clientid or "local." + self.remote_id
         self.topic = conf.notification_topic or \
             "$SYS/broker/connection/%s/state" % self.remote_id

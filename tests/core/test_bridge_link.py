@@ -67,7 +67,7 @@ def test_out_and_in_messages_are_mapped_and_acknowledged_through():
     w.carry()
     (q,) = lsub.publishes()
     assert (q.topic, q.payload, q.qos) == (b"l/c/2", b"y", 2)
-    assert not w.edge.broker.sessions["local.up.gw"].inflight
+    assert not w.edge.broker.sessions["local.gw.up"].inflight
 
 
 def test_while_the_link_is_down_messages_queue_and_go_out_in_order_with_dup_for_the_unacked():
@@ -80,7 +80,7 @@ def test_while_the_link_is_down_messages_queue_and_go_out_in_order_with_dup_for_
     w.cut()
     for i in range(2, 5):
         pub.publish("q/%d" % i, b"%d" % i, qos=1)
-    s = w.edge.broker.sessions["local.up.gw"]
+    s = w.edge.broker.sessions["local.gw.up"]
     assert (len(s.inflight), len(s.queue) >> 1) == (1, 3)
     assert w.link.poll(w.edge.now) is None  # backoff: between 2 and 10 s (rand 0.5: 4 s)
     w.edge.advance(3900)
@@ -93,10 +93,10 @@ def test_while_the_link_is_down_messages_queue_and_go_out_in_order_with_dup_for_
     sent = [line.split(", '")[0] + line.split(", '")[1][:4]
             for line in w.up.logs_since(m, ("debug",)) if line.startswith("Received PUBLISH")
             and "'$SYS" not in line]  # the bridge's state notification, QoS 0
-    assert sent == ["Received PUBLISH from up.gw (d1, q1, r0, m1q/1'",
-                    "Received PUBLISH from up.gw (d0, q1, r0, m2q/2'",
-                    "Received PUBLISH from up.gw (d0, q1, r0, m3q/3'",
-                    "Received PUBLISH from up.gw (d0, q1, r0, m4q/4'"]
+    assert sent == ["Received PUBLISH from gw.up (d1, q1, r0, m1q/1'",
+                    "Received PUBLISH from gw.up (d0, q1, r0, m2q/2'",
+                    "Received PUBLISH from gw.up (d0, q1, r0, m3q/3'",
+                    "Received PUBLISH from gw.up (d0, q1, r0, m4q/4'"]
 
 
 def test_a_half_open_link_is_closed_after_keepalive_without_pingresp():
@@ -122,12 +122,12 @@ def test_a_message_that_came_in_over_the_bridge_is_not_sent_back():
     upub.publish("a/b", b"once", qos=1)
     w.carry()
     assert [p.topic for p in usub.publishes()] == [b"a/b"]  # once, not echoed by the bridge
-    assert w.edge.broker.sessions["local.up.gw"].inflight == {}
+    assert w.edge.broker.sessions["local.gw.up"].inflight == {}
 
 
 def test_the_state_notification_and_sys_counts():
     w = Wire("topic n/# out 1\n")
-    t = "$SYS/broker/connection/up.gw/state"
+    t = "$SYS/broker/connection/gw.up/state"
     assert w.edge.broker.retained.msgs[t][2] == b"0"
     w.connect()
     assert w.edge.broker.retained.msgs[t][2] == b"1"
@@ -137,9 +137,9 @@ def test_the_state_notification_and_sys_counts():
     w.cut()
     pub.publish("n/2", b"2", qos=1)
     assert w.edge.broker.retained.msgs[t][2] == b"0"
-    assert dict(w.link.sys_values()) == {"$SYS/broker/connection/up.gw/queued": 1,
-                                         "$SYS/broker/connection/up.gw/sent": 1,
-                                         "$SYS/broker/connection/up.gw/dropped": 0}
+    assert dict(w.link.sys_values()) == {"$SYS/broker/connection/gw.up/queued": 1,
+                                         "$SYS/broker/connection/gw.up/sent": 1,
+                                         "$SYS/broker/connection/gw.up/dropped": 0}
 
 
 def test_refused_credentials_close_and_back_off_with_jitter_within_base_and_cap():
@@ -199,9 +199,9 @@ def test_outgoing_retain_false_clears_the_flag_and_max_packet_size_drops_and_cou
     assert [p.payload for p in usub.publishes()] == [b"s"]
     assert [line[:47] for line in w.up.logs_since(m, ("debug",))
             if line.startswith("Received PUBLISH") and "'$SYS" not in line] == \
-        ["Received PUBLISH from up.gw (d0, q1, r0, m1, 'r"]  # retain cleared
-    assert dict(w.link.sys_values())["$SYS/broker/connection/up.gw/dropped"] == 1
-    assert not w.edge.broker.sessions["local.up.gw"].inflight  # acknowledged locally
+        ["Received PUBLISH from gw.up (d0, q1, r0, m1, 'r"]  # retain cleared
+    assert dict(w.link.sys_values())["$SYS/broker/connection/gw.up/dropped"] == 1
+    assert not w.edge.broker.sessions["local.gw.up"].inflight  # acknowledged locally
 
 
 def test_an_upstream_that_refuses_try_private_is_connected_to_again_as_a_plain_client():
