@@ -215,3 +215,37 @@ def test_an_upstream_that_refuses_try_private_is_connected_to_again_as_a_plain_c
     assert w.link.poll(w.edge.now) == ("127.0.0.1", 1883)  # at once, the same address
     w.link.opened(w.edge.now)
     assert w.link.out[8] == 0x04
+
+
+def test_qos2_stays_exactly_once_when_the_link_drops_before_pubrec_or_before_pubcomp():
+    w = Wire("topic e/# out 2\nrestart_timeout 1\n")
+    w.connect()
+    usub = w.up.subscriber("usub", "e/#", 2)
+    pub = w.edge.connected("pub")
+    # the first: PUBLISH reached the upstream, its PUBREC did not come back
+    pub.publish("e/1", b"1", qos=2)
+    w.link.pump()
+    data = bytes(w.link.out)
+    w.link.sent(len(data))
+    w.up.broker.received(w.conn, data)
+    w.conn.sent(len(w.conn.out))  # the upstream's PUBREC is lost with the link
+    w.cut()
+    w.edge.advance(1000)
+    w.connect()  # the same packet id again with DUP: the upstream's session knows it
+    # the second: PUBREC came, PUBREL was on its way when the link went
+    pub.publish("e/2", b"2", qos=2)
+    w.link.pump()
+    data = bytes(w.link.out)
+    w.link.sent(len(data))
+    w.up.broker.received(w.conn, data)
+    rec = bytes(w.conn.out)
+    w.conn.sent(len(rec))
+    w.link.received(rec)  # PUBREC: the local side answers PUBREL, which goes no further
+    assert w.link.out[:1] == b"\x62"
+    (f,) = w.edge.broker.sessions["local.gw.up"].flags.values()
+    assert f & 8  # waiting for PUBCOMP
+    w.cut()
+    w.edge.advance(1000)
+    w.connect()  # PUBREL again, PUBCOMP ends it
+    assert [p.payload for p in usub.publishes()] == [b"1", b"2"]
+    assert w.edge.broker.sessions["local.gw.up"].inflight == {}
