@@ -42,6 +42,7 @@ class Uplink:
         self.events = 0
         self.stage = None  # "resolve", "tcp", "tls", "mqtt"
         self.target = None  # (host, port)
+        self.addrs = []  # resolved (family, sockaddr) not tried yet
         self._resolved = None
 
     def start(self, target, now):
@@ -75,7 +76,10 @@ class Uplink:
         self.sync(now)
 
     def _connect(self, addrs, now):
+        """Connect to the first of addrs; the others are tried if it fails (localhost: ::1
+        and 127.0.0.1)."""
         fam, addr = addrs[0]
+        self.addrs = addrs[1:]
         sock = socket.socket(fam, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
@@ -98,7 +102,11 @@ class Uplink:
         if self.stage == "tcp":
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
-                self._fail(now, os.strerror(err))
+                if self.addrs:
+                    self.close()
+                    self._connect(self.addrs, now)
+                else:
+                    self._fail(now, os.strerror(err))
                 return
             if self.ctx is not None:
                 try:
