@@ -22,6 +22,11 @@ _FLAGS = b"\x00\x00\x00\xff\x00\x00\x02\x00\x02\x00\x02\x00\x00\x00\x00\x00"
 
 _CONNECT_TIMEOUT_MS = const(20000)  # a TCP connection must send CONNECT within this time
 _PACKET_TIMEOUT_MS = const(60000)  # a packet trickled in must be complete this long after it began
+# MQTT 5.0 reason codes of the DISCONNECTs this module makes a v5 client get
+_MALFORMED = const(0x81)
+_PROTOCOL_ERROR = const(0x82)
+_SHUTTING_DOWN = const(0x8B)
+_TOO_LARGE = const(0x95)
 
 
 class Broker:
@@ -40,6 +45,9 @@ class Broker:
     bridged = None
     # objects whose sys_values() add (topic, value) pairs to $SYS (bridges' counts)
     sys_sources = None
+    # MQTT 5.0 (core/v5.py): offline sessions with a finite expiry interval or a delayed
+    # will -> that will or None, checked every second; None until a v5 client connects
+    later = None
 
     def __init__(self, cfg, log=None):
         self.cfg = cfg
@@ -96,12 +104,12 @@ class Broker:
         if cfg.sys_interval:  # imported only when used: a small board may switch $SYS off
             from core.sys_tree import SysTree
             self.sys = SysTree(self)
-        # by packet type; None: a client may not send it
-        self._handlers = (None, handle_connect.connect, None, handle_publish.publish,
+        # by packet type; None: a client may not send it (a v5 connection: core/v5.py's)
+        self.handlers = (None, handle_connect.connect, None, handle_publish.publish,
                           handle_publish.puback, handle_publish.pubrec,
                           handle_publish.pubrel, handle_publish.pubcomp,
                           handle_subscribe.subscribe, None, handle_subscribe.unsubscribe,
-                          None, _pingreq, None, _disconnect, None)
+                          None, pingreq, None, _disconnect, None)
 
     # ---- events from the port ----
 
@@ -129,6 +137,9 @@ class Broker:
             from core import flow  # back-pressure's module: loaded once something waits
             flow.check(self)
         self._check_timeouts()
+        if self.later:  # MQTT 5.0: delayed wills, session expiry intervals
+            from core import v5
+            v5.tick(self)
         if self.cfg.persistent_client_expiration:
             self._expire_sessions()
         if self.sys is not None:
@@ -204,7 +215,7 @@ class Broker:
         """Close every connection without publishing wills."""
         for c in list(self.conns):
             if not c.closing:
-                self.close(c, False, "server shutdown")
+                self.close(c, False, "server shutdown", _SHUTTING_DOWN)
 
     def hold(self, conn):
         """With back_pressure: True when the port must not read from conn now (core/flow.py)."""
@@ -248,10 +259,11 @@ class Broker:
         if self.cfg.connection_messages:
             self.log("notice", msg)
 
-    def violation(self, conn, why):
-        """Log a protocol error of conn and close it, publishing its will."""
+    def violation(self, conn, why, rc=_MALFORMED):
+        """Log a protocol error of conn (why: a text or a ProtocolError) and close it,
+        publishing its will; a v5 client gets DISCONNECT with reason code rc first."""
         from core.why import violation
-        violation(self, conn, why)
+        violation(self, conn, why, rc)
 
     def check_topic(self, t, n):
         """ProtocolError when topic name or filter t (n bytes) is over max_topic_length/levels."""
@@ -260,8 +272,9 @@ class Broker:
             raise ProtocolError(text(6, n, t.count("/") + 1, self.max_topic_len,
                                      self.max_levels))
 
-    def close(self, conn, send_will, reason):
-        """Mark conn closing, detach its session and publish its will if asked."""
+    def close(self, conn, send_will, reason, rc=0):
+        """Mark conn closing, detach its session and publish its will if asked; rc: the
+        reason code of the DISCONNECT a v5 client gets (0: none, it or the peer ended)."""
         if conn.closing:
             return
         conn.closing = True
@@ -280,7 +293,10 @@ class Broker:
                 self.store.ended(s)
         will = conn.will
         conn.will = None
-        if send_will and will is not None:
+        if conn.v5 is not None:  # DISCONNECT, will delay, session expiry
+            from core import v5
+            v5.closed(self, conn, will if send_will else None, rc)
+        elif send_will and will is not None:
             handle_connect.publish_will(self, conn, will)
 
     def drop_session(self, s):
@@ -306,7 +322,7 @@ class Broker:
     def _frames(self, conn, mv, end):
         """Dispatch every complete packet in mv[:end]; returns where the incomplete rest starts."""
         pos = 0
-        handlers = self._handlers
+        handlers = self.handlers if conn.v5 is None else conn.v5.handlers
         while pos < end:
             b0 = mv[pos]
             t = b0 >> _TYPE_SHIFT
@@ -321,7 +337,8 @@ class Broker:
                 why = 3 if b0 == _CONNECT else 4  # MQTT-3.1.0-2: second CONNECT; 3.1.0-1
             if why:
                 from core.why import first_byte
-                self.violation(conn, first_byte(why, t, b0 & _FLAGS_MASK))
+                self.violation(conn, first_byte(why, t, b0 & _FLAGS_MASK),
+                               _MALFORMED if why == 2 else _PROTOCOL_ERROR)
                 return end
             i = pos + 1
             rl = 0
@@ -341,7 +358,8 @@ class Broker:
                     return end
             if i - pos + rl > self.max_packet:
                 from core.why import text
-                self.violation(conn, text(5, packet_name(t), i - pos + rl, self.max_packet))
+                self.violation(conn, text(5, packet_name(t), i - pos + rl, self.max_packet),
+                               _TOO_LARGE)
                 return end
             if i + rl > end:
                 return pos
@@ -351,7 +369,7 @@ class Broker:
                 conn.rx_packets += 1
                 handlers[t](self, conn, b0, mv, i, i + rl, pos)
             except ProtocolError as e:
-                self.violation(conn, str(e.args[0]) if e.args else "malformed packet")
+                self.violation(conn, e)
             except MemoryError:
                 if not self.flow:
                     raise
@@ -361,6 +379,8 @@ class Broker:
             if conn.closing:
                 return end
             pos = i + rl
+            if b0 == _CONNECT and conn.v5 is not None:  # a v5 client's packets: its handlers
+                handlers = conn.v5.handlers
         return pos
 
     def _check_timeouts(self):
@@ -386,8 +406,8 @@ class Broker:
 
     def _expire_sessions(self):
         lim = self.cfg.persistent_client_expiration
-        old = [s for s in self.sessions.values()
-               if s.conn is None and self.secs - s.gone_at >= lim]
+        old = [s for s in self.sessions.values()  # not those of a v5 expiry (core/v5.py)
+               if s.conn is None and s.expiry is None and self.secs - s.gone_at >= lim]
         if old:
             from core.why import expire
             expire(self, old)
@@ -421,7 +441,8 @@ def _no_log(level, msg):
     pass
 
 
-def _pingreq(b, conn, b0, mv, s, e, p0):
+def pingreq(b, conn, b0, mv, s, e, p0):
+    """PINGREQ: PINGRESP (both protocol versions)."""
     if e != s:
         from core.why import text
         raise ProtocolError(text(29))

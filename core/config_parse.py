@@ -19,7 +19,7 @@ UNSUPPORTED_OPTIONS = (
     "pid_file", "psk_file",
     "set_tcp_nodelay", "user", "retry_interval",
     # listeners
-    "max_qos", "max_topic_alias", "socket_domain", "use_username_as_clientid",
+    "socket_domain", "use_username_as_clientid",
     "websockets_log_level",
     # listener TLS (certificate and PSK)
     "capath", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
@@ -214,6 +214,12 @@ def _opt_mount_point(p, opt, args):
     p.listener(opt).mount_point = v
 
 
+def _opt_listener_int(lo, hi):
+    def handle(p, opt, args):
+        setattr(p.listener(opt), opt, _int_range(opt, _one(opt, args), lo, hi))
+    return handle
+
+
 def _opt_bind_interface(p, opt, args):
     # the port binds to the interface's addresses (the MicroPython port warns: no names)
     p.listener(opt).bind_interface = _one(opt, args)
@@ -300,6 +306,8 @@ _OPTIONS = {
     "http_dir": _opt_http_dir,
     "websockets_headers_size": _global_int("websockets_headers_size", 0, 65535),
     "mount_point": _opt_mount_point,
+    "max_qos": _opt_listener_int(0, 2),
+    "max_topic_alias": _opt_listener_int(0, 65535),
     "bind_interface": _opt_bind_interface,
     "per_listener_settings": _opt_per_listener_settings,
 }

@@ -21,6 +21,9 @@ class Conn:
     # QoS 0 messages dropped because out was over its limit: a class default, so that a
     # publisher's instance keeps 23 attributes, the size of its table on a board (24 is 29)
     dropped = 0
+    # MQTT 5.0 (core/v5.py, loaded when a v5 client connects): its state (core.v5.V5),
+    # None for 3.1.1 and 3.1; a class default
+    v5 = None
 
     def __init__(self, listener, ip, port, now):
         self.listener = listener
@@ -41,7 +44,7 @@ class Conn:
         self.session = None
         self.client_id = None
         self.username = None
-        self.level = 0  # protocol level: 3 (MQTT 3.1) or 4 (3.1.1)
+        self.level = 0  # protocol level: 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0)
         self.will = None  # (msg, qos, retain)
         self.keepalive_ms = 0
         self.last_rx = now

@@ -9,12 +9,14 @@ _SPILL_AT = const(256)
 
 
 def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
-    """Deliver a message whose topic bytes are mv[ts:te] and payload mv[ps:pe].
+    """Deliver a message whose topic bytes are mv[ts:te] and payload mv[ps:pe]; False
+    when no subscription matched (a v5 PUBACK says so).
 
-    When p0 >= 0, mv[p0:pe] is already the message as a QoS 0 non-retained PUBLISH and is
-    forwarded as is; msg is (topic, topic_bytes, payload) or None. Each form is built at
-    most once, whatever the number of subscribers. retain: the flag it was published with,
-    and src the connection it came from (None: made inside the broker), for bridges.
+    When p0 >= 0, mv[p0:pe] is already the message as a QoS 0 non-retained 3.1.1 PUBLISH
+    and is forwarded as is to 3.1.1 clients; msg is (topic, topic_bytes, payload) or None.
+    Each form is built at most once, whatever the number of subscribers. retain: the flag
+    it was published with, and src the connection it came from (None: made inside the
+    broker), for bridges.
     """
     subs = b.subs.match(topic)
     if b.acl is not None:
@@ -23,7 +25,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
         from core.bridged import to_bridges
         subs = to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src)
     if not subs:
-        return
+        return False
     limit = b.out_limit
     up = b.cfg.upgrade_outgoing_qos
     dv = b.events
@@ -43,6 +45,13 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
                     send(b, sess, msg, 0, 0)
                 continue
             out = c.out
+            if c.v5 is not None:  # an MQTT 5.0 client: a PUBLISH of its own (in _start)
+                if len(out) > limit and full0(b, c):
+                    continue
+                if msg is None:
+                    msg = new_msg(b, topic, mv, ts, te, ps, pe)
+                _start(b, sess, c, msg, 0, 0)
+                continue
             if c.mlen:
                 if not inside(c, topic):
                     continue
@@ -64,16 +73,8 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
                     pkt += mv[ts - 2:te]
                     pkt += mv[ps:pe]
                 p = pkt
-            if len(out) > limit:
-                if b.flow:
-                    mark(b, c)  # kept: the publishers wait instead
-                else:
-                    if not c.dropped:
-                        b.log("warning", "Client %s is slow: QoS 0 messages to it are dropped "
-                              "while %d bytes wait to be sent." % (c.name(), len(out)))
-                    c.dropped += 1
-                    b.msgs_dropped += 1
-                    continue
+            if len(out) > limit and full0(b, c):
+                continue
             try:
                 out += p
             except MemoryError:  # QoS 0 may be lost: this subscriber's copy is, counted
@@ -96,6 +97,21 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
             if msg is None:
                 msg = new_msg(b, topic, mv, ts, te, ps, pe)
             send(b, sess, msg, q, 0)
+    return True
+
+
+def full0(b, c):
+    """c's unsent bytes are over the limit: True when a QoS 0 message to it is dropped
+    (counted), False when back-pressure keeps it (the publishers wait instead)."""
+    if b.flow:
+        mark(b, c)
+        return False
+    if not c.dropped:
+        b.log("warning", "Client %s is slow: QoS 0 messages to it are dropped "
+              "while %d bytes wait to be sent." % (c.name(), len(c.out)))
+    c.dropped += 1
+    b.msgs_dropped += 1
+    return True
 
 
 def new_msg(b, topic, mv, ts, te, ps, pe):
@@ -126,19 +142,21 @@ def publish_msg(b, msg, qos, retain):
 
 def route_msg(b, msg, qos, retain=0, src=None):
     """Route msg (topic, topic_bytes, payload) that has no received packet to forward
-    (retain, src: as for route)."""
+    (retain, src: as for route); False when no subscription matched."""
     buf = bytearray()
     put_publish(buf, 0x30, msg[1], 0, msg[2])
     mv = memoryview(buf)
     n = len(buf)
     ts = n - len(msg[2]) - len(msg[1])
-    route(b, msg[0], qos, mv, ts, ts + len(msg[1]), n - len(msg[2]), n, 0, msg, retain, src)
+    return route(b, msg[0], qos, mv, ts, ts + len(msg[1]), n - len(msg[2]), n, 0, msg, retain,
+                 src)
 
 
 def send(b, sess, msg, q, retain):
     """Start sending msg to sess at QoS q, or queue it behind earlier ones."""
     c = sess.conn
-    if c is not None and not c.closing and not sess.queue and len(sess.inflight) < b.max_inflight:
+    if c is not None and not c.closing and not sess.queue and \
+            len(sess.inflight) < (sess.window or b.max_inflight):
         if _start(b, sess, c, msg, q, retain):
             _backlog(b, sess, c)
             return
@@ -179,7 +197,7 @@ def _backlog(b, sess, c):
         b.backlog_cut += 1
         why = "%d bytes wait, over max_outgoing_bytes %d" % (n, b.backlog_limit)
         b.log("warning", "Client %s disconnected: %s." % (c.name(), why))
-        b.close(c, True, why)
+        b.close(c, True, why, 0x97)  # v5: Quota exceeded
 
 
 def _start(b, sess, c, msg, q, retain, head=False):
@@ -194,6 +212,13 @@ def _start(b, sess, c, msg, q, retain, head=False):
                 b.store.start(sess, 0, msg, retain << 2 | q, head)
             return True  # outside its mount point: never for this client (a resumed session)
         tb = tb[c.mlen:]
+    props = None
+    if c.v5 is not None:  # MQTT 5.0: a property block (core/v5.py)
+        props = c.v5.publish_props(tb, msg, q)
+        if props is None:  # over the client's Maximum Packet Size: as if sent (MQTT-3.1.2-25)
+            if b.store is not None:
+                b.store.start(sess, 0, msg, retain << 2 | q, head)
+            return True
     out = c.out
     n0 = len(out)
     pid = 0
@@ -202,7 +227,7 @@ def _start(b, sess, c, msg, q, retain, head=False):
             pid = sess.new_pid()
             sess.inflight[pid] = msg
             sess.flags[pid] = (sess.seq + 1) << 4 | retain << 2 | q
-        put_publish(out, 0x30 | (q << 1) | retain, tb, pid, msg[2])
+        put_publish(out, 0x30 | (q << 1) | retain, tb, pid, msg[2], props)
     except MemoryError:
         # a board's fragmented heap may lack one block the size of a large message: the
         # message waits in the queue rather than costing the sender its connection
@@ -244,7 +269,7 @@ def refill(b, sess):
     if c is None or c.closing:
         return
     q = sess.queue
-    while q and len(sess.inflight) < b.max_inflight:
+    while q and len(sess.inflight) < (sess.window or b.max_inflight):
         m = q[0]
         f = q[1]
         if not _start(b, sess, c, m, f & 3, f >> 2, True):
@@ -265,6 +290,7 @@ def resume(b, sess):
     out = c.out
     if ents and not out:
         b.pending.append(c)
+    props = None if c.v5 is None else b"\x00"  # MQTT 5.0: an empty property block
     for f, pid in ents:
         if not f & 8:
             m = sess.inflight[pid]
@@ -276,7 +302,7 @@ def resume(b, sess):
                     continue
                 tb = tb[c.mlen:]
             h = 0x38 | (f & 3) << 1 | (f >> 2 & 1)  # DUP: sent before (MQTT-3.3.1-1)
-            put_publish(out, h, tb, pid, m[2])
+            put_publish(out, h, tb, pid, m[2], props)
             if b.debug:
                 b.packet_log().publish_out(b, c, h, pid, m[0], len(m[2]))
         else:

@@ -55,7 +55,7 @@ def check(b):
                 b.stuck.remove(c)
                 b.log("error", "Error: out of memory while handling %s for %d s; closing it."
                       % (c.name(), lim // 1000))
-                b.close(c, True, "out of memory")
+                b.close(c, True, "out of memory", 0x97)  # v5: Quota exceeded
     f = b.full
     for c in list(f):
         st = f[c]
@@ -70,4 +70,4 @@ def check(b):
             why = "it took no data for %d s (slow_subscriber_timeout) with %d bytes unsent" \
                 % (b.cfg.slow_subscriber_timeout, len(c.out))
             b.log("warning", "Client %s disconnected: %s." % (c.name(), why))
-            b.close(c, True, why)
+            b.close(c, True, why, 0x97)  # v5: Quota exceeded

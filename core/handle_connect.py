@@ -6,7 +6,7 @@ from core.session import Session
 from core.topic import check_name
 from core import deliver
 from core.const import const
-from core.proto import Reader, connack_text
+from core.proto import Reader
 
 # CONNECT's flags (MQTT 3.1.1 section 3.1.2.3), CONNACK's first byte, its session present
 # flag (3.2.2.2) and return codes (3.2.2.3): only this module reads or writes them (see
@@ -37,7 +37,7 @@ def connect(b, conn, b0, mv, s, e, p0):
     private = level & _BRIDGE  # a bridge's try_private (mosquitto's): level | 0x80
     level &= ~_BRIDGE
     if name == "MQTT":
-        ok = level == 4
+        ok = level == 4 or level == 5
     elif name == "MQIsdp":
         ok = level == 3
     else:
@@ -46,7 +46,7 @@ def connect(b, conn, b0, mv, s, e, p0):
         raise ProtocolError(text(23, name))  # not MQTT
     conn.level = level
     if not ok:
-        return refuse(b, conn, _BAD_PROTOCOL, "protocol level %d is not supported" % level)
+        return refuse(b, conn, _BAD_PROTOCOL, 33, level)  # protocol level not supported
     flags = r.u8()
     if flags & _FLAG_RESERVED:
         from core.why import text
@@ -65,10 +65,16 @@ def connect(b, conn, b0, mv, s, e, p0):
         from core.why import text
         raise ProtocolError(text(27))  # MQTT-3.1.2-22
     keepalive = r.u16()
+    v5 = None
+    if level == 5:  # MQTT 5.0: loaded only now
+        from core import v5
+        r.pos = v5.connect_props(b, conn, mv, r.pos, r.end)
     cid = r.string()
     will = None
     wp = b""  # the will's payload
     if will_flag:
+        if v5 is not None:
+            r.pos = v5.will_props(conn, mv, r.pos, r.end)
         ts, te = r.span()
         wt = utf8.decode(mv, ts, te)
         check_name(wt)
@@ -90,14 +96,19 @@ def connect(b, conn, b0, mv, s, e, p0):
         username = conn.cert_username
     conn.username = username
     cfg = b.cfg
+    if v5 is not None:  # its refusals (v5 reason codes), its Server Keep Alive
+        keepalive = v5.checked(b, conn, cid, keepalive, will)
+        if keepalive is None:
+            return
     if not cid:
-        if level == 3 or not clean or not cfg.allow_zero_length_clientid:
-            return refuse(b, conn, _ID_REJECTED, "empty client id needs clean session")  # MQTT-3.1.3-8
+        # MQTT-3.1.3-8; MQTT 5.0 assigns one whatever Clean Start is (its MQTT-3.1.3-6)
+        if level == 3 or (not clean and v5 is None) or not cfg.allow_zero_length_clientid:
+            return refuse(b, conn, _ID_REJECTED, 34)  # empty client id needs clean session
         cid = b.new_client_id()  # MQTT-3.1.3-6
     conn.client_id = cid
-    if cfg.max_keepalive < 65535 and (keepalive == 0 or keepalive > cfg.max_keepalive):
-        return refuse(b, conn, _ID_REJECTED, "keepalive %d is over max_keepalive %d"
-                      % (keepalive, cfg.max_keepalive))
+    if v5 is None and cfg.max_keepalive < 65535 and \
+            (keepalive == 0 or keepalive > cfg.max_keepalive):
+        return refuse(b, conn, _ID_REJECTED, 35, keepalive, cfg.max_keepalive)
     if ident:  # password_file is not used for this listener (as in mosquitto)
         rc = _ACCEPTED if username is not None else _NOT_AUTHORIZED
     elif b.auth is not None:
@@ -107,24 +118,24 @@ def connect(b, conn, b0, mv, s, e, p0):
         if rc and b.events is not None:
             b.events.denied(conn, "login", None, "anonymous clients are not allowed")
     if rc:
-        return refuse(b, conn, rc, "not allowed to connect")
+        return refuse(b, conn, rc, 36)  # not allowed to connect
     if b.low_memory:
-        return refuse(b, conn, _UNAVAILABLE, "server is low on memory")
+        return refuse(b, conn, _UNAVAILABLE, 37)  # server is low on memory
     if cfg.message_size_limit and len(wp) > cfg.message_size_limit:
-        return refuse(b, conn, _UNAVAILABLE, "will message over message_size_limit")
+        return refuse(b, conn, _UNAVAILABLE, 38)  # will message over message_size_limit
     accept(b, conn, cid, clean, keepalive, will)
     if private or b.bridged:
         from core.bridged import mark  # a board loads it only once a bridge exists
         mark(b, conn.session, private)
 
 
-def refuse(b, conn, rc, why):
-    """Send CONNACK with a refusal code and close (MQTT-3.2.2-4/5)."""
-    b.log("notice", "Client %s refused: %s (CONNACK %d, %s)." % (conn.name(), why, rc, connack_text(rc)))
-    b.write(conn, bytes((_CONNACK, 2, 0, rc)))
-    if b.events is not None:
-        b.events.connect(conn, rc, why)
-    b.close(conn, False, "connect refused")
+def refuse(b, conn, rc, i, *a):
+    """Send CONNACK with a refusal code and close (MQTT-3.2.2-4/5): rc is a 3.1.1 return
+    code (a v5 client gets its reason code) or a v5 reason code (0x80 or more); the reason
+    is text i of core/why.py with the arguments a (a rare path: its code and texts live
+    there)."""
+    from core.why import refuse
+    refuse(b, conn, rc, i, a)
 
 
 def accept(b, conn, cid, clean, keepalive, will):
@@ -139,7 +150,10 @@ def accept(b, conn, cid, clean, keepalive, will):
         b.log("notice", "Client %s already connected, closing old connection." % oc.name())
         oc.session = None
         old.conn = None
-        b.close(oc, True, "session takeover")
+        b.close(oc, True, "session takeover", 0x8E)  # v5: Session taken over (MQTT-3.1.4-3)
+    if old is not None and b.later is not None:  # MQTT 5.0 ran: delayed will, expiry
+        from core.v5 import resumed
+        resumed(b, old, clean or old.clean)
     if old is not None and (clean or old.clean):
         # MQTT-3.1.2-6: a clean session ends with its connection, even when taken over
         b.drop_session(old)
@@ -154,8 +168,6 @@ def accept(b, conn, cid, clean, keepalive, will):
         present = _SESSION_PRESENT  # MQTT-3.2.2-2
     s.conn = conn
     s.username = conn.username  # for acl_file read checks while the session is offline
-    if b.store is not None:
-        b.store.session(s)
     conn.session = s
     conn.connected = True
     if will is not None:
@@ -164,8 +176,14 @@ def accept(b, conn, cid, clean, keepalive, will):
     b.conn_log("New client connected from %s:%d as %s (p%d, c%d, k%d%s)."
           % (conn.ip, conn.port, cid, conn.level, clean, keepalive,
              (", u'%s'" % conn.username) if conn.username is not None else ""))
-    # MQTT 3.1 has no session present flag: its byte is reserved (0, as mosquitto sends)
-    b.write(conn, bytes((_CONNACK, 2, present if conn.level == 4 else 0, _ACCEPTED)))
+    if conn.v5 is not None:
+        from core.v5 import accepted
+        accepted(b, conn, s, present)  # CONNACK with properties; the session's expiry
+    else:
+        # MQTT 3.1 has no session present flag: its byte is reserved (0, as mosquitto sends)
+        b.write(conn, bytes((_CONNACK, 2, present if conn.level == 4 else 0, _ACCEPTED)))
+    if b.store is not None:  # after a v5 CONNACK: its session expiry decides s.clean
+        b.store.session(s)
     if b.events is not None:
         b.events.connect(conn, 0, None)
     if present:

@@ -5,8 +5,11 @@ from core import utf8
 from core import deliver
 
 
-def publish(b, conn, b0, mv, s, e, p0):
-    """Handle PUBLISH: validate, store retained, route, acknowledge (the hot path)."""
+def publish(b, conn, b0, mv, s, e, p0, v5=0):
+    """Handle PUBLISH: validate, store retained, route, acknowledge (the hot path).
+
+    v5: where the payload starts in a v5 PUBLISH, after its properties (core/v5.py reads
+    them, and passes p0 -1: the packet is not forwarded as is); 0 for 3.1.1."""
     qos = (b0 >> 1) & 3
     if qos == 3:
         from core.why import text
@@ -19,7 +22,7 @@ def publish(b, conn, b0, mv, s, e, p0):
         raise ProtocolError(text(9))  # too short
     ts = s + 2
     te = ts + ((mv[s] << 8) | mv[s + 1])
-    ps = te + 2 if qos else te
+    ps = v5 or (te + 2 if qos else te)
     if ps > e:
         from core.why import text
         raise ProtocolError(text(10))  # topic length beyond the end
@@ -50,13 +53,13 @@ def publish(b, conn, b0, mv, s, e, p0):
     elif mv[ts] == 0x24:  # "$" first in the topic the client sent
         why = "clients may not publish to $ topics"
     elif b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
-        why = "denied by acl_file"
+        why = "denied by acl_file"  # v5: 0x87 Not authorized, as "$" (below)
         if b.events is not None:
             b.events.denied(conn, "publish", topic, why)
     deliverable = why is None
     if why is not None:
         b.log("notice", "Dropped PUBLISH from %s on '%s': %s." % (conn.name(), topic, why))
-    if qos == 2:
+    if qos == 2 and (why is None or not v5):  # a v5 refusal ends the flow at PUBREC
         sess = conn.session
         q2 = sess.qos2_in
         if q2 is None:
@@ -69,12 +72,13 @@ def publish(b, conn, b0, mv, s, e, p0):
             # a MemoryError kept back (core/flow.py) is routed again only if it was not
     if b.events is not None:
         b.events.publish(conn, topic, b0, pid, mv, ps, e, why)
+    found = True
     if deliverable:
         msg = None
         if b0 & 1:
             if not b.cfg.retain_available:
                 from core.why import text
-                raise ProtocolError(text(14))  # retained, retain_available false
+                raise ProtocolError(text(14), 0x9A)  # retain_available false; v5: Retain not supported
             if conn.mlen:
                 msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
             else:
@@ -85,10 +89,14 @@ def publish(b, conn, b0, mv, s, e, p0):
         if conn.mlen:  # the received bytes carry the short topic: route a PUBLISH made anew
             if msg is None:
                 msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
-            deliver.route_msg(b, msg, qos, b0 & 1, conn)
+            found = deliver.route_msg(b, msg, qos, b0 & 1, conn)
         else:
-            deliver.route(b, topic, qos, mv, ts, te, ps, e, p0 if b0 == 0x30 else -1, msg,
-                          b0 & 1, conn)
+            found = deliver.route(b, topic, qos, mv, ts, te, ps, e, p0 if b0 == 0x30 else -1,
+                                  msg, b0 & 1, conn)
+    if v5 and qos and (why is not None or not found):
+        from core.v5 import refused
+        if refused(b, conn, qos, pid, why, e - ps):  # acknowledged with a reason code
+            return
     if qos == 1:
         b.ack(conn, 0x40, pid)  # PUBACK, MQTT-4.3.2-2
     elif qos == 2:
@@ -114,10 +122,10 @@ def puback(b, conn, b0, mv, s, e, p0):
         if f & 3 != 1:  # mosquitto 2.0 closes the connection too
             from core.why import text
             raise ProtocolError(text(16, pid))  # PUBACK for QoS 2
-        _done(b, conn.session, pid)
+        done(b, conn.session, pid)
 
 
-def _done(b, sess, pid):
+def done(b, sess, pid):
     """Outgoing pid is acknowledged to the end (PUBACK, PUBCOMP): the next one may go."""
     del sess.inflight[pid]
     del sess.flags[pid]
@@ -159,4 +167,4 @@ def pubcomp(b, conn, b0, mv, s, e, p0):
         if not f & 8:
             from core.why import text
             raise ProtocolError(text(31, pid, "QoS 1" if f & 3 == 1 else text(32)))
-        _done(b, conn.session, pid)
+        done(b, conn.session, pid)

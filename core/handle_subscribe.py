@@ -13,18 +13,25 @@ _UNSUBACK = const(0xB0)
 _SUBACK_FAILURE = const(0x80)
 
 
-def subscribe(b, conn, b0, mv, s, e, p0):
-    """Handle SUBSCRIBE: grant each filter, SUBACK, then send matching retained messages."""
+def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
+    """Handle SUBSCRIBE: grant each filter, SUBACK, then send matching retained messages.
+
+    v5: where the filters start in a v5 SUBSCRIBE, after its properties (core/v5.py reads
+    them); 0 for 3.1.1."""
     r = Reader(mv, s, e)
     pid = r.u16()
     if not pid:
         from core.why import text
         raise ProtocolError(text(18))  # MQTT-2.3.1-1: packet id 0
+    if v5:
+        r.pos = v5
     reqs = []
     mp = conn.mount
     while r.pos < r.end:
         f = r.string()
         q = r.u8()
+        if v5:  # MQTT 5.0 subscription options: the QoS granted (core/v5.py)
+            q = conn.v5.options(conn, q)
         if q > 2:
             from core.why import text
             raise ProtocolError(text(19, q))  # MQTT-3.8.3-4: QoS over 2
@@ -43,9 +50,11 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     sess = conn.session
     out = bytearray()
     out.append(_SUBACK)
-    put_varint(out, 2 + len(reqs))
+    put_varint(out, 2 + len(reqs) + (1 if v5 else 0))
     out.append(pid >> 8)
     out.append(pid & 0xFF)
+    if v5:
+        out.append(0)  # no properties
     acl = b.acl
     for f, q in reqs:
         if q == _SUBACK_FAILURE:
@@ -87,13 +96,18 @@ def subscribe(b, conn, b0, mv, s, e, p0):
             deliver.send(b, sess, msg, msg[3] if msg[3] < q else q, 1)  # MQTT-3.3.1-6/8
 
 
-def unsubscribe(b, conn, b0, mv, s, e, p0):
-    """Handle UNSUBSCRIBE: drop each filter, UNSUBACK even when nothing matched."""
+def unsubscribe(b, conn, b0, mv, s, e, p0, v5=0):
+    """Handle UNSUBSCRIBE: drop each filter, UNSUBACK even when nothing matched.
+
+    v5: where the filters start in a v5 UNSUBSCRIBE, after its properties; its UNSUBACK
+    is core/v5.py's, which gets the filters."""
     r = Reader(mv, s, e)
     pid = r.u16()
     if not pid:
         from core.why import text
         raise ProtocolError(text(21))  # packet id 0
+    if v5:
+        r.pos = v5
     fs = []
     mp = conn.mount
     while r.pos < r.end:
@@ -114,4 +128,6 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
                 b.store.unsub(sess, f)
         if b.events is not None:
             b.events.unsubscribe(conn, f)
+    if v5:
+        return fs
     b.ack(conn, _UNSUBACK, pid)  # MQTT-3.10.4-4/5

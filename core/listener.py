@@ -14,6 +14,10 @@ class Listener:
     mount_point = None
     bind_interface = None
     http_dir = None  # protocol websockets: folder of static files served over HTTP
+    # MQTT 5.0 (mosquitto's per-listener options): the highest QoS its clients may use
+    # (CONNACK Maximum QoS), and the topic aliases a client may create (Topic Alias Maximum)
+    max_qos = 2
+    max_topic_alias = 10
     # TLS: a listener with a certfile is a TLS listener
     certfile = None
     keyfile = None

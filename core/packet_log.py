@@ -31,6 +31,8 @@ def received(b, conn, b0, mv, s, e):
         te = s + 2 + (mv[s] << 8 | mv[s + 1])
         qos = b0 >> 1 & 3
         ps = te + 2 if qos else te
+        if conn.v5 is not None:  # MQTT 5.0: the properties come before the payload
+            ps = _after_props(mv, ps, e)
         if ps > e:
             return
         try:
@@ -40,14 +42,17 @@ def received(b, conn, b0, mv, s, e):
         _publish(b, "Received", conn, b0, (mv[te] << 8 | mv[te + 1]) if qos else 0, topic,
                  e - ps)
     elif 4 <= t <= 7:
-        if e - s != 2:
+        if e - s != 2 and (conn.v5 is None or e - s < 2):
             return
         pid = mv[s] << 8 | mv[s + 1]
-        rc = ", RC:0" if t == 4 or t == 7 else ""  # MQTT 3.1.1 acknowledgements carry no code
+        # MQTT 3.1.1 acknowledgements carry no code: mosquitto shows 0 for PUBACK, PUBCOMP
+        rc = ", RC:%d" % (mv[s + 2] if e - s > 2 else 0) if t == 4 or t == 7 else ""
         b.log("debug", "Received %s from %s (Mid: %d%s)" % (packet_name(t), who, pid, rc))
     elif t == 8 or t == 10:
         b.log("debug", "Received %s from %s" % (packet_name(t), who))
         i = s + 2
+        if conn.v5 is not None:
+            i = _after_props(mv, i, e)
         while i + 2 <= e:
             j = i + 2 + (mv[i] << 8 | mv[i + 1])
             if j > e or (t == 8 and j >= e):
@@ -57,13 +62,23 @@ def received(b, conn, b0, mv, s, e):
             except ProtocolError:  # reported by the handler
                 return
             if t == 8:
-                b.log("debug", "\t%s (QoS %d)" % (f, mv[j]))
+                b.log("debug", "\t%s (QoS %d)" % (f, mv[j] & 3))
                 j += 1
             else:
                 b.log("debug", "\t%s" % f)
             i = j
     elif t == 12 or t == 14:
         b.log("debug", "Received %s from %s" % (packet_name(t), who))
+
+
+def _after_props(mv, p, e):
+    """Where the MQTT 5.0 property block at mv[p] ends (e when it is malformed)."""
+    from core.props import varint
+    try:
+        n, p = varint(mv, p, e)
+    except ProtocolError:  # reported by the handler
+        return e + 1
+    return p + n
 
 
 def sent(b, conn, data):
@@ -81,17 +96,20 @@ def sent(b, conn, data):
                       % (len(w[0][2]), w[2], w[1]))
                 b.log("debug", "\t%s" % w[0][0])
         b.log("debug", "Sending CONNACK to %s (%d, %d)" % (who, data[2], data[3]))
+    elif 4 <= t <= 7 and len(data) > 4:  # MQTT 5.0: with a reason code (core/v5.py)
+        ack(b, conn, data[0], data[2] << 8 | data[3], data[4])
     else:
         b.log("debug", "Sending %s to %s" % (packet_name(t), who))
 
 
-def ack(b, conn, b0, pid):
-    """Log a PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK with packet id pid queued for conn."""
+def ack(b, conn, b0, pid, rc=0):
+    """Log a PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK with packet id pid (and MQTT 5.0
+    reason code rc) queued for conn."""
     t = b0 >> 4
     if t == 11:
         b.log("debug", "Sending UNSUBACK to %s" % _who(conn))
         return
-    rc = ", rc0" if t == 4 or t == 5 else ""
+    rc = ", rc%d" % rc if t == 4 or t == 5 else ""
     b.log("debug", "Sending %s to %s (m%d%s)" % (packet_name(t), _who(conn), pid, rc))
 
 

@@ -50,11 +50,14 @@ def put_varint(out, n):
             return
 
 
-def put_publish(out, b0, tb, pid, payload):
-    """Append a PUBLISH with first byte b0, topic bytes tb, packet id (if QoS>0), payload."""
+def put_publish(out, b0, tb, pid, payload, props=None):
+    """Append a PUBLISH with first byte b0, topic bytes tb, packet id (if QoS>0), payload;
+    props: for an MQTT 5.0 receiver, its property block (with its length, b"\x00": none)."""
     n = 2 + len(tb) + len(payload)
     if b0 & _PUB_QOS:
         n += 2
+    if props is not None:
+        n += len(props)
     out.append(b0)
     put_varint(out, n)
     out.append(len(tb) >> 8)
@@ -63,6 +66,8 @@ def put_publish(out, b0, tb, pid, payload):
     if b0 & _PUB_QOS:
         out.append(pid >> 8)
         out.append(pid & 0xFF)
+    if props is not None:
+        out += props
     out += payload
 
 

@@ -29,6 +29,11 @@ class Session:
     dropped = 0
     lost = 0  # messages dropped at its queue limit, ever (a bridge's $SYS count)
     username = None  # the last connection's, for acl_file read checks while offline
+    # MQTT 5.0 (core/v5.py): the Session Expiry Interval in seconds when finite (None: as
+    # 3.1.1, persistent_client_expiration), and the in-flight window when the client's
+    # Receive Maximum is below max_inflight_messages (0: the broker's)
+    expiry = None
+    window = 0
 
     def __init__(self, client_id, clean):
         self.client_id = client_id

@@ -4,7 +4,7 @@ Imported only inside those paths: on a board the texts of a module kept loaded s
 heap (10 characters or more: a str object each), these only while one is in use.
 """
 
-from core.proto import packet_name
+from core.proto import packet_name, connack_text
 
 # text(i, ...): protocol errors and reasons, by the index their raiser passes
 _TEXTS = (
@@ -41,12 +41,34 @@ _TEXTS = (
     "DISCONNECT with a body",  # 30
     "PUBCOMP for message %d, which is %s",  # 31
     "not released (no PUBREC yet)",  # 32
+    "protocol level %d is not supported",  # 33: CONNECT refusals (refuse)
+    "empty client id needs clean session",  # 34
+    "keepalive %d is over max_keepalive %d",  # 35
+    "not allowed to connect",  # 36
+    "server is low on memory",  # 37
+    "will message over message_size_limit",  # 38
+    "CONNECT asks for what the broker does not offer",  # 39
 )
 
 
 def text(i, *a):
     """Text i of _TEXTS, formatted with the arguments a when there are any."""
     return _TEXTS[i] % a if a else _TEXTS[i]
+
+
+def refuse(b, conn, rc, i, a):
+    """CONNACK refusing conn with code rc for reason text(i, *a), then close (core/handle_connect.py)."""
+    why = text(i, *a)
+    if conn.v5 is None:
+        b.log("notice", "Client %s refused: %s (CONNACK %d, %s)."
+              % (conn.name(), why, rc, connack_text(rc)))
+        b.write(conn, bytes((0x20, 2, 0, rc)))  # CONNACK
+    else:
+        from core.v5 import refuse
+        refuse(b, conn, rc, why)  # logged, its CONNACK written (events get the 3.1.1 code)
+    if b.events is not None:
+        b.events.connect(conn, rc, why)
+    b.close(conn, False, "connect refused")
 
 
 def first_byte(i, t, flags):
@@ -73,10 +95,16 @@ def denied(b, conn, f, why):
               "mount_point '%s'." % (conn.name(), f, why))
 
 
-def violation(b, conn, why):
-    """Log a protocol error of conn and close it, publishing its will."""
+def violation(b, conn, why, rc):
+    """Log a protocol error of conn and close it, publishing its will (a v5 client gets
+    DISCONNECT with reason code rc). why: a text, or a ProtocolError (its text and code)."""
+    if not isinstance(why, str):
+        a = why.args
+        why = str(a[0]) if a else "malformed packet"
+        if len(a) > 1:
+            rc = a[1]
     b.log("notice", "Client %s disconnected: protocol error: %s" % (conn.name(), why))
-    b.close(conn, True, "protocol error: " + why)
+    b.close(conn, True, "protocol error: " + why, rc)
 
 
 def timeouts(b, late, packet_ms):
@@ -87,7 +115,7 @@ def timeouts(b, late, packet_ms):
             b.violation(c, "a packet was not completed within %d s" % (packet_ms // 1000))
         elif c.connected:
             b.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
-            b.close(c, True, "keepalive timeout")
+            b.close(c, True, "keepalive timeout", 0x8D)  # v5: Keep Alive timeout
         else:
             b.log("notice", "Client %s sent no CONNECT in time, disconnecting." % c.name())
             b.close(c, True, "connect timeout")

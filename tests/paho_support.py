@@ -15,15 +15,23 @@ class Paho:
 
     certs: TLS with certs["ca"] + ".crt" as the trusted CA (None: plain TCP); client: path
     without .crt/.key of the client certificate to present. The client id is prefix and a
-    random part, or client_id; clean False: a persistent session. transport "websockets":
-    MQTT over WebSockets (path /mqtt). reconnect: paho connects again within a second when
-    the connection is lost (else not for 120 s: no reconnects in tests)."""
+    random part, or client_id; clean False: a persistent session (3.1.1). transport
+    "websockets": MQTT over WebSockets (path /mqtt). reconnect: paho connects again within
+    a second when the connection is lost (else not for 120 s: no reconnects in tests).
+    MQTT 5.0 with protocol=mqtt.MQTTv5: clean_start, properties (CONNECT's, a paho
+    Properties) and will (topic, payload, qos, Properties or None); the CONNACK's flags and
+    properties are kept in connack_flags / connack_props, the reason codes of
+    disconnections in disconnects."""
 
     def __init__(self, host, port, prefix="paho-", certs=None, client=None, user=None,
-                 password=None, transport="tcp", client_id=None, clean=True, reconnect=False):
+                 password=None, transport="tcp", client_id=None, clean=True, reconnect=False,
+                 protocol=mqtt.MQTTv311, clean_start=True, properties=None, will=None,
+                 keepalive=60):
+        v5 = protocol == mqtt.MQTTv5
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=client_id or prefix + uuid.uuid4().hex[:8],
-                             clean_session=clean, protocol=mqtt.MQTTv311, transport=transport)
+                             client_id=prefix + uuid.uuid4().hex[:8] if client_id is None
+                             else client_id, clean_session=None if v5 else clean,
+                             protocol=protocol, transport=transport)
         delay = 1 if reconnect else 120
         self.c.reconnect_delay_set(min_delay=delay, max_delay=delay)
         if certs is not None:
@@ -35,12 +43,26 @@ class Paho:
         self.connacks = queue.Queue()
         self.subacks = queue.Queue()
         self.messages = queue.Queue()
-        self.c.on_connect = lambda c, u, f, rc, p: self.connacks.put(rc)
+        self.connack_flags = self.connack_props = None
+        self.disconnects = queue.Queue()
+        self.c.on_connect = self._on_connect
+        self.c.on_disconnect = lambda c, u, f, rc, p: self.disconnects.put(rc)
         self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(rcs)
         self.c.on_message = lambda c, u, m: self.messages.put(m)
-        self.c.connect(host, port, keepalive=60)
+        if will is not None:
+            self.c.will_set(*will)
+        if v5:
+            self.c.connect(host, port, keepalive=keepalive, clean_start=clean_start,
+                           properties=properties)
+        else:
+            self.c.connect(host, port, keepalive=keepalive)
         self.c.loop_start()
         self.rc = self.connacks.get(timeout=WAIT)
+
+    def _on_connect(self, c, userdata, flags, rc, props):
+        self.connack_flags = flags
+        self.connack_props = props
+        self.connacks.put(rc)
 
     def subscribe(self, topic, qos=1):
         """The SUBACK return codes for one filter."""

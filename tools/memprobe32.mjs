@@ -2,8 +2,10 @@
 // Heap the broker needs on a 32-bit MicroPython, as on an ESP32 or a Pico W: the gate of
 // the memory budgets (README, Memory).
 //
-//     node tools/memprobe32.mjs [--model esp32|picow] [--websockets] [--persistence]
+//     node tools/memprobe32.mjs [--model esp32|picow] [--websockets] [--persistence] [--v5]
 //
+// --v5: the load run's clients speak MQTT 5.0 (core/v5.py and core/props.py load with the
+// first CONNECT; their PUBLISHes carry an empty property block).
 // --websockets adds a `protocol websockets` listener (port 8080) to the board's config:
 // its start-up then also imports the WebSocket modules (core/ws.py, wsport.py).
 // --persistence adds `persistence true` (files in /tmp, empty at start): the start-up
@@ -176,7 +178,7 @@ function lastLine(e) {
 // One fresh interpreter on a heap of `heap` bytes: the figures after start-up and of the
 // load run with `clients` clients. lib: the broker's .mpy files for the filesystem (null
 // when they are in the image); img: the ROMFS image.
-async function measure(loadMicroPython, heap, conf, lib, img, clients) {
+async function measure(loadMicroPython, heap, conf, lib, img, clients, v5) {
   const out = [];
   const mp = await loadMicroPython({heapsize: heap, romfs: new Uint8Array(img),
                                     stdout: (s) => out.push(s), stderr: (s) => out.push(s)});
@@ -211,7 +213,8 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients) {
   // and which stay the same size throughout. Also reported: the most garbage one step
   // left, and the highest heap in use at a step's end before collecting (live + garbage).
   try {
-    mp.runPython(`import memprobe_load\nmemprobe_load.begin(srv, ${clients})\ngc.collect()`);
+    mp.runPython(`import memprobe_load\nmemprobe_load.begin(srv, ${clients}, ` +
+                 `${v5 ? "True" : "False"})\ngc.collect()`);
     r.probe = memInfo(mp, out)[1] - used;
     const load = mp.pyimport("memprobe_load");
     const step = load.step;
@@ -228,6 +231,7 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients) {
 async function main(argv) {
   let model = "esp32";
   let extra = "";
+  let v5 = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--model" && i + 1 < argv.length && argv[i + 1] in MODELS) {
       model = argv[++i];
@@ -235,9 +239,11 @@ async function main(argv) {
       extra += "\nlistener 8080\nprotocol websockets\nmax_connections 2\n";
     } else if (argv[i] === "--persistence") {
       extra += "\npersistence true\npersistence_location /tmp\n";
+    } else if (argv[i] === "--v5") {
+      v5 = true;
     } else {
       console.error("usage: node tools/memprobe32.mjs [--model esp32|picow] [--websockets] " +
-                    "[--persistence]");
+                    "[--persistence] [--v5]");
       return 2;
     }
   }
@@ -259,14 +265,15 @@ async function main(argv) {
     fs.cpSync(probe, both, {recursive: true});
     const conf = boardConf(board) + extra;
     const files = await measure(loadMicroPython, heap, conf, lib,
-                                romfs(probe, path.join(tmp, "probe.img")), clients);
+                                romfs(probe, path.join(tmp, "probe.img")), clients, v5);
     const rom = await measure(loadMicroPython, heap, conf, null,
-                              romfs(both, path.join(tmp, "rom.img")), clients);
+                              romfs(both, path.join(tmp, "rom.img")), clients, v5);
     const [freeFiles, freeRom] = BUDGET_FREE[model];
     const maxPeak = Math.floor(Math.min(files.total ?? heap, rom.total ?? heap) * PEAK_SHARE);
     console.log(`memprobe32: MicroPython webassembly port (32-bit), ${heap / 1024} KB heap ` +
                 `(${model} model, boards/${board}/mosquitto.conf${extra ? " + " +
-                extra.trim().split("\n").join(", ") : ""}); load run: ${clients} clients`);
+                extra.trim().split("\n").join(", ") : ""}); load run: ${clients} ` +
+                `${v5 ? "MQTT 5.0 " : ""}clients`);
     let missed = 0;
     const mark = (v, ok) => {
       if (v === undefined) return "-";

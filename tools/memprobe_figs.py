@@ -37,19 +37,24 @@ def _packet(b0, body):
             return bytes(head) + body
 
 
-def connect_pkt(cid, keepalive=60):
-    return _packet(0x10, _s(b"MQTT") + bytes((4, 2, keepalive >> 8, keepalive & 255)) + _s(cid))
+# v5: MQTT 5.0 packets (protocol level 5, an empty property block), else 3.1.1
+
+def connect_pkt(cid, keepalive=60, v5=False):
+    level = b"\x05" if v5 else b"\x04"
+    return _packet(0x10, _s(b"MQTT") + level + bytes((2, keepalive >> 8, keepalive & 255)) +
+                   (b"\x00" if v5 else b"") + _s(cid))
 
 
-def subscribe_pkt(pid, filters):
-    body = bytes((pid >> 8, pid & 255))
+def subscribe_pkt(pid, filters, v5=False):
+    body = bytes((pid >> 8, pid & 255)) + (b"\x00" if v5 else b"")
     for f, q in filters:
         body += _s(f) + bytes((q,))
     return _packet(0x82, body)
 
 
-def publish_pkt(topic, payload, qos, pid=1, retain=0):
-    body = _s(topic) + (bytes((pid >> 8, pid & 255)) if qos else b"") + payload
+def publish_pkt(topic, payload, qos, pid=1, retain=0, v5=False):
+    body = _s(topic) + (bytes((pid >> 8, pid & 255)) if qos else b"") + \
+        (b"\x00" if v5 else b"") + payload
     return _packet(0x30 | (qos << 1) | retain, body)
 
 

@@ -52,6 +52,7 @@ _PLAIN, _QOS1, _RETAINED = 0, 1, 2  # template as is; its packet id set; and its
 # objects from the broker's: the Broker, the port's receive buffer and a memoryview of it,
 # the clients, their QoS 1 templates, the QoS 0 and retained templates, the steps
 _srv = _b = _buf = _mv = _cls = _q1 = _q0 = _rt = _run = None
+_v5 = False  # the clients speak MQTT 5.0 (memprobe32.mjs --v5)
 _now = 0
 _cap = 0  # gc.mem_free() + gc.mem_alloc() at begin(): more later means the heap grew
 _start = 0  # in use when the current step began
@@ -61,9 +62,10 @@ garbage = 0  # the most garbage one step left
 peak_end = 0  # the highest heap in use at a step's end, its garbage not yet collected
 
 
-def begin(srv, n):
-    """Prepare the run against srv (loop.start's Server) with n clients."""
-    global _srv, _b, _buf, _mv, _cls, _q1, _q0, _rt, _run, _cap
+def begin(srv, n, v5=False):
+    """Prepare the run against srv (loop.start's Server) with n clients (v5: MQTT 5.0 ones:
+    core/v5.py and core/props.py load with the first CONNECT)."""
+    global _srv, _b, _buf, _mv, _cls, _q1, _q0, _rt, _run, _cap, _v5
     _srv = srv
     # the port's poller, in Python: the JavaScript one of memprobe32.mjs keeps a proxy of
     # each socket passed to it on this heap, which a board's built-in poll does not
@@ -75,9 +77,11 @@ def begin(srv, n):
             for _ in range(n)]
     for k in range(n):
         _cls[k][_CONN] = _Sock(_cls[k])  # replaced by the Conn once opened
-    _q0 = publish_pkt(b"all", bytes(LOAD_PAYLOAD), 0)
-    _q1 = [publish_pkt(b"t/%d/v" % ((i + 1) % n), bytes(LOAD_PAYLOAD), 1, 1) for i in range(n)]
-    _rt = publish_pkt(b"r/00", bytes(LOAD_PAYLOAD), 1, 1, 1)
+    _v5 = v5
+    _q0 = publish_pkt(b"all", bytes(LOAD_PAYLOAD), 0, v5=v5)
+    _q1 = [publish_pkt(b"t/%d/v" % ((i + 1) % n), bytes(LOAD_PAYLOAD), 1, 1, v5=v5)
+           for i in range(n)]
+    _rt = publish_pkt(b"r/00", bytes(LOAD_PAYLOAD), 1, 1, 1, v5=v5)
     _run = _load(n)
     _cap = gc.mem_free() + gc.mem_alloc()
 
@@ -117,7 +121,7 @@ def _byte(cl, j):
     tpl = cl[_TPL]
     kind = cl[_KIND]
     if kind != _PLAIN:
-        t = len(tpl) - LOAD_PAYLOAD - 2  # where the packet id is
+        t = len(tpl) - LOAD_PAYLOAD - 2 - _v5  # where the packet id is (v5: then 0 properties)
         if j == t:
             return cl[_PID] >> 8
         if j == t + 1:
@@ -222,13 +226,13 @@ def _phase(i, n):
             _srv.objs[sock] = c
             _srv.register(sock, 1)
             _cls[k][_CONN] = c
-            _write(_cls[k], connect_pkt(b"load%d" % k), 1, 0, _PLAIN)
+            _write(_cls[k], connect_pkt(b"load%d" % k, v5=_v5), 1, 0, _PLAIN)
     elif i == 1:
         _write(_cls[0], _rt, LOAD_RETAINED, 1, _RETAINED)
     elif i == 2:
         for k in range(n):
             _write(_cls[k], subscribe_pkt(1, ((b"r/#", 1), (b"t/%d/#" % k, 1), (b"all", 0),
-                                              (b"cmd/%d" % k, 1))), 1, 0, _PLAIN)
+                                              (b"cmd/%d" % k, 1)), _v5), 1, 0, _PLAIN)
     elif i < 3 + BURSTS:  # every client's burst waiting in the same turn of the port
         for cl in _cls:
             _write(cl, _q0, QOS0_BURST, 0, _PLAIN)
@@ -269,7 +273,7 @@ def _load(n):
                         _flush()
                         yield
         if any(cl[_LEFT] or cl[_OWN] for cl in _cls):
-            raise RuntimeError("load run: clients held with nothing left to send")
+            raise RuntimeError("load run: clients held with nothing left to send %r %r %r" % (len(_b.stuck), len(_b.full), _b.low_memory))
     for cl in _cls:
         _srv._close(cl[_CONN])  # the peer closed after DISCONNECT (done if written out)
         yield

@@ -451,7 +451,7 @@ class Server:
             self.batch.store.close()  # the records of the closes too
         from forget import forget
         # a board's REPL lives on after the broker: give its heap back
-        forget("limits", "hold", "core.flow", "core.why")
+        forget("limits", "hold", "core.flow", "core.why", "core.v5", "core.props")
 
 
 def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):

@@ -47,6 +47,13 @@ class Harness:
         assert ack.rc == 0, "CONNACK %r" % ack
         return c
 
+    def connected5(self, client_id, clean=True, keepalive=60, listener=None, **kw):
+        """An MQTT 5.0 client whose CONNECT was accepted (see Client.connect5)."""
+        c = self.client(listener)
+        ack = c.connect5(client_id, clean=clean, keepalive=keepalive, **kw)
+        assert ack.rc == 0, "CONNACK %r" % ack
+        return c
+
     def subscriber(self, client_id, flt, qos=0, clean=True, listener=None):
         """A connected client subscribed to one filter; asserts the grant."""
         c = self.connected(client_id, clean=clean, listener=listener)
@@ -84,6 +91,7 @@ class Client:
         self.conn = conn
         self.port = port
         self.rest = b""
+        self.decode = None  # mqttc's packet decoder: 3.1.1 until connect5()
 
     def send(self, data):
         """Feed bytes from the client to the broker."""
@@ -98,7 +106,7 @@ class Client:
 
     def packets(self):
         """Packets the broker has sent to this client since the last read."""
-        pkts, self.rest = mqttc.split(self.rest + self.read())
+        pkts, self.rest = mqttc.split(self.rest + self.read(), self.decode)
         return pkts
 
     def publishes(self):
@@ -120,17 +128,33 @@ class Client:
     def closing(self):
         return self.conn.closing
 
-    def connect(self, client_id, **kw):
+    def connect(self, client_id, builder=mqttc.connect, **kw):
         """Send CONNECT; returns the CONNACK (asserts it is the only packet so far)."""
-        self.send(mqttc.connect(client_id, **kw))
+        self.send(builder(client_id, **kw))
         pkts = self.packets()
         assert pkts and pkts[0].type == mqttc.CONNACK, "no CONNACK: %r" % pkts
         self.after_connack = pkts[1:]
         return pkts[0]
 
-    def subscribe(self, filters, pid=1):
-        """SUBSCRIBE and return the SUBACK codes (other packets kept in self.extra)."""
-        self.send(mqttc.subscribe(pid, filters))
+    def connect5(self, client_id, **kw):
+        """Send an MQTT 5.0 CONNECT (mqttc.connect5's arguments); its packets are read as
+        v5 from now on. Returns the CONNACK (asserts it is the only packet so far)."""
+        self.decode = mqttc.decode5
+        return self.connect(client_id, builder=mqttc.connect5, **kw)
+
+    def subscribe5(self, filters, pid=1, properties=b"\x00"):
+        """A v5 SUBSCRIBE (filters: (filter, options byte)); returns the SUBACK codes."""
+        return self.subscribe(filters, pid, mqttc.subscribe5(pid, filters, properties))
+
+    def disconnect5(self, rc=None, properties=None):
+        """A v5 DISCONNECT followed by the socket closing."""
+        self.send(mqttc.disconnect5(rc, properties))
+        self.drop()
+
+    def subscribe(self, filters, pid=1, packet=None):
+        """SUBSCRIBE and return the SUBACK codes (other packets kept in self.extra); packet:
+        the SUBSCRIBE to send instead of the 3.1.1 one of filters."""
+        self.send(packet or mqttc.subscribe(pid, filters))
         pkts = self.packets()
         assert pkts and pkts[0].type == mqttc.SUBACK and pkts[0].pid == pid, \
             "no SUBACK: %r" % pkts
@@ -203,6 +227,20 @@ def violation(data, cid="violator"):
     c = h.connected(cid)
     m = h.mark()
     c.send(data)
+    assert_closed_for_violation(h, c, m, cid)
+    return h, c
+
+
+def violation5(data, rc, cid="violator", h=None):
+    """A connected MQTT 5.0 client cid (of harness h, or a new one) sends data; asserts that
+    the broker answered DISCONNECT with reason code rc, closed it and logged why. Returns
+    (harness, client)."""
+    h = h or Harness()
+    c = h.connected5(cid)
+    m = h.mark()
+    c.send(data)
+    d = c.only(mqttc.DISCONNECT)
+    assert d.rc == rc, "DISCONNECT 0x%02x, not 0x%02x" % (d.rc, rc)
     assert_closed_for_violation(h, c, m, cid)
     return h, c
 

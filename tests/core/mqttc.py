@@ -522,7 +522,7 @@ def read_props(body, i):
     return out, end
 
 
-def _decode5(ptype, flags, body):
+def decode5(ptype, flags, body):
     """A server-to-client packet of protocol level 5 (props: list of (id, value))."""
     p = Packet(ptype, flags, body)
     p.props = []
@@ -573,4 +573,4 @@ def _decode5(ptype, flags, body):
 
 def split5(data):
     """Parse complete v5 packets from data; returns (packets, leftover bytes)."""
-    return split(data, _decode5)
+    return split(data, decode5)

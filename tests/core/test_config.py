@@ -551,7 +551,7 @@ def test_unsupported_options_warn_with_file_and_line_and_are_ignored():
     from core.bridge.options import NAMES as BRIDGE  # a bridge's: they need its section
     supported = set(SINGLE_VALUE + ("listener", "log_type", "certfile", "keyfile", "cafile",
                                      "require_certificate", "use_identity_as_username",
-                                     "tls_version"))
+                                     "tls_version", "max_qos", "max_topic_alias"))
     for opt in MOSQUITTO_2_0_OPTIONS:
         if opt in supported or opt in BRIDGE:
             continue
@@ -571,6 +571,16 @@ def test_tls_options_are_read_into_their_listener():
     assert l.require_certificate is True and l.use_identity_as_username is True
     assert plain.certfile is None and plain.require_certificate is False
     assert c.warnings == []
+
+
+def test_max_qos_and_max_topic_alias_are_listener_options():
+    c = parse_config("listener 1883\nmax_qos 1\nmax_topic_alias 0\nlistener 1884\n")
+    a, b = sorted(c.listeners, key=lambda l: l.port)
+    assert (a.max_qos, a.max_topic_alias, b.max_qos, b.max_topic_alias) == (1, 0, 2, 10)
+    expect_error("listener 1\nmax_qos 3\n", 2, "invalid value '3' for option 'max_qos': "
+                 "must be between 0 and 2")
+    expect_error("listener 1\nmax_topic_alias 65536\n", 2, "invalid value '65536' for "
+                 "option 'max_topic_alias': must be between 0 and 65535")
 
 
 def test_include_dir_warns():

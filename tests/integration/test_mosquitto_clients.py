@@ -123,12 +123,42 @@ def test_mosquitto_sub_receives_from_mosquitto_pub_at_each_qos(mosquitto_bin, br
     assert s.messages() == [(topic, qos, False, b"first message"), (topic, qos, False, b"second")]
 
 
-@pytest.mark.parametrize("version", ["mqttv311", "mqttv31"])
+@pytest.mark.parametrize("version", ["mqttv311", "mqttv31", "mqttv5"])
 def test_protocol_versions_work_end_to_end(mosquitto_bin, broker, subs, version):
     topic = unique("ver")
     s = subs([topic], 1, qos=1, version=version)
     pub(mosquitto_bin, broker, topic, "-V", version, "-q", "1", "-m", version)
     assert s.messages() == [(topic, 1, False, version.encode())]
+
+
+@pytest.mark.parametrize("sub_version,pub_version", [("mqttv5", "mqttv311"),
+                                                     ("mqttv311", "mqttv5")])
+def test_mqtt_5_and_3_1_1_mosquitto_clients_exchange_messages(mosquitto_bin, broker, subs,
+                                                              sub_version, pub_version):
+    topic = unique("mix")
+    s = subs([topic], 2, qos=2, version=sub_version)
+    pub(mosquitto_bin, broker, topic, "-V", pub_version, "-q", "2", "-m", "two")
+    pub(mosquitto_bin, broker, topic, "-V", pub_version, "-q", "0", "-m", "zero")
+    # mosquitto delivers QoS 2 on PUBREL: the order across QoS levels is not fixed
+    assert sorted(s.messages()) == [(topic, 0, False, b"zero"), (topic, 2, False, b"two")]
+
+
+def test_mosquitto_pub_v5_is_told_no_matching_subscribers(mosquitto_bin, broker):
+    r = pub(mosquitto_bin, broker, unique("nobody"), "-V", "mqttv5", "-q", "1", "-m", "x",
+            "-d")
+    assert b"received PUBACK (Mid: 1, RC:16)" in r.stdout, r.stdout
+
+
+def test_mosquitto_sub_v5_session_expiry_keeps_messages_while_away(mosquitto_bin, broker):
+    topic = unique("away")
+    cid = topic.replace("/", "-")
+    sub = [os.path.join(mosquitto_bin, "mosquitto_sub"), "-h", broker.host, "-p",
+           str(broker.port), "-V", "mqttv5", "-i", cid, "-c", "-x", "60", "-q", "1",
+           "-t", topic, "-W", "3", "-F", FORMAT]
+    subprocess.run(sub + ["-E"], capture_output=True, timeout=WAIT)  # subscribe, leave
+    pub(mosquitto_bin, broker, topic, "-q", "1", "-m", "kept")
+    r = subprocess.run(sub + ["-C", "1"], capture_output=True, timeout=WAIT)
+    assert r.stdout == b"MSG %s 1 0 4 kept\n" % topic.encode(), r
 
 
 def test_retained_message_reaches_later_mosquitto_sub_with_retain_flag(

@@ -289,6 +289,36 @@ def test_budget_port_starts_and_serves_on_96k_heap(mp_broker_factory):
     assert up, "the broker did not serve a client on a 96 KB heap:\n" + b.log()
 
 
+def test_mqtt_5_and_3_1_1_clients_exchange_messages_on_a_96k_heap(mp_broker_factory, clients):
+    """MQTT 5.0 on the board's heap: core/v5.py and core/props.py load with the first v5
+    client, and a v5 and a 3.1.1 client exchange messages both ways."""
+    from paho_support import Paho
+    b = mp_broker_factory(heap="96k")
+    v5 = Paho(HOST, b.port, protocol=mqtt.MQTTv5)
+    clients.append(v5)
+    assert v5.rc == 0 and v5.connack_props.ReceiveMaximum == 20
+    v4 = Client(b.port, "v4")
+    clients.append(v4)
+    assert v5.subscribe("from4/#", 1) == [1]
+    assert v4.subscribe("from5/#", 1) == [1]
+    v4.publish("from4/a", b"four", 1)
+    v5.publish("from5/a", b"five", 1)
+    assert v5.got(1) == [("from4/a", b"four")]
+    assert v4.get()[:2] == ("from5/a", b"five")
+    assert b.alive() and "Traceback" not in b.log()
+
+
+def test_mqtt_5_protocol_error_gets_disconnect_on_the_micropython_port(mp_broker):
+    s = socket.create_connection((HOST, mp_broker.port), timeout=WAIT)
+    s.sendall(mqttc.connect5("bad") + mqttc.publish5("a", b"x", properties=mqttc.props(
+        [(0x02, 1), (0x02, 1)])))
+    p = mqttc.read_packet(s)
+    assert p is not None and p[0] == 0x20, mp_broker.log()
+    assert mqttc.read_packet(s) == (0xE0, b"\x82")  # a property twice: protocol error
+    assert mqttc.read_packet(s) is None
+    s.close()
+
+
 # ---- connection cap and MemoryError safety (bench idle: SIGSEGV past ~690 sockets) ----
 
 def _cap_from_log(b, port):

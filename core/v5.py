@@ -1,0 +1,430 @@
+"""MQTT 5.0 (protocol level 5): CONNECT's properties and CONNACK, DISCONNECT both ways,
+reason codes on acknowledgements, session expiry and will delay.
+
+Imported only when a v5 client connects (core/handle_connect.py): a broker that serves
+3.1.1 clients alone never loads it. A v5 connection carries a V5 (conn.v5), whose
+handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH bodies are handled by core/handle_publish.py
+once the properties are read, and deliveries to it are written by core/deliver.py with a
+property block.
+"""
+
+from core import props
+from core.errors import ProtocolError
+from core.const import const
+from core import handle_publish
+from core import handle_subscribe
+from core.handle_connect import connect
+from core.broker import pingreq
+
+_CONNACK = const(0x20)
+_DISCONNECT = const(0xE0)
+_NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
+# CONNACK's reason codes for the 3.1.1 return codes 1..5 (section 3.2.2.2)
+_CONNACK_CODES = b"\x00\x84\x85\x88\x86\x87"
+_WITH_WILL = const(0x04)  # DISCONNECT: disconnect with will message
+_NOT_FOUND = const(0x92)  # PUBREL / PUBCOMP: packet identifier not found
+
+
+class V5:
+    """What a v5 client asked for in CONNECT (class defaults: the spec's when absent)."""
+
+    expiry = 0  # Session Expiry Interval, seconds (_NEVER: does not expire)
+    rmax = 65535  # Receive Maximum: QoS 1 and 2 PUBLISHes it takes unacknowledged
+    max_out = 0  # Maximum Packet Size it accepts, 0: no limit
+    alias_max = 0  # Topic Alias Maximum toward it
+    keepalive = None  # Server Keep Alive sent in CONNACK, when the broker set one
+    assigned = False  # the broker assigned its client identifier
+    auth = None  # Authentication Method asked for (refused: 0x8C)
+    will_delay = 0  # Will Delay Interval, seconds
+    will_props = b""  # the will's properties but Will Delay Interval (for its PUBLISH)
+    will_utf8 = False  # the will's Payload Format Indicator is 1: its payload is UTF-8
+
+    def options(self, conn, o):
+        """The QoS of SUBSCRIBE's subscription options o: bits 6 and 7 are reserved
+        (MQTT-3.8.3-5), Retain Handling 3 is malformed; No Local, Retain As Published and
+        Retain Handling are accepted and not applied yet. Granted at most max_qos
+        (MQTT-3.2.2-10); 3 stays (a protocol error)."""
+        if o & 0xC0 or o & 0x30 == 0x30:
+            raise ProtocolError("SUBSCRIBE options 0x%02x" % o)
+        q = o & 3
+        m = conn.listener.max_qos
+        return m if m < q < 3 else q
+
+    def publish_props(self, tb, msg, q):
+        """The property block of a PUBLISH of msg (topic bytes tb, QoS q) to this client,
+        or None when the packet would be over its Maximum Packet Size."""
+        p = b"\x00"
+        mx = self.max_out
+        if mx:
+            n = 2 + len(tb) + (2 if q else 0) + len(p) + len(msg[2])  # the remaining length
+            if 1 + (1 if n < 128 else 2 if n < 16384 else 3 if n < 2097152 else 4) + n > mx:
+                return None
+        return p
+
+
+def connect_props(b, conn, mv, pos, end):
+    """Read CONNECT's properties at mv[pos] into conn.v5; return where they end."""
+    pe = props.scan(mv, pos, end, 1)
+    v = conn.v5 = V5()
+    x = props.get(mv, pos, 0x11)
+    if x:
+        v.expiry = x
+    x = props.get(mv, pos, 0x21)
+    if x is not None:
+        v.rmax = x
+    x = props.get(mv, pos, 0x27)
+    if x is not None:
+        v.max_out = x
+    x = props.get(mv, pos, 0x22)
+    if x:
+        v.alias_max = x
+    v.auth = props.get(mv, pos, 0x15)
+    if v.auth is None and props.get(mv, pos, 0x16) is not None:
+        raise ProtocolError("Authentication Data without an Authentication Method",
+                            props.PROTOCOL_ERROR)
+    return pe
+
+
+def will_props(conn, mv, pos, end):
+    """Read the will properties at mv[pos] into conn.v5; return where they end."""
+    pe = props.scan(mv, pos, end, props.WILL)
+    v = conn.v5
+    x = props.get(mv, pos, 0x18)
+    if x:
+        v.will_delay = x
+    v.will_utf8 = props.get(mv, pos, 0x01) == 1
+    out = bytearray()
+    props.copy(out, mv, pos, b"\x18")
+    if out:
+        v.will_props = bytes(out)
+    return pe
+
+
+def checked(b, conn, cid, ka, will):
+    """The keepalive conn gets, or None when its CONNECT is refused here (CONNACK sent):
+    an Authentication Method (0x8C, MQTT-4.12.0-1) or a will the broker cannot take."""
+    v = conn.v5
+    v.assigned = not cid
+    rc = 0x8C if v.auth is not None else 0
+    if not rc and will is not None:
+        rc = _will_refused(conn, b.cfg, will)
+    if rc:
+        from core.handle_connect import refuse
+        refuse(b, conn, rc, 39)  # CONNECT asks for what the broker does not offer
+        return None
+    return keepalive(b.cfg, conn, ka)
+
+
+def _will_refused(conn, cfg, will):
+    """The CONNACK reason code that refuses conn's will, or 0."""
+    if will[1] > conn.listener.max_qos:
+        return 0x9B  # QoS not supported (MQTT-3.2.2-12)
+    if will[2] and not cfg.retain_available:
+        return 0x9A  # Retain not supported (MQTT-3.2.2-13)
+    if conn.v5.will_utf8:
+        from core import utf8
+        p = will[0][2]
+        try:
+            utf8.check(memoryview(p), 0, len(p))
+        except ProtocolError:
+            return 0x99  # Payload format invalid
+    return 0
+
+
+def keepalive(cfg, conn, ka):
+    """The keepalive conn gets: max_keepalive, sent as Server Keep Alive, when it asked
+    for more or for none (as mosquitto 2.0; a 3.1.1 client is refused instead)."""
+    m = cfg.max_keepalive
+    if ka == 0 or ka > m:
+        conn.v5.keepalive = m
+        return m
+    return ka
+
+
+def refuse(b, conn, rc, why):
+    """Log and write the v5 CONNACK refusing conn with 3.1.1 return code rc (its reason
+    code, _CONNACK_CODES) or reason code rc (0x80 or more)."""
+    if rc < 6:
+        rc = _CONNACK_CODES[rc]
+    b.log("notice", "Client %s refused: %s (CONNACK 0x%02x)." % (conn.name(), why, rc))
+    b.write(conn, bytes((_CONNACK, 3, 0, rc, 0)))
+
+
+def accepted(b, conn, s, present):
+    """CONNACK for conn's accepted CONNECT, with the properties mosquitto 2.0 sends, in its
+    order; the session s takes the expiry asked for and the client's receive maximum."""
+    v = conn.v5
+    cfg = b.cfg
+    if v.expiry == 0:
+        s.clean = 1  # ends with the connection (Session Expiry Interval 0, section 3.1.2.11.2)
+    else:
+        s.clean = 0
+        s.expiry = v.expiry if v.expiry != _NEVER else None
+    s.window = v.rmax if v.rmax < b.max_inflight else 0
+    _later(b)  # core/handle_connect.py asks resumed() from now on
+    l = conn.listener
+    body = bytearray()
+    if l.max_topic_alias:
+        props.put(body, 0x22, l.max_topic_alias)
+    if v.keepalive is not None:
+        props.put(body, 0x13, v.keepalive)
+    if v.assigned:
+        props.put(body, 0x12, conn.client_id)
+    if not cfg.retain_available:
+        props.put(body, 0x25, 0)
+    if cfg.max_packet_size:
+        props.put(body, 0x27, cfg.max_packet_size)
+    if b.max_inflight < 65535:
+        props.put(body, 0x21, b.max_inflight)
+    if l.max_qos < 2:
+        props.put(body, 0x24, l.max_qos)
+    from core.proto import put_varint
+    out = bytearray()
+    out.append(_CONNACK)
+    put_varint(out, 2 + len(body) + (1 if len(body) < 128 else 2))
+    out.append(present)
+    out.append(0)
+    put_varint(out, len(body))
+    out += body
+    b.write(conn, out)
+
+
+def disconnect_packet(rc):
+    """A server's DISCONNECT with reason code rc (no properties, as mosquitto sends it)."""
+    return bytes((_DISCONNECT, 1, rc))
+
+
+def closed(b, conn, will, rc):
+    """conn, a v5 connection, is closing (core/broker.py close): DISCONNECT with rc when
+    the server ends an accepted connection, its session's expiry counted, its will
+    published now or after its delay (will: the will to publish, or None).
+
+    broker.later maps an offline session with a finite expiry or a delayed will to that
+    will: (connection, will, when it is due), or None."""
+    if rc and conn.connected:
+        b.write(conn, disconnect_packet(rc))
+    s = conn.session
+    if s is None and conn.connected:
+        s = b.sessions.get(conn.client_id)  # taken over: the session stays (core/handle_connect.py)
+        if s is not None and s.conn is not None:
+            s = None
+    if s is None or s.clean:
+        s = None  # no session outlives the connection: the will goes now
+    elif s.expiry is not None:
+        _later(b)[s] = None
+    if will is None:
+        return
+    v = conn.v5
+    if v.will_delay and s is not None:
+        _later(b)[s] = (conn, will, b.secs + v.will_delay)
+    else:
+        _will_now(b, conn, will)
+
+
+def _will_now(b, conn, will):
+    """Publish conn's will now."""
+    from core.handle_connect import publish_will
+    publish_will(b, conn, will)
+
+
+def _later(b):
+    if b.later is None:
+        b.later = {}
+    return b.later
+
+
+def resumed(b, s, ending):
+    """A new connection for session s: ending (Clean Start, or it ended with its last
+    connection), its delayed will goes out now; else the will is not sent (MQTT-3.1.3-9)
+    and its expiry stops; resumed by a 3.1.1 client, it loses its v5 expiry and window."""
+    w = b.later.pop(s, None)
+    if w is not None and ending:
+        _will_now(b, w[0], w[1])
+    if s.expiry is not None or s.window:
+        s.expiry = None
+        s.window = 0
+
+
+def tick(b):
+    """Every second: delayed wills that are due, sessions whose expiry interval passed (or
+    persistent_client_expiration, which core/broker.py applies next, for those that never
+    expire: their wills go first)."""
+    now = b.secs
+    later = b.later
+    for s in list(later):
+        lim = s.expiry if s.expiry is not None else b.cfg.persistent_client_expiration
+        end = lim is not None and now - s.gone_at >= lim
+        w = later[s]
+        if w is not None and (end or now >= w[2]):
+            later[s] = None
+            _will_now(b, w[0], w[1])
+            w = None
+        if end and s.expiry is not None:
+            b.log("notice", "Expiring client %s, its session expiry interval of %d s passed."
+                  % (s.client_id, s.expiry))
+            b.drop_session(s)
+        if end or w is None and s.expiry is None:
+            del later[s]
+
+
+# ---- packets of a connected v5 client ----
+
+def publish(b, conn, b0, mv, s, e, p0):
+    """PUBLISH: the properties after the topic and packet id, then the 3.1.1 handling."""
+    if e - s < 2:
+        from core.why import text
+        raise ProtocolError(text(9))
+    qos = b0 >> 1 & 3
+    p = s + 2 + (mv[s] << 8 | mv[s + 1])
+    if qos:
+        p += 2
+    if p > e:
+        from core.why import text
+        raise ProtocolError(text(10))
+    ps = props.scan(mv, p, e, 3)
+    if props.get(mv, p, 0x0B) is not None:  # MQTT-3.3.4-6: only the server sends them
+        raise ProtocolError("PUBLISH from a client with a Subscription Identifier",
+                            props.PROTOCOL_ERROR)
+    if qos > conn.listener.max_qos:
+        raise ProtocolError("PUBLISH QoS %d over max_qos %d" % (qos, conn.listener.max_qos),
+                            0x9B)  # QoS not supported
+    if qos == 2:
+        q2 = conn.session.qos2_in
+        pid = mv[p - 2] << 8 | mv[p - 1]
+        if q2 and len(q2) >= b.max_inflight and pid not in q2:
+            raise ProtocolError("more than Receive Maximum (%d) QoS 2 PUBLISHes unreleased"
+                                % b.max_inflight, 0x93)  # Receive Maximum exceeded
+    handle_publish.publish(b, conn, b0, mv, s, e, -1, ps)
+
+
+def refused(b, conn, qos, pid, why, size):
+    """Acknowledge with a reason code, as mosquitto 2.0, a PUBLISH that was not accepted
+    (why) or found no subscriber (PUBACK 0x10 only); False: the usual acknowledgement."""
+    if why is None:
+        if qos != 1:
+            return False
+        rc = 0x10  # No matching subscribers
+    else:
+        lim = b.cfg.message_size_limit
+        rc = 0x95 if lim and size > lim else 0x87  # Packet too large, Not authorized
+    _ack_rc(b, conn, 0x30 + (qos << 4), pid, rc)  # PUBACK or PUBREC
+    return True
+
+
+def _ack_rc(b, conn, b0, pid, rc):
+    """An acknowledgement with reason code rc (no properties, as mosquitto sends them)."""
+    b.write(conn, bytes((b0, 3, pid >> 8, pid & 0xFF, rc)))
+
+
+def _ack(mv, s, e, kind):
+    """The reason code of a v5 acknowledgement mv[s:e] (its properties checked)."""
+    if e - s < 2:
+        raise ProtocolError("acknowledgement of %d bytes, without a packet identifier" % (e - s))
+    if e - s == 2:
+        return 0
+    if e - s > 3 and props.scan(mv, s + 3, e, kind) != e:
+        raise ProtocolError("bytes after the properties of an acknowledgement")
+    return mv[s + 2]
+
+
+def puback(b, conn, b0, mv, s, e, p0):
+    """PUBACK with a reason code: the message is done either way."""
+    _ack(mv, s, e, 4)
+    handle_publish.puback(b, conn, b0, mv, s, s + 2, p0)
+
+
+def pubrec(b, conn, b0, mv, s, e, p0):
+    """PUBREC: an error code (0x80 or more) ends the flow there, else PUBREL."""
+    if _ack(mv, s, e, 5) < 0x80:
+        handle_publish.pubrec(b, conn, b0, mv, s, s + 2, p0)
+        return
+    pid = mv[s] << 8 | mv[s + 1]
+    f = conn.session.flags.get(pid)
+    if f is not None and f & 3 == 2 and not f & 8:
+        handle_publish.done(b, conn.session, pid)  # acknowledged to the end
+
+
+def pubrel(b, conn, b0, mv, s, e, p0):
+    """PUBREL: PUBCOMP, with 0x92 for an identifier that is not awaiting release."""
+    _ack(mv, s, e, 6)
+    pid = mv[s] << 8 | mv[s + 1]
+    q2 = conn.session.qos2_in
+    if q2 and pid in q2:
+        handle_publish.pubrel(b, conn, b0, mv, s, s + 2, p0)
+    else:
+        _ack_rc(b, conn, 0x70, pid, _NOT_FOUND)
+
+
+def pubcomp(b, conn, b0, mv, s, e, p0):
+    """PUBCOMP with a reason code."""
+    _ack(mv, s, e, 7)
+    handle_publish.pubcomp(b, conn, b0, mv, s, s + 2, p0)
+
+
+def subscribe(b, conn, b0, mv, s, e, p0):
+    """SUBSCRIBE: its properties, then each filter with its subscription options."""
+    if e - s < 3:
+        from core.why import text
+        raise ProtocolError(text(20))
+    handle_subscribe.subscribe(b, conn, b0, mv, s, e, p0, props.scan(mv, s + 2, e, 8))
+
+
+def unsubscribe(b, conn, b0, mv, s, e, p0):
+    """UNSUBSCRIBE: its properties, then the filters; UNSUBACK has a reason code per
+    filter (0x00 success, 0x11 no subscription existed)."""
+    if e - s < 3:
+        from core.why import text
+        raise ProtocolError(text(22))
+    had = set(conn.session.subs)
+    fs = handle_subscribe.unsubscribe(b, conn, b0, mv, s, e, p0, props.scan(mv, s + 2, e, 10))
+    out = bytearray()
+    out.append(0xB0)
+    from core.proto import put_varint
+    put_varint(out, 3 + len(fs))
+    out.append(mv[s])
+    out.append(mv[s + 1])
+    out.append(0)  # no properties
+    for f in fs:
+        out.append(0 if f in had else 0x11)
+    b.write(conn, out)
+
+
+def disconnect(b, conn, b0, mv, s, e, p0):
+    """DISCONNECT from the client: its reason code (0x04: publish the will) and a new
+    Session Expiry Interval, which a session that had 0 may not get (MQTT-3.14.2-?)."""
+    rc = mv[s] if e > s else 0
+    if e - s > 1:
+        if props.scan(mv, s + 1, e, 14) != e:
+            raise ProtocolError("bytes after the DISCONNECT properties")
+        x = props.get(mv, s + 1, 0x11)
+        if x is not None:
+            v = conn.v5
+            if not v.expiry and x:
+                raise ProtocolError("DISCONNECT sets a Session Expiry Interval after CONNECT "
+                                    "had 0", props.PROTOCOL_ERROR)
+            v.expiry = x
+            sess = conn.session
+            if x == 0:
+                sess.clean = 1
+            elif x == _NEVER:
+                sess.expiry = None
+            else:
+                sess.expiry = x
+    if rc != _WITH_WILL:
+        conn.will = None  # MQTT-3.1.2-10: deleted after a normal DISCONNECT
+    b.conn_log("Client %s disconnected." % conn.name())
+    b.close(conn, True, "client disconnect")
+
+
+def auth(b, conn, b0, mv, s, e, p0):
+    """AUTH: no authentication method is offered, so any AUTH is a protocol error."""
+    if e - s > 1:
+        props.scan(mv, s + 1, e, 15)
+    raise ProtocolError("AUTH without an authentication method in CONNECT",
+                        props.PROTOCOL_ERROR)
+
+
+# a v5 connection's packet handlers, by type (core/broker.py: a second CONNECT is refused
+# before its handler is called)
+V5.handlers = (None, connect, None, publish, puback, pubrec, pubrel, pubcomp, subscribe, None,
+               unsubscribe, None, pingreq, None, disconnect, auth)
