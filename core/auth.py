@@ -5,12 +5,11 @@ and again after re-reading the files (SIGHUP): connections stay, new rules apply
 """
 
 from core import clock
+from core.names import ACCEPTED, NOT_AUTHORIZED
 
-ACCEPTED = 0
-NOT_AUTHORIZED = 5
 # CONNACK code for a wrong username or password. mosquitto 2.0.11 sends 5 (not 4, "bad user
 # name or password") for MQTT 3.1.1 clients; we answer as it does.
-BAD_LOGIN = 5
+BAD_LOGIN = NOT_AUTHORIZED
 
 FAIL_LIMIT = 5  # this many failed logins from one address ...
 FAIL_WINDOW_MS = 60000  # ... within this time ...

@@ -10,14 +10,10 @@ from core import deliver
 from core.const import const
 from core.proto import MAX_PACKET, packet_name
 from core.session import RetainStore, SubTree
+from core.names import TYPE_SHIFT, FLAGS_MASK, CONNECT, PINGRESP
 
-# The fixed header (MQTT 3.1.1 section 2.2): only the framer below reads it
-_TYPE_SHIFT = const(4)  # first byte >> _TYPE_SHIFT: the packet type, 0..15
-_FLAGS_MASK = const(0x0F)  # first byte & _FLAGS_MASK: its flags
-_CONNECT = const(0x10)  # CONNECT's first byte
-_PINGRESP = const(0xD0)
 # The flags a client's packet must carry, by type (0 for the types a client may not send);
-# over _FLAGS_MASK: any (PUBLISH's are checked by its handler). bytes: smaller than a tuple
+# over FLAGS_MASK: any (PUBLISH's are checked by its handler). bytes: smaller than a tuple
 _FLAGS = b"\x00\x00\x00\xff\x00\x00\x02\x00\x02\x00\x02\x00\x00\x00\x00\x00"
 
 _CONNECT_TIMEOUT_MS = const(20000)  # a TCP connection must send CONNECT within this time
@@ -325,19 +321,19 @@ class Broker:
         handlers = self.handlers if conn.v5 is None else conn.v5.handlers
         while pos < end:
             b0 = mv[pos]
-            t = b0 >> _TYPE_SHIFT
+            t = b0 >> TYPE_SHIFT
             # judge the first byte before waiting for the body, so that garbage closes at once
             flags = _FLAGS[t]
             why = 0  # or which refusal (core/why.py first_byte)
             if handlers[t] is None:
                 why = 1  # not a packet a client may send
-            elif flags <= _FLAGS_MASK and b0 & _FLAGS_MASK != flags:
+            elif flags <= FLAGS_MASK and b0 & FLAGS_MASK != flags:
                 why = 2  # reserved flags
-            elif conn.connected == (b0 == _CONNECT):  # the flags are checked: b0 is the type
-                why = 3 if b0 == _CONNECT else 4  # MQTT-3.1.0-2: second CONNECT; 3.1.0-1
+            elif conn.connected == (b0 == CONNECT):  # the flags are checked: b0 is the type
+                why = 3 if b0 == CONNECT else 4  # MQTT-3.1.0-2: second CONNECT; 3.1.0-1
             if why:
                 from core.why import first_byte
-                self.violation(conn, first_byte(why, t, b0 & _FLAGS_MASK),
+                self.violation(conn, first_byte(why, t, b0 & FLAGS_MASK),
                                _MALFORMED if why == 2 else _PROTOCOL_ERROR)
                 return end
             i = pos + 1
@@ -379,7 +375,7 @@ class Broker:
             if conn.closing:
                 return end
             pos = i + rl
-            if b0 == _CONNECT and conn.v5 is not None:  # a v5 client's packets: its handlers
+            if b0 == CONNECT and conn.v5 is not None:  # a v5 client's packets: its handlers
                 handlers = conn.v5.handlers
         return pos
 
@@ -446,7 +442,7 @@ def pingreq(b, conn, b0, mv, s, e, p0):
     if e != s:
         from core.why import text
         raise ProtocolError(text(29))
-    b.write(conn, bytes((_PINGRESP, 0)))
+    b.write(conn, bytes((PINGRESP, 0)))
 
 
 def _disconnect(b, conn, b0, mv, s, e, p0):

@@ -45,7 +45,7 @@ class Conn:
         self.client_id = None
         self.username = None
         self.level = 0  # protocol level: 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0)
-        self.will = None  # (msg, qos, retain)
+        self.will = None  # a will (core/names.py, WILL_*)
         self.keepalive_ms = 0
         self.last_rx = now
         self.opened = now

@@ -2,6 +2,9 @@
 
 from core.proto import put_publish, put_varint
 from core.const import const
+from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
+from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD
+from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT
 
 # output a connection may gather before the port's spill (if any) writes it out: growing
 # one buffer by kilobytes needs a free block that big, which a fragmented heap may lack
@@ -13,9 +16,9 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     when no subscription matched (a v5 PUBACK says so).
 
     When p0 >= 0, mv[p0:pe] is already the message as a QoS 0 non-retained 3.1.1 PUBLISH
-    and is forwarded as is to 3.1.1 clients; msg is (topic, topic_bytes, payload) or None.
-    Each form is built at most once, whatever the number of subscribers. retain: the flag
-    it was published with, and src the connection it came from (None: made inside the
+    and is forwarded as is to 3.1.1 clients; msg is the message (core/names.py, MSG_*) or
+    None. Each form is built at most once, whatever the number of subscribers. retain: the
+    flag it was published with, and src the connection it came from (None: made inside the
     broker), for bridges.
     """
     subs = b.subs.match(topic)
@@ -58,7 +61,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
                 if mpm != c.mount:
                     mpm = c.mount
                     mpk = bytearray()
-                    mpk.append(0x30)
+                    mpk.append(PUBLISH)
                     put_varint(mpk, te - ts - c.mlen + 2 + pe - ps)
                     mpk.append((te - ts - c.mlen) >> 8)
                     mpk.append((te - ts - c.mlen) & 0xFF)
@@ -68,7 +71,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
             else:
                 if pkt is None:
                     pkt = bytearray()
-                    pkt.append(0x30)
+                    pkt.append(PUBLISH)
                     put_varint(pkt, te - ts + 2 + pe - ps)
                     pkt += mv[ts - 2:te]
                     pkt += mv[ps:pe]
@@ -90,7 +93,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
             if dv is not None:
                 dv(c, topic, 0, 0, pe - ps)
             if b.debug:
-                b.packet_log().publish_out(b, c, 0x30, 0, topic, pe - ps)
+                b.packet_log().publish_out(b, c, PUBLISH, 0, topic, pe - ps)
             if len(out) > _SPILL_AT and b.spill is not None:
                 b.spill(c)  # as _start does: a burst to many would grow each buffer by KBs
         else:
@@ -115,8 +118,8 @@ def full0(b, c):
 
 
 def new_msg(b, topic, mv, ts, te, ps, pe):
-    """The message (topic, topic bytes, payload) of a received PUBLISH, its topic bytes
-    mv[ts:te] and payload mv[ps:pe]."""
+    """The message (core/names.py, MSG_*) of a received PUBLISH, its topic bytes mv[ts:te]
+    and payload mv[ps:pe]."""
     # a burst to one topic shares one topic str and bytes: on a board each message kept
     # in flight or queued would hold its own copies, 64 bytes more
     last = b.last_topic
@@ -141,15 +144,15 @@ def publish_msg(b, msg, qos, retain):
 
 
 def route_msg(b, msg, qos, retain=0, src=None):
-    """Route msg (topic, topic_bytes, payload) that has no received packet to forward
-    (retain, src: as for route); False when no subscription matched."""
+    """Route message msg that has no received packet to forward (retain, src: as for
+    route); False when no subscription matched."""
     buf = bytearray()
-    put_publish(buf, 0x30, msg[1], 0, msg[2])
+    put_publish(buf, PUBLISH, msg[MSG_TOPIC_BYTES], 0, msg[MSG_PAYLOAD])
     mv = memoryview(buf)
     n = len(buf)
-    ts = n - len(msg[2]) - len(msg[1])
-    return route(b, msg[0], qos, mv, ts, ts + len(msg[1]), n - len(msg[2]), n, 0, msg, retain,
-                 src)
+    ts = n - len(msg[MSG_PAYLOAD]) - len(msg[MSG_TOPIC_BYTES])
+    return route(b, msg[MSG_TOPIC], qos, mv, ts, ts + len(msg[MSG_TOPIC_BYTES]),
+                 n - len(msg[MSG_PAYLOAD]), n, 0, msg, retain, src)
 
 
 def send(b, sess, msg, q, retain):
@@ -164,7 +167,8 @@ def send(b, sess, msg, q, retain):
     cfg = b.cfg
     lim = cfg.max_queued_messages
     if ((lim and len(sess.queue) >= 2 * lim) or (
-            cfg.max_queued_bytes and sess.queued_bytes + len(msg[2]) > cfg.max_queued_bytes)) \
+            cfg.max_queued_bytes
+            and sess.queued_bytes + len(msg[MSG_PAYLOAD]) > cfg.max_queued_bytes)) \
             and (not b.flow or c is None or c.closing):  # back-pressure keeps it (core/flow.py)
         if not sess.dropped:
             b.log("warning", "Outgoing messages are being dropped for client %s: %d queued."
@@ -176,13 +180,13 @@ def send(b, sess, msg, q, retain):
     sq = sess.queue
     sq.append(msg)
     try:
-        sq.append(retain << 2 | q)
+        sq.append(retain << OUT_RETAIN_SHIFT | q)
     except MemoryError:
         sq.pop()  # the queue stays pairs: a packet kept back (core/flow.py) comes again
         raise
-    sess.queued_bytes += len(msg[2])
+    sess.queued_bytes += len(msg[MSG_PAYLOAD])
     if b.store is not None:
-        b.store.queue(sess, msg, retain << 2 | q)
+        b.store.queue(sess, msg, retain << OUT_RETAIN_SHIFT | q)
     if c is not None:
         if b.flow:  # publishers wait while its queue is over a limit (core/flow.py)
             mark(b, c)
@@ -205,11 +209,11 @@ def _start(b, sess, c, msg, q, retain, head=False):
 
     head: msg is the head of sess's queue (for the persistence store).
     """
-    tb = msg[1]
+    tb = msg[MSG_TOPIC_BYTES]
     if c.mlen:
-        if not inside(c, msg[0]):
+        if not inside(c, msg[MSG_TOPIC]):
             if b.store is not None:
-                b.store.start(sess, 0, msg, retain << 2 | q, head)
+                b.store.start(sess, 0, msg, retain << OUT_RETAIN_SHIFT | q, head)
             return True  # outside its mount point: never for this client (a resumed session)
         tb = tb[c.mlen:]
     props = None
@@ -217,7 +221,7 @@ def _start(b, sess, c, msg, q, retain, head=False):
         props = c.v5.publish_props(tb, msg, q)
         if props is None:  # over the client's Maximum Packet Size: as if sent (MQTT-3.1.2-25)
             if b.store is not None:
-                b.store.start(sess, 0, msg, retain << 2 | q, head)
+                b.store.start(sess, 0, msg, retain << OUT_RETAIN_SHIFT | q, head)
             return True
     out = c.out
     n0 = len(out)
@@ -226,8 +230,9 @@ def _start(b, sess, c, msg, q, retain, head=False):
         if q:
             pid = sess.new_pid()
             sess.inflight[pid] = msg
-            sess.flags[pid] = (sess.seq + 1) << 4 | retain << 2 | q
-        put_publish(out, 0x30 | (q << 1) | retain, tb, pid, msg[2], props)
+            sess.flags[pid] = (sess.seq + 1) << OUT_SEQ_SHIFT | retain << OUT_RETAIN_SHIFT | q
+        put_publish(out, PUBLISH | q << PUB_QOS_SHIFT | retain, tb, pid, msg[MSG_PAYLOAD],
+                    props)
     except MemoryError:
         # a board's fragmented heap may lack one block the size of a large message: the
         # message waits in the queue rather than costing the sender its connection
@@ -240,9 +245,10 @@ def _start(b, sess, c, msg, q, retain, head=False):
     if q:
         sess.seq += 1
     if b.store is not None:
-        b.store.start(sess, pid, msg, sess.flags[pid] if q else retain << 2, head)
+        b.store.start(sess, pid, msg, sess.flags[pid] if q else retain << OUT_RETAIN_SHIFT, head)
     if b.debug:
-        b.packet_log().publish_out(b, c, 0x30 | (q << 1) | retain, pid, msg[0], len(msg[2]))
+        b.packet_log().publish_out(b, c, PUBLISH | q << PUB_QOS_SHIFT | retain, pid,
+                                   msg[MSG_TOPIC], len(msg[MSG_PAYLOAD]))
     if b.flow and len(out) > b.out_limit:
         mark(b, c)
     if not n0:
@@ -251,7 +257,7 @@ def _start(b, sess, c, msg, q, retain, head=False):
     c.tx_msgs += 1
     dv = b.events
     if dv is not None and dv.deliveries is not None:
-        dv.deliveries(c, msg[0], q, retain, len(msg[2]))
+        dv.deliveries(c, msg[MSG_TOPIC], q, retain, len(msg[MSG_PAYLOAD]))
     if len(out) > _SPILL_AT and b.spill is not None:
         b.spill(c)
     return True
@@ -272,12 +278,12 @@ def refill(b, sess):
     while q and len(sess.inflight) < (sess.window or b.max_inflight):
         m = q[0]
         f = q[1]
-        if not _start(b, sess, c, m, f & 3, f >> 2, True):
+        if not _start(b, sess, c, m, f & OUT_QOS, f >> OUT_RETAIN_SHIFT, True):
             retry_later(b, sess)
             return
         q.pop(0)
         q.pop(0)
-        sess.queued_bytes -= len(m[2])
+        sess.queued_bytes -= len(m[MSG_PAYLOAD])
     if not q and sess.dropped:
         sess.dropped = 0
 
@@ -292,26 +298,27 @@ def resume(b, sess):
         b.pending.append(c)
     props = None if c.v5 is None else b"\x00"  # MQTT 5.0: an empty property block
     for f, pid in ents:
-        if not f & 8:
+        if not f & OUT_RELEASED:
             m = sess.inflight[pid]
-            tb = m[1]
+            tb = m[MSG_TOPIC_BYTES]
             if c.mlen:
-                if not inside(c, m[0]):  # sent through another listener, outside this one's view
+                if not inside(c, m[MSG_TOPIC]):  # sent through another listener, outside this one's view
                     del sess.inflight[pid]  # not recorded: dropped again after a restart
                     del sess.flags[pid]
                     continue
                 tb = tb[c.mlen:]
-            h = 0x38 | (f & 3) << 1 | (f >> 2 & 1)  # DUP: sent before (MQTT-3.3.1-1)
-            put_publish(out, h, tb, pid, m[2], props)
+            # DUP: sent before (MQTT-3.3.1-1)
+            h = PUBLISH | PUB_DUP | (f & OUT_QOS) << PUB_QOS_SHIFT | (f >> OUT_RETAIN_SHIFT & 1)
+            put_publish(out, h, tb, pid, m[MSG_PAYLOAD], props)
             if b.debug:
-                b.packet_log().publish_out(b, c, h, pid, m[0], len(m[2]))
+                b.packet_log().publish_out(b, c, h, pid, m[MSG_TOPIC], len(m[MSG_PAYLOAD]))
         else:
-            out.append(0x62)
+            out.append(PUBREL_OUT)
             out.append(2)
             out.append(pid >> 8)
             out.append(pid & 0xFF)
             if b.debug:
-                b.packet_log().ack(b, c, 0x62, pid)
+                b.packet_log().ack(b, c, PUBREL_OUT, pid)
     refill(b, sess)
 
 

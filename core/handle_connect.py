@@ -7,26 +7,14 @@ from core.topic import check_name
 from core import deliver
 from core.const import const
 from core.proto import Reader
+from core.names import CONNACK, ACCEPTED, BAD_PROTOCOL, ID_REJECTED, UNAVAILABLE
+from core.names import NOT_AUTHORIZED, SESSION_PRESENT
+from core.names import CONNECT_RESERVED, CONNECT_CLEAN, CONNECT_WILL, CONNECT_WILL_QOS
+from core.names import CONNECT_WILL_QOS_SHIFT, CONNECT_WILL_RETAIN, CONNECT_PASSWORD
+from core.names import CONNECT_USERNAME, LEVEL_BRIDGE, MSG_TOPIC, WILL_MSG, WILL_QOS
+from core.names import WILL_RETAIN
 
-# CONNECT's flags (MQTT 3.1.1 section 3.1.2.3), CONNACK's first byte, its session present
-# flag (3.2.2.2) and return codes (3.2.2.3): only this module reads or writes them (see
-# core/proto.py; core/auth.py returns its ACCEPTED or NOT_AUTHORIZED)
-_FLAG_RESERVED = const(0x01)
-_FLAG_CLEAN = const(0x02)
-_FLAG_WILL = const(0x04)
-_FLAG_WILL_QOS = const(0x18)
-_FLAG_WILL_QOS_SHIFT = const(3)
-_FLAG_WILL_RETAIN = const(0x20)
-_FLAG_PASSWORD = const(0x40)
-_FLAG_USERNAME = const(0x80)
-_CONNACK = const(0x20)
-_ACCEPTED = const(0)
-_BAD_PROTOCOL = const(1)
-_ID_REJECTED = const(2)
-_UNAVAILABLE = const(3)
-_NOT_AUTHORIZED = const(5)  # 4, bad user name or password, is not sent: see core/auth.py
-_SESSION_PRESENT = const(1)
-_BRIDGE = const(0x80)  # in the protocol level: a bridge (mosquitto's try_private)
+_MAX_KEEPALIVE = const(65535)  # the largest keepalive, in seconds (two bytes)
 
 
 def connect(b, conn, b0, mv, s, e, p0):
@@ -34,8 +22,8 @@ def connect(b, conn, b0, mv, s, e, p0):
     r = Reader(mv, s, e)
     name = r.string()
     level = r.u8()
-    private = level & _BRIDGE  # a bridge's try_private (mosquitto's): level | 0x80
-    level &= ~_BRIDGE
+    private = level & LEVEL_BRIDGE  # a bridge's try_private (mosquitto's)
+    level &= ~LEVEL_BRIDGE
     if name == "MQTT":
         ok = level == 4 or level == 5
     elif name == "MQIsdp":
@@ -46,22 +34,22 @@ def connect(b, conn, b0, mv, s, e, p0):
         raise ProtocolError(text(23, name))  # not MQTT
     conn.level = level
     if not ok:
-        return refuse(b, conn, _BAD_PROTOCOL, 33, level)  # protocol level not supported
+        return refuse(b, conn, BAD_PROTOCOL, 33, level)  # protocol level not supported
     flags = r.u8()
-    if flags & _FLAG_RESERVED:
+    if flags & CONNECT_RESERVED:
         from core.why import text
         raise ProtocolError(text(24))  # MQTT-3.1.2-3: reserved flag
-    clean = 1 if flags & _FLAG_CLEAN else 0
-    will_flag = flags & _FLAG_WILL
-    will_qos = (flags & _FLAG_WILL_QOS) >> _FLAG_WILL_QOS_SHIFT
-    will_retain = 1 if flags & _FLAG_WILL_RETAIN else 0
+    clean = 1 if flags & CONNECT_CLEAN else 0
+    will_flag = flags & CONNECT_WILL
+    will_qos = (flags & CONNECT_WILL_QOS) >> CONNECT_WILL_QOS_SHIFT
+    will_retain = 1 if flags & CONNECT_WILL_RETAIN else 0
     if will_qos == 3:
         from core.why import text
         raise ProtocolError(text(25))  # MQTT-3.1.2-14: will QoS 3
     if not will_flag and (will_qos or will_retain):
         from core.why import text
         raise ProtocolError(text(26))  # MQTT-3.1.2-11/13/15
-    if flags & _FLAG_PASSWORD and not flags & _FLAG_USERNAME:
+    if flags & CONNECT_PASSWORD and not flags & CONNECT_USERNAME:
         from core.why import text
         raise ProtocolError(text(27))  # MQTT-3.1.2-22
     keepalive = r.u16()
@@ -85,9 +73,9 @@ def connect(b, conn, b0, mv, s, e, p0):
             tb = mp.encode() + tb
         b.check_topic(wt, len(tb))
         wp = r.binary()
-        will = ((wt, tb, wp), will_qos, will_retain)  # a will of a message (core/session.py)
-    username = r.string() if flags & _FLAG_USERNAME else None
-    password = r.binary() if flags & _FLAG_PASSWORD else None
+        will = ((wt, tb, wp), will_qos, will_retain)  # a will (core/names.py, WILL_*)
+    username = r.string() if flags & CONNECT_USERNAME else None
+    password = r.binary() if flags & CONNECT_PASSWORD else None
     if r.pos < r.end:
         from core.why import text
         raise ProtocolError(text(28, r.end - r.pos))  # bytes after the payload
@@ -103,26 +91,26 @@ def connect(b, conn, b0, mv, s, e, p0):
     if not cid:
         # MQTT-3.1.3-8; MQTT 5.0 assigns one whatever Clean Start is (its MQTT-3.1.3-6)
         if level == 3 or (not clean and v5 is None) or not cfg.allow_zero_length_clientid:
-            return refuse(b, conn, _ID_REJECTED, 34)  # empty client id needs clean session
+            return refuse(b, conn, ID_REJECTED, 34)  # empty client id needs clean session
         cid = b.new_client_id()  # MQTT-3.1.3-6
     conn.client_id = cid
-    if v5 is None and cfg.max_keepalive < 65535 and \
+    if v5 is None and cfg.max_keepalive < _MAX_KEEPALIVE and \
             (keepalive == 0 or keepalive > cfg.max_keepalive):
-        return refuse(b, conn, _ID_REJECTED, 35, keepalive, cfg.max_keepalive)
+        return refuse(b, conn, ID_REJECTED, 35, keepalive, cfg.max_keepalive)
     if ident:  # password_file is not used for this listener (as in mosquitto)
-        rc = _ACCEPTED if username is not None else _NOT_AUTHORIZED
+        rc = ACCEPTED if username is not None else NOT_AUTHORIZED
     elif b.auth is not None:
         rc = b.auth(conn, username, password)
     else:
-        rc = _ACCEPTED if cfg.allow_anonymous else _NOT_AUTHORIZED
+        rc = ACCEPTED if cfg.allow_anonymous else NOT_AUTHORIZED
         if rc and b.events is not None:
             b.events.denied(conn, "login", None, "anonymous clients are not allowed")
     if rc:
         return refuse(b, conn, rc, 36)  # not allowed to connect
     if b.low_memory:
-        return refuse(b, conn, _UNAVAILABLE, 37)  # server is low on memory
+        return refuse(b, conn, UNAVAILABLE, 37)  # server is low on memory
     if cfg.message_size_limit and len(wp) > cfg.message_size_limit:
-        return refuse(b, conn, _UNAVAILABLE, 38)  # will message over message_size_limit
+        return refuse(b, conn, UNAVAILABLE, 38)  # will message over message_size_limit
     accept(b, conn, cid, clean, keepalive, will)
     if private or b.bridged:
         from core.bridged import mark  # a board loads it only once a bridge exists
@@ -165,7 +153,7 @@ def accept(b, conn, cid, clean, keepalive, will):
     else:
         s = old
         s.clean = clean
-        present = _SESSION_PRESENT  # MQTT-3.2.2-2
+        present = SESSION_PRESENT  # MQTT-3.2.2-2
     s.conn = conn
     s.username = conn.username  # for acl_file read checks while the session is offline
     conn.session = s
@@ -181,7 +169,7 @@ def accept(b, conn, cid, clean, keepalive, will):
         accepted(b, conn, s, present)  # CONNACK with properties; the session's expiry
     else:
         # MQTT 3.1 has no session present flag: its byte is reserved (0, as mosquitto sends)
-        b.write(conn, bytes((_CONNACK, 2, present if conn.level == 4 else 0, _ACCEPTED)))
+        b.write(conn, bytes((CONNACK, 2, present if conn.level == 4 else 0, ACCEPTED)))
     if b.store is not None:  # after a v5 CONNACK: its session expiry decides s.clean
         b.store.session(s)
     if b.events is not None:
@@ -192,8 +180,10 @@ def accept(b, conn, cid, clean, keepalive, will):
 
 def publish_will(b, conn, will):
     """Publish the will of conn, whose connection was lost, unless acl_file denies it."""
-    msg, qos, retain = will  # Conn.will; retain 0 or 1
-    topic = msg[0]
+    msg = will[WILL_MSG]
+    qos = will[WILL_QOS]
+    retain = will[WILL_RETAIN]
+    topic = msg[MSG_TOPIC]
     if b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
         b.log("notice", "Denied will of client %s on '%s' (acl_file)." % (conn.name(), topic))
         if b.events is not None:

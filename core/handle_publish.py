@@ -3,6 +3,9 @@
 from core.errors import ProtocolError
 from core import utf8
 from core import deliver
+from core.names import PUBLISH, PUBACK, PUBREC, PUBREL_OUT, PUBCOMP
+from core.names import PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK
+from core.names import OUT_QOS, OUT_RELEASED
 
 
 def publish(b, conn, b0, mv, s, e, p0, v5=0):
@@ -10,11 +13,11 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
 
     v5: where the payload starts in a v5 PUBLISH, after its properties (core/v5.py reads
     them, and passes p0 -1: the packet is not forwarded as is); 0 for 3.1.1."""
-    qos = (b0 >> 1) & 3
+    qos = (b0 >> PUB_QOS_SHIFT) & QOS_MASK
     if qos == 3:
         from core.why import text
         raise ProtocolError(text(7))  # MQTT-3.3.1-4: QoS 3
-    if b0 & 8 and not qos:
+    if b0 & PUB_DUP and not qos:
         from core.why import text
         raise ProtocolError(text(8))  # MQTT-3.3.1-2: QoS 0 with DUP
     if e - s < 2:
@@ -74,8 +77,8 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
         b.events.publish(conn, topic, b0, pid, mv, ps, e, why)
     found = True
     if deliverable:
-        msg = None
-        if b0 & 1:
+        msg = None  # a message (core/names.py, MSG_*), made at most once below
+        if b0 & PUB_RETAIN:
             if not b.cfg.retain_available:
                 from core.why import text
                 raise ProtocolError(text(14), 0x9A)  # retain_available false; v5: Retain not supported
@@ -89,22 +92,22 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
         if conn.mlen:  # the received bytes carry the short topic: route a PUBLISH made anew
             if msg is None:
                 msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
-            found = deliver.route_msg(b, msg, qos, b0 & 1, conn)
+            found = deliver.route_msg(b, msg, qos, b0 & PUB_RETAIN, conn)
         else:
-            found = deliver.route(b, topic, qos, mv, ts, te, ps, e, p0 if b0 == 0x30 else -1,
-                                  msg, b0 & 1, conn)
+            found = deliver.route(b, topic, qos, mv, ts, te, ps, e,
+                                  p0 if b0 == PUBLISH else -1, msg, b0 & PUB_RETAIN, conn)
     if v5 and qos and (why is not None or not found):
         from core.v5 import refused
         if refused(b, conn, qos, pid, why, e - ps):  # acknowledged with a reason code
             return
     if qos == 1:
-        b.ack(conn, 0x40, pid)  # PUBACK, MQTT-4.3.2-2
+        b.ack(conn, PUBACK, pid)  # MQTT-4.3.2-2
     elif qos == 2:
         if fresh:  # routed now: a resend before PUBREL is not delivered again
             q2[pid] = True
             if b.store is not None:
                 b.store.q2in(conn.session, pid)
-        b.ack(conn, 0x50, pid)  # PUBREC, MQTT-4.3.3-2
+        b.ack(conn, PUBREC, pid)  # MQTT-4.3.3-2
 
 
 def _pid(mv, s, e, what):
@@ -119,7 +122,7 @@ def puback(b, conn, b0, mv, s, e, p0):
     pid = _pid(mv, s, e, "PUBACK")
     f = conn.session.flags.get(pid)
     if f is not None:  # an unknown id is ignored, as mosquitto does
-        if f & 3 != 1:  # mosquitto 2.0 closes the connection too
+        if f & OUT_QOS != 1:  # mosquitto 2.0 closes the connection too
             from core.why import text
             raise ProtocolError(text(16, pid))  # PUBACK for QoS 2
         done(b, conn.session, pid)
@@ -141,13 +144,13 @@ def pubrec(b, conn, b0, mv, s, e, p0):
     fl = conn.session.flags
     f = fl.get(pid)
     if f is not None:
-        if f & 3 != 2:
+        if f & OUT_QOS != 2:
             from core.why import text
             raise ProtocolError(text(17, pid))  # PUBREC for QoS 1
-        fl[pid] = f | 8  # now waiting for PUBCOMP
-        if b.store is not None and not f & 8:
+        fl[pid] = f | OUT_RELEASED  # now waiting for PUBCOMP
+        if b.store is not None and not f & OUT_RELEASED:
             b.store.released(conn.session, pid)
-    b.ack(conn, 0x62, pid)
+    b.ack(conn, PUBREL_OUT, pid)
 
 
 def pubrel(b, conn, b0, mv, s, e, p0):
@@ -156,7 +159,7 @@ def pubrel(b, conn, b0, mv, s, e, p0):
     q2 = conn.session.qos2_in
     if q2 and q2.pop(pid, None) and b.store is not None:
         b.store.q2rel(conn.session, pid)
-    b.ack(conn, 0x70, pid)  # PUBCOMP with the same id, MQTT-4.3.3-2
+    b.ack(conn, PUBCOMP, pid)  # with the same id, MQTT-4.3.3-2
 
 
 def pubcomp(b, conn, b0, mv, s, e, p0):
@@ -164,7 +167,7 @@ def pubcomp(b, conn, b0, mv, s, e, p0):
     pid = _pid(mv, s, e, "PUBCOMP")
     f = conn.session.flags.get(pid)
     if f is not None:
-        if not f & 8:
+        if not f & OUT_RELEASED:
             from core.why import text
-            raise ProtocolError(text(31, pid, "QoS 1" if f & 3 == 1 else text(32)))
+            raise ProtocolError(text(31, pid, "QoS 1" if f & OUT_QOS == 1 else text(32)))
         done(b, conn.session, pid)

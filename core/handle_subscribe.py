@@ -1,16 +1,10 @@
 """SUBSCRIBE and UNSUBSCRIBE: the subscription tree, SUBACK, retained delivery."""
 
-from core.const import const
 from core.proto import Reader, put_varint
 from core.errors import ProtocolError
 from core.topic import check_filter
 from core import deliver
-
-# Only this module writes these (MQTT 3.1.1 sections 2.2 and 3.9.3): the acknowledgements'
-# first bytes and SUBACK's failure code (also the qos of a refused events.subscribe call)
-_SUBACK = const(0x90)
-_UNSUBACK = const(0xB0)
-_SUBACK_FAILURE = const(0x80)
+from core.names import SUBACK, UNSUBACK, SUBACK_FAILURE, MSG_TOPIC, MSG_QOS
 
 
 def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
@@ -41,7 +35,7 @@ def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
             try:
                 check_filter(f)
             except ProtocolError:
-                q = _SUBACK_FAILURE  # e.g. "#" after a mount_point without a trailing "/": refused
+                q = SUBACK_FAILURE  # e.g. "#" after a mount_point without a trailing "/": refused
         b.check_topic(f, len(f.encode()))
         reqs.append((f, q))
     if not reqs:
@@ -49,7 +43,7 @@ def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
         raise ProtocolError(text(20))  # MQTT-3.8.3-3: no topic filter
     sess = conn.session
     out = bytearray()
-    out.append(_SUBACK)
+    out.append(SUBACK)
     put_varint(out, 2 + len(reqs) + (1 if v5 else 0))
     out.append(pid >> 8)
     out.append(pid & 0xFF)
@@ -57,21 +51,21 @@ def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
         out.append(0)  # no properties
     acl = b.acl
     for f, q in reqs:
-        if q == _SUBACK_FAILURE:
-            out.append(_SUBACK_FAILURE)
+        if q == SUBACK_FAILURE:
+            out.append(SUBACK_FAILURE)
             from core.why import denied
             denied(b, conn, f, mp)  # not a valid filter under the mount_point
             continue
         if acl is not None and not acl.can_subscribe(conn.username, conn.client_id, f):
-            out.append(_SUBACK_FAILURE)  # for this filter only (MQTT-3.9.3)
+            out.append(SUBACK_FAILURE)  # for this filter only (MQTT-3.9.3)
             from core.why import denied
             denied(b, conn, f, None)  # by acl_file
             if b.events is not None:
                 b.events.denied(conn, "subscribe", f, "denied by acl_file")
-                b.events.subscribe(conn, f, _SUBACK_FAILURE)
+                b.events.subscribe(conn, f, SUBACK_FAILURE)
             continue
         if f not in sess.subs and len(sess.subs) >= b.max_subs:
-            out.append(_SUBACK_FAILURE)
+            out.append(SUBACK_FAILURE)
             from core.why import denied
             denied(b, conn, f, len(sess.subs))  # max_subscriptions_per_client
             continue
@@ -90,10 +84,11 @@ def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
         ms = b.retained.matching(f)
         if b.sys is not None and f[0] == "$":
             ms += b.sys.matching(f)  # $SYS values are made on demand, not stored
-        for msg in ms:  # (topic, topic bytes, payload, qos): see core/session.py
-            if acl is not None and not acl.can_read(conn.username, conn.client_id, msg[0]):
+        for msg in ms:  # retained messages, with their qos
+            if acl is not None and not acl.can_read(conn.username, conn.client_id,
+                                                    msg[MSG_TOPIC]):
                 continue
-            deliver.send(b, sess, msg, msg[3] if msg[3] < q else q, 1)  # MQTT-3.3.1-6/8
+            deliver.send(b, sess, msg, msg[MSG_QOS] if msg[MSG_QOS] < q else q, 1)  # MQTT-3.3.1-6/8
 
 
 def unsubscribe(b, conn, b0, mv, s, e, p0, v5=0):
@@ -130,4 +125,4 @@ def unsubscribe(b, conn, b0, mv, s, e, p0, v5=0):
             b.events.unsubscribe(conn, f)
     if v5:
         return fs
-    b.ack(conn, _UNSUBACK, pid)  # MQTT-3.10.4-4/5
+    b.ack(conn, UNSUBACK, pid)  # MQTT-3.10.4-4/5

@@ -1,22 +1,14 @@
-"""MQTT 3.1.1 on the wire: the names of packet types and CONNACK codes, MAX_PACKET, and the
-helpers the handlers share (varints, strings, fixed packets).
+"""MQTT 3.1.1 on the wire: MAX_PACKET, the names of packet types and CONNACK codes for log
+lines and capture records, and the helpers the handlers share (varints, strings, fixed
+packets). The packet bytes, flags and codes themselves are named in core/names.py.
 
-A byte, flag or code that a single module reads or writes is a private const beside it
-(`_X = const(n)`, folded by MicroPython: no heap), defined only there: the fixed header's
-checks and PINGRESP in core/broker.py; CONNECT's flags, CONNACK, its codes and the will
-tuple in core/handle_connect.py; SUBACK, UNSUBACK and SUBACK's failure code in
-core/handle_subscribe.py. A public name costs a board heap (its interned text and a
-global here and in each importer), which the 32-bit ESP32 budget has no room for: the
-bytes that two modules share (PUBLISH's, PUBREL, the message tuple and in-flight flags
-of core/session.py) stay literals, as do handle_publish's acknowledgements. The helpers live here rather than in modules of
-their own, which would cost heap as well.
+The helpers live here rather than in modules of their own, which would cost a board heap.
 """
 
 from core.const import const
 from core.errors import ProtocolError
 from core import utf8
-
-_PUB_QOS = const(0x06)  # PUBLISH's QoS bits (section 3.3.1)
+from core.names import PUB_QOS
 
 MAX_PACKET = const(268435460)  # the largest remaining length, 268435455, and a 5-byte header
 
@@ -54,7 +46,7 @@ def put_publish(out, b0, tb, pid, payload, props=None):
     """Append a PUBLISH with first byte b0, topic bytes tb, packet id (if QoS>0), payload;
     props: for an MQTT 5.0 receiver, its property block (with its length, b"\x00": none)."""
     n = 2 + len(tb) + len(payload)
-    if b0 & _PUB_QOS:
+    if b0 & PUB_QOS:
         n += 2
     if props is not None:
         n += len(props)
@@ -63,7 +55,7 @@ def put_publish(out, b0, tb, pid, payload, props=None):
     out.append(len(tb) >> 8)
     out.append(len(tb) & 0xFF)
     out += tb
-    if b0 & _PUB_QOS:
+    if b0 & PUB_QOS:
         out.append(pid >> 8)
         out.append(pid & 0xFF)
     if props is not None:

@@ -1,19 +1,17 @@
 """The state the broker keeps: sessions that outlive a connection, the subscription tree
 and the retained messages (one module: a module of its own costs a board heap).
 
-A message is a tuple (topic, topic bytes, payload): the topic bytes are the topic as on
-the wire, so that each delivery does not encode it again. Session.flags maps a packet id
-to seq << 4 | state << 3 | retain << 2 | qos: state 1 means PUBREC came and PUBCOMP is
-awaited (0: PUBACK / PUBREC is), and seq, in the high bits, orders re-sending on resume
-(dicts are unordered on MicroPython); Session.queue holds pairs message, retain << 2 | qos.
-They stay tuples and small ints rather than objects: a board holds hundreds of them.
+The layouts of a message, a retained message and the outgoing flags (Session.flags,
+Session.queue) are named in core/names.py: tuples and small ints rather than objects, as
+a board holds hundreds of them.
 """
 
 from core.const import const
+from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD
 from core.topic import matches
 
-_MSG_TOPIC = const(0)  # a message's fields (above)
-_MSG_PAYLOAD = const(2)
+_MAX_PID = const(65535)  # the largest packet identifier (two bytes)
+
 
 class Session:
     """Subscriptions, in-flight and queued outgoing messages, QoS 2 ids received."""
@@ -42,23 +40,22 @@ class Session:
         # Two flat maps and a flat list rather than an object per message: a board holds
         # max_inflight + queued messages per client in ~100 KB.
         self.inflight = {}  # pid -> msg
-        self.flags = {}  # pid -> outgoing flags (above)
-        self.queue = []  # msg, retain << 2 | qos, ... waiting for an in-flight slot
+        self.flags = {}  # pid -> outgoing flags (core/names.py, OUT_*)
+        self.queue = []  # msg, its queue flags, ... waiting for an in-flight slot
 
     def new_pid(self):
         """A packet identifier not used by any in-flight message."""
         p = self.next_pid
         while True:
-            p = p + 1 if p < 65535 else 1
+            p = p + 1 if p < _MAX_PID else 1
             if p not in self.inflight:
                 self.next_pid = p
                 return p
 
 
 class RetainStore:
-    """Maps a topic name to the last retained message of that topic with its qos appended:
-    (topic, topic bytes, payload, qos), a message as any other to its readers (one tuple,
-    not a pair of the message and its qos: 32 bytes less each on a board)."""
+    """Maps a topic name to the last retained message of that topic: a message with its
+    qos appended (core/names.py, MSG_QOS), a message as any other to its readers."""
 
     def __init__(self):
         self.msgs = {}
@@ -66,10 +63,11 @@ class RetainStore:
     def set(self, msg, qos):
         """Store msg as the retained message of its topic; an empty payload deletes it.
         Returns what is stored (msg when deleted), to be routed in msg's place."""
-        if len(msg[_MSG_PAYLOAD]) == 0:
-            self.msgs.pop(msg[_MSG_TOPIC], None)
+        if len(msg[MSG_PAYLOAD]) == 0:
+            self.msgs.pop(msg[MSG_TOPIC], None)
             return msg
-        r = self.msgs[msg[_MSG_TOPIC]] = (msg[0], msg[1], msg[2], qos)
+        r = self.msgs[msg[MSG_TOPIC]] = (msg[MSG_TOPIC], msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD],
+                                         qos)
         return r
 
     def matching(self, f):

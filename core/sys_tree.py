@@ -66,7 +66,8 @@ class SysTree:
             k = i if i < n else t
             if last.get(k) != v:
                 last[k] = v
-                deliver.publish_msg(b, (t, t.encode(), str(v).encode()), 0, 0)  # a message
+                # a message (core/names.py, MSG_*)
+                deliver.publish_msg(b, (t, t.encode(), str(v).encode()), 0, 0)
 
     def matching(self, f):
         """The current values matching filter f as retained messages with their qos (0)."""
@@ -75,5 +76,5 @@ class SysTree:
         for k in self.last:
             t = _PREFIX + names[k] if type(k) is int else k
             if matches(f, t):
-                r.append((t, t.encode(), str(self.last[k]).encode(), 0))  # as RetainStore keeps
+                r.append((t, t.encode(), str(self.last[k]).encode(), 0))  # a retained message
         return r

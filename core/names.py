@@ -1,0 +1,90 @@
+"""The names of MQTT 3.1.1's packet bytes and codes (as mosquitto's mqtt_protocol.h) and of
+the layouts of the broker's state: every bit position and tuple index that more than one
+line of the engine reads or writes, defined here once.
+
+Only `NAME = const(int)` lines: tools/mpyc.py, which compiles every module to .mpy for a
+board (deploy, the memory probes, the port's tests), rewrites `from core.names import A`
+into the importer's own `_A = const(...)` and its uses into `_A`, so that a board's
+bytecode holds the literal, as if it were written there, and no global, name or module
+object costs heap (a public const imported costs about 30 bytes per name and importer on a
+32-bit board). Sources run as .py (CPython, MicroPython's tests of the core) import them as
+plain globals. Import them at a module's top level, without `as`.
+"""
+
+from core.const import const
+
+# ---- the fixed header (MQTT 3.1.1 section 2.2) ----
+TYPE_SHIFT = const(4)  # first byte >> TYPE_SHIFT: the packet type, 0..15
+TYPE_MASK = const(0xF0)  # first byte & TYPE_MASK: the type as the first bytes below
+FLAGS_MASK = const(0x0F)  # first byte & FLAGS_MASK: its flags
+
+# first bytes by packet type, flags 0 (mosquitto's CMD_*)
+CONNECT = const(0x10)
+CONNACK = const(0x20)
+PUBLISH = const(0x30)
+PUBACK = const(0x40)
+PUBREC = const(0x50)
+PUBREL = const(0x60)
+PUBCOMP = const(0x70)
+SUBSCRIBE = const(0x80)
+SUBACK = const(0x90)
+UNSUBSCRIBE = const(0xA0)
+UNSUBACK = const(0xB0)
+PINGREQ = const(0xC0)
+PINGRESP = const(0xD0)
+DISCONNECT = const(0xE0)
+PUBREL_OUT = const(0x62)  # PUBREL as sent: its fixed flags are 0010 (MQTT-3.6.1-1)
+
+# PUBLISH's flags (3.3.1): DUP, QoS (two bits), RETAIN
+PUB_DUP = const(0x08)
+PUB_QOS = const(0x06)
+PUB_QOS_SHIFT = const(1)  # (first byte >> PUB_QOS_SHIFT) & QOS_MASK: the QoS
+PUB_RETAIN = const(0x01)
+QOS_MASK = const(3)
+
+LEVEL_BRIDGE = const(0x80)  # in CONNECT's protocol level: a bridge (mosquitto's try_private)
+
+# CONNECT's flags (3.1.2.3)
+CONNECT_RESERVED = const(0x01)
+CONNECT_CLEAN = const(0x02)
+CONNECT_WILL = const(0x04)
+CONNECT_WILL_QOS = const(0x18)
+CONNECT_WILL_QOS_SHIFT = const(3)
+CONNECT_WILL_RETAIN = const(0x20)
+CONNECT_PASSWORD = const(0x40)
+CONNECT_USERNAME = const(0x80)
+
+# CONNACK: its session present flag (3.2.2.2) and return codes (3.2.2.3); 4, bad user name
+# or password, is not sent (mosquitto 2.0 answers 5 for 3.1.1 clients: core/auth.py)
+SESSION_PRESENT = const(1)
+ACCEPTED = const(0)
+BAD_PROTOCOL = const(1)
+ID_REJECTED = const(2)
+UNAVAILABLE = const(3)
+NOT_AUTHORIZED = const(5)
+
+SUBACK_FAILURE = const(0x80)  # SUBACK's failure code (3.9.3); also a refused filter's qos
+
+# ---- the state's layouts (core/session.py keeps them) ----
+# A message is a tuple (topic, topic bytes, payload): the topic bytes as on the wire, so
+# that a delivery does not encode them again. A retained message is one with its qos
+# appended (one tuple, not a pair: 32 bytes less each on a board).
+MSG_TOPIC = const(0)
+MSG_TOPIC_BYTES = const(1)
+MSG_PAYLOAD = const(2)
+MSG_QOS = const(3)  # retained messages only
+
+# A will (Conn.will) is a tuple (message, qos, retain), retain 0 or 1.
+WILL_MSG = const(0)
+WILL_QOS = const(1)
+WILL_RETAIN = const(2)
+
+# Outgoing flags. Session.queue holds pairs message, retain << OUT_RETAIN_SHIFT | qos;
+# Session.flags maps a packet id in flight to the same with OUT_RELEASED (PUBREC came,
+# PUBCOMP is awaited) and seq << OUT_SEQ_SHIFT, which orders re-sending on resume (dicts
+# are unordered on MicroPython). Small ints rather than objects: a board holds hundreds.
+OUT_QOS = const(3)  # flags & OUT_QOS: the QoS (1 or 2 in flight)
+OUT_RETAIN_SHIFT = const(2)  # flags >> OUT_RETAIN_SHIFT & 1: the retain flag
+OUT_QUEUED = const(7)  # flags & OUT_QUEUED: the queue's flags (qos and retain)
+OUT_RELEASED = const(8)
+OUT_SEQ_SHIFT = const(4)
