@@ -7,9 +7,12 @@
   python tools/bench.py --compare --scenarios fanin,qos1 --duration 1 --payload 64
   python tools/bench.py --capture     # capture of every event off / on / receiver black-holed
   python tools/bench.py --compare --board esp32 --scenarios burst --payload 64   # as a board
+  python tools/bench.py --bridge      # this broker's bridge vs mosquitto's, to one upstream
 
 Scenarios: fanin, fanout, qos1, latency, idle (the default set), burst and q1fanin
-(back-pressure: every message delivered, nobody disconnected? see SCENARIOS). This is a measuring tool,
+(back-pressure: every message delivered, nobody disconnected? see SCENARIOS), bridge0 and
+bridge1 (with --bridge: publishers on the edge broker, the subscriber on the upstream
+mosquitto its bridge forwards to). This is a measuring tool,
 not a test: it prints numbers and asserts nothing about speed.
 """
 
@@ -816,6 +819,37 @@ def _written(pid):
     except (OSError, TypeError):
         return None
     return None
+def scen_bridge0(host, port, opt):
+    """4 QoS 0 publishers on the edge broker (host:port) -> its bridge -> 1 subscriber on the
+    upstream (opt.upstream_port); msg/s received upstream."""
+    d = opt.duration
+    sent_arr, progress = _flow_arrays(N_FANIN_PUBS, 1)
+    subs = [("sub", sub_body, (host, opt.upstream_port, "bench/b0/+", 0, d, progress, 0))]
+    pubs = [("pub%d" % i, pub_body, (host, port, "bench/b0/%d" % i, opt.payload, d,
+                                     sent_arr, i, progress, QOS0_AHEAD))
+            for i in range(N_FANIN_PUBS)]
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + 30)
+    sent = sum(r[n]["sent"] for n, _, _ in pubs)
+    got = r["sub"]
+    return ({"bridge0": got["in_window"] / d},
+            "sent %d, received upstream %d in window, %d in all"
+            % (sent, got["in_window"], got["total"]))
+
+
+def scen_bridge1(host, port, opt):
+    """1 QoS 1 publisher (window 64) on the edge broker -> its bridge -> 1 QoS 1 subscriber
+    on the upstream; msg/s received upstream, and how many of the PUBACKed arrived."""
+    d = opt.duration
+    subs = [("sub", sub_body, (host, opt.upstream_port, "bench/b1/+", 1, d))]
+    pubs = [("pub", qos1_pub_body, (host, port, "bench/b1/x", opt.payload, d))]
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + IO_TIMEOUT_S + 30)
+    acked = r["pub"]["acked"]
+    return ({"bridge1": r["sub"]["in_window"] / d,
+             "bridge1_pct": 100.0 * r["sub"]["total"] / acked if acked else 0.0},
+            "PUBACKed %d, received upstream %d in window, %d in all"
+            % (acked, r["sub"]["in_window"], r["sub"]["total"]))
+
+
 def scen_burst(host, port, opt):
     """BURST_IDLE idle clients of 4 subscriptions; 1 QoS 0 publisher sends opt.count
     messages as fast as it can to 1 subscriber on b/#: all delivered, nobody cut off?"""
@@ -898,6 +932,13 @@ SCENARIOS = {
          "%.0f"),
         ("persist_acked", "persist: PUBACKs to the publishers (msg/s)", HIGHER, "%.0f"),
         ("persist_bytes", "persist: bytes written to storage per message", LOWER, "%.0f")]),
+    "bridge0": (scen_bridge0, [
+        ("bridge0", "bridge0: QoS 0, 4 local pubs -> bridge -> 1 upstream sub (msg/s upstream)",
+         HIGHER, "%.0f")]),
+    "bridge1": (scen_bridge1, [
+        ("bridge1", "bridge1: QoS 1, window 64, 1 local pub -> bridge -> 1 upstream sub "
+         "(msg/s upstream)", HIGHER, "%.0f"),
+        ("bridge1_pct", "bridge1: delivered upstream of PUBACKed (%)", HIGHER, "%.1f")]),
     "burst": (scen_burst, [
         ("burst_pct", "burst: QoS 0 as fast as sent, 1 pub -> 1 sub, delivered (%)", HIGHER,
          "%.1f"),
@@ -1118,21 +1159,76 @@ def print_compare(names, ours, theirs, opt):
           "%d CPUs; mosquitto set_tcp_nodelay %s."
           % (opt.duration, opt.payload, os.cpu_count() or 0,
              "true" if opt.mosquitto_nodelay else "false (its default)"))
+    if opt.bridge:
+        print("Each broker is the edge: the load publishes to it and it bridges out to the same "
+              "upstream mosquitto 2.0.11, where one subscriber counts what arrives; the edge's "
+              "bridge: `%s`." % (BRIDGE_CONF % (0, "bench-edge-NAME")).strip()
+              .replace(":0", ":PORT").replace("\n", "` / `"))
     for label, (_, det) in (("this broker", ours), ("mosquitto", theirs)):
         for n in names:
             print("- %s, %s: %s" % (label, n, det.get(n, "")))
 
 
-def bench_broker(label, argv, names, opt, mosquitto_conf=False, extra_conf=""):
-    """Start a broker, run the scenarios on it, record its peak RSS, stop it."""
+def bench_broker(label, argv, names, opt, mosquitto_conf=False, extra_conf="", ready=None):
+    """Start a broker, run the scenarios on it (after ready(broker), if given), record its
+    peak RSS, stop it."""
     log("bench: starting %s: %s" % (label, " ".join(argv)))
     b = Broker(label, argv, mosquitto_conf, extra_conf)
     try:
+        if ready is not None:
+            ready(b)
         values, details = run_scenarios("127.0.0.1", b.port, names, opt, b)
         values["rss_mib"] = b.peak_rss()
     finally:
         b.stop()
     return values, details
+
+
+# --- bridge: local publishers -> the edge broker's bridge -> an upstream mosquitto ----------
+
+BRIDGE_SCENARIOS = ("bridge0", "bridge1")
+BRIDGE_CONF = ("connection bench\naddress 127.0.0.1:%d\nremote_clientid %s\ncleansession true\n"
+               "topic bench/b0/# out 0\ntopic bench/b1/# out 1\n")
+BRIDGE_PROBE = "bench/b1/probe"
+BRIDGE_UP_S = 20.0
+
+
+def wait_bridged(edge, upstream_port):
+    """Until a QoS 1 message published on edge (a Broker) reaches a subscriber on the
+    upstream: its bridge is connected."""
+    sub = Conn("127.0.0.1", upstream_port, "bench-probe-sub")
+    pub = Conn("127.0.0.1", edge.port, "bench-probe-pub")
+    try:
+        sub.subscribe(BRIDGE_PROBE, 1)
+        pub.sock.sendall(publish_packet(BRIDGE_PROBE, b"probe", 1, 1))
+        sub.sock.settimeout(BRIDGE_UP_S)
+        while sub.read_packet()[0] & 0xF0 != 0x30:
+            pass
+    except socket.timeout:
+        raise BenchError("%s's bridge forwarded nothing within %.0f s\n%s"
+                         % (edge.label, BRIDGE_UP_S, edge.log_tail()))
+    finally:
+        sub.close()
+        pub.close()
+
+
+def bench_bridge(argv, opt):
+    """The bridge scenarios on this broker and on mosquitto, each bridging out to the same
+    upstream mosquitto (started first, stopped last): [(values, details)] of each."""
+    log("bench: starting the upstream mosquitto")
+    up = Broker("upstream mosquitto", [MOSQUITTO, "-c", "{conf}"], True)
+    opt.upstream_port = up.port
+    results = []
+    try:
+        for label, cmd, mosq, own in (("this broker", argv, False, opt.ours_conf),
+                                      ("mosquitto", [MOSQUITTO, "-c", "{conf}"], True,
+                                       opt.mosquitto_conf)):
+            conf = opt.conf_text + BRIDGE_CONF % (up.port, "bench-edge-" + label.split()[0])
+            results.append(bench_broker(label, cmd, opt.names, opt, mosq, conf + own,
+                                        lambda b: wait_bridged(b, up.port)))
+    finally:
+        up.stop()
+    return results
 
 
 # --- capture: the broker's cost of recording every event (tools/capture_sink.py) ---------
@@ -1437,6 +1533,10 @@ def parse_args(argv):
             ("--mosquitto-nodelay", "add 'set_tcp_nodelay true' to mosquitto's config (its "
                                     "default is off: Nagle's algorithm then delays small "
                                     "messages by up to ~40 ms)"),
+            ("--bridge", "run the bridge scenarios (%s) on this broker and on mosquitto, "
+                         "each bridging out (connection ... topic ... out) to one upstream "
+                         "mosquitto where a subscriber counts what arrives"
+                         % ", ".join(BRIDGE_SCENARIOS)),
             ("--persistence", "run the persist scenario on this broker and on mosquitto, each "
                               "with persistence false and true"),
             ("--restart", "time the start of this broker and of mosquitto on persistence "
@@ -1468,6 +1568,11 @@ def parse_args(argv):
     if bad or not names:
         p.error("unknown scenario(s) %s; choose from %s"
                 % (", ".join(bad) or "(none)", ", ".join(SCENARIOS)))
+    if opt.bridge and opt.scenarios == DEFAULT_SCENARIOS:
+        names = list(BRIDGE_SCENARIOS)
+    if opt.bridge != all(n in BRIDGE_SCENARIOS for n in names):
+        p.error("the scenarios %s need --bridge, and --bridge runs only those"
+                % ", ".join(BRIDGE_SCENARIOS))
     if opt.duration <= 0:
         p.error("--duration must be positive")
     if opt.payload < 0 or opt.payload > 100000:
@@ -1480,6 +1585,7 @@ def parse_args(argv):
         with open(opt.conf) as f:  # the bench's own listener replaces the file's
             opt.conf_text = "".join(l for l in f if l.split()[:1] not in (["listener"], ["port"]))
     opt.ours_conf = opt.ours_conf.replace("\\n", "\n") + "\n"
+    opt.mosquitto_conf = "set_tcp_nodelay true\n" if opt.mosquitto_nodelay else ""
     return opt
 
 
@@ -1536,16 +1642,18 @@ def main(argv=None):
         # bytes written is unknown (None) where /proc/PID/io is missing: not a failure
         failed = any(v is None for r in results for k, v in r[0].items()
                      if k != "persist_bytes")
-    elif opt.compare:
+    elif opt.compare or opt.bridge:
         if not os.path.exists(MOSQUITTO):
             log("bench: %s not found (apt-get install mosquitto)" % MOSQUITTO)
             return 2
         try:
-            ours = bench_broker("this broker", ours_argv, names, opt,
-                                extra_conf=opt.conf_text + opt.ours_conf)
-            theirs = bench_broker("mosquitto", [MOSQUITTO, "-c", "{conf}"], names, opt, True,
-                                  opt.conf_text + ("set_tcp_nodelay true\n"
-                                                   if opt.mosquitto_nodelay else ""))
+            if opt.bridge:
+                ours, theirs = bench_bridge(ours_argv, opt)
+            else:
+                ours = bench_broker("this broker", ours_argv, names, opt,
+                                    extra_conf=opt.conf_text + opt.ours_conf)
+                theirs = bench_broker("mosquitto", [MOSQUITTO, "-c", "{conf}"], names, opt,
+                                      True, opt.conf_text + opt.mosquitto_conf)
         except BenchError as e:
             log("bench: %s" % e)
             return 2
