@@ -748,19 +748,26 @@ def _flow_arrays(n_pubs, n_subs):
     return ctx.RawArray("q", n_pubs), ctx.RawArray("q", n_subs)
 
 
-def scen_fanin(host, port, opt):
-    """4 QoS 0 publishers -> 1 subscriber on bench/in/+ ; msg/s received."""
+def _fanin(host, pub_port, sub_port, topic, opt):
+    """N_FANIN_PUBS QoS 0 publishers on pub_port -> 1 subscriber on sub_port to topic/+:
+    (msg/s received in the window, details)."""
     d = opt.duration
     sent_arr, progress = _flow_arrays(N_FANIN_PUBS, 1)
-    subs = [("sub", sub_body, (host, port, "bench/in/+", 0, d, progress, 0))]
-    pubs = [("pub%d" % i, pub_body, (host, port, "bench/in/%d" % i, opt.payload, d,
+    subs = [("sub", sub_body, (host, sub_port, topic + "/+", 0, d, progress, 0))]
+    pubs = [("pub%d" % i, pub_body, (host, pub_port, "%s/%d" % (topic, i), opt.payload, d,
                                      sent_arr, i, progress, QOS0_AHEAD))
             for i in range(N_FANIN_PUBS)]
     r = run_group([subs, pubs], d + DRAIN_MAX_S + 30)
     sent = sum(r[n]["sent"] for n, _, _ in pubs)
     got = r["sub"]
-    return ({"fanin": got["in_window"] / d},
+    return (got["in_window"] / d,
             "sent %d, received %d in window, %d in all" % (sent, got["in_window"], got["total"]))
+
+
+def scen_fanin(host, port, opt):
+    """4 QoS 0 publishers -> 1 subscriber on bench/in/+ ; msg/s received."""
+    rate, det = _fanin(host, port, port, "bench/in", opt)
+    return {"fanin": rate}, det
 
 
 def scen_fanout(host, port, opt):
@@ -778,17 +785,23 @@ def scen_fanout(host, port, opt):
             "sent %d, delivered %d in window, %d in all" % (r["pub"]["sent"], got, total))
 
 
-def scen_qos1(host, port, opt):
-    """1 QoS 1 publisher (window 64) -> 1 QoS 1 subscriber ; msg/s received."""
+def _qos1(host, pub_port, sub_port, topic, opt):
+    """1 QoS 1 publisher (window 64) on pub_port -> 1 QoS 1 subscriber on sub_port: (msg/s
+    received in the window, % of the PUBACKed received in all, details)."""
     d = opt.duration
-    subs = [("sub", sub_body, (host, port, "bench/q1", 1, d))]
-    pubs = [("pub", qos1_pub_body, (host, port, "bench/q1", opt.payload, d))]
+    subs = [("sub", sub_body, (host, sub_port, topic, 1, d))]
+    pubs = [("pub", qos1_pub_body, (host, pub_port, topic, opt.payload, d))]
     r = run_group([subs, pubs], d + DRAIN_MAX_S + IO_TIMEOUT_S + 30)
     acked = r["pub"]["acked"]
-    return ({"qos1": r["sub"]["in_window"] / d,
-             "qos1_delivered_pct": 100.0 * r["sub"]["total"] / acked if acked else 0.0},
+    return (r["sub"]["in_window"] / d, 100.0 * r["sub"]["total"] / acked if acked else 0.0,
             "sent %d, PUBACKed %d, received %d in window, %d in all"
-            % (r["pub"]["sent"], r["pub"]["acked"], r["sub"]["in_window"], r["sub"]["total"]))
+            % (r["pub"]["sent"], acked, r["sub"]["in_window"], r["sub"]["total"]))
+
+
+def scen_qos1(host, port, opt):
+    """1 QoS 1 publisher (window 64) -> 1 QoS 1 subscriber ; msg/s received."""
+    rate, pct, det = _qos1(host, port, port, "bench/q1", opt)
+    return {"qos1": rate, "qos1_delivered_pct": pct}, det
 
 
 def scen_persist(host, port, opt):
@@ -822,32 +835,15 @@ def _written(pid):
 def scen_bridge0(host, port, opt):
     """4 QoS 0 publishers on the edge broker (host:port) -> its bridge -> 1 subscriber on the
     upstream (opt.upstream_port); msg/s received upstream."""
-    d = opt.duration
-    sent_arr, progress = _flow_arrays(N_FANIN_PUBS, 1)
-    subs = [("sub", sub_body, (host, opt.upstream_port, "bench/b0/+", 0, d, progress, 0))]
-    pubs = [("pub%d" % i, pub_body, (host, port, "bench/b0/%d" % i, opt.payload, d,
-                                     sent_arr, i, progress, QOS0_AHEAD))
-            for i in range(N_FANIN_PUBS)]
-    r = run_group([subs, pubs], d + DRAIN_MAX_S + 30)
-    sent = sum(r[n]["sent"] for n, _, _ in pubs)
-    got = r["sub"]
-    return ({"bridge0": got["in_window"] / d},
-            "sent %d, received upstream %d in window, %d in all"
-            % (sent, got["in_window"], got["total"]))
+    rate, det = _fanin(host, port, opt.upstream_port, "bench/b0", opt)
+    return {"bridge0": rate}, det
 
 
 def scen_bridge1(host, port, opt):
     """1 QoS 1 publisher (window 64) on the edge broker -> its bridge -> 1 QoS 1 subscriber
     on the upstream; msg/s received upstream, and how many of the PUBACKed arrived."""
-    d = opt.duration
-    subs = [("sub", sub_body, (host, opt.upstream_port, "bench/b1/+", 1, d))]
-    pubs = [("pub", qos1_pub_body, (host, port, "bench/b1/x", opt.payload, d))]
-    r = run_group([subs, pubs], d + DRAIN_MAX_S + IO_TIMEOUT_S + 30)
-    acked = r["pub"]["acked"]
-    return ({"bridge1": r["sub"]["in_window"] / d,
-             "bridge1_pct": 100.0 * r["sub"]["total"] / acked if acked else 0.0},
-            "PUBACKed %d, received upstream %d in window, %d in all"
-            % (acked, r["sub"]["in_window"], r["sub"]["total"]))
+    rate, pct, det = _qos1(host, port, opt.upstream_port, "bench/b1/x", opt)
+    return {"bridge1": rate, "bridge1_pct": pct}, det
 
 
 def scen_burst(host, port, opt):
