@@ -22,24 +22,40 @@ def table_rows(out):
     return [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows[2:]]
 
 
-@pytest.mark.timeout(180)
-@pytest.mark.skipif(not OUR_BROKER.exists(), reason="ports/cpython/main.py does not exist yet")
-def test_bench_compare_fills_every_row_with_positive_numbers():
-    """--compare runs each selected scenario on this broker and mosquitto and reports numbers."""
+def compare_rows(*args):
+    """The table rows of bench.py with args, which must exit 0 within 150 s."""
     assert os.access(MOSQUITTO, os.X_OK), MOSQUITTO + " missing: run tools/test.sh"
     try:
-        proc = subprocess.run(
-            [sys.executable, str(BENCH), "--compare", "--duration", "0.3",
-             "--scenarios", "fanin,qos1,latency"],
-            cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=150)
+        proc = subprocess.run([sys.executable, str(BENCH), "--duration", "0.3"] + list(args),
+                              cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=150)
     except subprocess.TimeoutExpired as e:
         pytest.fail("bench.py did not finish in 150 s:\n%s\n%s" % (e.stdout, e.stderr))
     out = proc.stdout
     assert proc.returncode == 0, "bench.py exit %d\nstdout:\n%s\nstderr:\n%s" % (
         proc.returncode, out, proc.stderr[-4000:])
-    rows = table_rows(out)
+    return out, table_rows(out)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(not OUR_BROKER.exists(), reason="ports/cpython/main.py does not exist yet")
+def test_bench_compare_fills_every_row_with_positive_numbers():
+    """--compare runs each selected scenario on this broker and mosquitto and reports numbers."""
+    out, rows = compare_rows("--compare", "--scenarios", "fanin,qos1,latency")
+    check_rows(out, rows, ("fanin:", "qos1:", "latency:", "broker peak RSS"))
+
+
+@pytest.mark.timeout(180)
+def test_bench_bridge_measures_both_bridges_at_the_upstream():
+    """--bridge runs the bridge scenarios through this broker's bridge and mosquitto's."""
+    out, rows = compare_rows("--bridge")
+    check_rows(out, rows, ("bridge0:", "bridge1:", "broker peak RSS"))
+
+
+def check_rows(out, rows, prefixes):
+    """Every prefix starts a row; every row has three positive numbers."""
     labels = [r[0] for r in rows]
-    for prefix in ("fanin:", "qos1:", "latency:", "broker peak RSS"):
+    for prefix in prefixes:
         assert any(label.startswith(prefix) for label in labels), (prefix, out)
     for r in rows:
         assert len(r) == 4, r
