@@ -11,6 +11,8 @@ from core.const import const
 from core.proto import MAX_PACKET, packet_name
 from core.session import RetainStore, SubTree
 from core.names import TYPE_SHIFT, FLAGS_MASK, CONNECT, PINGRESP
+from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR, RC_SERVER_SHUTTING_DOWN
+from core.names import RC_PACKET_TOO_LARGE
 
 # The flags a client's packet must carry, by type (0 for the types a client may not send);
 # over FLAGS_MASK: any (PUBLISH's are checked by its handler). bytes: smaller than a tuple
@@ -18,11 +20,6 @@ _FLAGS = b"\x00\x00\x00\xff\x00\x00\x02\x00\x02\x00\x02\x00\x00\x00\x00\x00"
 
 _CONNECT_TIMEOUT_MS = const(20000)  # a TCP connection must send CONNECT within this time
 _PACKET_TIMEOUT_MS = const(60000)  # a packet trickled in must be complete this long after it began
-# MQTT 5.0 reason codes of the DISCONNECTs this module makes a v5 client get
-_MALFORMED = const(0x81)
-_PROTOCOL_ERROR = const(0x82)
-_SHUTTING_DOWN = const(0x8B)
-_TOO_LARGE = const(0x95)
 
 
 class Broker:
@@ -211,7 +208,7 @@ class Broker:
         """Close every connection without publishing wills."""
         for c in list(self.conns):
             if not c.closing:
-                self.close(c, False, "server shutdown", _SHUTTING_DOWN)
+                self.close(c, False, "server shutdown", RC_SERVER_SHUTTING_DOWN)
 
     def hold(self, conn):
         """With back_pressure: True when the port must not read from conn now (core/flow.py)."""
@@ -255,7 +252,7 @@ class Broker:
         if self.cfg.connection_messages:
             self.log("notice", msg)
 
-    def violation(self, conn, why, rc=_MALFORMED):
+    def violation(self, conn, why, rc=RC_MALFORMED_PACKET):
         """Log a protocol error of conn (why: a text or a ProtocolError) and close it,
         publishing its will; a v5 client gets DISCONNECT with reason code rc first."""
         from core.why import violation
@@ -334,7 +331,7 @@ class Broker:
             if why:
                 from core.why import first_byte
                 self.violation(conn, first_byte(why, t, b0 & FLAGS_MASK),
-                               _MALFORMED if why == 2 else _PROTOCOL_ERROR)
+                               RC_MALFORMED_PACKET if why == 2 else RC_PROTOCOL_ERROR)
                 return end
             i = pos + 1
             rl = 0
@@ -355,7 +352,7 @@ class Broker:
             if i - pos + rl > self.max_packet:
                 from core.why import text
                 self.violation(conn, text(5, packet_name(t), i - pos + rl, self.max_packet),
-                               _TOO_LARGE)
+                               RC_PACKET_TOO_LARGE)
                 return end
             if i + rl > end:
                 return pos

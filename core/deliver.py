@@ -5,6 +5,7 @@ from core.const import const
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD
 from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT
+from core.names import RC_QUOTA_EXCEEDED
 
 # output a connection may gather before the port's spill (if any) writes it out: growing
 # one buffer by kilobytes needs a free block that big, which a fragmented heap may lack
@@ -201,7 +202,7 @@ def _backlog(b, sess, c):
         b.backlog_cut += 1
         why = "%d bytes wait, over max_outgoing_bytes %d" % (n, b.backlog_limit)
         b.log("warning", "Client %s disconnected: %s." % (c.name(), why))
-        b.close(c, True, why, 0x97)  # v5: Quota exceeded
+        b.close(c, True, why, RC_QUOTA_EXCEEDED)
 
 
 def _start(b, sess, c, msg, q, retain, head=False):

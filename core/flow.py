@@ -13,6 +13,7 @@ full destination that takes no byte for slow_subscriber_timeout seconds is cut o
 
 from core import clock
 from core.deliver import mark, over  # there: every queued message asks (see deliver.py)
+from core.names import RC_QUOTA_EXCEEDED
 
 def hold(b, c):
     """True when the port must not read from c now: it publishes, owes no acknowledgement
@@ -55,7 +56,7 @@ def check(b):
                 b.stuck.remove(c)
                 b.log("error", "Error: out of memory while handling %s for %d s; closing it."
                       % (c.name(), lim // 1000))
-                b.close(c, True, "out of memory", 0x97)  # v5: Quota exceeded
+                b.close(c, True, "out of memory", RC_QUOTA_EXCEEDED)
     f = b.full
     for c in list(f):
         st = f[c]
@@ -70,4 +71,4 @@ def check(b):
             why = "it took no data for %d s (slow_subscriber_timeout) with %d bytes unsent" \
                 % (b.cfg.slow_subscriber_timeout, len(c.out))
             b.log("warning", "Client %s disconnected: %s." % (c.name(), why))
-            b.close(c, True, why, 0x97)  # v5: Quota exceeded
+            b.close(c, True, why, RC_QUOTA_EXCEEDED)

@@ -12,7 +12,7 @@ from core.names import NOT_AUTHORIZED, SESSION_PRESENT
 from core.names import CONNECT_RESERVED, CONNECT_CLEAN, CONNECT_WILL, CONNECT_WILL_QOS
 from core.names import CONNECT_WILL_QOS_SHIFT, CONNECT_WILL_RETAIN, CONNECT_PASSWORD
 from core.names import CONNECT_USERNAME, LEVEL_BRIDGE, MSG_TOPIC, WILL_MSG, WILL_QOS
-from core.names import WILL_RETAIN
+from core.names import WILL_RETAIN, RC_SESSION_TAKEN_OVER
 
 _MAX_KEEPALIVE = const(65535)  # the largest keepalive, in seconds (two bytes)
 
@@ -138,7 +138,7 @@ def accept(b, conn, cid, clean, keepalive, will):
         b.log("notice", "Client %s already connected, closing old connection." % oc.name())
         oc.session = None
         old.conn = None
-        b.close(oc, True, "session takeover", 0x8E)  # v5: Session taken over (MQTT-3.1.4-3)
+        b.close(oc, True, "session takeover", RC_SESSION_TAKEN_OVER)  # v5: MQTT-3.1.4-3
     if old is not None and b.later is not None:  # MQTT 5.0 ran: delayed will, expiry
         from core.v5 import resumed
         resumed(b, old, clean or old.clean)

@@ -5,7 +5,7 @@ from core import utf8
 from core import deliver
 from core.names import PUBLISH, PUBACK, PUBREC, PUBREL_OUT, PUBCOMP
 from core.names import PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK
-from core.names import OUT_QOS, OUT_RELEASED
+from core.names import OUT_QOS, OUT_RELEASED, RC_RETAIN_NOT_SUPPORTED
 
 
 def publish(b, conn, b0, mv, s, e, p0, v5=0):
@@ -81,7 +81,7 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
         if b0 & PUB_RETAIN:
             if not b.cfg.retain_available:
                 from core.why import text
-                raise ProtocolError(text(14), 0x9A)  # retain_available false; v5: Retain not supported
+                raise ProtocolError(text(14), RC_RETAIN_NOT_SUPPORTED)  # retain_available false
             if conn.mlen:
                 msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
             else:

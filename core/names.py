@@ -88,3 +88,41 @@ OUT_RETAIN_SHIFT = const(2)  # flags >> OUT_RETAIN_SHIFT & 1: the retain flag
 OUT_QUEUED = const(7)  # flags & OUT_QUEUED: the queue's flags (qos and retain)
 OUT_RELEASED = const(8)
 OUT_SEQ_SHIFT = const(4)
+
+# ---- MQTT 5.0 reason codes (section 2.4; mosquitto's MQTT_RC_*) that the engine sends ----
+RC_NO_MATCHING_SUBSCRIBERS = const(0x10)  # PUBACK
+RC_NO_SUBSCRIPTION_EXISTED = const(0x11)  # UNSUBACK
+RC_ERROR = const(0x80)  # this code or more: an error, which ends a flow or a connection
+RC_MALFORMED_PACKET = const(0x81)
+RC_PROTOCOL_ERROR = const(0x82)
+RC_NOT_AUTHORIZED = const(0x87)
+RC_SERVER_SHUTTING_DOWN = const(0x8B)
+RC_BAD_AUTHENTICATION_METHOD = const(0x8C)
+RC_KEEP_ALIVE_TIMEOUT = const(0x8D)
+RC_SESSION_TAKEN_OVER = const(0x8E)
+RC_PACKET_ID_NOT_FOUND = const(0x92)
+RC_RECEIVE_MAXIMUM_EXCEEDED = const(0x93)
+RC_PACKET_TOO_LARGE = const(0x95)
+RC_QUOTA_EXCEEDED = const(0x97)
+RC_PAYLOAD_FORMAT_INVALID = const(0x99)
+RC_RETAIN_NOT_SUPPORTED = const(0x9A)
+RC_QOS_NOT_SUPPORTED = const(0x9B)
+RC_DISCONNECT_WITH_WILL = const(0x04)  # a client's DISCONNECT: publish the will
+
+# ---- MQTT 5.0 property identifiers (section 2.2.2.2) that the engine reads or writes ----
+PROP_PAYLOAD_FORMAT = const(0x01)
+PROP_MESSAGE_EXPIRY = const(0x02)
+PROP_SUBSCRIPTION_ID = const(0x0B)
+PROP_SESSION_EXPIRY = const(0x11)
+PROP_ASSIGNED_CLIENT_ID = const(0x12)
+PROP_SERVER_KEEP_ALIVE = const(0x13)
+PROP_AUTH_METHOD = const(0x15)
+PROP_AUTH_DATA = const(0x16)
+PROP_WILL_DELAY = const(0x18)
+PROP_RECEIVE_MAXIMUM = const(0x21)
+PROP_TOPIC_ALIAS_MAXIMUM = const(0x22)
+PROP_TOPIC_ALIAS = const(0x23)
+PROP_MAXIMUM_QOS = const(0x24)
+PROP_RETAIN_AVAILABLE = const(0x25)
+PROP_USER = const(0x26)
+PROP_MAXIMUM_PACKET_SIZE = const(0x27)

@@ -12,10 +12,11 @@ of CONNECT.
 from core.const import const
 from core.errors import ProtocolError
 from core import utf8
+from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR, PROP_USER
+from core.names import PROP_SUBSCRIPTION_ID
+from core.names import PROP_RECEIVE_MAXIMUM, PROP_MAXIMUM_PACKET_SIZE
 
 WILL = const(0)  # the packet kind of CONNECT's will properties
-MALFORMED = const(0x81)  # reason codes of the errors scan() raises
-PROTOCOL_ERROR = const(0x82)
 
 # value types
 _BYTE = const(1)
@@ -26,8 +27,6 @@ _STRING = const(5)
 _BINARY = const(6)
 _PAIR = const(7)
 
-_USER = const(0x26)  # User Property: the only one a packet may carry more than once
-_SUB_ID = const(0x0B)  # Subscription Identifier
 
 # Four bytes per identifier 0..42: type (0: not a property), the packet kinds that may
 # carry it (a 16-bit mask of 1 << kind, low byte first), and an index 0..26 for the
@@ -85,17 +84,18 @@ def varint(mv, pos, end):
     shift = 0
     while True:
         if pos >= end:
-            raise _fail(MALFORMED, "variable byte integer cut short")
+            raise _fail(RC_MALFORMED_PACKET, "variable byte integer cut short")
         d = mv[pos]
         pos += 1
         n |= (d & 0x7F) << shift
         if d < 0x80:
             if shift and not d:  # MQTT-1.5.5-1: the fewest bytes
-                raise _fail(MALFORMED, "variable byte integer not in its shortest form")
+                raise _fail(RC_MALFORMED_PACKET,
+                            "variable byte integer not in its shortest form")
             return n, pos
         shift += 7
         if shift > 21:
-            raise _fail(MALFORMED, "variable byte integer longer than 4 bytes")
+            raise _fail(RC_MALFORMED_PACKET, "variable byte integer longer than 4 bytes")
 
 
 def _value_end(mv, p, end, typ):
@@ -110,16 +110,16 @@ def _value_end(mv, p, end, typ):
         return varint(mv, p, end)[1]
     else:
         if p + 2 > end:
-            raise _fail(MALFORMED, "length beyond the properties")
+            raise _fail(RC_MALFORMED_PACKET, "length beyond the properties")
         q = p + 2 + (mv[p] << 8 | mv[p + 1])
         if q > end:
-            raise _fail(MALFORMED, "length beyond the properties")
+            raise _fail(RC_MALFORMED_PACKET, "length beyond the properties")
         if typ != _BINARY:
             _check_string(mv, p + 2, q)
             if typ == _PAIR:
                 return _value_end(mv, q, end, _STRING)
     if q > end:
-        raise _fail(MALFORMED, "value beyond the properties")
+        raise _fail(RC_MALFORMED_PACKET, "value beyond the properties")
     return q
 
 
@@ -128,10 +128,10 @@ def _check_string(mv, s, e):
     try:
         utf8.check(mv, s, e)
     except ProtocolError:
-        raise _fail(MALFORMED, "ill-formed UTF-8 string")
+        raise _fail(RC_MALFORMED_PACKET, "ill-formed UTF-8 string")
     while s < e:
         if not mv[s]:
-            raise _fail(MALFORMED, "U+0000 in a string")
+            raise _fail(RC_MALFORMED_PACKET, "U+0000 in a string")
         s += 1
 
 
@@ -143,7 +143,7 @@ def scan(mv, pos, end, kind):
     n, p = varint(mv, pos, end)
     stop = p + n
     if stop > end:
-        raise _fail(MALFORMED, "property length beyond the packet")
+        raise _fail(RC_MALFORMED_PACKET, "property length beyond the packet")
     seen = 0
     bit = 1 << kind
     t = _TABLE
@@ -151,19 +151,19 @@ def scan(mv, pos, end, kind):
         pid = mv[p]
         i = pid << 2
         if pid > _LAST or not t[i] or not (t[i + 1] | t[i + 2] << 8) & bit:
-            raise _fail(MALFORMED, "property 0x%02x is not allowed here" % pid)
-        if pid != _USER:
+            raise _fail(RC_MALFORMED_PACKET, "property 0x%02x is not allowed here" % pid)
+        if pid != PROP_USER:  # the only one a packet may carry more than once
             m = 1 << t[i + 3]
             if seen & m:
-                raise _fail(PROTOCOL_ERROR, "property 0x%02x more than once" % pid)
+                raise _fail(RC_PROTOCOL_ERROR, "property 0x%02x more than once" % pid)
             seen |= m
         typ = t[i]
         q = _value_end(mv, p + 1, stop, typ)
         if typ == _BYTE and mv[p + 1] > 1:  # every byte property is 0 or 1
-            raise _fail(PROTOCOL_ERROR, "property 0x%02x is %d" % (pid, mv[p + 1]))
-        if pid in (0x21, 0x27, _SUB_ID) and not _int(mv, p + 1, typ):
-            # Receive Maximum, Maximum Packet Size, Subscription Identifier of 0
-            raise _fail(PROTOCOL_ERROR, "property 0x%02x is 0" % pid)
+            raise _fail(RC_PROTOCOL_ERROR, "property 0x%02x is %d" % (pid, mv[p + 1]))
+        if pid in (PROP_RECEIVE_MAXIMUM, PROP_MAXIMUM_PACKET_SIZE, PROP_SUBSCRIPTION_ID) and \
+                not _int(mv, p + 1, typ):  # of 0
+            raise _fail(RC_PROTOCOL_ERROR, "property 0x%02x is 0" % pid)
         p = q
     return stop
 

@@ -3,9 +3,9 @@ reason codes on acknowledgements, session expiry and will delay.
 
 Imported only when a v5 client connects (core/handle_connect.py): a broker that serves
 3.1.1 clients alone never loads it. A v5 connection carries a V5 (conn.v5), whose
-handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH bodies are handled by core/handle_publish.py
-once the properties are read, and deliveries to it are written by core/deliver.py with a
-property block.
+handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH bodies
+are handled by core/handle_publish.py once the properties are read, and deliveries to it
+are written by core/deliver.py with a property block.
 """
 
 from core import props
@@ -15,14 +15,22 @@ from core import handle_publish
 from core import handle_subscribe
 from core.handle_connect import connect
 from core.broker import pingreq
+from core.names import CONNACK, DISCONNECT, PUBACK, PUBREC, PUBCOMP, UNSUBACK
+from core.names import PROP_PAYLOAD_FORMAT, PROP_SUBSCRIPTION_ID, PROP_SESSION_EXPIRY
+from core.names import PROP_ASSIGNED_CLIENT_ID, PROP_SERVER_KEEP_ALIVE, PROP_AUTH_METHOD
+from core.names import PROP_AUTH_DATA, PROP_WILL_DELAY, PROP_RECEIVE_MAXIMUM
+from core.names import PROP_TOPIC_ALIAS_MAXIMUM, PROP_MAXIMUM_QOS, PROP_RETAIN_AVAILABLE
+from core.names import PROP_MAXIMUM_PACKET_SIZE
+from core.names import WILL_MSG, WILL_QOS, WILL_RETAIN, MSG_PAYLOAD, OUT_QOS, OUT_RELEASED
+from core.names import RC_NO_MATCHING_SUBSCRIBERS, RC_NO_SUBSCRIPTION_EXISTED, RC_ERROR
+from core.names import RC_PROTOCOL_ERROR, RC_NOT_AUTHORIZED, RC_BAD_AUTHENTICATION_METHOD
+from core.names import RC_PACKET_ID_NOT_FOUND, RC_RECEIVE_MAXIMUM_EXCEEDED, RC_PACKET_TOO_LARGE
+from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_RETAIN_NOT_SUPPORTED, RC_QOS_NOT_SUPPORTED
+from core.names import RC_DISCONNECT_WITH_WILL
 
-_CONNACK = const(0x20)
-_DISCONNECT = const(0xE0)
 _NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
 # CONNACK's reason codes for the 3.1.1 return codes 1..5 (section 3.2.2.2)
 _CONNACK_CODES = b"\x00\x84\x85\x88\x86\x87"
-_WITH_WILL = const(0x04)  # DISCONNECT: disconnect with will message
-_NOT_FOUND = const(0x92)  # PUBREL / PUBCOMP: packet identifier not found
 
 
 class V5:
@@ -56,7 +64,7 @@ class V5:
         p = b"\x00"
         mx = self.max_out
         if mx:
-            n = 2 + len(tb) + (2 if q else 0) + len(p) + len(msg[2])  # the remaining length
+            n = 2 + len(tb) + (2 if q else 0) + len(p) + len(msg[MSG_PAYLOAD])  # remaining length
             if 1 + (1 if n < 128 else 2 if n < 16384 else 3 if n < 2097152 else 4) + n > mx:
                 return None
         return p
@@ -66,22 +74,22 @@ def connect_props(b, conn, mv, pos, end):
     """Read CONNECT's properties at mv[pos] into conn.v5; return where they end."""
     pe = props.scan(mv, pos, end, 1)
     v = conn.v5 = V5()
-    x = props.get(mv, pos, 0x11)
+    x = props.get(mv, pos, PROP_SESSION_EXPIRY)
     if x:
         v.expiry = x
-    x = props.get(mv, pos, 0x21)
+    x = props.get(mv, pos, PROP_RECEIVE_MAXIMUM)
     if x is not None:
         v.rmax = x
-    x = props.get(mv, pos, 0x27)
+    x = props.get(mv, pos, PROP_MAXIMUM_PACKET_SIZE)
     if x is not None:
         v.max_out = x
-    x = props.get(mv, pos, 0x22)
+    x = props.get(mv, pos, PROP_TOPIC_ALIAS_MAXIMUM)
     if x:
         v.alias_max = x
-    v.auth = props.get(mv, pos, 0x15)
-    if v.auth is None and props.get(mv, pos, 0x16) is not None:
+    v.auth = props.get(mv, pos, PROP_AUTH_METHOD)
+    if v.auth is None and props.get(mv, pos, PROP_AUTH_DATA) is not None:
         raise ProtocolError("Authentication Data without an Authentication Method",
-                            props.PROTOCOL_ERROR)
+                            RC_PROTOCOL_ERROR)
     return pe
 
 
@@ -89,12 +97,12 @@ def will_props(conn, mv, pos, end):
     """Read the will properties at mv[pos] into conn.v5; return where they end."""
     pe = props.scan(mv, pos, end, props.WILL)
     v = conn.v5
-    x = props.get(mv, pos, 0x18)
+    x = props.get(mv, pos, PROP_WILL_DELAY)
     if x:
         v.will_delay = x
-    v.will_utf8 = props.get(mv, pos, 0x01) == 1
+    v.will_utf8 = props.get(mv, pos, PROP_PAYLOAD_FORMAT) == 1
     out = bytearray()
-    props.copy(out, mv, pos, b"\x18")
+    props.copy(out, mv, pos, bytes((PROP_WILL_DELAY,)))
     if out:
         v.will_props = bytes(out)
     return pe
@@ -105,7 +113,7 @@ def checked(b, conn, cid, ka, will):
     an Authentication Method (0x8C, MQTT-4.12.0-1) or a will the broker cannot take."""
     v = conn.v5
     v.assigned = not cid
-    rc = 0x8C if v.auth is not None else 0
+    rc = RC_BAD_AUTHENTICATION_METHOD if v.auth is not None else 0
     if not rc and will is not None:
         rc = _will_refused(conn, b.cfg, will)
     if rc:
@@ -117,17 +125,17 @@ def checked(b, conn, cid, ka, will):
 
 def _will_refused(conn, cfg, will):
     """The CONNACK reason code that refuses conn's will, or 0."""
-    if will[1] > conn.listener.max_qos:
-        return 0x9B  # QoS not supported (MQTT-3.2.2-12)
-    if will[2] and not cfg.retain_available:
-        return 0x9A  # Retain not supported (MQTT-3.2.2-13)
+    if will[WILL_QOS] > conn.listener.max_qos:
+        return RC_QOS_NOT_SUPPORTED  # MQTT-3.2.2-12
+    if will[WILL_RETAIN] and not cfg.retain_available:
+        return RC_RETAIN_NOT_SUPPORTED  # MQTT-3.2.2-13
     if conn.v5.will_utf8:
         from core import utf8
-        p = will[0][2]
+        p = will[WILL_MSG][MSG_PAYLOAD]
         try:
             utf8.check(memoryview(p), 0, len(p))
         except ProtocolError:
-            return 0x99  # Payload format invalid
+            return RC_PAYLOAD_FORMAT_INVALID
     return 0
 
 
@@ -147,7 +155,7 @@ def refuse(b, conn, rc, why):
     if rc < 6:
         rc = _CONNACK_CODES[rc]
     b.log("notice", "Client %s refused: %s (CONNACK 0x%02x)." % (conn.name(), why, rc))
-    b.write(conn, bytes((_CONNACK, 3, 0, rc, 0)))
+    b.write(conn, bytes((CONNACK, 3, 0, rc, 0)))
 
 
 def accepted(b, conn, s, present):
@@ -165,22 +173,22 @@ def accepted(b, conn, s, present):
     l = conn.listener
     body = bytearray()
     if l.max_topic_alias:
-        props.put(body, 0x22, l.max_topic_alias)
+        props.put(body, PROP_TOPIC_ALIAS_MAXIMUM, l.max_topic_alias)
     if v.keepalive is not None:
-        props.put(body, 0x13, v.keepalive)
+        props.put(body, PROP_SERVER_KEEP_ALIVE, v.keepalive)
     if v.assigned:
-        props.put(body, 0x12, conn.client_id)
+        props.put(body, PROP_ASSIGNED_CLIENT_ID, conn.client_id)
     if not cfg.retain_available:
-        props.put(body, 0x25, 0)
+        props.put(body, PROP_RETAIN_AVAILABLE, 0)
     if cfg.max_packet_size:
-        props.put(body, 0x27, cfg.max_packet_size)
+        props.put(body, PROP_MAXIMUM_PACKET_SIZE, cfg.max_packet_size)
     if b.max_inflight < 65535:
-        props.put(body, 0x21, b.max_inflight)
+        props.put(body, PROP_RECEIVE_MAXIMUM, b.max_inflight)
     if l.max_qos < 2:
-        props.put(body, 0x24, l.max_qos)
+        props.put(body, PROP_MAXIMUM_QOS, l.max_qos)
     from core.proto import put_varint
     out = bytearray()
-    out.append(_CONNACK)
+    out.append(CONNACK)
     put_varint(out, 2 + len(body) + (1 if len(body) < 128 else 2))
     out.append(present)
     out.append(0)
@@ -191,7 +199,7 @@ def accepted(b, conn, s, present):
 
 def disconnect_packet(rc):
     """A server's DISCONNECT with reason code rc (no properties, as mosquitto sends it)."""
-    return bytes((_DISCONNECT, 1, rc))
+    return bytes((DISCONNECT, 1, rc))
 
 
 def closed(b, conn, will, rc):
@@ -205,7 +213,8 @@ def closed(b, conn, will, rc):
         b.write(conn, disconnect_packet(rc))
     s = conn.session
     if s is None and conn.connected:
-        s = b.sessions.get(conn.client_id)  # taken over: the session stays (core/handle_connect.py)
+        # taken over: the session stays (core/handle_connect.py)
+        s = b.sessions.get(conn.client_id)
         if s is not None and s.conn is not None:
             s = None
     if s is None or s.clean:
@@ -282,18 +291,18 @@ def publish(b, conn, b0, mv, s, e, p0):
         from core.why import text
         raise ProtocolError(text(10))
     ps = props.scan(mv, p, e, 3)
-    if props.get(mv, p, 0x0B) is not None:  # MQTT-3.3.4-6: only the server sends them
+    if props.get(mv, p, PROP_SUBSCRIPTION_ID) is not None:  # MQTT-3.3.4-6: the server's only
         raise ProtocolError("PUBLISH from a client with a Subscription Identifier",
-                            props.PROTOCOL_ERROR)
+                            RC_PROTOCOL_ERROR)
     if qos > conn.listener.max_qos:
         raise ProtocolError("PUBLISH QoS %d over max_qos %d" % (qos, conn.listener.max_qos),
-                            0x9B)  # QoS not supported
+                            RC_QOS_NOT_SUPPORTED)
     if qos == 2:
         q2 = conn.session.qos2_in
         pid = mv[p - 2] << 8 | mv[p - 1]
         if q2 and len(q2) >= b.max_inflight and pid not in q2:
             raise ProtocolError("more than Receive Maximum (%d) QoS 2 PUBLISHes unreleased"
-                                % b.max_inflight, 0x93)  # Receive Maximum exceeded
+                                % b.max_inflight, RC_RECEIVE_MAXIMUM_EXCEEDED)
     handle_publish.publish(b, conn, b0, mv, s, e, -1, ps)
 
 
@@ -303,11 +312,11 @@ def refused(b, conn, qos, pid, why, size):
     if why is None:
         if qos != 1:
             return False
-        rc = 0x10  # No matching subscribers
+        rc = RC_NO_MATCHING_SUBSCRIBERS
     else:
         lim = b.cfg.message_size_limit
-        rc = 0x95 if lim and size > lim else 0x87  # Packet too large, Not authorized
-    _ack_rc(b, conn, 0x30 + (qos << 4), pid, rc)  # PUBACK or PUBREC
+        rc = RC_PACKET_TOO_LARGE if lim and size > lim else RC_NOT_AUTHORIZED
+    _ack_rc(b, conn, PUBACK if qos == 1 else PUBREC, pid, rc)
     return True
 
 
@@ -335,12 +344,12 @@ def puback(b, conn, b0, mv, s, e, p0):
 
 def pubrec(b, conn, b0, mv, s, e, p0):
     """PUBREC: an error code (0x80 or more) ends the flow there, else PUBREL."""
-    if _ack(mv, s, e, 5) < 0x80:
+    if _ack(mv, s, e, 5) < RC_ERROR:
         handle_publish.pubrec(b, conn, b0, mv, s, s + 2, p0)
         return
     pid = mv[s] << 8 | mv[s + 1]
     f = conn.session.flags.get(pid)
-    if f is not None and f & 3 == 2 and not f & 8:
+    if f is not None and f & OUT_QOS == 2 and not f & OUT_RELEASED:
         handle_publish.done(b, conn.session, pid)  # acknowledged to the end
 
 
@@ -352,7 +361,7 @@ def pubrel(b, conn, b0, mv, s, e, p0):
     if q2 and pid in q2:
         handle_publish.pubrel(b, conn, b0, mv, s, s + 2, p0)
     else:
-        _ack_rc(b, conn, 0x70, pid, _NOT_FOUND)
+        _ack_rc(b, conn, PUBCOMP, pid, RC_PACKET_ID_NOT_FOUND)
 
 
 def pubcomp(b, conn, b0, mv, s, e, p0):
@@ -378,14 +387,14 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
     had = set(conn.session.subs)
     fs = handle_subscribe.unsubscribe(b, conn, b0, mv, s, e, p0, props.scan(mv, s + 2, e, 10))
     out = bytearray()
-    out.append(0xB0)
+    out.append(UNSUBACK)
     from core.proto import put_varint
     put_varint(out, 3 + len(fs))
     out.append(mv[s])
     out.append(mv[s + 1])
     out.append(0)  # no properties
     for f in fs:
-        out.append(0 if f in had else 0x11)
+        out.append(0 if f in had else RC_NO_SUBSCRIPTION_EXISTED)
     b.write(conn, out)
 
 
@@ -396,12 +405,12 @@ def disconnect(b, conn, b0, mv, s, e, p0):
     if e - s > 1:
         if props.scan(mv, s + 1, e, 14) != e:
             raise ProtocolError("bytes after the DISCONNECT properties")
-        x = props.get(mv, s + 1, 0x11)
+        x = props.get(mv, s + 1, PROP_SESSION_EXPIRY)
         if x is not None:
             v = conn.v5
             if not v.expiry and x:
                 raise ProtocolError("DISCONNECT sets a Session Expiry Interval after CONNECT "
-                                    "had 0", props.PROTOCOL_ERROR)
+                                    "had 0", RC_PROTOCOL_ERROR)
             v.expiry = x
             sess = conn.session
             if x == 0:
@@ -410,7 +419,7 @@ def disconnect(b, conn, b0, mv, s, e, p0):
                 sess.expiry = None
             else:
                 sess.expiry = x
-    if rc != _WITH_WILL:
+    if rc != RC_DISCONNECT_WITH_WILL:
         conn.will = None  # MQTT-3.1.2-10: deleted after a normal DISCONNECT
     b.conn_log("Client %s disconnected." % conn.name())
     b.close(conn, True, "client disconnect")
@@ -421,7 +430,7 @@ def auth(b, conn, b0, mv, s, e, p0):
     if e - s > 1:
         props.scan(mv, s + 1, e, 15)
     raise ProtocolError("AUTH without an authentication method in CONNECT",
-                        props.PROTOCOL_ERROR)
+                        RC_PROTOCOL_ERROR)
 
 
 # a v5 connection's packet handlers, by type (core/broker.py: a second CONNECT is refused

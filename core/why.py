@@ -5,6 +5,7 @@ heap (10 characters or more: a str object each), these only while one is in use.
 """
 
 from core.proto import packet_name, connack_text
+from core.names import CONNACK, RC_KEEP_ALIVE_TIMEOUT
 
 # text(i, ...): protocol errors and reasons, by the index their raiser passes
 _TEXTS = (
@@ -62,7 +63,7 @@ def refuse(b, conn, rc, i, a):
     if conn.v5 is None:
         b.log("notice", "Client %s refused: %s (CONNACK %d, %s)."
               % (conn.name(), why, rc, connack_text(rc)))
-        b.write(conn, bytes((0x20, 2, 0, rc)))  # CONNACK
+        b.write(conn, bytes((CONNACK, 2, 0, rc)))
     else:
         from core.v5 import refuse
         refuse(b, conn, rc, why)  # logged, its CONNACK written (events get the 3.1.1 code)
@@ -115,7 +116,7 @@ def timeouts(b, late, packet_ms):
             b.violation(c, "a packet was not completed within %d s" % (packet_ms // 1000))
         elif c.connected:
             b.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
-            b.close(c, True, "keepalive timeout", 0x8D)  # v5: Keep Alive timeout
+            b.close(c, True, "keepalive timeout", RC_KEEP_ALIVE_TIMEOUT)
         else:
             b.log("notice", "Client %s sent no CONNECT in time, disconnecting." % c.name())
             b.close(c, True, "connect timeout")
