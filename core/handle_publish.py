@@ -53,7 +53,9 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
     why = None
     if lim and e - ps > lim:
         why = "%d bytes is over message_size_limit %d" % (e - ps, lim)
-    elif mv[ts] == 0x24:  # "$" first in the topic the client sent
+    elif mv[ts] == 0x24 and not (b.bridged and conn.session in b.bridged and
+                                 topic.startswith("$SYS/broker/connection/")):
+        # "$" first in the topic the client sent; a bridge's state is taken, as mosquitto does
         why = "clients may not publish to $ topics"
     elif b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
         why = "denied by acl_file"  # v5: 0x87 Not authorized, as "$" (below)

@@ -163,7 +163,12 @@ def test_this_broker_as_the_upstream(broker_factory):
     assert sorted(usub.got(n=2)) == [("t/in", b"2"), ("t/out", b"1")]
     assert sorted(lsub.got(n=2)) == [("t/in", b"2"), ("t/out", b"1")]
     assert usub.got() == [] and lsub.got() == []
-    for c in (usub, lsub, lpub, upub):
+    # the bridge's state on the upstream, retained, as on a mosquitto upstream
+    state = Paho(HOST, up.port)
+    state.subscribe("$SYS/broker/connection/#", 1)
+    assert state.got(n=1) == [("$SYS/broker/connection/%s.up/state" % socket.gethostname(),
+                               b"1")]
+    for c in (usub, lsub, lpub, upub, state):
         c.close()
 
 
