@@ -68,6 +68,7 @@ class Link:
         self.addr = 0  # index in conf.addresses
         self.private = conf.try_private  # CONNECT with level | 0x80 (off once refused)
         self.again = False  # try the same address again at once (try_private refused)
+        self.private_ok = False  # a CONNECT with try_private was accepted once
         self.out = bytearray()
         self.inbuf = bytearray()
         self.closing = False  # the port closes the socket, then calls lost()
@@ -195,6 +196,11 @@ class Link:
         """The connection is gone (or could not be made): the next try after the backoff."""
         why = self.why or why
         up = self.state == _UP
+        if self.state == _CONNACK and self.conf.try_private and not self.private_ok and \
+                self.why is None:
+            # closed after CONNECT without CONNACK: some brokers close on a level | 0x80
+            # instead of refusing it; every other try goes without it until one is accepted
+            self.private = not self.private
         a = self.conf.addresses[self.addr]
         if up:
             self.b.log("notice", "Bridge %s: connection to %s:%d lost: %s."
@@ -363,6 +369,8 @@ class Link:
         self.b.log("notice", "Bridge %s connected to %s:%d as %s." % (self.name, a[0], a[1],
                                                                      self.remote_id))
         self.failing = False
+        if self.private:
+            self.private_ok = True
         self._event("connect", None, 0)
         if c.notifications and not c.notifications_local_only:
             put_publish(self.out, 0x31, self.topic.encode(), 0, b"1")

@@ -217,6 +217,26 @@ def test_an_upstream_that_refuses_try_private_is_connected_to_again_as_a_plain_c
     assert w.link.out[8] == 0x04
 
 
+def test_an_upstream_that_closes_on_try_private_gets_every_other_connect_without_it():
+    w = Wire("topic p/# out 1\nrestart_timeout 1\n")
+    levels = []
+    for _ in range(4):
+        w.link.poll(w.edge.now)
+        w.link.opened(w.edge.now)
+        levels.append(w.link.out[8])
+        w.link.lost(w.edge.now, "closed by the upstream")  # no CONNACK
+        w.edge.advance(1000)
+    assert levels == [0x84, 0x04, 0x84, 0x04]
+    w.connect()  # accepted with 0x84 (this broker takes it): it stays on from now
+    w.cut()
+    for _ in range(2):
+        w.edge.advance(1000)
+        w.link.poll(w.edge.now)
+        w.link.opened(w.edge.now)
+        assert w.link.out[8] == 0x84
+        w.link.lost(w.edge.now, "closed by the upstream")
+
+
 def test_qos2_stays_exactly_once_when_the_link_drops_before_pubrec_or_before_pubcomp():
     w = Wire("topic e/# out 2\nrestart_timeout 1\n")
     w.connect()
