@@ -156,10 +156,13 @@ class Link:
         self.out += _packet(0x10, body)
 
     def sent(self, n):
-        """The port wrote the first n bytes of out: returns out, which this may replace."""
+        """The port wrote the first n bytes of out: returns out, which this may refill."""
         if n:
             self.last_tx = self.b.now
             self.out[0:n] = b""
+            c = self.conn
+            if c is not None and c.out and len(self.out) < self.b.out_limit:
+                self.pump()  # what waited at the local side while out was full
         return self.out
 
     def received(self, data):
@@ -254,16 +257,20 @@ class Link:
     def pump(self):
         """Forward what the broker wrote to the local side: call after the broker ran."""
         conn = self.conn
-        if conn is not None and conn.closing:  # the broker closed it (a takeover, a limit)
+        if conn is None:
+            return
+        if conn.closing:  # the broker closed it (a takeover, a limit)
             self.conn = None
             self.b.closed(conn)
             self._close("the local side was disconnected")
             return
-        while conn is not None and conn.out:
-            data = bytes(conn.out)
-            conn.sent(len(data))
+        # out is bounded by the broker's out_limit: beyond it the bytes wait at the local
+        # side, where the broker's limits and policies (drop or back-pressure) apply
+        limit = self.b.out_limit
+        while conn.out and len(self.out) < limit:
+            data = bytes(conn.out)  # the broker may append to conn.out meanwhile
             pos = 0
-            while pos < len(data):
+            while pos < len(data) and len(self.out) < limit:
                 i = pos + 1
                 rl = 0
                 shift = 0
@@ -275,6 +282,7 @@ class Link:
                 i += 1
                 self._local(data[pos], data, i, i + rl)
                 pos = i + rl
+            conn.sent(pos)
 
     def sys_values(self):
         """(topic, value) pairs for $SYS: messages held for the upstream, sent, dropped."""

@@ -269,3 +269,22 @@ def test_qos2_stays_exactly_once_when_the_link_drops_before_pubrec_or_before_pub
     w.connect()  # PUBREL again, PUBCOMP ends it
     assert [p.payload for p in usub.publishes()] == [b"1", b"2"]
     assert w.edge.broker.sessions["local.gw.up"].inflight == {}
+
+
+def test_a_slow_upstream_leaves_messages_at_the_local_side_past_out_limit():
+    w = Wire("topic z/# out 0\n")
+    w.connect()
+    w.edge.broker.out_limit = 100
+    pub = w.edge.connected("pub")
+    for i in range(20):
+        pub.publish("z/%d" % i, b"x" * 10)  # 17 bytes each as sent upstream
+    w.link.pump()
+    assert 100 <= len(w.link.out) < 120  # the rest waits in the local side's output
+    conn = w.link.conn
+    assert conn.out
+    n = 0
+    while w.link.out:  # the socket takes 30 bytes at a time: sent() refills from the local side
+        out = w.link.sent(min(30, len(w.link.out)))
+        n += 1
+        assert len(out) < 130
+    assert not conn.out and n > 10
