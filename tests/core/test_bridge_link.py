@@ -288,3 +288,38 @@ def test_a_slow_upstream_leaves_messages_at_the_local_side_past_out_limit():
         n += 1
         assert len(out) < 130
     assert not conn.out and n > 10
+
+
+def test_cleansession_true_keeps_nothing_while_the_link_is_down():
+    w = Wire("topic c/# out 1\ncleansession true\n")
+    w.connect()
+    w.cut()
+    pub = w.edge.connected("pub")
+    pub.publish("c/1", b"1", qos=1)
+    assert "local.gw.up" not in w.edge.broker.sessions  # as mosquitto: clean, nothing queued
+
+
+def test_round_robin_goes_on_to_the_next_address_after_a_lost_link():
+    w = Wire("address 127.0.0.2\ntopic x out\nround_robin true\nrestart_timeout 1\n")
+    w.connect()
+    w.cut()
+    w.edge.advance(1000)
+    assert w.link.poll(w.edge.now) == ("127.0.0.2", 1883)
+
+
+def test_notifications_false_publishes_no_state_and_local_only_sets_no_will_upstream():
+    w = Wire("topic x out\nnotifications false\n")
+    w.connect()
+    assert not [t for t in w.edge.broker.retained.msgs if t.startswith("$SYS")]
+    assert w.up.broker.sessions["gw.up"].conn.will is None
+    w2 = Wire("topic x out\nnotifications_local_only true\n")
+    w2.connect()
+    assert w2.edge.broker.retained.msgs["$SYS/broker/connection/gw.up/state"][2] == b"1"
+    assert w2.up.broker.sessions["gw.up"].conn.will is None
+    assert not [t for t in w2.up.broker.retained.msgs if t.startswith("$SYS")]
+    w3 = Wire("topic x out\n")
+    w3.connect()
+    will = w3.up.broker.sessions["gw.up"].conn.will
+    assert (will[0][0], will[0][2], will[1], will[2]) == \
+        ("$SYS/broker/connection/gw.up/state", b"0", 1, 1)  # as mosquitto's: QoS 1, retained
+    assert w3.up.broker.retained.msgs["$SYS/broker/connection/gw.up/state"][2] == b"1"
