@@ -291,7 +291,8 @@ def test_capture_records_the_links_connect_loss_failed_retry_and_drops(broker_fa
                        ("connect failed", "failure", None)], got
     r = [r for r in recs if r["event"]["action"] == "bridge"][1]
     assert (r["mqtt"]["bridge"], r["mqtt"]["remote"]) == ("up", "%s:%d" % (HOST, up.port))
-    assert r["event"]["reason"] == "closed by the upstream"
+    # mosquitto stopping closes it, or resets it when bytes were still in flight
+    assert r["event"]["reason"] in ("closed by the upstream", "Connection reset by peer")
     assert got.count(("connect failed", "failure", None)) == 1  # not one per retry
     # the local side is a client to capture, as the broker's other clients are
     cids = {x["mqtt"].get("client_id") for x in recs if x["event"]["action"] == "connect"}
