@@ -11,6 +11,7 @@ from core.const import const
 from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT
 
 _MAX_BODY = const(268435600)  # an MQTT payload plus topic and fields: anything larger is damage
+_PIECE = const(1024)  # bytes read at a time
 
 
 class Damaged(Exception):
@@ -118,25 +119,21 @@ class Restore:
 def load(st):
     """Restore st's broker from snapshot and journal, then compact; PersistError if unusable."""
     rs = Restore(st.b)
-    snap = _read(st, st.name)
-    ok = True
-    if snap is not None:
-        ok = _replay(st, snap, st.name, rs, 0)
-    jour = _read(st, st.jname)
+    snap = _replay(st, st.name, rs, 0)  # None: no such file
     end = 0  # where the journal's records end, when it can go on from there
-    if jour is not None:
-        if not ok:
+    if snap == 0:
+        if _exists(st, st.jname):
             st.log("warning", "persistence: %s is not replayed: the snapshot it follows "
                    "is damaged" % st.jname)
-        else:
-            end = _replay(st, jour, st.jname, rs, 1)
+    else:
+        end = _replay(st, st.jname, rs, 1) or 0
     on = rs.finish(st.wall())
     st.gone = rs.gone
     st.gen = rs.gen
     st.log("notice", "persistence: restored %d sessions and %d retained messages"
            % (len(st.b.sessions), len(st.b.retained.msgs)))
     try:
-        if snap is not None and end:
+        if snap and end:
             # undamaged and of the snapshot's generation: appended to from its end (a fresh
             # snapshot would take as long as the load), with what a snapshot would add: when
             # the sessions connected at the stop were last known alive
@@ -152,29 +149,50 @@ def load(st):
         raise PersistError("%s: offset 0: cannot be written: %s" % (st.name, e))
 
 
-def _read(st, name):
-    """The bytes of file name, None if it does not exist."""
+def _exists(st, name):
+    """True if file name exists."""
     try:
-        return st.fs.read(name)
+        h = st.fs.open_read(name)
+    except OSError as e:
+        raise PersistError("%s: offset 0: cannot be read: %s" % (name, e))
+    if h is None:
+        return False
+    st.fs.close(h)
+    return True
+
+
+def _replay(st, name, rs, kind):
+    """Apply the records of file name to rs: the offset where they end; 0 if it stopped at
+    damage (logged), or for a journal of an older snapshot; None if there is no file.
+    The file is read in pieces: a board need not hold it whole."""
+    try:
+        h = st.fs.open_read(name)
+        if h is None:
+            return None
+        try:
+            return _apply(st, Input(h, 0), name, rs, kind)
+        finally:
+            st.fs.close(h)
     except OSError as e:
         raise PersistError("%s: offset 0: cannot be read: %s" % (name, e))
 
 
-def _replay(st, data, name, rs, kind):
-    """Apply data's records to rs: the offset where they end; 0 if it stopped at damage
-    (logged), or for a journal of an older snapshot."""
+def _apply(st, inp, name, rs, kind):
     m = len(R.MAGIC)
-    if kind == 0 and data[:m] != R.MAGIC:  # a journal's is damage: its snapshot is ours
-        if data[:4] == R.MAGIC[:4] and len(data) >= m:
+    inp.need(m)
+    head = inp.buf[inp.i:inp.i + m]
+    if kind == 0 and head != R.MAGIC:  # a journal's is damage: its snapshot is ours
+        if head[:4] == R.MAGIC[:4] and len(head) >= m:
             raise PersistError("%s: offset 4: format %d, this broker reads format %d"
-                               % (name, data[4], R.MAGIC[4]))
+                               % (name, head[4], R.MAGIC[4]))
         raise PersistError("%s: offset 0: not an mqtt-edge persistence file" % name)
     n = 0
     at = m
     try:
-        if data[:m] != R.MAGIC:
+        if head != R.MAGIC:
             raise Damaged(0, "file header cut short")
-        for at, t, v in scan(data, m):
+        inp.skip(m)
+        for at, t, v in records(inp):
             if n == 0:
                 if t != R.HEADER or v[0] != kind:
                     raise Damaged(at, "the first record is not this file's header")
@@ -185,48 +203,114 @@ def _replay(st, data, name, rs, kind):
                     return 0
             rs.apply(t, v)
             n += 1
+            end = inp.at  # the record's end
         if not n:
             raise Damaged(m, "no header record")
-        end = at + R.FRAME + unpack_from(">I", data, at)[0]  # the last record's end
     except Damaged as e:
         at, why = e.args
+        inp.rest()
         st.log("warning", "persistence: %s: offset %d: %s: the %d records before it are "
                "kept, the %d bytes from there on are dropped"
-               % (name, at, why, n, len(data) - at))
+               % (name, at, why, n, inp.size - at))
         return 0
-    st.log("information", "persistence: %s: %d records, %d bytes" % (name, n, len(data)))
+    st.log("information", "persistence: %s: %d records, %d bytes" % (name, n, inp.size))
     return end
 
 
-def scan(data, pos):
-    """Yield (offset, type, values) for each record in data from pos.
+class Input:
+    """A file read in pieces: buf[i:] holds its bytes from offset at on; size counts every
+    byte read (the file's size once its end was reached)."""
+
+    def __init__(self, h, at):
+        self.h = h
+        self.buf = b""
+        self.i = 0
+        self.at = at
+        self.size = at
+
+    def need(self, n):
+        """Read until buf[i:i + n] holds n bytes; False if the file ends before."""
+        have = len(self.buf) - self.i
+        if have >= n:
+            return True
+        parts = [self.buf[self.i:]]
+        while have < n:
+            # a piece, or up to what is held (a damaged length claims any size: what is
+            # read stays within twice what the file has)
+            more = self.h.read(max(_PIECE, min(n - have, have)))
+            if not more:
+                break
+            self.size += len(more)
+            have += len(more)
+            parts.append(more)
+        self.buf = b"".join(parts)
+        self.i = 0
+        return have >= n
+
+    def skip(self, n):
+        """Past n bytes that need() holds."""
+        self.i += n
+        self.at += n
+
+    def rest(self):
+        """Read to the end: True if every byte from at on is zero."""
+        zero = not self.buf[self.i:].strip(b"\0")
+        while True:
+            more = self.h.read(_PIECE)
+            if not more:
+                return zero
+            self.size += len(more)
+            if zero and more.strip(b"\0"):
+                zero = False
+
+
+def records(inp):
+    """Yield (offset, type, values) for each record of Input inp from its offset.
 
     Raises Damaged(offset, reason) at the first record that is cut short or fails its
     CRC or layout; every record before it has been yielded. Zeros to the end are the
     space a port reserved ahead of its writes: the end, not damage.
     """
-    end = len(data)
-    mv = memoryview(data)
-    last = len(data.rstrip(b"\0")) if end and not data[end - 1] else end
-    while pos < end:
-        if pos >= last:
+    while True:
+        pos = inp.at
+        if len(inp.buf) - inp.i < R.FRAME and not inp.need(R.FRAME):
+            left = len(inp.buf) - inp.i
+            if inp.rest():  # the end of the file, or zeros to the end
+                return
+            raise Damaged(pos, "record header cut short (%d of 8 bytes)" % left)
+        b = inp.buf
+        i = inp.i
+        n, c = unpack_from(">II", b, i)
+        if n == 0 and c == 0 and inp.rest():
             return
-        if end - pos < R.FRAME:
-            raise Damaged(pos, "record header cut short (%d of 8 bytes)" % (end - pos))
-        n, c = unpack_from(">II", data, pos)
         if n == 0 or n > _MAX_BODY:
             raise Damaged(pos, "record length %d is impossible" % n)
-        if pos + R.FRAME + n > end:
-            raise Damaged(pos, "record of %d bytes cut short at %d" % (n, end - pos - R.FRAME))
-        s = pos + R.FRAME
-        if crc32(mv[s:s + n]) & 0xFFFFFFFF != c:
+        if len(b) - i < R.FRAME + n:
+            if not inp.need(R.FRAME + n):
+                inp.rest()
+                raise Damaged(pos, "record of %d bytes cut short at %d"
+                              % (n, inp.size - pos - R.FRAME))
+            b = inp.buf
+            i = inp.i
+        s = i + R.FRAME
+        if crc32(memoryview(b)[s:s + n]) & 0xFFFFFFFF != c:
             raise Damaged(pos, "CRC mismatch")
-        yield pos, data[s], _fields(data, s, s + n, pos)
-        pos = s + n
+        v = _fields(b, s, s + n, pos)
+        inp.i = s + n
+        inp.at = pos + R.FRAME + n
+        yield pos, b[s], v
+
+
+def scan(data, pos):
+    """records() of the bytes of a file in memory (data) from offset pos (tools, tests)."""
+    from io import BytesIO
+    h = BytesIO(data)
+    h.seek(pos)
+    return records(Input(h, pos))
 
 
 def _fields(b, i, e, at):
-    """The values of the record body b[i:e] (type byte at i)."""
+    """The values of the record body b[i:e] (type byte at i; b is bytes)."""
     t = b[i]
     if t >= len(R.LAYOUT) or R.LAYOUT[t] is None:
         raise Damaged(at, "unknown record type %d" % t)
@@ -234,29 +318,28 @@ def _fields(b, i, e, at):
     vals = []
     for f in R.LAYOUT[t][1]:
         if f == "B":
-            need = 1
-        elif f == "H":
-            need = 2
-        else:
-            need = 4 if f in "Ib" else 2
-        if i + need > e:
-            raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
-        if f == "B":
+            if i >= e:
+                raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
             vals.append(b[i])
             i += 1
             continue
         if f == "H":
+            if i + 2 > e:
+                raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
             vals.append((b[i] << 8) | b[i + 1])
             i += 2
             continue
-        if f == "I":
-            vals.append(unpack_from(">I", b, i)[0])
-            i += 4
-            continue
-        if f == "b":
+        if f == "I" or f == "b":
+            if i + 4 > e:
+                raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
             n = unpack_from(">I", b, i)[0]
             i += 4
+            if f == "I":
+                vals.append(n)
+                continue
         else:
+            if i + 2 > e:
+                raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
             n = (b[i] << 8) | b[i + 1]
             i += 2
             if f == "o" and n == 0xFFFF:
@@ -264,7 +347,7 @@ def _fields(b, i, e, at):
                 continue
         if i + n > e:
             raise Damaged(at, "%s record field overruns the record" % R.LAYOUT[t][0])
-        v = bytes(b[i:i + n])
+        v = b[i:i + n]
         if f != "b":
             try:
                 v = v.decode()

@@ -14,19 +14,16 @@ class Files:
         """The full path of name in the folder."""
         return self.dir + "/" + name
 
-    def read(self, name):
-        """The file's bytes, or None when it does not exist."""
+    def open_read(self, name):
+        """A handle to read name (read(n), close with close()), or None when it does not
+        exist."""
         try:
-            f = open(self.path(name), "rb")
+            return open(self.path(name), "rb")
         except OSError:
             # ENOENT's number differs between ports (2; 44 on the webassembly port)
             if name not in os.listdir(self.dir):
                 return None
             raise
-        try:
-            return f.read()
-        finally:
-            f.close()
 
     def open(self, name, append, at=None):
         """A handle to write name: appended to (from offset at: what follows is overwritten),
@@ -105,8 +102,8 @@ def start(broker, cfg, log):
     try:
         st.load()
     except (PersistError, OSError, MemoryError) as e:
-        if isinstance(e, MemoryError):  # the files are read whole (README: Persistence)
-            e = "out of memory while loading the persistence code and files (%d bytes " \
+        if isinstance(e, MemoryError):  # the restored state is in the heap
+            e = "out of memory while loading the persistence code and state (%d bytes " \
                 "free)" % gc.mem_free()
         log("error", "Error: persistence: %s" % e)
         if "error" not in getattr(log, "types", ("error",)):

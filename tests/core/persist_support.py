@@ -41,6 +41,15 @@ def put_file(d, name, data):
     f.close()
 
 
+def get_file(d, name):
+    """The bytes of file name in folder d."""
+    f = open(d + "/" + name, "rb")
+    try:
+        return f.read()
+    finally:
+        f.close()
+
+
 class Wall:
     """A wall clock the test sets (seconds)."""
 
@@ -117,8 +126,8 @@ def write_journal(d):
     st.drop(gamma)
     st.queue(beta, ("a/x", b"a/x", BIG), 6)
     st.commit()
-    snap = st.fs.read(NAME)
-    jour = st.fs.read(NAME + ".journal")
+    snap = get_file(d, NAME)
+    jour = get_file(d, NAME + ".journal")
     st.close()
     return snap, jour
 

@@ -5,8 +5,8 @@ from core.persist import records as R
 from core.persist.load import scan
 from core.persist.store import PersistError
 from core.session import Session
-from persist_support import (BIG, NAME, Files, Wall, broker_with_store, describe, put_file,
-                             remove, scratch, write_journal)
+from persist_support import (BIG, NAME, Files, Wall, broker_with_store, describe, get_file,
+                             put_file, remove, scratch, write_journal)
 
 EXPECTED = [
     [("r/1", b"r/1", 1, b"one")],
@@ -40,7 +40,7 @@ def test_full_journal_restores_every_kind_of_change():
         assert not [m for lv, m in logs if lv == "warning"], logs
         # an undamaged journal goes on after the load (no fresh snapshot: a restart takes
         # half the time), holding what the load added: the files give the same state
-        state2, logs2, st2 = _load(d, st.fs.read(NAME), st.fs.read(NAME + ".journal"))
+        state2, logs2, st2 = _load(d, get_file(d, NAME), get_file(d, NAME + ".journal"))
         assert state2 == EXPECTED and st2.gen == st.gen == 1
     finally:
         remove(d)
@@ -81,7 +81,7 @@ def test_journal_cut_at_every_byte_loads_the_records_before_the_cut_and_truncate
                     and "the %d bytes from there on are dropped" % (cut - at) in warn[0], \
                     (cut, warn)
             # truncated there: the next start finds a clean journal
-            again, logs2, st2 = _load(d, st.fs.read(NAME), st.fs.read(NAME + ".journal"))
+            again, logs2, st2 = _load(d, get_file(d, NAME), get_file(d, NAME + ".journal"))
             assert again == state and not [m for lv, m in logs2 if lv == "warning"], cut
     finally:
         remove(d)
@@ -123,23 +123,45 @@ def test_a_snapshot_that_is_not_a_persistence_file_stops_the_load_with_file_and_
 
 
 class _Writes(Files):
-    """The real files, and the size of each write (and whether it was a message's payload)."""
+    """The real files, and the size of each write (and whether it was a message's payload)
+    and of each read."""
 
     def __init__(self, d, payloads):
         super().__init__(d)
         self.payloads = payloads
         self.sizes = []
+        self.reads = []
 
     def write(self, h, data):
         self.sizes.append((len(data), any(data is p for p in self.payloads)))
         Files.write(self, h, data)
+
+    def open_read(self, name):
+        h = Files.open_read(self, name)
+        return None if h is None else _Reads(h, self.reads)
+
+
+class _Reads:
+    """A file being read, and the size each read asks for."""
+
+    def __init__(self, h, sizes):
+        self.h = h
+        self.sizes = sizes
+
+    def read(self, n):
+        self.sizes.append(n)
+        return self.h.read(n)
+
+    def close(self):
+        self.h.close()
 
 
 def test_a_snapshot_is_written_in_pieces_of_at_most_2_kb_besides_large_payloads():
     """A board cannot allocate a snapshot-sized block: a state of about 100 KB (a session
     with 1,500 queued messages, a retained message of 5 KB) goes to the file in writes of
     at most 2 KB each, except the large payload, which is written as the object it is (no
-    copy), and the file loads back into the same state."""
+    copy), and the file loads back into the same state, read in pieces of 1 KB (the large
+    record's in pieces up to its size)."""
     d = scratch()
     try:
         b, st, logs = broker_with_store(d, Wall(1000))
@@ -164,8 +186,11 @@ def test_a_snapshot_is_written_in_pieces_of_at_most_2_kb_besides_large_payloads(
         assert [n for n, p in st.fs.sizes if p] == [len(big)], st.fs.sizes
         assert max(n for n, p in st.fs.sizes if not p) <= 2048, st.fs.sizes
         b2, st2, logs2 = broker_with_store(d, Wall(1000))
+        st2.fs = _Writes(d, [])
         st2.load()
         assert describe(b2) == before
+        assert sum(st2.fs.reads) > 100000 and max(st2.fs.reads) <= len(big), st2.fs.reads
+        assert sorted(st2.fs.reads)[-4] <= 1024, st2.fs.reads
         assert not [m for lv, m in logs2 if lv == "warning"], logs2
     finally:
         remove(d)
