@@ -89,7 +89,7 @@ def test_budget_esp32_free_heap_with_a_websockets_listener_is_met_in_romfs():
 
 
 _ESP32_FILES_PERSISTENCE = pytest.mark.xfail(strict=True, reason=(
-    "esp32 model from .mpy files with persistence true: about 34 KB free after start (44 KB "
+    "esp32 model from .mpy files with persistence true: about 33 KB free after start (44 KB "
     "budget) and a load run that needs more than the heap: the persistence modules' code "
     "(about 8 KB) and the names they intern, which take the start-up past the 620 names of "
     "the first five qstr pools into a sixth (5.5 KB); README, Persistence"))
