@@ -52,7 +52,7 @@ class Config:
     auto_id_prefix = "auto-"
     sys_interval = 10
     connection_messages = True
-    websockets_headers_size = 0  # 0: core.ws.HEADERS_SIZE
+    websockets_headers_size = 0  # 0: core.ws_http.HEADERS_SIZE
     password_file = None  # path; the port reads it (core/passwd.py parses)
     acl_file = None  # path; the port reads it (core/acl.py parses)
     local_only = False

@@ -1,9 +1,12 @@
-"""MQTT over WebSockets (RFC 6455), sans-I/O: the HTTP upgrade, frames in, frames out.
+"""MQTT over WebSockets (RFC 6455), sans-I/O: frames in, frames out.
 
 A port gives each connection of a `protocol websockets` listener a state (start(conn)),
 passes what it reads to received() instead of broker.received(), and calls frame(conn)
 before it sends conn.out. The engine modules (core/*.py) never import this one: a broker
-without WebSockets listeners does not load it (a board's heap).
+without WebSockets listeners does not load it (a board's heap). The HTTP request that
+opens a connection (the upgrade, or an http_dir GET) is core/ws_http.py, imported only
+while a connection has not upgraded yet: a board's port drops it again (its code is not
+worth the heap between handshakes).
 
 Incoming frames are unmasked in place in the port's receive buffer and their payloads
 moved together at its front, so the MQTT bytes of a whole read reach broker.received() in
@@ -13,31 +16,20 @@ inserting a 2-10 byte header in front of it (one move of the new bytes, no copy 
 queue). Anything malformed closes that connection with a close frame and one log line.
 """
 
-import binascii
-import hashlib
-
 from core.const import const
 
 _HTTP = const(0)  # reading the HTTP request
 _OPEN = const(1)  # frames both ways
 _DONE = const(2)  # close frame or HTTP answer queued: further input is ignored
+OPEN = _OPEN
 DONE = _DONE
-
-# whole HTTP request (request line and headers) allowed when websockets_headers_size is 0
-# or unset: mosquitto's 1024 counts only the headers libwebsockets keeps, this limit every
-# byte of the request, and a browser's User-Agent, Origin and cookies alone pass 1024
-HEADERS_SIZE = const(4096)
-
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
-# sub-protocols in order of preference: "mqtt" (MQTT-6.0.0-4) and the name MQTT 3.1
-# clients offer, which mosquitto still accepts
-PROTOCOLS = ("mqtt", "mqttv3.1")
 
 # close status codes (RFC 6455 section 7.4.1)
 NORMAL = const(1000)
 PROTOCOL_ERROR = const(1002)
 UNSUPPORTED_DATA = const(1003)
 TOO_BIG = const(1009)
+
 
 class Ws:
     """The WebSocket state of one connection (conn.ws)."""
@@ -80,116 +72,17 @@ def received(b, conn, mv, n):
     answer with core.ws_http.file_answer()."""
     ws = conn.ws
     if ws.state == _OPEN:
-        _frames(b, conn, ws, mv, 0, n)
+        frames(b, conn, ws, mv, 0, n)
         return None
     if ws.state == _HTTP and not conn.closing:
-        return _request(b, conn, ws, mv, n)
+        from core import ws_http  # once per connection: the upgrade or an http_dir GET
+        return ws_http.request(b, conn, ws, mv, n)
     return None
-
-
-# ---- the HTTP request ----
-
-def _request(b, conn, ws, mv, n):
-    req = ws.req
-    if req is None:
-        req = ws.req = bytearray(mv[:n])
-    else:
-        req += mv[:n]
-    end = req.find(b"\r\n\r\n")
-    limit = b.cfg.websockets_headers_size or HEADERS_SIZE
-    if end < 0 and len(req) <= limit:
-        return None
-    ws.req = None
-    if end < 0 or end + 4 > limit:
-        return refuse(b, conn, ws, "431 Request Header Fields Too Large",
-                       "HTTP request header over %d bytes (websockets_headers_size)" % limit)
-    try:
-        lines = bytes(req[:end]).decode().split("\r\n")
-    except UnicodeError:
-        return refuse(b, conn, ws, "400 Bad Request", "HTTP request is not UTF-8")
-    words = lines[0].split(" ")
-    if len(words) != 3 or words[2] != "HTTP/1.1" or not words[1].startswith("/"):
-        return refuse(b, conn, ws, "400 Bad Request", "bad HTTP request line")
-    if words[0] != "GET":
-        return refuse(b, conn, ws, "405 Method Not Allowed", "HTTP method %s" % words[0][:16])
-    hs = {}
-    for line in lines[1:]:
-        i = line.find(":")
-        if i <= 0:
-            return refuse(b, conn, ws, "400 Bad Request", "bad HTTP header line")
-        k = line[:i].strip().lower()
-        v = line[i + 1:].strip()
-        hs[k] = hs[k] + "," + v if k in hs else v  # repeated headers are one list
-    if "websocket" not in _tokens(hs.get("upgrade", ""), True):
-        from core import ws_http  # only plain GETs (http_dir) pay for it
-        return ws_http.get(b, conn, ws, words[1])
-    why = _handshake(b, conn, ws, hs)
-    if why is not None:
-        return why
-    # frames sent right behind the request (before the answer) start in this read
-    rest = len(req) - end - 4
-    if rest:
-        _frames(b, conn, ws, mv, n - rest, n)
-    return None
-
-
-def _tokens(s, lower):
-    return [t.strip().lower() if lower else t.strip() for t in s.split(",")]
-
-
-def _handshake(b, conn, ws, hs):
-    """Answer an upgrade request with 101, or refuse it; None when the WebSocket is open."""
-    if "upgrade" not in _tokens(hs.get("connection", ""), True):
-        return refuse(b, conn, ws, "400 Bad Request",
-                       "WebSocket handshake without Connection: Upgrade")
-    if hs.get("sec-websocket-version") != "13":
-        return refuse(b, conn, ws, "426 Upgrade Required",
-                       "WebSocket version %s, not 13" % hs.get("sec-websocket-version"),
-                       "Sec-WebSocket-Version: 13\r\n")
-    key = hs.get("sec-websocket-key", "")
-    try:
-        ok = len(binascii.a2b_base64(key)) == 16
-    except ValueError:
-        ok = False
-    if not ok:
-        return refuse(b, conn, ws, "400 Bad Request", "bad Sec-WebSocket-Key")
-    proto = ""
-    offered = hs.get("sec-websocket-protocol")
-    if offered is not None:
-        offered = _tokens(offered, False)
-        for p in PROTOCOLS:
-            if p in offered:
-                proto = "Sec-WebSocket-Protocol: %s\r\n" % p
-                break
-        else:
-            return refuse(b, conn, ws, "400 Bad Request",
-                           "WebSocket sub-protocols offered do not include mqtt")
-    accept = binascii.b2a_base64(hashlib.sha1(key.encode() + _GUID).digest())
-    b.write(conn, ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n"
-                   % (accept.decode().strip(), proto)).encode())
-    ws.state = _OPEN
-    ws.hdr = bytearray(14)
-    ws.end = conn.tx_bytes + len(conn.out)  # the answer is not framed
-    return None
-
-
-def refuse(b, conn, ws, status, why, extra=""):
-    """Answer status to a bad request and close with one log line; returns None."""
-    answer(b, conn, ws, status, extra, status + "\n")
-    b.violation(conn, why)
-    return None
-
-
-def answer(b, conn, ws, status, extra, body):
-    b.write(conn, ("HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                   "Connection: close\r\n%s\r\n%s" % (status, len(body), extra, body)).encode())
-    ws.state = _DONE
 
 
 # ---- frames in ----
 
-def _frames(b, conn, ws, mv, i, n):
+def frames(b, conn, ws, mv, i, n):
     """Decode the frames in mv[i:n]: binary payloads unmasked and moved together to
     mv[i:w] and passed to the broker; control frames answered."""
     s = i  # the MQTT bytes gathered so far are mv[s:w]

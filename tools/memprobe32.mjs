@@ -6,8 +6,11 @@
 //
 // --v5: the load run's clients speak MQTT 5.0 (core/v5.py and core/props.py load with the
 // first CONNECT; their PUBLISHes carry an empty property block).
-// --websockets adds a `protocol websockets` listener (port 8080) to the board's config:
-// its start-up then also imports the WebSocket modules (core/ws.py, wsport.py).
+// --websockets adds a `protocol websockets` listener (port 8080, 2 connections) to the
+// board's config: its start-up then installs the port's hook (wshook.py), and after the
+// load run two idle WebSocket clients connect (tools/memprobe32_ws.py): the first loads
+// the WebSocket code (wsport.py, core/ws.py; core/ws_http.py for its upgrade only), and
+// the heap each takes is reported.
 // --persistence adds `persistence true` (files in /tmp, empty at start): the start-up
 // loads the store (core/persist, persist_files.py) and writes the first snapshot.
 //
@@ -52,6 +55,7 @@
 // value` lines.
 
 import {spawnSync} from "node:child_process";
+import {createHash} from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -131,6 +135,7 @@ function compileTree(dir) {
   const tools = path.join(ROOT, "tools");
   for (const [src, name] of [["memprobe32_net.py", "socket"],
                              ["memprobe_load.py", "memprobe_load"],
+                             ["memprobe32_ws.py", "memprobe32_ws"],
                              ["memprobe_figs.py", "memprobe_figs"]]) {
     jobs.push([path.join(tools, src), path.join(probe, name + ".mpy")]);
   }
@@ -182,14 +187,20 @@ function lastLine(e) {
   return `${e.type || e.name}: ${e.message.trim().split("\n").pop()}`;
 }
 
-// One fresh interpreter on a heap of `heap` bytes: the figures after start-up and of the
-// load run with `clients` clients. lib: the broker's .mpy files for the filesystem (null
-// when they are in the image); img: the ROMFS image.
-async function measure(loadMicroPython, heap, conf, lib, img, clients, v5) {
+// One fresh interpreter on a heap of `heap` bytes: the figures after start-up, then either
+// those of the load run with `clients` clients (MQTT 5.0 ones with v5; ws true: and the bytes 2 WebSocket clients
+// send, hex, as r.wsPkts) or, with ws an array of such bytes, the heap each of those
+// clients takes. lib: the broker's .mpy files for the filesystem (null when they are in
+// the image); img: the ROMFS image.
+async function measure(loadMicroPython, heap, conf, lib, img, clients, v5, ws) {
   const out = [];
   const mp = await loadMicroPython({heapsize: heap, romfs: new Uint8Array(img),
                                     stdout: (s) => out.push(s), stderr: (s) => out.push(s)});
   mp.registerJsModule("select", {poll: () => new Poll()});
+  if (Array.isArray(ws)) {  // SHA-1 for memprobe32_ws.py's hashlib stand-in: hex in and out
+    mp.registerJsModule("memprobe32_js", {
+      sha1: (hex) => createHash("sha1").update(Buffer.from(hex, "hex")).digest("hex")});
+  }
   if (lib) {
     mp.FS.mkdir("/lib");
     copyInto(mp.FS, lib, "/lib");
@@ -213,6 +224,10 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients, v5) {
                "print('FILE', f if f.startswith('/') else os.getcwd() + '/' + f)\n" +
                "del f\ngc.collect()");
   r.file = (out.find((l) => l.startsWith("FILE ")) || "").slice(5);
+  if (Array.isArray(ws)) {
+    wsClients(mp, out, r, ws);
+    return r;
+  }
   // the load run: one step per call (see the header), each one port read or one port
   // write; its figure is the highest heap in use at a step's start, when the previous
   // step's garbage has been collected (live), less the probe's own objects (its modules'
@@ -232,18 +247,70 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients, v5) {
   } catch (e) {
     r.loadError = lastLine(e);
   }
+  if (ws === true && !r.loadError) {
+    out.length = 0;
+    mp.runPython("from memprobe_figs import ws_client_pkt\n" +
+                 "for k in range(2):\n    print('WSPKT', ws_client_pkt(b'ws%d' % k).hex())");
+    r.wsPkts = out.filter((l) => l.startsWith("WSPKT ")).map((l) => l.slice(6));
+  }
   return r;
+}
+
+// names interned so far and qstr pools: [n_qstr, n_pool]
+function qstrs(mp, out) {
+  mp.qstrInfo ??= mp.pyimport("micropython").qstr_info;
+  out.length = 0;
+  mp.qstrInfo();
+  const m = out.join("\n").match(/n_pool=(\d+), n_qstr=(\d+)/);
+  return [Number(m[2]), Number(m[1])];
+}
+
+// The WebSocket clients of wsPkts (hex), one call each, on the broker just started
+// (tools/memprobe32_ws.py): the heap each took (the first one's includes the code it
+// loads and a new qstr pool if its names need one, as on a board) and the names interned.
+function wsClients(mp, out, r, wsPkts) {
+  try {
+    const [n0, pools0] = qstrs(mp, out);
+    mp.runPython("import memprobe32_ws\nmemprobe32_ws.prepare(srv, [" +
+                 wsPkts.map((h) => `bytes.fromhex("${h}")`).join(", ") + "])\ngc.collect()");
+    let [, last] = memInfo(mp, out);
+    const [n1, pools1] = qstrs(mp, out);
+    if (pools1 !== pools0) {
+      throw new Error("the probe's own names made a new qstr pool before the first client");
+    }
+    r.wsNames = [n0, n1 - n0];
+    const took = [];
+    for (let k = 0; k < wsPkts.length; k++) {
+      mp.runPython(`memprobe32_ws.client(${k})\ngc.collect()`);
+      const [t, u] = memInfo(mp, out);
+      took.push(u - last);
+      last = u;
+      r.wsGrown = t > r.total ? 1 : 0;
+    }
+    const [n2, pools2] = qstrs(mp, out);
+    r.wsNames.push(n2 - n1, pools2 - pools1);
+    // what the port drops once the clients are served: its hook and the HTTP code
+    out.length = 0;
+    mp.runPython("print('WSLEFT', len([m for m in ('wshook', 'core.ws_http') " +
+                 "if m in sys.modules]))");
+    r.wsLeft = Number((out.find((l) => l.startsWith("WSLEFT ")) || "WSLEFT -1").slice(7));
+    [r.wsFirst, r.wsNext] = took;
+  } catch (e) {
+    r.wsError = lastLine(e);
+  }
 }
 
 async function main(argv) {
   let model = "esp32";
   let extra = "";
   let v5 = false;
+  let ws = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--model" && i + 1 < argv.length && argv[i + 1] in MODELS) {
       model = argv[++i];
     } else if (argv[i] === "--websockets") {
       extra += "\nlistener 8080\nprotocol websockets\nmax_connections 2\n";
+      ws = true;
     } else if (argv[i] === "--persistence") {
       extra += "\npersistence true\npersistence_location /tmp\n";
     } else if (argv[i] === "--v5") {
@@ -271,10 +338,18 @@ async function main(argv) {
     fs.cpSync(lib, both, {recursive: true});
     fs.cpSync(probe, both, {recursive: true});
     const conf = boardConf(board) + extra;
-    const files = await measure(loadMicroPython, heap, conf, lib,
-                                romfs(probe, path.join(tmp, "probe.img")), clients, v5);
-    const rom = await measure(loadMicroPython, heap, conf, null,
-                              romfs(both, path.join(tmp, "rom.img")), clients, v5);
+    const probeImg = romfs(probe, path.join(tmp, "probe.img"));
+    const romImg = romfs(both, path.join(tmp, "rom.img"));
+    const files = await measure(loadMicroPython, heap, conf, lib, probeImg, clients, v5, ws);
+    const rom = await measure(loadMicroPython, heap, conf, null, romImg, clients, v5, ws);
+    if (files.wsPkts) {  // the WebSocket clients, each run on a broker just started
+      for (const [r, l, img] of [[files, lib, probeImg], [rom, null, romImg]]) {
+        const w = await measure(loadMicroPython, heap, conf, l, img, clients, false,
+                                 files.wsPkts);
+        Object.assign(r, {wsFirst: w.wsFirst, wsNext: w.wsNext, wsGrown: w.wsGrown,
+                          wsNames: w.wsNames, wsLeft: w.wsLeft, wsError: w.error || w.wsError});
+      }
+    }
     const [freeFiles, freeRom] = BUDGET_FREE[model];
     const maxPeak = Math.floor(Math.min(files.total ?? heap, rom.total ?? heap) * PEAK_SHARE);
     console.log(`memprobe32: MicroPython webassembly port (32-bit), ${heap / 1024} KB heap ` +
@@ -298,6 +373,11 @@ async function main(argv) {
       ["load run: peak with garbage", files.peakEnd, rom.peakEnd, "in use at a step's end"],
       ["load run: the probe's own", files.probe, rom.probe, "left out of the peak"],
       ["load run: steps", files.steps, rom.steps, ""]];
+    if (ws) {
+      rows.push(["first WebSocket client", files.wsFirst, rom.wsFirst,
+                 "its code loaded, its state"],
+                ["each further one", files.wsNext, rom.wsNext, "idle, 2 subscriptions"]);
+    }
     console.log(`${"figure".padEnd(28)} ${"files".padStart(14)} ${"ROMFS".padStart(14)}  budget`);
     for (const [label, a, b, budget] of rows) {
       console.log(`${label.padEnd(28)} ${String(a ?? "-").padStart(14)} ` +
@@ -315,12 +395,20 @@ async function main(argv) {
         console.log(`error in load_${name}: ${r.loadError}`);
         failed = 1;
       }
+      if (r.wsError) {
+        console.log(`error in ws_${name}: ${r.wsError}`);
+        failed = 1;
+      }
       const t = name === "rom" ? "_rom" : "";
       for (const [k, v] of [["heap_total32", r.total], ["used32", r.used], ["free32", r.free],
                             ["heap_grown32", r.grown], ["load_peak32", r.peak],
                             ["load_probe32", r.probe],
                             ["load_garbage32", r.garbage], ["load_peak_end32", r.peakEnd],
-                            ["load_steps32", r.steps], ["load_grown32", r.loadGrown]]) {
+                            ["load_steps32", r.steps], ["load_grown32", r.loadGrown],
+                            ["ws_first32", r.wsFirst], ["ws_next32", r.wsNext],
+                            ["ws_grown32", r.wsGrown], ["names_start32", r.wsNames?.[0]],
+                            ["ws_names32", r.wsNames?.[2]], ["ws_pools32", r.wsNames?.[3]],
+                            ["ws_left32", r.wsLeft]]) {
         if (v !== undefined) console.log(`FIG ${k}${t} ${v}`);
       }
     }

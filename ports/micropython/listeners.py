@@ -90,8 +90,8 @@ def listen_all(server, listeners, listen_type):
             break
     for l in listeners:
         if l.protocol == "websockets":
-            import wsport  # only a config with WebSocket listeners pays for it
-            wsport.install(server)
+            import wshook  # wsport and core/ws come with the first WebSocket client
+            wshook.install(server)
             break
     for l in listeners:
         try:

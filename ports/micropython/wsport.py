@@ -1,7 +1,9 @@
 """MicroPython port: WebSocket listeners (core/ws.py does the protocol), installed on a
 Server by wrapping a few of its methods, so that loop.py carries no WebSocket code and a
-board without such a listener pays nothing for it; http_dir files are sent a receive
-buffer at a time as the socket takes them (a board cannot hold a 340 KB script)."""
+board without such a listener pays nothing for it; imported by wshook.py at the first
+read of a WebSocket connection. http_dir files are sent a receive buffer at a time as the
+socket takes them (a board cannot hold a 340 KB script). core/ws_http.py, which reads a
+connection's HTTP request, is dropped again once the request is answered."""
 
 import os
 
@@ -10,10 +12,11 @@ from core import ws
 _POLLIN_OUT = 5  # select.POLLIN | select.POLLOUT
 
 
-def install(server):
-    """Route the server's WebSocket connections through core/ws."""
+def install(server, engine):
+    """Route the server's WebSocket connections through core/ws; engine: the Broker's own
+    received, bound."""
+    from forget import forget
     b = server.broker
-    engine = b.received  # the Broker's own, bound
     flush = server._flush
     spill = server.spill
     drop = server._drop
@@ -22,11 +25,17 @@ def install(server):
         # data: the loop's receive buffer, server.mv[:n]; core/ws rewrites it in place
         if conn.listener.protocol != "websockets":
             engine(conn, data)
-        elif conn.ws is None:
+            return
+        w = conn.ws
+        if w is None:
             ws.start(conn)
-            _get(server, conn, ws.received(b, conn, data, len(data)))
-        else:
-            _get(server, conn, ws.received(b, conn, data, len(data)))
+            w = conn.ws
+        elif w.state == ws.OPEN:
+            ws.received(b, conn, data, len(data))
+            return
+        _get(server, conn, ws.received(b, conn, data, len(data)))
+        if w.req is None:  # no request half read: core/ws_http's code can go
+            forget("core.ws_http")
 
     def send_flush(conn):
         if conn.ws is not None and conn.port_data is not None:
@@ -43,7 +52,7 @@ def install(server):
             _before_send(server, conn)
         spill(conn)
 
-    def forget(conn):
+    def dropped(conn):
         w = conn.ws
         if w is not None and w.file is not None:
             w.file.close()
@@ -54,7 +63,8 @@ def install(server):
     ws.deliver = engine  # the engine's received, for the MQTT bytes core/ws decodes
     server._flush = send_flush
     server.spill = b.spill = send_spill
-    server._drop = forget
+    server._drop = dropped
+    forget("wshook")  # its hook has done its work
 
 
 def _get(server, conn, path):
