@@ -35,14 +35,21 @@ def sequences(recs):
     return [r["event"]["sequence"] for r in recs]
 
 
-def check_gaps_are_counted_drops(sink, after):
-    """Wait for two stats records past sequence number after; the records must come in
-    order, and every gap in their sequence numbers must be a drop the broker counted."""
-    recs = sink.wait_for(lambda r: len([x for x in r if x["event"]["action"] == "stats"
-                                        and x["event"]["sequence"] > after]) >= 2, timeout=40)
+def check_gaps_are_counted_drops(sink, published):
+    """Wait for two stats records made once the broker had received all `published`
+    PUBLISH packets (so after every record of them was made or dropped); the records must
+    come in order, and every gap in their sequence numbers must be a drop the broker
+    counted."""
+    def stats_after(recs):
+        return [x for x in recs if x["event"]["action"] == "stats"
+                and x["mqtt"]["messages_received"] >= published]
+    recs = sink.wait_for(lambda r: len(stats_after(r)) >= 2, timeout=40)
+    stats = stats_after(recs)
+    assert len(stats) >= 2, "%d records, %d stats records after the burst" % (len(recs),
+                                                                            len(stats))
     seqs = sequences(recs)
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    x, y = [r for r in recs if r["event"]["action"] == "stats"][-2:]
+    x, y = stats[:2]
     gaps_before_x = x["event"]["sequence"] - len([s for s in seqs if s <= x["event"]["sequence"]])
     assert gaps_before_x > 0
     # The connection never broke, so every gap is a drop the broker counted. A record
