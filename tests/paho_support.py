@@ -97,3 +97,30 @@ class Paho:
     def close(self):
         self.c.disconnect()
         self.c.loop_stop()
+
+
+class HeapWatch(Paho):
+    """A paho client keeping the latest $SYS/broker/heap/current of a MicroPython port
+    (the live heap after a collection, published every sys_interval when it changed; a new
+    subscriber gets the last one at once)."""
+
+    def __init__(self, host, port):
+        super().__init__(host, port, prefix="heapwatch-")
+        assert self.subscribe("$SYS/broker/heap/current", 0) == [0]
+        try:
+            self.last = int(self.messages.get(timeout=WAIT).payload)
+        except queue.Empty:
+            raise AssertionError("no $SYS/broker/heap/current from the port")
+
+    def settled(self, settle=3.0):
+        """The latest figure after settle seconds (the broker publishes it only when it
+        changed: a wait of a few sys_intervals, not a condition)."""
+        deadline = time.monotonic() + settle
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.last
+            try:
+                self.last = int(self.messages.get(timeout=left).payload)
+            except queue.Empty:
+                return self.last

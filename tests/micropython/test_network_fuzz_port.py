@@ -5,10 +5,7 @@ message, the log must hold no traceback, and $SYS/broker/heap/current (live heap
 collection) must come back to its level. The seed is printed (FUZZ_SEED replays a run)."""
 
 import os
-import queue
 import sys
-import time
-import uuid
 
 import pytest
 
@@ -20,40 +17,7 @@ if _INTEGRATION not in sys.path:
     sys.path.append(_INTEGRATION)
 import test_network_fuzz as nf  # noqa: E402  (the fuzzer shared with the CPython test)
 from mpbroker import free_port  # noqa: E402
-
-WAIT = 10
-
-
-class HeapWatch:
-    """A paho client that keeps the latest $SYS/broker/heap/current value."""
-
-    def __init__(self, b):
-        self.values = queue.Queue()
-        self.last = None
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id="heap-" + uuid.uuid4().hex[:8], protocol=mqtt.MQTTv311)
-        self.c.on_message = lambda c, u, m: self.values.put(int(m.payload))
-        self.c.connect(b.host, b.port, keepalive=60)
-        self.c.subscribe("$SYS/broker/heap/current", 0)
-        self.c.loop_start()
-        self.read(WAIT)
-        assert self.last is not None, "no $SYS/broker/heap/current from the port"
-
-    def read(self, settle=3.0):
-        """The latest figure after settle seconds (values are published when they change)."""
-        deadline = time.monotonic() + settle
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return self.last
-            try:
-                self.last = self.values.get(timeout=left)
-            except queue.Empty:
-                return self.last
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
+from paho_support import HeapWatch  # noqa: E402
 
 
 @pytest.mark.timeout(150)
@@ -66,9 +30,9 @@ def test_fuzzed_packets_do_not_disturb_a_well_behaved_client_on_micropython(
                           "listener %d 127.0.0.1\nprotocol websockets\n" % ws)
     if "FUZZ_PACKETS" not in os.environ:
         monkeypatch.setattr(nf, "PACKETS", 3000)
-    heap = HeapWatch(b)
+    heap = HeapWatch(b.host, b.port)
     try:
-        s = nf.run_fuzz(b.host, b.port, b.alive, heap.read, "MicroPython " + mode,
+        s = nf.run_fuzz(b.host, b.port, b.alive, heap.settled, "MicroPython " + mode,
                         ws if mode == "websockets" else None)
     finally:
         heap.close()

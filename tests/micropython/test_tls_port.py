@@ -3,7 +3,6 @@
 DER, EC P-256 and RSA 2048), real paho-mqtt clients and Python's ssl module on loopback."""
 
 import os
-import queue
 import shutil
 import socket
 import ssl
@@ -289,36 +288,6 @@ def test_tls_version_tlsv1_3_is_served_only_with_tls_1_3(mp_broker_factory, cert
 
 
 
-class HeapWatch:
-    """A plain paho client holding the latest $SYS/broker/heap/current."""
-
-    def __init__(self, port):
-        self.values = queue.Queue()
-        self.last = None
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="heapwatch",
-                             protocol=mqtt.MQTTv311)
-        self.c.on_message = lambda c, u, m: self.values.put(int(m.payload))
-        self.c.connect(HOST, port, 60)
-        self.c.subscribe("$SYS/broker/heap/current", 0)
-        self.c.loop_start()
-
-    def settled(self, settle=3.0):
-        """The latest figure after settle seconds (published when it changes, retained)."""
-        deadline = time.monotonic() + settle
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 and self.last is not None:
-                return self.last
-            try:
-                self.last = self.values.get(timeout=max(left, 0.1))
-            except queue.Empty:
-                assert left > -WAIT, "no $SYS/broker/heap/current from the port"
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
-
-
 def test_heap_per_tls_client_is_measured_on_the_gc_heap_and_in_rss(mp_broker_factory, certs,
                                                                    tmp_path):
     """Live GC heap ($SYS/broker/heap/current, after gc.collect) and process VmRSS for N
@@ -332,7 +301,7 @@ def test_heap_per_tls_client_is_measured_on_the_gc_heap_and_in_rss(mp_broker_fac
     b = mp_broker_factory("allow_anonymous true\nlistener {port} 127.0.0.1\nlistener %d 127.0.0.1\ncertfile %s.crt\n"
                           "keyfile %s.key\nsys_interval 1\n"
                           % (port2, certs["server"], certs["server"]))
-    watch = HeapWatch(b.port)
+    watch = paho_support.HeapWatch(HOST, b.port)
     figures = {}
     try:
         for kind, port, cert in (("plain", b.port, None), ("tls", port2, certs)):
