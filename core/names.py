@@ -34,6 +34,8 @@ PINGREQ = const(0xC0)
 PINGRESP = const(0xD0)
 DISCONNECT = const(0xE0)
 PUBREL_OUT = const(0x62)  # PUBREL as sent: its fixed flags are 0010 (MQTT-3.6.1-1)
+SUBSCRIBE_OUT = const(0x82)  # SUBSCRIBE as sent (a bridge's): flags 0010 (MQTT-3.8.1-1)
+UNSUBSCRIBE_OUT = const(0xA2)  # UNSUBSCRIBE as sent: flags 0010 (MQTT-3.10.1-1)
 
 # PUBLISH's flags (3.3.1): DUP, QoS (two bits), RETAIN
 PUB_DUP = const(0x08)

@@ -9,7 +9,7 @@ from core.errors import ProtocolError
 from core import utf8
 from core.names import TYPE_SHIFT, TYPE_MASK, CONNACK, PUBLISH, PUBACK, PUBREC, PUBCOMP
 from core.names import SUBSCRIBE, UNSUBSCRIBE, UNSUBACK, PINGREQ, DISCONNECT
-from core.names import PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK
+from core.names import PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK, ACCEPTED
 from core.names import MSG_TOPIC, MSG_PAYLOAD, WILL_MSG, WILL_QOS, WILL_RETAIN
 
 
@@ -92,7 +92,7 @@ def sent(b, conn, data):
     t = data[0] >> TYPE_SHIFT
     who = _who(conn)
     if data[0] == CONNACK:
-        if data[3] == 0:
+        if data[3] == ACCEPTED:
             w = conn.will
             if w is None:
                 b.log("debug", "No will message specified.")
@@ -101,7 +101,7 @@ def sent(b, conn, data):
                       % (len(w[WILL_MSG][MSG_PAYLOAD]), w[WILL_RETAIN], w[WILL_QOS]))
                 b.log("debug", "\t%s" % w[WILL_MSG][MSG_TOPIC])
         b.log("debug", "Sending CONNACK to %s (%d, %d)" % (who, data[2], data[3]))
-    elif 4 <= t <= 7 and len(data) > 4:  # MQTT 5.0: with a reason code (core/v5.py)
+    elif PUBACK <= data[0] & TYPE_MASK <= PUBCOMP and len(data) > 4:  # MQTT 5.0: with a reason code (core/v5.py)
         ack(b, conn, data[0], data[2] << 8 | data[3], data[4])
     else:
         b.log("debug", "Sending %s to %s" % (packet_name(t), who))

@@ -20,14 +20,19 @@ from core.listener import Listener
 from core.proto import put_publish, put_varint, connack_text
 from core.topic import matches
 from core.bridge.conf import OUT, IN
+from core.names import (CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK,
+                        PINGREQ, PINGRESP, DISCONNECT, SUBSCRIBE_OUT, UNSUBSCRIBE_OUT,
+                        TYPE_MASK, TYPE_SHIFT, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK,
+                        LEVEL_BRIDGE, CONNECT_CLEAN, CONNECT_WILL, CONNECT_WILL_QOS_SHIFT,
+                        CONNECT_WILL_RETAIN, CONNECT_USERNAME, CONNECT_PASSWORD, ACCEPTED,
+                        BAD_PROTOCOL, SUBACK_FAILURE)
 
 _DOWN = const(0)  # waiting until `at` to connect
 _OPENING = const(1)  # the port is connecting (TCP, then TLS)
-_CONNACK = const(2)  # CONNECT sent
+_SENT = const(2)  # CONNECT sent
 _UP = const(3)
 _STOPPED = const(4)  # start_type once after its connection ended, or shut down
 _CONNECT_LIMIT_MS = const(20000)  # a connection (TCP, TLS, CONNACK) that takes longer fails
-_REFUSED_PROTOCOL = const(1)  # CONNACK: unacceptable protocol version (try_private)
 
 # the local connections' listener: no socket, no limit of its own or the broker's
 LOCAL = Listener(0, "bridge")
@@ -66,7 +71,7 @@ class Link:
         self.at = broker.now  # DOWN: when to connect; OPENING, CONNACK: when it began
         self.delay = 0  # the last backoff, ms (decorrelated jitter grows from it)
         self.addr = 0  # index in conf.addresses
-        self.private = conf.try_private  # CONNECT with level | 0x80 (off once refused)
+        self.private = conf.try_private  # CONNECT with level | LEVEL_BRIDGE (off once refused)
         self.again = False  # try the same address again at once (try_private refused)
         self.private_ok = False  # a CONNECT with try_private was accepted once
         self.out = bytearray()
@@ -109,7 +114,7 @@ class Link:
             a = self.conf.addresses[self.addr]
             self.b.log("notice", "Connecting bridge %s (%s:%d)" % (self.name, a[0], a[1]))
             return a
-        if st == _OPENING or st == _CONNACK:
+        if st == _OPENING or st == _SENT:
             if not self.closing and clock.diff(now, self.at) > _CONNECT_LIMIT_MS:
                 self._close("no connection within %d s" % (_CONNECT_LIMIT_MS // 1000))
         elif st == _UP and not self.closing:
@@ -119,7 +124,7 @@ class Link:
                     self._close("keepalive timeout: no PINGRESP within %d s"
                                 % self.conf.keepalive_interval)
             elif clock.diff(now, self.last_tx) >= ka:
-                self.out += b"\xc0\x00"  # PINGREQ
+                self.out += bytes((PINGREQ, 0))
                 self.ping = now
         return None
 
@@ -132,16 +137,18 @@ class Link:
     def opened(self, now):
         """The port's connection to the address poll() gave is up: CONNECT goes out."""
         c = self.conf
-        self.state = _CONNACK
+        self.state = _SENT
         body = bytearray()
         _put_str(body, "MQTT" if c.protocol_version == 4 else "MQIsdp")
-        body.append(c.protocol_version | (0x80 if self.private else 0))
+        body.append(c.protocol_version | (LEVEL_BRIDGE if self.private else 0))
         will = c.notifications and not c.notifications_local_only
-        flags = (0x02 if c.cleansession else 0) | (0x2C if will else 0)  # will QoS 1, retained
+        flags = CONNECT_CLEAN if c.cleansession else 0
+        if will:  # QoS 1, retained
+            flags |= CONNECT_WILL | 1 << CONNECT_WILL_QOS_SHIFT | CONNECT_WILL_RETAIN
         if c.remote_username is not None:
-            flags |= 0x80
+            flags |= CONNECT_USERNAME
             if c.remote_password is not None:
-                flags |= 0x40
+                flags |= CONNECT_PASSWORD
         body.append(flags)
         body.append(c.keepalive_interval >> 8)
         body.append(c.keepalive_interval & 0xFF)
@@ -153,7 +160,7 @@ class Link:
             _put_str(body, c.remote_username)
             if c.remote_password is not None:
                 _put_str(body, c.remote_password)
-        self.out += _packet(0x10, body)
+        self.out += _packet(CONNECT, body)
 
     def sent(self, n):
         """The port wrote the first n bytes of out: returns out, which this may refill."""
@@ -199,9 +206,9 @@ class Link:
         """The connection is gone (or could not be made): the next try after the backoff."""
         why = self.why or why
         up = self.state == _UP
-        if self.state == _CONNACK and self.conf.try_private and not self.private_ok and \
+        if self.state == _SENT and self.conf.try_private and not self.private_ok and \
                 self.why is None:
-            # closed after CONNECT without CONNACK: some brokers close on a level | 0x80
+            # closed after CONNECT without CONNACK: some brokers close on a level | LEVEL_BRIDGE
             # instead of refusing it; every other try goes without it until one is accepted
             self.private = not self.private
         a = self.conf.addresses[self.addr]
@@ -248,7 +255,7 @@ class Link:
     def stop(self):
         """Shutdown: DISCONNECT (its will is not published), the local side detached."""
         if self.state == _UP:
-            self.out += b"\xe0\x00"
+            self.out += bytes((DISCONNECT, 0))
         self.state = _STOPPED
         if self.conn is not None:
             self._detach("server shutdown")
@@ -352,13 +359,13 @@ class Link:
                 body.append(t[3])
                 want.append(t[0])
         if want:
-            b.received(conn, _packet(0x82, body))
+            b.received(conn, _packet(SUBSCRIBE_OUT, body))
         stale = [f for f in self.sess.subs if f not in want]  # from an earlier config
         if stale:
             body = bytearray(b"\x00\x02")
             for f in stale:
                 _put_str(body, f)
-            b.received(conn, _packet(0xA2, body))
+            b.received(conn, _packet(UNSUBSCRIBE_OUT, body))
 
     def _detach(self, why):
         conn = self.conn
@@ -381,7 +388,7 @@ class Link:
             self.private_ok = True
         self._event("connect", None, 0)
         if c.notifications and not c.notifications_local_only:
-            put_publish(self.out, 0x31, self.topic.encode(), 0, b"1")
+            put_publish(self.out, PUBLISH | PUB_RETAIN, self.topic.encode(), 0, b"1")
         pid = self._free_pid()
         sub = bytearray((pid >> 8, pid & 0xFF))
         unsub = bytearray(sub)
@@ -392,9 +399,9 @@ class Link:
             elif c.attempt_unsubscribe:
                 _put_str(unsub, t[1])
         if len(sub) > 2:
-            self.out += _packet(0x82, sub)
+            self.out += _packet(SUBSCRIBE_OUT, sub)
         if len(unsub) > 2:
-            self.out += _packet(0xA2, unsub)
+            self.out += _packet(UNSUBSCRIBE_OUT, unsub)
         self._attach()
         self._notify(b"1")
 
@@ -408,16 +415,16 @@ class Link:
 
     def _packet(self, b0, body):
         """One packet from the upstream."""
-        t = b0 >> 4
+        t = b0 & TYPE_MASK
         if self.state != _UP:
-            if t != 2 or len(body) != 2:
-                self._close("%s instead of CONNACK" % ("packet type %d" % t))
+            if t != CONNACK or len(body) != 2:
+                self._close("%s instead of CONNACK" % ("packet type %d" % (t >> TYPE_SHIFT)))
                 return
             rc = body[1]
-            if rc == 0:
+            if rc == ACCEPTED:
                 self._up()
                 return
-            if rc == _REFUSED_PROTOCOL and self.private:
+            if rc == BAD_PROTOCOL and self.private:
                 self.private = False  # not a bridge-aware broker: plain CONNECT next time
                 self.again = True
                 self._close("try_private refused (CONNACK 1): connecting as a plain client")
@@ -425,24 +432,24 @@ class Link:
             self._close("connection refused: %s (CONNACK %d)"
                         % (connack_text(rc) if rc < 6 else "code", rc))
             return
-        if t == 3:
+        if t == PUBLISH:
             self._incoming(b0, body)
-        elif t in (4, 5, 6, 7):  # acknowledgements: the local side's (ids pass through)
+        elif PUBACK <= t <= PUBCOMP:  # acknowledgements: the local side's (ids pass through)
             if self.conn is not None:
                 self.b.received(self.conn, bytes((b0, 2)) + body)
-        elif t == 9:
+        elif t == SUBACK:
             for i in range(2, len(body)):
-                if body[i] == 0x80:
+                if body[i] == SUBACK_FAILURE:
                     self.b.log("warning", "Bridge %s: the upstream refused a subscription."
                                % self.name)
-        elif t == 13:
+        elif t == PINGRESP:
             self.ping = None
-        elif t != 11:
-            self._close("unexpected packet type %d from the upstream" % t)
+        elif t != UNSUBACK:
+            self._close("unexpected packet type %d from the upstream" % (t >> TYPE_SHIFT))
 
     def _incoming(self, b0, body):
         """An in-direction PUBLISH: its topic mapped to the local one and published there."""
-        q = (b0 >> 1) & 3
+        q = (b0 >> PUB_QOS_SHIFT) & QOS_MASK
         n = (body[0] << 8) | body[1]
         topic = body[2:2 + n].decode()
         pid = (body[2 + n] << 8) | body[3 + n] if q else 0
@@ -453,7 +460,7 @@ class Link:
                 break
         if local is None or self.conn is None:  # not ours (an old subscription): acknowledged
             if q:
-                self.out += bytes((0x40 if q == 1 else 0x50, 2, pid >> 8, pid & 0xFF))
+                self.out += bytes((PUBACK if q == 1 else PUBREC, 2, pid >> 8, pid & 0xFF))
             return
         p = bytearray()
         put_publish(p, b0, local.encode(), pid, body[4 + n if q else 2 + n:])
@@ -461,19 +468,19 @@ class Link:
 
     def _local(self, b0, data, s, e):
         """One packet the broker wrote to the local side: to the upstream, mapped."""
-        t = b0 >> 4
-        if t == 3:
+        t = b0 & TYPE_MASK
+        if t == PUBLISH:
             self._outgoing(b0, data, s, e)
-        elif t in (4, 5, 6, 7):  # acknowledgements of in-direction messages, ids unchanged
+        elif PUBACK <= t <= PUBCOMP:  # acknowledgements of in-direction messages, ids unchanged
             self.out += data[s - 2:e]
-        elif t == 9:
+        elif t == SUBACK:
             for i in range(s + 2, e):
-                if data[i] == 0x80:
+                if data[i] == SUBACK_FAILURE:
                     self.b.log("warning", "Bridge %s: a local subscription was refused."
                                % self.name)
 
     def _outgoing(self, b0, data, s, e):
-        q = (b0 >> 1) & 3
+        q = (b0 >> PUB_QOS_SHIFT) & QOS_MASK
         n = (data[s] << 8) | data[s + 1]
         topic = data[s + 2:s + 2 + n].decode()
         pid = (data[s + 2 + n] << 8) | data[s + 3 + n] if q else 0
@@ -494,10 +501,10 @@ class Link:
                 remote = None
         if remote is None:  # not forwarded: the local side acknowledges it
             if q:
-                self.b.received(self.conn, bytes((0x40 if q == 1 else 0x50, 2, pid >> 8,
+                self.b.received(self.conn, bytes((PUBACK if q == 1 else PUBREC, 2, pid >> 8,
                                                   pid & 0xFF)))
             return
-        put_publish(self.out, b0 if c.outgoing_retain else b0 & 0xFE, rb, pid, data[ps:e])
+        put_publish(self.out, b0 if c.outgoing_retain else b0 & ~PUB_RETAIN, rb, pid, data[ps:e])
         self.sent_msgs += 1
 
 
