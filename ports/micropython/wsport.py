@@ -22,8 +22,9 @@ def install(server, engine):
     drop = server._drop
 
     def received(conn, data):
-        # data: the loop's receive buffer, server.mv[:n]; core/ws rewrites it in place
-        if conn.listener.protocol != "websockets":
+        # data: the loop's receive buffer, server.mv[:n]; core/ws rewrites it in place. No
+        # bytes: core/flow.py routes a packet kept back in conn.inbuf again (its MQTT bytes)
+        if conn.listener.protocol != "websockets" or not data:
             engine(conn, data)
             return
         w = conn.ws

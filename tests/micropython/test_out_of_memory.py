@@ -2,12 +2,13 @@
 nothing and waits in the session's queue; the broker retries it a second later. With
 back_pressure on, a packet whose routing finds no heap (a fragmented heap: a subscriber's
 grown output buffer has no block to move to) is kept and routed again: the publisher is
-not disconnected and nothing acknowledged is lost."""
+not disconnected and nothing acknowledged is lost; from a WebSocket client too (the
+port's real Server, wshook and wsport), without the client sending another byte."""
 
 import os
 import subprocess
 
-from mpbroker import ROOT, micropython_exe
+from mpbroker import PORT_DIR, ROOT, micropython_exe
 
 CORE_TESTS = os.path.join(ROOT, "tests", "core")
 
@@ -47,7 +48,9 @@ print("RETRY_AFTER", len(h.broker.retry))
 """
 
 
-FRAGMENTED = r"""
+# A back-pressure broker, a QoS 1 subscriber to t/#, and data: a retained QoS 1 PUBLISH
+# whose routing copies its 1,000-byte payload into one new block
+HELD = r"""
 import gc
 from core import flow  # noqa: F401  (loaded before the heap is short, as the port does)
 from harness import Harness
@@ -56,14 +59,16 @@ import mqttc
 h = Harness(back_pressure=True, sys_interval=0, slow_subscriber_timeout=2)
 b = h.broker
 sub = h.subscriber("s", "t/#", qos=1)
-pub = h.connected("p")
-# a retained QoS 1 PUBLISH: routing it copies its 1,000-byte payload into one new block
 data = mqttc.publish("t/r", b"r" * 1000, qos=1, retain=True, pid=5)
 if len(data) % 16 == 1:
     data = mqttc.publish("t/r", b"r" * 1001, qos=1, retain=True, pid=5)
-pub.send(data[:-1])  # all but its last byte: kept in the connection's input buffer
+"""
+
+# The heap filled with 200-byte blocks and holes of about 400 bytes: none for the payload's
+# copy (b.stuck has room for one entry first)
+FRAGMENT = r"""
 b.stuck.append(0)
-b.stuck.pop()  # the list has room for one entry
+b.stuck.pop()
 gc.collect()
 fill = [None] * 4000
 n = 0
@@ -77,6 +82,12 @@ for i in range(0, n - 1, 8):  # holes of about 400 bytes: none for the payload's
     fill[i] = None
     fill[i + 1] = None
 gc.collect()
+"""
+
+FRAGMENTED = HELD + r"""
+pub = h.connected("p")
+pub.send(data[:-1])  # all but its last byte: kept in the connection's input buffer
+""" + FRAGMENT + r"""
 b.received(pub.conn, data[-1:])  # completes the packet in place; routing finds no heap
 print("KEPT", len(b.stuck), pub.conn.closing, len(pub.conn.inbuf or b"") == len(data))
 if KEEP_FULL:  # the heap never recovers: after slow_subscriber_timeout the load is shed
@@ -92,9 +103,51 @@ print("ACK", [(p.type, p.pid) for p in pub.packets()], len(b.stuck), pub.conn.cl
 """
 
 
+# The same packet from a WebSocket client, read as the MicroPython port reads: into the
+# Server's receive buffer, through the broker.received that wshook/wsport install
+WS_FRAGMENTED = HELD + r"""
+from core import ws
+from core.listener import Listener
+from loop import Server
+from test_ws import KEY, masked, unframe
+import wshook
+
+server = Server(b, h._log)
+wshook.install(server)
+l = Listener(8080)
+l.protocol = "websockets"
+h.cfg.listeners.append(l)
+conn = b.open(l, "127.0.0.1", 40000)
+
+
+def feed(x):
+    server.buf[:len(x)] = x
+    b.received(conn, server.mv[:len(x)])
+    b.pending.clear()
+
+
+feed(b"GET /mqtt HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     b"Sec-WebSocket-Key: " + KEY.encode() + b"\r\nSec-WebSocket-Version: 13\r\n"
+     b"Sec-WebSocket-Protocol: mqtt\r\n\r\n")
+feed(masked(mqttc.connect("p")))
+last = masked(data[-1:])  # framed before the heap is short
+feed(masked(data[:-1]))  # all but its last byte: kept in the connection's input buffer
+""" + FRAGMENT + r"""
+feed(last)  # completes the packet; routing finds no heap
+print("KEPT", len(b.stuck), conn.closing, len(conn.inbuf or b"") == len(data))
+fill = None
+gc.collect()
+h.advance(1000)  # no byte from the client: flow.check routes the kept packet again
+print("GOT", [(p.topic, len(p.payload), p.retain) for p in sub.publishes()])
+ws.frame(conn)
+out = bytes(conn.out)
+print("ACK", unframe(out[out.index(b"\r\n\r\n") + 4:]), len(b.stuck), conn.closing)
+"""
+
+
 def _run(script=SCRIPT, heap="2m"):
     env = dict(os.environ)
-    env["MICROPYPATH"] = ROOT + ":" + CORE_TESTS
+    env["MICROPYPATH"] = ":".join((ROOT, CORE_TESTS, PORT_DIR))
     r = subprocess.run([micropython_exe(), "-X", "heapsize=" + heap, "-c", script],
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -126,3 +179,11 @@ def test_a_packet_that_finds_no_heap_for_slow_subscriber_timeout_costs_its_conne
     out = _run("KEEP_FULL = True\n" + FRAGMENTED, "256k")
     assert out["KEPT"] == "1 False True"
     assert out["SHED"] == "True 0 1"  # closed, logged once, no longer kept
+
+
+def test_a_websocket_packet_kept_for_heap_is_routed_again_without_more_bytes_from_it():
+    out = _run(WS_FRAGMENTED, "384k")
+    assert out["KEPT"] == "1 False True"
+    assert out["GOT"] in ("[(b't/r', 1000, 0)]", "[(b't/r', 1001, 0)]")  # delivered once
+    # the CONNACK and the PUBACK, framed together (the test frames only once)
+    assert out["ACK"] == "[(2, b' \\x02\\x00\\x00@\\x02\\x00\\x05')] 0 False"
