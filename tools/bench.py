@@ -8,6 +8,7 @@
   python tools/bench.py --capture     # capture of every event off / on / receiver black-holed
   python tools/bench.py --compare --board esp32 --scenarios burst --payload 64   # as a board
   python tools/bench.py --bridge      # this broker's bridge vs mosquitto's, to one upstream
+  python tools/bench.py --compare --v5   # each scenario with MQTT 3.1.1 and 5.0 clients
 
 Scenarios: fanin, fanout, qos1, latency, idle (the default set), burst and q1fanin
 (back-pressure: every message delivered, nobody disconnected? see SCENARIOS), bridge0 and
@@ -64,13 +65,19 @@ STALL_S = 0.2
 # (tools/wsclient.py, one masked binary frame per write, as clients frame their writes)
 WS = "ws:"
 WS_SCENARIOS = ("fanin", "fanout", "qos1")  # the QoS 0 and QoS 1 flows
+# a host given as V5 + host (either of the above): the load generator's clients speak MQTT
+# 5.0 (no properties: what the protocol itself costs a broker)
+V5 = "v5:"
+V5_SUFFIX = "@v5"  # a scenario name + V5_SUFFIX: that scenario with MQTT 5.0 clients
 
 
 class BenchError(Exception):
     """A scenario could not run (connection refused, protocol error, timeout)."""
 
 
-# --- MQTT 3.1.1 encoding ----------------------------------------------------
+# --- MQTT 3.1.1 and 5.0 encoding ---------------------------------------------
+# In 5.0 a CONNECT, SUBSCRIBE and PUBLISH carry a property length (0 here) after their
+# fixed fields; a CONNACK, SUBACK and PUBLISH from the broker may carry properties.
 
 def packet(b0, body):
     """The packet with first byte b0 and body (its remaining length between)."""
@@ -86,23 +93,46 @@ def mqtt_str(s):
     return struct.pack(">H", len(b)) + b
 
 
-def connect_packet(client_id, keepalive=60, clean=True):
-    """CONNECT, MQTT 3.1.1 (clean session unless clean is False)."""
-    body = mqtt_str("MQTT") + bytes([4, 0x02 if clean else 0]) + struct.pack(">H", keepalive) \
-        + mqtt_str(client_id)
+def connect_packet(client_id, keepalive=60, clean=True, v5=False):
+    """CONNECT, MQTT 3.1.1 or 5.0 (clean session / clean start unless clean is False; a
+    5.0 session then never expires, as a 3.1.1 persistent one)."""
+    props = (b"\x05\x11\xff\xff\xff\xff" if not clean else b"\x00") if v5 else b""
+    body = mqtt_str("MQTT") + bytes([5 if v5 else 4, 0x02 if clean else 0]) \
+        + struct.pack(">H", keepalive) + props + mqtt_str(client_id)
     return packet(0x10, body)
 
 
-def subscribe_packet(pid, topic_filter, qos):
+def subscribe_packet(pid, topic_filter, qos, v5=False):
     """SUBSCRIBE for one filter."""
-    body = struct.pack(">H", pid) + mqtt_str(topic_filter) + bytes([qos])
+    body = struct.pack(">H", pid) + (b"\x00" if v5 else b"") + mqtt_str(topic_filter) \
+        + bytes([qos])
     return packet(0x82, body)
 
 
-def publish_packet(topic, payload, qos=0, pid=0):
-    """PUBLISH (no DUP, no retain)."""
-    body = mqtt_str(topic) + (struct.pack(">H", pid) if qos else b"") + payload
+def publish_packet(topic, payload, qos=0, pid=0, v5=False):
+    """PUBLISH (no DUP, no retain, no properties)."""
+    body = mqtt_str(topic) + (struct.pack(">H", pid) if qos else b"") \
+        + (b"\x00" if v5 else b"") + payload
     return packet(0x30 | (qos << 1), body)
+
+
+def split_v5(host):
+    """(host without the V5 prefix, True when its clients speak MQTT 5.0)."""
+    if host.startswith(V5):
+        return host[len(V5):], True
+    return host, False
+
+
+def varint_at(buf, i):
+    """(value, index after it) of the variable byte integer at buf[i]."""
+    n = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        if b < 0x80:
+            return n, i
+        shift += 7
 
 
 DISCONNECT = b"\xe0\x00"
@@ -114,15 +144,16 @@ class Conn:
     """A blocking MQTT client socket with a receive buffer for the handshake phase."""
 
     def __init__(self, host, port, client_id, timeout=IO_TIMEOUT_S, keepalive=60, clean=True):
+        host, self.v5 = split_v5(host)
         if host.startswith(WS):  # MQTT over WebSockets: each sendall() is one frame
             self.sock = wsclient.connect(host[len(WS):], port, timeout)
         else:
             self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
-        self.sock.sendall(connect_packet(client_id, keepalive, clean))
+        self.sock.sendall(connect_packet(client_id, keepalive, clean, self.v5))
         hdr, body = self.read_packet()
-        if hdr != 0x20 or len(body) != 2:
+        if hdr != 0x20 or len(body) < 2:
             raise BenchError("expected CONNACK, got packet type 0x%02x" % hdr)
         if body[1] != 0:
             raise BenchError("CONNACK refused the connection: return code %d" % body[1])
@@ -143,11 +174,13 @@ class Conn:
 
     def subscribe(self, topic_filter, qos):
         """SUBSCRIBE and wait for the SUBACK granting it."""
-        self.sock.sendall(subscribe_packet(1, topic_filter, qos))
+        self.sock.sendall(subscribe_packet(1, topic_filter, qos, self.v5))
         while True:
             hdr, body = self.read_packet()
             if hdr == 0x90:
-                if len(body) < 3 or body[2] == 0x80:
+                at = varint_at(body, 2) if self.v5 and len(body) > 2 else (0, 2)
+                at = at[0] + at[1]  # the reason codes after a 5.0 SUBACK's properties
+                if len(body) <= at or body[at] >= 0x80:
                     raise BenchError("SUBACK refused %r" % topic_filter)
                 return
             if hdr & 0xF0 != 0x30:
@@ -201,15 +234,22 @@ def packets(buf):
         i = parsed[2]
 
 
-def publishes(buf):
-    """[(first byte, payload start)] of the whole PUBLISH packets at the start of buf (a
-    QoS 1/2 one's packet id is the 2 bytes before its payload), and where the rest starts."""
+def publishes(buf, v5=False):
+    """[(first byte, payload start, packet id)] of the whole PUBLISH packets at the start of
+    buf (id 0 for QoS 0), and where the rest starts; v5: they carry properties."""
     got, i = packets(buf)
     out = []
     for h, s, e in got:
         if h & 0xF0 == 0x30:
             p = s + 2 + ((buf[s] << 8) | buf[s + 1])
-            out.append((h, p + 2 if h & 0x06 else p))
+            pid = 0
+            if h & 0x06:
+                pid = (buf[p] << 8) | buf[p + 1]
+                p += 2
+            if v5:
+                n, p = varint_at(buf, p)
+                p += n
+            out.append((h, p, pid))
     return out, i
 
 
@@ -317,7 +357,7 @@ def pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_size, du
     a steady-state rate, not how much the kernel and the broker can buffer. If the
     subscribers make no progress for STALL_S (a broker may drop QoS 0), send anyway."""
     c = Conn(host, port, "bench-" + name)
-    pkt = publish_packet(topic, b"x" * payload_size)
+    pkt = publish_packet(topic, b"x" * payload_size, v5=c.v5)
     per_batch = max(1, BATCH_BYTES // len(pkt))
     if limit:
         per_batch = max(1, min(per_batch, limit // 8))
@@ -356,7 +396,7 @@ def qos1_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_siz
     each payload starts with the monotonic_ns it was sent at (flow_sub_body's latency)."""
     c = Conn(host, port, "bench-" + name)
     payload = b"x" * (max(8, payload_size) if stamp else payload_size)
-    pkts = [b""] + [publish_packet(topic, payload, 1, pid) for pid in range(1, 65536)]
+    pkts = [b""] + [publish_packet(topic, payload, 1, pid, c.v5) for pid in range(1, 65536)]
     at = len(pkts[1]) - len(payload)  # where the payload starts
     outstanding = bytearray(65536)
     sock = c.sock
@@ -402,7 +442,9 @@ def qos1_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_siz
         k = 0
         got, i = packets(buf)
         for h, s, e in got:
-            if h == 0x40 and e - s == 2:
+            if h == 0x40 and e - s >= 2:  # 5.0: a reason code and properties may follow
+                if e - s > 2 and buf[s + 2] >= 0x80:
+                    raise BenchError("PUBACK reason code 0x%02x" % buf[s + 2])
                 pid = (buf[s] << 8) | buf[s + 1]
                 if not outstanding[pid]:
                     raise BenchError("PUBACK for packet id %d that is not in flight" % pid)
@@ -441,8 +483,8 @@ def lat_sub_body(name, ready_q, start_ev, res_q, host, port, topic, count, durat
         if not data:
             raise BenchError("broker closed the subscriber connection")
         buf += data
-        pubs, i = publishes(buf)
-        for h, p in pubs:
+        pubs, i = publishes(buf, c.v5)
+        for h, p, _ in pubs:
             lats.append(now - int.from_bytes(buf[p:p + 8], "big"))
         del buf[:i]
     c.close()
@@ -452,7 +494,7 @@ def lat_sub_body(name, ready_q, start_ev, res_q, host, port, topic, count, durat
 def lat_pub_body(name, ready_q, start_ev, res_q, host, port, topic, count, payload_size, interval):
     """Latency publisher: one QoS 0 message every interval s with a monotonic_ns stamp."""
     c = Conn(host, port, "bench-" + name)
-    head = publish_packet(topic, b"\0" * max(8, payload_size))
+    head = publish_packet(topic, b"\0" * max(8, payload_size), v5=c.v5)
     head, pad = head[:len(head) - max(8, payload_size)], b"x" * (max(8, payload_size) - 8)
     sock = c.sock
     ready_q.put((name, "ready"))
@@ -498,10 +540,10 @@ def flow_sub_body(name, ready_q, start_ev, res_q, host, port, topic_filter, qos,
         last = time.monotonic()
         buf += data
         acks = bytearray()
-        pubs, i = publishes(buf)
-        for h, p in pubs:
+        pubs, i = publishes(buf, c.v5)
+        for h, p, pid in pubs:
             if h & 0x06:
-                acks += b"\x40\x02" + buf[p - 2:p]
+                acks += bytes((0x40, 2, pid >> 8, pid & 0xFF))
             total += 1
             if last < t_end:
                 in_window += 1
@@ -522,7 +564,7 @@ def burst_pub_body(name, ready_q, start_ev, res_q, host, port, topic, payload_si
     of its own: a broker that reads on regardless must buffer, drop or disconnect)."""
     c = Conn(host, port, "bench-" + name)
     size = max(8, payload_size)
-    head = publish_packet(topic, b"\0" * size)[:-size]
+    head = publish_packet(topic, b"\0" * size, v5=c.v5)[:-size]
     pad = b"x" * (size - 8)
     sock = c.sock
     sock.settimeout(IO_TIMEOUT_S * 3)
@@ -574,7 +616,8 @@ def idle_body(name, ready_q, start_ev, res_q, host, port, n, window):
     """Open n MQTT connections (at most window handshakes at once), then a QoS 0 round trip."""
     ready_q.put((name, "ready"))
     _wait_start(name, start_ev)
-    addr = (host, port)
+    ip, v5 = split_v5(host)
+    addr = (ip, port)
     sel = selectors.DefaultSelector()
     opened = []
     accepted = refused = errors = 0
@@ -609,7 +652,7 @@ def idle_body(name, ready_q, start_ev, res_q, host, port, n, window):
                     first_error = first_error or os.strerror(err)
                     done = True
                 else:
-                    s.send(connect_packet("idle-%s-%d" % (tag, st[0])))
+                    s.send(connect_packet("idle-%s-%d" % (tag, st[0]), v5=v5))
                     st[1] = True
                     sel.modify(s, selectors.EVENT_READ, st)
             else:
@@ -622,11 +665,13 @@ def idle_body(name, ready_q, start_ev, res_q, host, port, n, window):
                     done = True
                 else:
                     st[2] += data
-                    if len(st[2]) >= 4:
+                    got = parse_one(st[2])
+                    if got is not None:  # a 5.0 CONNACK carries properties too
                         done = True
-                        ok = st[2][:4] == b"\x20\x02\x00\x00"
+                        ok = got[0] == 0x20 and got[2] - got[1] >= 2 and \
+                            st[2][got[1]:got[1] + 2] == b"\x00\x00"
                         if not ok:
-                            first_error = first_error or "CONNACK %r" % bytes(st[2][:4])
+                            first_error = first_error or "CONNACK %r" % bytes(st[2][:got[2]])
             if done:
                 sel.unregister(s)
                 pending -= 1
@@ -647,7 +692,7 @@ def idle_body(name, ready_q, start_ev, res_q, host, port, n, window):
         sub.subscribe("bench/idle/rt", 0)
         pub = Conn(host, port, "bench-idle-pub-" + tag)
         t1 = time.monotonic()
-        pub.sock.sendall(publish_packet("bench/idle/rt", b"ping"))
+        pub.sock.sendall(publish_packet("bench/idle/rt", b"ping", v5=v5))
         while True:
             hdr, body = sub.read_packet()
             if hdr & 0xF0 == 0x30:
@@ -1084,14 +1129,15 @@ def run_scenarios(host, port, names, opt, broker=None):
     values, details = {}, {}
     opt.broker_pid = broker.proc.pid if broker is not None else opt.pid
     for name in names:
-        fn, metrics = SCENARIOS[name]
+        base, suffix = split_name(name)
+        fn = SCENARIOS[base][0]
         log("bench: %s on %s:%d ..." % (name, host, port))
         try:
-            vals, det = fn(host, port, opt)
-            values.update(vals)
+            vals, det = fn(V5 + host if suffix else host, port, opt)
+            values.update((k + suffix, v) for k, v in vals.items())
             details[name] = det
         except (BenchError, OSError) as e:
-            for key, _, _, _ in metrics:
+            for key, _, _, _ in scenario_rows(name):
                 values[key] = None
             details[name] = "error: %s" % e
             if broker is not None and not broker.alive():
@@ -1114,12 +1160,44 @@ def ratio(ours, theirs, better):
     return "%.2f" % (ours / theirs if better == HIGHER else theirs / ours)
 
 
+def split_name(name):
+    """(scenario, "" or V5_SUFFIX) of a scenario name, e.g. "qos1@v5" -> ("qos1", "@v5")."""
+    base, at, _ = name.partition(V5_SUFFIX)
+    return base, V5_SUFFIX if at else ""
+
+
+def scenario_rows(name):
+    """The metric descriptors of scenario name; of its MQTT 5.0 run ("qos1@v5": keys end
+    in @v5, labels say v5 before the colon)."""
+    base, suffix = split_name(name)
+    rows = SCENARIOS[base][1]
+    if not suffix:
+        return rows
+    return [(k + suffix, label.replace(":", " v5:", 1), better, f)
+            for k, label, better, f in rows]
+
+
 def metric_rows(names):
     """The metric descriptors of the selected scenarios, in order."""
     rows = []
     for n in names:
-        rows.extend(SCENARIOS[n][1])
+        rows.extend(scenario_rows(n))
     return rows
+
+
+def print_v5_ratios(names, results, heads):
+    """Markdown table: each metric's MQTT 5.0 value over its 3.1.1 value (>1: 5.0 better),
+    for each broker's (values, details) in results, headed heads."""
+    print("| metric | %s |" % " | ".join("%s: 5.0 / 3.1.1" % h for h in heads))
+    print("|---|%s" % ("---|" * len(heads)))
+    for n in names:
+        if split_name(n)[1]:
+            continue
+        for (key, label, better, f), (key5, _, _, _) in zip(scenario_rows(n),
+                                                            scenario_rows(n + V5_SUFFIX)):
+            print("| %s | %s |" % (label, " | ".join(ratio(r[0].get(key5), r[0].get(key), better)
+                                                    for r in results)))
+    print()
 
 
 def print_single(names, values, details, rss=None):
@@ -1127,7 +1205,7 @@ def print_single(names, values, details, rss=None):
     print("| metric | result | details |")
     print("|---|---|---|")
     for n in names:
-        for i, (key, label, _, f) in enumerate(SCENARIOS[n][1]):
+        for i, (key, label, _, f) in enumerate(scenario_rows(n)):
             print("| %s | %s | %s |" % (label, fmt(values.get(key), f),
                                         details.get(n, "") if i == 0 else ""))
     if rss is not None:
@@ -1538,7 +1616,11 @@ def parse_args(argv):
             ("--restart", "time the start of this broker and of mosquitto on persistence "
                           "files holding %d retained messages and %d sessions with %d queued "
                           "messages each (made through MQTT)"
-                          % (RESTART_RETAINED, RESTART_SESSIONS, RESTART_QUEUED))):
+                          % (RESTART_RETAINED, RESTART_SESSIONS, RESTART_QUEUED)),
+            ("--v5", "run every scenario twice on each broker, with MQTT 3.1.1 and then with "
+                     "MQTT 5.0 clients (rows 'NAME v5:'; a scenario named NAME%s in "
+                     "--scenarios runs only with 5.0 clients), and show 5.0 / 3.1.1"
+                     % V5_SUFFIX)):
         p.add_argument(flag, action="store_true", help=text)
     p.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
                    help="comma-separated subset of: %s (default %s)"
@@ -1560,7 +1642,7 @@ def parse_args(argv):
                    help="config lines for this broker only, e.g. 'back_pressure true'")
     opt = p.parse_args(argv)
     names = [s.strip() for s in opt.scenarios.split(",") if s.strip()]
-    bad = [s for s in names if s not in SCENARIOS]
+    bad = [s for s in names if split_name(s)[0] not in SCENARIOS]
     if bad or not names:
         p.error("unknown scenario(s) %s; choose from %s"
                 % (", ".join(bad) or "(none)", ", ".join(SCENARIOS)))
@@ -1573,6 +1655,8 @@ def parse_args(argv):
         p.error("--duration must be positive")
     if opt.payload < 0 or opt.payload > 100000:
         p.error("--payload must be between 0 and 100000")
+    if opt.v5:
+        names = [m for n in names for m in ((n, n + V5_SUFFIX) if not split_name(n)[1] else (n,))]
     opt.names = names
     opt.conf_text = ""
     if opt.board and not opt.conf:
@@ -1618,7 +1702,7 @@ def main(argv=None):
               % " | ".join("%d" % n for _, _, n in runs))
         return 0
     if opt.websockets:
-        names = [n for n in names if n in WS_SCENARIOS] or list(WS_SCENARIOS)
+        names = [n for n in names if split_name(n)[0] in WS_SCENARIOS] or list(WS_SCENARIOS)
         try:
             tcp, ws = bench_websockets(ours_argv, names, opt)
         except BenchError as e:
@@ -1654,6 +1738,9 @@ def main(argv=None):
             log("bench: %s" % e)
             return 2
         print_compare(names, ours, theirs, opt)
+        if opt.v5:
+            print()
+            print_v5_ratios(names, (ours, theirs), ("this broker", "mosquitto"))
         failed = any(v is None for v in list(ours[0].values()) + list(theirs[0].values()))
     elif opt.broker_cmd or opt.board:
         try:
@@ -1663,6 +1750,9 @@ def main(argv=None):
             log("bench: %s" % e)
             return 2
         print_single(names, values, details, values.get("rss_mib"))
+        if opt.v5:
+            print()
+            print_v5_ratios(names, ((values, details),), ("this broker",))
         failed = any(v is None for v in values.values())
     else:
         values, details = run_scenarios(opt.host, opt.port, names, opt)
