@@ -83,3 +83,28 @@ def test_mutated_valid_packets_never_escape_received(noise, pos):
     i = pos % len(data)
     data[i:i + len(noise)] = noise
     _feed(b, logs, [bytes(data)])
+
+
+# ---- MQTT 5.0 (tests/v5_strategies.py) ----
+
+from v5_strategies import CONNECTS, PACKETS  # noqa: E402
+
+
+@SETTINGS
+@given(CONNECTS, st.lists(PACKETS, max_size=8), st.integers(0, 40))
+def test_v5_packets_after_a_v5_connect_never_escape_received(connect, parts, cut):
+    b, logs = _broker(False)
+    data = connect + b"".join(parts)
+    k = min(len(connect) + cut, len(data))
+    _feed(b, logs, [data[:k], data[k:]])
+
+
+@SETTINGS
+@given(CONNECTS, st.lists(PACKETS, min_size=1, max_size=4), st.binary(min_size=1, max_size=24),
+       st.integers(0, 255))
+def test_mutated_v5_packets_never_escape_received(connect, parts, noise, pos):
+    b, logs = _broker(False)
+    data = bytearray(connect + b"".join(parts))
+    i = pos % len(data)
+    data[i:i + len(noise)] = noise
+    _feed(b, logs, [bytes(data)])

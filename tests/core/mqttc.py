@@ -574,3 +574,10 @@ def decode5(ptype, flags, body):
 def split5(data):
     """Parse complete v5 packets from data; returns (packets, leftover bytes)."""
     return split(data, decode5)
+
+
+# ---- MQTT 5.0 PUBLISH properties (section 3.3.2.3) ----
+
+# The properties a client may put in a PUBLISH (Subscription Identifier only from the
+# server, MQTT-3.3.4-6)
+PUBLISH_PROPERTIES = (0x01, 0x02, 0x03, 0x08, 0x09, 0x23, 0x26)

@@ -1,6 +1,8 @@
 """Network fuzzing of the running broker (CPython port): random and mutated packets over
 many short connections while a well-behaved paho publisher sends QoS 1 messages to a paho
-subscriber; in the WebSockets mode the fuzzed connections go to a `protocol websockets`
+subscriber; in the MQTT 5.0 mode the fuzzed packets are 5.0 ones (CONNECT level 5,
+properties of every kind on every packet, reason codes) and the paho clients speak 5.0; in
+the WebSockets mode the fuzzed connections go to a `protocol websockets`
 listener: handshakes, mutated or not, and the packets in frames cut at random places, some
 of them malformed (unmasked, text, reserved opcodes and bits, fragmented or long control
 frames, wrong lengths). The broker must stay up, the subscriber must get every message, the log must
@@ -48,6 +50,53 @@ def valid_packets(rng):
         mqttc.pubrel(rng.randrange(65536)), mqttc.pubcomp(rng.randrange(65536)),
         mqttc.pingreq(), mqttc.disconnect(),
     ]
+
+
+def random_props(rng, idents=tuple(mqttc.PROP_TYPES)):
+    """A property block of 0-4 properties of idents with random values of their types."""
+    items = []
+    for _ in range(rng.randrange(5)):
+        ident = rng.choice(idents)
+        t = mqttc.PROP_TYPES[ident]
+        if t in ("s", "b", "p"):
+            v = rng.choice(TOPICS + ["", "k", "\u00e9t\u00e9"])
+            v = (v, rng.choice(TOPICS)) if t == "p" else v
+        else:
+            v = rng.randrange(1 << 28 if t == "v" else 1 << (8 * t))
+        items.append((ident, v))
+    return mqttc.props(items)
+
+
+def valid_packets5(rng):
+    """A list of MQTT 5.0 client packets to mutate: mostly well-formed, the properties
+    valid for the packet more often than not."""
+    t = rng.choice(TOPICS[:2] + TOPICS[6:])
+    pub = mqttc.PUBLISH_PROPERTIES if rng.random() < 0.7 else tuple(mqttc.PROP_TYPES)
+    will = (rng.choice(TOPICS[:2]), b"w", rng.randrange(3),
+            rng.random() < 0.5) if rng.random() < 0.3 else None
+    pid = rng.randrange(1, 65536)
+    acks = [mqttc.packet(first, mqttc.u16(rng.randrange(65536)) + bytes([rng.choice(
+        (0, 0x10, 0x80, 0x92, 0x99))]) + random_props(rng, (0x1F, 0x26)))
+        for first in (0x40, 0x50, 0x62, 0x70)]
+    return [
+        mqttc.connect5(rng.choice(CIDS), clean=rng.random() < 0.8,
+                       keepalive=rng.randrange(120), properties=random_props(
+                           rng, (0x11, 0x17, 0x19, 0x21, 0x22, 0x26, 0x27)), will=will,
+                       will_properties=random_props(rng, pub + (0x18,)),
+                       username="u" if rng.random() < 0.2 else None),
+        mqttc.publish5(t, bytes(rng.randrange(256) for _ in range(rng.randrange(40))),
+                       rng.randrange(3), rng.random() < 0.2, False, pid,
+                       random_props(rng, pub)),
+        mqttc.publish5("", b"aliased", 1, False, False, pid,
+                       mqttc.props([(0x23, rng.randrange(12))])),
+        mqttc.packet(0x82, mqttc.u16(pid) + random_props(rng, (0x0B, 0x26)) + mqttc.mstr(
+            rng.choice(TOPICS + ["$share/g/fz/a"])) + bytes([rng.randrange(64)])),
+        mqttc.packet(0xA2, mqttc.u16(pid) + random_props(rng, (0x26,)) + mqttc.mstr(
+            rng.choice(TOPICS))),
+        mqttc.packet(0xE0, bytes([rng.choice((0, 4, 0x80))]) + random_props(rng, (0x11, 0x1F))),
+        mqttc.packet(0xF0, bytes([rng.choice((0, 0x18, 0x19))]) + random_props(rng, (0x15, 0x16))),
+        mqttc.pingreq(),
+    ] + acks
 
 
 def mutate(rng, data):
@@ -113,10 +162,10 @@ def ws_stream(rng, host, port, stream):
     return out
 
 
-def fuzz_connection(rng, host, port, ws=False):
-    """One short connection: a stream of valid and mutated packets (in WebSocket frames
-    with ws); returns packets sent."""
-    pkts = valid_packets(rng)
+def fuzz_connection(rng, host, port, ws=False, v5=False):
+    """One short connection: a stream of valid and mutated packets (5.0 ones with v5, in
+    WebSocket frames with ws); returns packets sent."""
+    pkts = valid_packets5(rng) if v5 else valid_packets(rng)
     stream = []
     if rng.random() < 0.75:
         stream.append(pkts[0])  # mostly past CONNECT, so later packets reach the handlers
@@ -156,7 +205,8 @@ def fuzz_connection(rng, host, port, ws=False):
 class GoodClients:
     """A paho subscriber on good/# (QoS 1) and a publisher sending numbered QoS 1 messages."""
 
-    def __init__(self, host, port):
+    def __init__(self, host, port, v5=False):
+        self.v5 = v5
         self.got = set()
         self.lock = threading.Lock()
         self.sub = self._client(host, port)
@@ -171,12 +221,22 @@ class GoodClients:
         self.thread = threading.Thread(target=self._publish, daemon=True)
 
     def _client(self, host, port):
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                        client_id="good-" + uuid.uuid4().hex[:8], protocol=mqtt.MQTTv311,
-                        clean_session=False)
+        cid = "good-" + uuid.uuid4().hex[:8]
         acks = queue.Queue()
-        c.on_connect = lambda cl, u, f, rc, p: acks.put(rc)
-        c.connect(host, port, keepalive=30)
+        if self.v5:
+            from paho.mqtt.properties import Properties
+            from paho.mqtt.packettypes import PacketTypes
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid,
+                            protocol=mqtt.MQTTv5)
+            cp = Properties(PacketTypes.CONNECT)
+            cp.SessionExpiryInterval = 300  # a persistent session, as clean_session=False
+            c.on_connect = lambda cl, u, f, rc, p: acks.put(rc)
+            c.connect(host, port, keepalive=30, clean_start=False, properties=cp)
+        else:
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid,
+                            protocol=mqtt.MQTTv311, clean_session=False)
+            c.on_connect = lambda cl, u, f, rc, p: acks.put(rc)
+            c.connect(host, port, keepalive=30)
         c.loop_start()
         assert acks.get(timeout=WAIT) == 0
         return c
@@ -207,45 +267,47 @@ class GoodClients:
             c.loop_stop()
 
 
-def end_sessions(host, port):
+def end_sessions(host, port, v5=False):
     """A clean-session CONNECT and DISCONNECT for every fuzz client id. A fuzzed persistent
     session subscribed to "#" keeps queueing the good client's messages while offline (up to
     max_queued_messages, as mosquitto does): state kept on purpose, not a leak, so it is
     ended before memory is compared (MQTT-3.1.2-6: a clean session discards the old one)."""
     for cid in CIDS:
         with socket.create_connection((host, port), timeout=WAIT) as s:
-            s.sendall(mqttc.connect(cid, clean=True))
+            s.sendall(mqttc.connect5(cid) if v5 else mqttc.connect(cid, clean=True))
             ack = mqttc.read_packet(s)
-            assert ack == (0x20, b"\x00\x00"), "clean CONNECT of %s: %r" % (cid, ack)
+            assert ack[0] == 0x20 and ack[1][:2] == b"\x00\x00", \
+                "clean CONNECT of %s: %r" % (cid, ack)
             s.sendall(mqttc.disconnect())
 
 
-def run_fuzz(host, port, alive, memory, label, ws_port=None):
+def run_fuzz(host, port, alive, memory, label, ws_port=None, v5=False):
     """Fuzz a broker; alive() -> bool, memory() -> bytes; ws_port: fuzz its WebSocket
-    listener there (the good clients stay on port). Returns a summary dict."""
+    listener there (the good clients stay on port); v5: MQTT 5.0 packets and good clients.
+    Returns a summary dict."""
     fport = ws_port or port
     seed = int(os.environ.get("FUZZ_SEED", "0")) or random.randrange(1, 1 << 31)
     rng = random.Random(seed)
     print("%s network fuzz: seed %d (FUZZ_SEED=%d to replay)" % (label, seed, seed))
-    good = GoodClients(host, port)
+    good = GoodClients(host, port, v5)
     good.thread.start()
     try:
         # warm up so that buffers and caches exist before the reference reading
         sent = 0
         while sent < PACKETS // 10:
-            sent += fuzz_connection(rng, host, fport, ws_port is not None)
+            sent += fuzz_connection(rng, host, fport, ws_port is not None, v5)
         time.sleep(1.0)
         before = memory()
         deadline = time.monotonic() + SECONDS
         conns = 0
         while sent < PACKETS and time.monotonic() < deadline:
-            sent += fuzz_connection(rng, host, fport, ws_port is not None)
+            sent += fuzz_connection(rng, host, fport, ws_port is not None, v5)
             conns += 1
             assert alive(), "broker died (seed %d, after %d packets)" % (seed, sent)
         good.stop.set()
         good.thread.join(WAIT)
         missing = good.missing()
-        end_sessions(host, port)
+        end_sessions(host, port, v5)
         time.sleep(1.5)  # fuzz connections closed, timers run
         after = memory()
     finally:
@@ -270,13 +332,13 @@ def _vm_rss(pid):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("mode", ["tcp", "websockets"])
+@pytest.mark.parametrize("mode", ["tcp", "websockets", "tcp-v5"])
 def test_fuzzed_packets_do_not_disturb_a_well_behaved_client(broker_factory, mode):
     b = broker_factory("listener {port} 127.0.0.1\nallow_anonymous true\n"
                        "connection_messages false\nlistener {port2} 127.0.0.1\n"
                        "protocol websockets\n")
     s = run_fuzz(b.host, b.port, lambda: b.proc.poll() is None, lambda: _vm_rss(b.proc.pid),
-                 "CPython " + mode, b.port2 if mode == "websockets" else None)
+                 "CPython " + mode, b.port2 if mode == "websockets" else None, mode == "tcp-v5")
     assert s["packets"] >= min(PACKETS, 1000), s  # enough was tried to mean something
     assert b.proc.poll() is None
     log = b.log()
