@@ -119,13 +119,14 @@ def full0(b, c):
 
 
 def new_msg(b, topic, mv, ts, te, ps, pe):
-    """The message (core/names.py, MSG_*) of a received PUBLISH, its topic bytes mv[ts:te]
-    and payload mv[ps:pe]."""
+    """The message (core/names.py, MSG_*) of a received PUBLISH on topic (the broker's:
+    with the listener's mount_point) with payload mv[ps:pe]."""
     # a burst to one topic shares one topic str and bytes: on a board each message kept
-    # in flight or queued would hold its own copies, 64 bytes more
+    # in flight or queued would hold its own copies, 64 bytes more. The str is encoded
+    # rather than mv[ts:te] copied: a slice of a memoryview is one more object to collect
     last = b.last_topic
     if last is None or last[0] != topic:
-        last = b.last_topic = (topic, bytes(mv[ts:te]))
+        last = b.last_topic = (topic, topic.encode())
     return (last[0], last[1], bytes(mv[ps:pe]))
 
 
@@ -133,6 +134,11 @@ def inside(c, topic):
     """True if topic lies under the mount point of c (and is more than the mount point)."""
     mp = c.mount
     return len(topic) > len(mp) and topic.startswith(mp)
+
+
+def message(topic, tb, payload):
+    """A message (core/names.py, MSG_*) made inside the broker: str topic, tb its bytes."""
+    return (topic, tb, payload)
 
 
 def publish_msg(b, msg, qos, retain):

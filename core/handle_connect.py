@@ -73,7 +73,8 @@ def connect(b, conn, b0, mv, s, e, p0):
             tb = mp.encode() + tb
         b.check_topic(wt, len(tb))
         wp = r.binary()
-        will = ((wt, tb, wp), will_qos, will_retain)  # a will (core/names.py, WILL_*)
+        # a will (core/names.py, WILL_*)
+        will = (deliver.message(wt, tb, wp), will_qos, will_retain)
     username = r.string() if flags & CONNECT_USERNAME else None
     password = r.binary() if flags & CONNECT_PASSWORD else None
     if r.pos < r.end:

@@ -84,16 +84,13 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
             if not b.cfg.retain_available:
                 from core.why import text
                 raise ProtocolError(text(14), RC_RETAIN_NOT_SUPPORTED)  # retain_available false
-            if conn.mlen:
-                msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
-            else:
-                msg = deliver.new_msg(b, topic, mv, ts, te, ps, e)
+            msg = deliver.new_msg(b, topic, mv, ts, te, ps, e)
             msg = b.retained.set(msg, qos)  # MQTT-3.3.1-5/10/11
             if b.store is not None:
                 b.store.retain(msg, qos)
         if conn.mlen:  # the received bytes carry the short topic: route a PUBLISH made anew
             if msg is None:
-                msg = (topic, conn.mount.encode() + bytes(mv[ts:te]), bytes(mv[ps:e]))
+                msg = deliver.new_msg(b, topic, mv, ts, te, ps, e)
             found = deliver.route_msg(b, msg, qos, b0 & PUB_RETAIN, conn)
         else:
             found = deliver.route(b, topic, qos, mv, ts, te, ps, e,

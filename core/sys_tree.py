@@ -66,8 +66,7 @@ class SysTree:
             k = i if i < n else t
             if last.get(k) != v:
                 last[k] = v
-                # a message (core/names.py, MSG_*)
-                deliver.publish_msg(b, (t, t.encode(), str(v).encode()), 0, 0)
+                deliver.publish_msg(b, deliver.message(t, t.encode(), str(v).encode()), 0, 0)
 
     def matching(self, f):
         """The current values matching filter f as retained messages with their qos (0)."""
@@ -76,5 +75,6 @@ class SysTree:
         for k in self.last:
             t = _PREFIX + names[k] if type(k) is int else k
             if matches(f, t):
-                r.append((t, t.encode(), str(self.last[k]).encode(), 0))  # a retained message
+                # a retained message (core/names.py, MSG_*)
+                r.append((t, t.encode(), str(self.last[k]).encode(), 0))
         return r

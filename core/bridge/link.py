@@ -333,7 +333,7 @@ class Link:
         """The bridge's state (b"1" / b"0") on the local notification topic, retained."""
         if self.conf.notifications:
             t = self.topic
-            deliver.publish_msg(self.b, (t, t.encode(), state), 1, 1)
+            deliver.publish_msg(self.b, deliver.message(t, t.encode(), state), 1, 1)
 
     def _attach(self):
         """Accept the local side as client local_clientid and subscribe its out topics."""
