@@ -145,9 +145,14 @@ def module_imports(path):
 
 def needed_modules(entry=ENTRY):
     """Sorted module names a board needs, starting from entry: lazy imports count, since
-    a config may turn them on (capture, password and ACL files)."""
+    a config may turn them on (capture, password and ACL files), and so do the option
+    modules the config parser imports by name (core.config.OPTION_MODULES: capture,
+    bridges)."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from core.config import OPTION_MODULES
     seen = set()
-    todo = [entry]
+    todo = [entry] + sorted(OPTION_MODULES.values())
     while todo:
         name = todo.pop()
         if name in seen or name == INLINED or _module_file(name) is None:

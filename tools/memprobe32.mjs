@@ -3,6 +3,7 @@
 // the memory budgets (README, Memory).
 //
 //     node tools/memprobe32.mjs [--model esp32|picow] [--websockets] [--persistence] [--v5]
+//                               [--bridge]
 //
 // --v5: the load run's clients speak MQTT 5.0 (core/v5.py and core/props.py load with the
 // first CONNECT; their PUBLISHes carry an empty property block).
@@ -13,6 +14,9 @@
 // the heap each takes is reported.
 // --persistence adds `persistence true` (files in /tmp, empty at start): the start-up
 // loads the store (core/persist, persist_files.py) and writes the first snapshot.
+// --bridge adds a bridge (BRIDGE: core/bridge/, bridge_io.py) whose out topic takes the
+// load run's QoS 1 bursts; its uplink stays down, so they queue in its session (store
+// and forward), and the load run has BRIDGE_CLIENTS clients.
 //
 // A board's os and binascii are built into its firmware; this port freezes micropython-lib's
 // Python os and binascii over its built-in ones, so the start-up first drops the frozen
@@ -67,6 +71,8 @@ const MODELS = {esp32: [96 * 1024, "esp32", 8], picow: [128 * 1024, "rp2040w", 4
 // the issue's budgets: free after start (files, ROMFS) and the load run's peak
 const BUDGET_FREE = {esp32: [44 * 1024, 60 * 1024], picow: [60 * 1024, 60 * 1024]};
 const PEAK_SHARE = 0.8;
+const BRIDGE = "\nconnection cloud\naddress 192.0.2.10:1883\ntopic t/# out 1 \"\" site1/\n";
+const BRIDGE_CLIENTS = 4;
 
 // board.main's start-up (ports/micropython/board.py, main.py), one step per call; the
 // Wi-Fi step and network.json are left out (this port has neither).
@@ -78,7 +84,7 @@ const STEPS = [
   "sys.path.remove('.frozen')",
   "from core.config import parse_config",
   "with open('/broker.conf', 'rb') as f:\n    cfg = parse_config(f.read(), '/broker.conf')",
-  "del f\nfrom forget import forget\nforget('core.config_parse', 'core.capture.options')",
+  "del f\nfrom forget import forget\nforget('core.config_parse', 'core.capture.options', 'core.bridge.options')",
   "from log import Logger\nfrom core.cli import wanted_types\n" +
     "log = Logger(wanted_types(cfg, False))",
   "from core.settings import snapshot\ncfg = snapshot(cfg)\n" +
@@ -322,13 +328,16 @@ async function main(argv) {
       extra += "\npersistence true\npersistence_location /tmp\n";
     } else if (argv[i] === "--v5") {
       v5 = true;
+    } else if (argv[i] === "--bridge") {
+      extra += BRIDGE;
     } else {
       console.error("usage: node tools/memprobe32.mjs [--model esp32|picow] [--websockets] " +
-                    "[--persistence] [--v5]");
+                    "[--persistence] [--v5] [--bridge]");
       return 2;
     }
   }
-  const [heap, board, clients] = MODELS[model];
+  const [heap, board, boardClients] = MODELS[model];
+  const clients = extra.includes(BRIDGE) ? BRIDGE_CLIENTS : boardClients;
   const wasm = process.env.MICROPYTHON_WASM || path.join(
       ROOT, ".venv", "node", "node_modules", "@micropython",
       "micropython-webassembly-pyscript", "micropython.mjs");

@@ -10,6 +10,7 @@ import socket
 import ssl
 import threading
 
+from core.bridge.portio import PortIO
 from ports.cpython import resolve, tls
 
 _RECV_SIZE = 65536
@@ -63,6 +64,12 @@ class Uplink:
 
     def _resolve(self, host, port):
         self._resolved = resolve.addresses(host, port)
+
+    def wait_ms(self, now):
+        """Milliseconds until poll() is due, or None."""
+        if self.stage == "resolve":
+            return 50  # the resolver thread may be done: look again soon
+        return self.link.wait_ms(now)
 
     def poll(self, now):
         """A resolved name connects; a closing link's socket closes."""
@@ -214,7 +221,7 @@ class Uplink:
             self.sock = None
 
 
-class BridgeIO:
+class BridgeIO(PortIO):
     """The bridges of a config, driven from the loop (poll, wait_ms, pump, shut_down)."""
 
     def __init__(self, server):
@@ -233,31 +240,6 @@ class BridgeIO:
         for link, ctx in zip(start(broker, cfg, socket.gethostname(), random.random), ctxs):
             io.ups.append(Uplink(link, io, ctx))
         return io
-
-    def poll(self, now):
-        """Each loop pass: timers, connections to open or close, bytes to write."""
-        for u in self.ups:
-            a = u.link.poll(now)
-            if a is not None:
-                u.start(a, now)
-            u.poll(now)
-
-    def wait_ms(self, now):
-        """Milliseconds the loop may wait before poll() is due, or None."""
-        w = None
-        for u in self.ups:
-            x = u.link.wait_ms(now)
-            if x is not None and (w is None or x < w):
-                w = x
-        if w is None and [u for u in self.ups if u.stage == "resolve"]:
-            w = 50  # a resolver thread may be done: look again soon
-        return w
-
-    def pump(self, now):
-        """The broker's output to the bridges' local sides goes upstream."""
-        for u in self.ups:
-            u.link.pump()
-            u.sync(now)
 
     def shut_down(self, now):
         """DISCONNECT to each upstream, then the sockets closed."""

@@ -53,7 +53,7 @@ def main(buf):
     if not isinstance(ntp_host, str) or type(ntp_port) is not int or not 0 < ntp_port < 65536:
         return _fail('%s: "ntp_host" must be a string ("" turns NTP off) and "ntp_port" a '
                      'port number (1-65535)' % NETWORK)
-    dns = settings.get("dns")  # checked by capture_io (only a host name needs it)
+    dns = settings.get("dns")  # checked by capture_io, bridge_io (only a host name needs it)
     if dns is not None and (not isinstance(dns, str) or not dns):
         return _fail('%s: "dns" must be a DNS server address such as "192.168.1.1" or '
                      '"127.0.0.1:5353"' % NETWORK)
@@ -66,7 +66,8 @@ def main(buf):
         return _fail("Unable to open config file %s" % CONF)
     from forget import forget
     # not needed once the config is read
-    forget("core.config_parse", "core.capture.options")  # the latter: with capture_* lines
+    # the options' modules: with capture_* lines, with bridges
+    forget("core.config_parse", "core.capture.options", "core.bridge.options")
     if cfg.local_only:
         return _fail("%s defines no listener: add e.g. 'listener 1883' (a board serves "
                      "the network, not loopback)" % CONF)
@@ -96,10 +97,16 @@ def main(buf):
             machine.reset()
         return 1
     del sys.modules["net"]  # only the WLAN object is needed from here on
+    if cfg.capture_address is not None or cfg.bridges:
+        # host names (capture_address, bridge addresses) are looked up with this server
+        dns = dns or (wlan and wlan.ifconfig()[3]) or None  # None: resolv.conf
     if cfg.capture_address is not None:
         _set_clock(ntp_host, ntp_port, log)
-        import capture_io  # a capture_address host name is looked up with this server:
-        capture_io.dns_server = dns or (wlan and wlan.ifconfig()[3]) or None  # else resolv.conf
+        import capture_io
+        capture_io.dns_server = dns
+    if cfg.bridges:
+        import bridge_io
+        bridge_io.dns_server = dns
     out_limit = settings.get("out_limit")
     min_free = settings.get("min_free")
     del settings  # its strings (the Wi-Fi password among them) are not needed any more

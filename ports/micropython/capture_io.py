@@ -12,7 +12,6 @@ queue, and the wall clock carried on from NTP by the port clock.
 import errno
 import select
 import socket
-import sys
 import time
 
 import clock
@@ -81,23 +80,6 @@ def wall_ms():
     return ms
 
 
-def host_name():
-    """observer.name default: the network host name, /etc/hostname on unix, else the platform."""
-    try:
-        import network
-        return network.hostname()
-    except (ImportError, AttributeError, OSError, ValueError):
-        pass
-    try:
-        with open("/etc/hostname") as f:
-            n = f.read().strip()
-            if n:
-                return n
-    except OSError:
-        pass
-    return "micropython-" + sys.platform
-
-
 def _seed():
     try:
         import os
@@ -128,12 +110,15 @@ class CaptureIO(PortIO):
             return None
         if cfg.capture_tls:
             raise ValueError("capture_tls is not supported on the MicroPython port")
+        from hostaddr import host_name, numeric  # start-up only: dropped below
+        from forget import forget
+        forget("hostaddr")
         cap = create(cfg, broker, host_name(), wall=wall_ms, tz=None, seed=_seed(),
                      queue_size=DEFAULT_QUEUE)
         broker.events = cap
         io = cls(cap, server)
         how = ""
-        if not _numeric(cap.host):
+        if not numeric(cap.host):
             import dns
             try:
                 io.dns = dns.server(dns_server)
@@ -293,16 +278,6 @@ class CaptureIO(PortIO):
             if cap.has_output():
                 time.sleep_ms(10)
         self._drop()
-
-
-def _numeric(host):
-    """True for an IPv4 or IPv6 address (dns.is_address, without importing dns.py), and for
-    localhost, which getaddrinfo answers from /etc/hosts on the unix port without DNS."""
-    if ":" in host or host == "localhost":
-        return True
-    parts = host.split(".")
-    return len(parts) == 4 and not [p for p in parts if not p or len(p) > 3
-                                    or [c for c in p if c not in "0123456789"] or int(p) > 255]
 
 
 def _text(e):

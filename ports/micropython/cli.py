@@ -21,11 +21,11 @@ def _read(path):
 
 def _capture_env(cfg):
     """HICAP_HOST / HICAP_PORT (core.cli.capture_from_env) turn capture on;
-    MQTT_EDGE_DNS overrides /etc/resolv.conf's DNS server."""
+    MQTT_EDGE_DNS overrides /etc/resolv.conf's DNS server (for bridges: unix.py)."""
     import os
     cli.capture_from_env(cfg, os.getenv)
     dns = os.getenv("MQTT_EDGE_DNS")  # HOST[:PORT] for a capture_address host name
-    if dns:
+    if dns and cfg.capture_address is not None:
         import capture_io
         capture_io.dns_server = dns
 

@@ -164,6 +164,9 @@ def shutdown(server, listen_type):
             pass
         entry.sock.close()
     server.listens = []
+    if server.bridges is not None:
+        server.bridges.shut_down(clock.now_ms())  # DISCONNECT upstream; local sides detached
+        server.bridges = None
     server.broker.shutdown()
     server.flush_pending()
     if server.capture is not None:

@@ -1,5 +1,5 @@
-"""The MicroPython port's start-up (loop.start), second part: capture, persistence and
-the listening sockets (with TLS and WebSockets when configured), then the line that says
+"""The MicroPython port's start-up (loop.start), second part: capture, persistence, bridges
+and the listening sockets (with TLS and WebSockets when configured), then the line that says
 the broker runs. Imported once startup.py's code is dropped and collected, and dropped
 itself before the broker serves: its code is not worth a board's heap while it serves.
 """
@@ -9,8 +9,8 @@ import sys
 
 
 def open_all(server, cfg, log, listen_type):
-    """Capture, persistence and the listeners for server; server, or an exit code (int)
-    with the reason logged."""
+    """Capture, persistence, bridges and the listeners for server; server, or an exit code
+    (int) with the reason logged."""
     from forget import forget
     from core.version import NAME, VERSION
     from loop import ListenError
@@ -29,6 +29,11 @@ def open_all(server, cfg, log, listen_type):
         import persist_files  # only a config that names persistence pays for it
         server.batch = persist_files.start(broker, cfg, log)
         if server.batch == 1:
+            return 1
+    if cfg.bridges:
+        import bridge_io  # after persistence: a bridge's local session may be loaded
+        server.bridges = bridge_io.start(broker, cfg, server, log)
+        if server.bridges == 1:
             return 1
     try:
         listen_all(server, cfg.listeners, listen_type)

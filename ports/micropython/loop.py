@@ -107,6 +107,8 @@ class Server:
         self._prev_now = None
         self._heap_at = self._last_gc
         self.capture = None  # capture_io.CaptureIO when capture_address is set
+        self.bridges = None  # bridge_io.BridgeIO when the config has bridges
+        self.uplink = None  # then bridge_io.Uplink: the objects of their sockets
         self.batch = None  # persist_files.Batch when persistence is on
         self.reserve = None  # bytearray(_RESERVE) from the first check_memory() on
 
@@ -171,19 +173,20 @@ class Server:
             import hold
             hold.release(self)
         cap = self.capture
-        if cap is not None:
-            cap.poll(now)
-            w = cap.wait_ms(now)
-            if w is not None and w < timeout_ms:
-                timeout_ms = w
+        for io in (cap, self.bridges):  # their timers, connects and writes
+            if io is not None:
+                io.poll(now)
+                w = io.wait_ms(now)
+                if w is not None and w < timeout_ms:
+                    timeout_ms = w
         # poll() returns a list: registrations may change while it is walked
         for ev in self.poller.poll(timeout_ms):
             obj = self.objs.get(ev[0])
             if obj is None:
                 continue  # closed earlier in this batch
             e = ev[1]
-            if obj is cap:
-                cap.on_event(e, clock.now_ms())
+            if obj is cap or obj.__class__ is self.uplink:
+                obj.on_event(e, clock.now_ms())
                 continue
             if isinstance(obj, _Listen):
                 self._accept(obj)
@@ -362,6 +365,8 @@ class Server:
         pending = self.broker.pending
         while pending:
             self._flush(pending.pop())  # pop(): no list copy per turn
+        if self.bridges is not None:
+            self.bridges.pump(clock.now_ms())  # output to a bridge's local side goes upstream
 
     def spill(self, conn):
         """broker.spill: write what conn has queued now; errors wait for the usual flush."""

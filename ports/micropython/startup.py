@@ -39,7 +39,8 @@ def start(broker, cfg, log, out_limit, min_free, buf):
             return 1
     cap = limits.limit_connections(cfg, log)
     server = Server(broker, log, min_free, buf)
-    limits.reserve_slots(server, cap + len(cfg.listeners) + 2)  # + listeners, capture
+    # + listeners, capture (its socket and DNS query's), each bridge's (the same two)
+    limits.reserve_slots(server, cap + len(cfg.listeners) + 2 * (1 + len(cfg.bridges or ())))
     del limits
     forget("limits", "startup")  # this function runs on; the modules' code can go
     return server

@@ -28,27 +28,9 @@ def context(l):
         raise TlsError("certfile %s: this MicroPython has no tls module (ssl with mbedTLS), "
                        "so it cannot serve TLS listeners" % l.certfile)
     ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_SERVER)
-    what = "server certificate %s and key %s" % (l.certfile, l.keyfile)
-    certs = _der(_read(l.certfile, what), (b"CERTIFICATE",), l.certfile, what)
-    keys = _der(_read(l.keyfile, what), _KEYS, l.keyfile, what)
-    if len(certs) > 1:
-        # mbedTLS takes one DER certificate here: intermediates would be dropped silently
-        raise TlsError("Unable to load %s: certfile holds %d certificates; the MicroPython "
-                       "port serves the server certificate alone, without a chain"
-                       % (what, len(certs)))
-    if len(keys) > 1:
-        raise TlsError("Unable to load %s: keyfile holds %d keys" % (what, len(keys)))
-    try:
-        ctx.load_cert_chain(certs[0], keys[0])
-    except (ValueError, OSError) as e:
-        raise TlsError("Unable to load %s: %s" % (what, reason(e)))
+    _chain(ctx, l.certfile, l.keyfile, "server certificate")
     if l.cafile is not None:
-        what = "CA certificates from cafile %s" % l.cafile
-        for der in _der(_read(l.cafile, what), (b"CERTIFICATE",), l.cafile, what):
-            try:
-                ctx.load_verify_locations(der)  # each call adds to the trusted list
-            except (ValueError, OSError) as e:
-                raise TlsError("Unable to load %s: %s" % (what, reason(e)))
+        _trust(ctx, l.cafile, "cafile")
     # as in mosquitto, a client certificate is asked for only with require_certificate
     ctx.verify_mode = _tls.CERT_REQUIRED if l.require_certificate else _tls.CERT_NONE
     if l.use_identity_as_username:
@@ -59,14 +41,73 @@ def context(l):
                            "MicroPython's ssl module cannot show the client certificate"
                            % l.port)
     if l.tls_version == "tlsv1.3":
-        names = getattr(ctx, "get_ciphers", list)()
-        tls13 = [c for c in names if c.startswith("TLS1-3")]
-        if not tls13:
-            raise TlsError("tls_version tlsv1.3 on listener port %d: this MicroPython's "
-                           "mbedTLS (%s) has no TLS 1.3" % (l.port, _tls.MBEDTLS_VERSION))
-        ctx.set_ciphers(tls13)  # only TLS 1.3 suites: older versions cannot be agreed
+        _tls13(ctx, "tls_version tlsv1.3 on listener port %d" % l.port)
+    return ctx
+
+
+def client_context(c):
+    """A client-side context for bridge c (core.bridge.conf.Bridge): the upstream's
+    certificate verified against bridge_cafile or the files of bridge_capath, and
+    bridge_certfile / bridge_keyfile presented when set."""
+    if _tls is None:
+        raise TlsError("bridge %s: this MicroPython has no tls module (ssl with mbedTLS), "
+                       "so it cannot connect with TLS" % c.name)
+    ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_CLIENT)
+    if c.certfile is not None:
+        _chain(ctx, c.certfile, c.keyfile, "bridge %s certificate" % c.name)
+    if c.cafile is not None:
+        _trust(ctx, c.cafile, "bridge_cafile")
+    if c.capath is not None:
+        import os
+        names = [n for n in os.listdir(c.capath) if not n.startswith(".")]
+        for n in names:
+            _trust(ctx, c.capath + "/" + n, "bridge_capath")
+        if not names:
+            raise TlsError("bridge %s: bridge_capath %s holds no certificate"
+                           % (c.name, c.capath))
+    ctx.verify_mode = _tls.CERT_REQUIRED
+    if c.tls_version == "tlsv1.3":
+        _tls13(ctx, "bridge %s: bridge_tls_version tlsv1.3" % c.name)
     # tlsv1.2 / tlsv1.1 (the oldest accepted): mbedTLS 3 offers nothing older than 1.2
     return ctx
+
+
+def _chain(ctx, certfile, keyfile, name):
+    """Load the one certificate of certfile and the key of keyfile into ctx."""
+    what = "%s %s and key %s" % (name, certfile, keyfile)
+    certs = _der(_read(certfile, what), (b"CERTIFICATE",), certfile, what)
+    keys = _der(_read(keyfile, what), _KEYS, keyfile, what)
+    if len(certs) > 1:
+        # mbedTLS takes one DER certificate here: intermediates would be dropped silently
+        raise TlsError("Unable to load %s: certfile holds %d certificates; the MicroPython "
+                       "port presents the certificate alone, without a chain"
+                       % (what, len(certs)))
+    if len(keys) > 1:
+        raise TlsError("Unable to load %s: keyfile holds %d keys" % (what, len(keys)))
+    try:
+        ctx.load_cert_chain(certs[0], keys[0])
+    except (ValueError, OSError) as e:
+        raise TlsError("Unable to load %s: %s" % (what, reason(e)))
+
+
+def _trust(ctx, path, option):
+    """Trust the CA certificates of file path (named by option in errors)."""
+    what = "CA certificates from %s %s" % (option, path)
+    for der in _der(_read(path, what), (b"CERTIFICATE",), path, what):
+        try:
+            ctx.load_verify_locations(der)  # each call adds to the trusted list
+        except (ValueError, OSError) as e:
+            raise TlsError("Unable to load %s: %s" % (what, reason(e)))
+
+
+def _tls13(ctx, where):
+    """Only TLS 1.3 suites in ctx (older versions cannot be agreed); TlsError without."""
+    names = getattr(ctx, "get_ciphers", list)()
+    tls13 = [c for c in names if c.startswith("TLS1-3")]
+    if not tls13:
+        raise TlsError("%s: this MicroPython's mbedTLS (%s) has no TLS 1.3"
+                       % (where, _tls.MBEDTLS_VERSION))
+    ctx.set_ciphers(tls13)
 
 
 def _read(path, what):

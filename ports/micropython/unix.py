@@ -33,12 +33,19 @@ def main(argv, buf):
     cfg, log, o = r
     del cli, r
     from forget import forget
+    # not needed once the config is read (the options' modules: capture, bridges)
+    forget("cli", "core.cli", "core.config_parse", "core.capture.options",
+           "core.bridge.options")
+    gc.collect()  # room for the snapshot
     from core.settings import snapshot
     cfg = snapshot(cfg)  # the values only: core.config's code can go
-    # not needed once the config is read
-    forget("cli", "core.cli", "core.config_parse", "core.config", "core.settings",
-           "core.capture.options")
+    forget("core.config", "core.settings")
     gc.collect()
+    import os
+    dns = os.getenv("MQTT_EDGE_DNS")  # HOST[:PORT] for bridge addresses that are names
+    if dns and cfg.bridges:
+        import bridge_io  # now: the config's code has made room
+        bridge_io.dns_server = dns
     import loop
     if o["recv_size"] != len(buf):
         buf = o["recv_size"]

@@ -43,13 +43,13 @@ def board(target, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def romfs_target(request, tmp_path_factory):
-    """A simulated board whose firmware has a 128 KB ROMFS partition (simboard --romfs);
+    """A simulated board whose firmware has a 192 KB ROMFS partition (simboard --romfs);
     skipped on a real board, whose firmware the tests cannot choose."""
     if request.config.getoption("--board") is not None:
         pytest.skip("ROMFS tests run on a simulated board (tools/simboard.py --romfs); on a "
                     "real board with ROMFS firmware use tools/deploy.py --romfs by hand")
     t = start_simboard(request.config.getoption("--board-type"),
-                       str(tmp_path_factory.mktemp("simboard-romfs")), romfs="128k")
+                       str(tmp_path_factory.mktemp("simboard-romfs")), romfs="192k")
     yield t
     t.close()
 

@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from dns_support import DnsServer
 from mpbroker import HEAP, start_board, MpBroker, build_mpy_tree, free_port, micropython_exe
 
 
@@ -68,3 +69,17 @@ def boards(tmp_path, mpy_main):
     yield start
     for b in made:
         b.stop()
+
+
+@pytest.fixture
+def dns_server():
+    """start(zone, silent=False, drop=0) -> a DnsServer (dns_support); all stopped after."""
+    made = []
+
+    def start(zone, silent=False, drop=0):
+        s = DnsServer(zone, silent, drop)
+        made.append(s)
+        return s
+    yield start
+    for s in made:
+        s.stop()

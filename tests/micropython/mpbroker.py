@@ -47,6 +47,7 @@ def build_mpy_tree(dest):
     for sub, src in (("core", os.path.join(ROOT, "core")),
                      (os.path.join("core", "capture"), os.path.join(ROOT, "core", "capture")),
                      (os.path.join("core", "persist"), os.path.join(ROOT, "core", "persist")),
+                     (os.path.join("core", "bridge"), os.path.join(ROOT, "core", "bridge")),
                      (os.path.join("ports", "micropython"), PORT_DIR)):
         out = os.path.join(dest, sub)
         os.makedirs(out, exist_ok=True)
