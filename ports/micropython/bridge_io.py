@@ -9,7 +9,7 @@ import errno
 import random
 import socket
 
-from core.bridge.link import start
+from core.bridge import link as _link
 from core.bridge.portio import PortIO
 from core.const import const
 
@@ -276,7 +276,7 @@ class BridgeIO(PortIO):
                     raise ValueError(str(e))
             ctxs.append(ctx)
         server.uplink = Uplink
-        for link, ctx in zip(start(broker, cfg, host_name(), random.random), ctxs):
+        for link, ctx in zip(_link.start(broker, cfg, host_name(), random.random), ctxs):
             io.ups.append(Uplink(link, io, ctx))
         return io
 

@@ -144,6 +144,8 @@ def start_board(tmp_path, mpy_main, config_text, network, wait=True, wrap_in=Non
             "print('board.main returned', board.main(_buf))\n"
             "print('ntp.py still imported:', 'ntp' in sys.modules)\n"
             "print('dns imported:', 'dns' in sys.modules)\n"
+            "print('bridge code imported:', [m for m in ('bridge_io', 'core.bridge.link', "
+            "'core.bridge.options', 'hostaddr') if m in sys.modules])\n"
             "print('start-up modules still imported:', [m for m in ('core.config', "
             "'core.config_parse', 'core.cli', 'core.settings') if m in sys.modules])\n"
             % (here, root, "import clock; clock.wrap_in(%d)" % wrap_in if wrap_in else "",

@@ -1,8 +1,8 @@
 """Bridges (issue 14) on the MicroPython port (.mpy build, the model heap) to a real
 mosquitto upstream: both directions, a black-holed uplink found by keepalive while
 messages wait in the bridge's session, a host name looked up by the port's own resolver
-(dns.py) with TLS and a client certificate, and the bridge's queue across kill -9 with
-persistence."""
+(dns.py) with TLS and a client certificate, the bridge's queue across kill -9 with
+persistence, and a board that loads the bridge's code only for a `connection`."""
 
 import signal
 import time
@@ -124,3 +124,17 @@ def test_bridge_queue_survives_kill_9_with_persistence(
     got = usub.got(n=30)
     assert [p for _, p in got] == [b"%d" % i for i in range(30)], got
     usub.close()
+
+
+def test_board_imports_the_bridge_code_only_for_a_config_with_a_connection(boards, upstreams):
+    up = upstreams()
+    plain = "listener {port} %s\nallow_anonymous true\n" % HOST
+    b = boards(plain, {})
+    assert b.stop() == 0, b.log()
+    assert "bridge code imported: []" in b.log(), b.log()
+    b = boards(bridge_conf("%s:%d" % (HOST, up.port), ["t/# out 1"]), {})
+    assert connected(b), b.log()
+    assert b.stop() == 0, b.log()
+    # the link's code stays while it serves; its config parser and start-up helpers do not
+    assert "bridge code imported: ['bridge_io', 'core.bridge.link']" in b.log(), b.log()
+
