@@ -1269,16 +1269,24 @@ BRIDGE_UP_S = 20.0
 
 def wait_bridged(edge, upstream_port):
     """Until a QoS 1 message published on edge (a Broker) reaches a subscriber on the
-    upstream: its bridge is connected."""
+    upstream: its bridge is connected. One probe every 0.5 s: a bridge with a clean
+    session keeps nothing published before it connects."""
     sub = Conn("127.0.0.1", upstream_port, "bench-probe-sub")
     pub = Conn("127.0.0.1", edge.port, "bench-probe-pub")
     try:
         sub.subscribe(BRIDGE_PROBE, 1)
-        pub.sock.sendall(publish_packet(BRIDGE_PROBE, b"probe", 1, 1))
-        sub.sock.settimeout(BRIDGE_UP_S)
-        while sub.read_packet()[0] & 0xF0 != 0x30:
-            pass
-    except socket.timeout:
+        sub.sock.settimeout(0.5)
+        deadline = time.monotonic() + BRIDGE_UP_S
+        pid = 0
+        while time.monotonic() < deadline:
+            pid += 1
+            pub.sock.sendall(publish_packet(BRIDGE_PROBE, b"probe", 1, pid))
+            try:
+                while sub.read_packet()[0] & 0xF0 != 0x30:
+                    pass
+                return
+            except socket.timeout:
+                continue
         raise BenchError("%s's bridge forwarded nothing within %.0f s\n%s"
                          % (edge.label, BRIDGE_UP_S, edge.log_tail()))
     finally:
