@@ -16,6 +16,9 @@ WAIT = 15
 # persistence beside a bridge needs more than the model heap (README, Persistence: on a
 # board it needs ROMFS); the flush window is under test here, not the heap
 PERSIST_HEAP = "512k"
+# TLS: the certificates parsed at start and mbedTLS's session (its buffers are malloc'd)
+# need more than the 64-bit model heap leaves beside a bridge
+TLS_HEAP = "256k"
 
 
 def bridge_conf(address, topics, extra=""):
@@ -76,7 +79,7 @@ def test_bridge_to_a_host_name_looked_up_by_the_ports_resolver_over_tls_with_a_c
     b = mp_broker_factory(bridge_conf(
         "upstream.test:%d" % up.tls_port, ["t/# out 1"],
         "bridge_cafile %s.crt\nbridge_certfile %s.crt\nbridge_keyfile %s.key\n"
-        % (certs["ca"], certs["device1"], certs["device1"])))
+        % (certs["ca"], certs["device1"], certs["device1"])), heap=TLS_HEAP)
     assert connected(b), b.log()
     assert srv.requests and srv.requests[0][1:] == ("upstream.test", 1)
     usub = upstream_subscriber(up, "t/#")
@@ -95,7 +98,7 @@ def test_bridge_refuses_an_upstream_certificate_for_another_name(
     srv = dns_server({"upstream.test": "127.0.0.1"})
     monkeypatch.setenv("MQTT_EDGE_DNS", "127.0.0.1:%d" % srv.port)
     b = mp_broker_factory(bridge_conf("upstream.test:%d" % up.tls_port, ["t/# out 1"],
-                                      "bridge_cafile %s.crt\n" % certs["ca"]))
+                                      "bridge_cafile %s.crt\n" % certs["ca"]), heap=TLS_HEAP)
     assert b.wait_for_log("Bridge up: cannot connect to upstream.test:%d: TLS handshake"
                           % up.tls_port, timeout=WAIT), b.log()
     assert "Bridge up connected" not in b.log()
