@@ -91,6 +91,16 @@ OUT_QUEUED = const(7)  # flags & OUT_QUEUED: the queue's flags (qos and retain)
 OUT_RELEASED = const(8)
 OUT_SEQ_SHIFT = const(4)
 
+# A bridge's topic line (core/bridge/conf.py, Bridge.topics): a tuple (local filter, remote
+# filter, direction bits OUT / IN, qos, local prefix, remote prefix), made by
+# core/bridge/options.py.
+BRIDGE_LOCAL = const(0)
+BRIDGE_REMOTE = const(1)
+BRIDGE_DIRECTION = const(2)
+BRIDGE_QOS = const(3)
+BRIDGE_LOCAL_PREFIX = const(4)
+BRIDGE_REMOTE_PREFIX = const(5)
+
 # ---- MQTT 5.0 reason codes (section 2.4; mosquitto's MQTT_RC_*) that the engine sends ----
 RC_NO_MATCHING_SUBSCRIBERS = const(0x10)  # PUBACK
 RC_NO_SUBSCRIPTION_EXISTED = const(0x11)  # UNSUBACK

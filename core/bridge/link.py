@@ -26,6 +26,8 @@ from core.names import (CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBCOMP, SUBA
                         LEVEL_BRIDGE, CONNECT_CLEAN, CONNECT_WILL, CONNECT_WILL_QOS_SHIFT,
                         CONNECT_WILL_RETAIN, CONNECT_USERNAME, CONNECT_PASSWORD, ACCEPTED,
                         BAD_PROTOCOL, SUBACK_FAILURE)
+from core.names import (BRIDGE_LOCAL, BRIDGE_REMOTE, BRIDGE_DIRECTION, BRIDGE_QOS,
+                        BRIDGE_LOCAL_PREFIX, BRIDGE_REMOTE_PREFIX)
 
 _DOWN = const(0)  # waiting until `at` to connect
 _OPENING = const(1)  # the port is connecting (TCP, then TLS)
@@ -354,10 +356,10 @@ class Link:
         body = bytearray(b"\x00\x01")
         want = []
         for t in self.conf.topics:
-            if t[2] & OUT:
-                _put_str(body, t[0])
-                body.append(t[3])
-                want.append(t[0])
+            if t[BRIDGE_DIRECTION] & OUT:
+                _put_str(body, t[BRIDGE_LOCAL])
+                body.append(t[BRIDGE_QOS])
+                want.append(t[BRIDGE_LOCAL])
         if want:
             b.received(conn, _packet(SUBSCRIBE_OUT, body))
         stale = [f for f in self.sess.subs if f not in want]  # from an earlier config
@@ -393,11 +395,11 @@ class Link:
         sub = bytearray((pid >> 8, pid & 0xFF))
         unsub = bytearray(sub)
         for t in c.topics:
-            if t[2] & IN:
-                _put_str(sub, t[1])
-                sub.append(t[3])
+            if t[BRIDGE_DIRECTION] & IN:
+                _put_str(sub, t[BRIDGE_REMOTE])
+                sub.append(t[BRIDGE_QOS])
             elif c.attempt_unsubscribe:
-                _put_str(unsub, t[1])
+                _put_str(unsub, t[BRIDGE_REMOTE])
         if len(sub) > 2:
             self.out += _packet(SUBSCRIBE_OUT, sub)
         if len(unsub) > 2:
@@ -455,8 +457,8 @@ class Link:
         pid = (body[2 + n] << 8) | body[3 + n] if q else 0
         local = None
         for t in self.conf.topics:
-            if t[2] & IN and matches(t[1], topic):
-                local = t[4] + topic[len(t[5]):]
+            if t[BRIDGE_DIRECTION] & IN and matches(t[BRIDGE_REMOTE], topic):
+                local = t[BRIDGE_LOCAL_PREFIX] + topic[len(t[BRIDGE_REMOTE_PREFIX]):]
                 break
         if local is None or self.conn is None:  # not ours (an old subscription): acknowledged
             if q:
@@ -487,8 +489,8 @@ class Link:
         ps = s + 4 + n if q else s + 2 + n
         remote = None
         for t in self.conf.topics:
-            if t[2] & OUT and matches(t[0], topic):
-                remote = t[5] + topic[len(t[4]):]
+            if t[BRIDGE_DIRECTION] & OUT and matches(t[BRIDGE_LOCAL], topic):
+                remote = t[BRIDGE_REMOTE_PREFIX] + topic[len(t[BRIDGE_LOCAL_PREFIX]):]
                 break
         c = self.conf
         if remote is not None:

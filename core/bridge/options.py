@@ -157,4 +157,4 @@ def _topic(args):
             raise _Invalid("invalid prefix '%s' for option 'topic': wildcards are not allowed" % w)
     _check("topic", lp + pattern, True)
     _check("topic", rp + pattern, True)
-    return (lp + pattern, rp + pattern, d, qos, lp, rp)
+    return (lp + pattern, rp + pattern, d, qos, lp, rp)  # core/names.py, BRIDGE_*
