@@ -141,13 +141,14 @@ def message(topic, tb, payload):
     return (topic, tb, payload)
 
 
-def publish_msg(b, msg, qos, retain):
-    """Publish a message made inside the broker (a will, $SYS, a bridge's state)."""
+def publish_msg(b, msg, qos, retain, src=None):
+    """Publish a message made inside the broker (a will, $SYS, a bridge's state) or kept
+    in it (a QoS 2 one of src's until its PUBREL)."""
     if retain and b.cfg.retain_available:
         msg = b.retained.set(msg, qos)
         if b.store is not None:
             b.store.retain(msg, qos)
-    route_msg(b, msg, qos, retain)
+    route_msg(b, msg, qos, retain, src)
 
 
 def route_msg(b, msg, qos, retain=0, src=None):

@@ -64,26 +64,20 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
     deliverable = why is None
     if why is not None:
         b.log("notice", "Dropped PUBLISH from %s on '%s': %s." % (conn.name(), topic, why))
-    if qos == 2 and (why is None or not v5):  # a v5 refusal ends the flow at PUBREC
-        sess = conn.session
-        q2 = sess.qos2_in
-        if q2 is None:
-            q2 = sess.qos2_in = {}
-        fresh = not q2.get(pid)
-        if not fresh:
-            deliverable = False  # MQTT-4.3.3-2: resent before PUBREL, delivered once only
-        else:
-            q2[pid] = False  # True once routed (below, without allocating): a packet that
-            # a MemoryError kept back (core/flow.py) is routed again only if it was not
     if b.events is not None:
         b.events.publish(conn, topic, b0, pid, mv, ps, e, why)
+    if deliverable and b0 & PUB_RETAIN and not b.cfg.retain_available:
+        from core.why import text
+        raise ProtocolError(text(14), RC_RETAIN_NOT_SUPPORTED)  # retain_available false
+    if qos == 2:  # kept until its PUBREL, then delivered (pubrel below), as mosquitto 2.0
+        from core import qos2
+        if not qos2.q2in(b, conn, pid, topic, mv, ts, te, ps, e, b0 & PUB_RETAIN, why):
+            b.ack(conn, PUBREC, pid)  # MQTT-4.3.3-2
+        return
     found = True
     if deliverable:
         msg = None  # a message (core/names.py, MSG_*), made at most once below
         if b0 & PUB_RETAIN:
-            if not b.cfg.retain_available:
-                from core.why import text
-                raise ProtocolError(text(14), RC_RETAIN_NOT_SUPPORTED)  # retain_available false
             msg = deliver.new_msg(b, topic, mv, ts, te, ps, e)
             msg = b.retained.set(msg, qos)  # MQTT-3.3.1-5/10/11
             if b.store is not None:
@@ -101,12 +95,6 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
             return
     if qos == 1:
         b.ack(conn, PUBACK, pid)  # MQTT-4.3.2-2
-    elif qos == 2:
-        if fresh:  # routed now: a resend before PUBREL is not delivered again
-            q2[pid] = True
-            if b.store is not None:
-                b.store.q2in(conn.session, pid)
-        b.ack(conn, PUBREC, pid)  # MQTT-4.3.3-2
 
 
 def _pid(mv, s, e, what):
@@ -153,11 +141,12 @@ def pubrec(b, conn, b0, mv, s, e, p0):
 
 
 def pubrel(b, conn, b0, mv, s, e, p0):
-    """PUBREL for a QoS 2 message we received: forget its id, answer PUBCOMP."""
+    """PUBREL for a QoS 2 message we received: deliver it (core/qos2.py), answer PUBCOMP."""
     pid = _pid(mv, s, e, "PUBREL")
     q2 = conn.session.qos2_in
-    if q2 and q2.pop(pid, None) and b.store is not None:
-        b.store.q2rel(conn.session, pid)
+    if q2 and pid in q2:
+        from core import qos2
+        qos2.q2rel(b, conn, pid)
     b.ack(conn, PUBCOMP, pid)  # with the same id, MQTT-4.3.3-2
 
 

@@ -19,8 +19,10 @@ class Session:
     # Defaults as class attributes: an instance stores only what changed (smaller on a board)
     conn = None
     queued_bytes = 0  # payload bytes in queue
-    qos2_in = None  # pid -> True: QoS 2 PUBLISH received and routed, PUBREL not yet (False
-    # while it is being routed: core/flow.py may route it again); made on first use
+    # pid -> a QoS 2 PUBLISH received, PUBREL not yet: its message (topic, topic bytes,
+    # payload, retain), delivered when PUBREL comes (core/qos2.py), or True (not to be
+    # delivered: dropped by a check, or restored from a file of before); made on first use
+    qos2_in = None
     next_pid = 0
     seq = 0
     gone_at = 0  # broker seconds when the last connection ended

@@ -58,6 +58,8 @@ def test_publish_written_by_the_codec_reaches_a_subscriber_unchanged(topic, payl
     pkt = bytearray()
     put_publish(pkt, 0x30 | (qos << 1) | retain, topic.encode(), pid, payload)
     b.received(pub, bytes(pkt))
+    if qos == 2:
+        b.received(pub, mqttc.pubrel(pid))  # delivered on PUBREL
     assert not pub.closing
     got = mqttc.parse(bytes(sub.out))
     assert len(got) == 1

@@ -92,10 +92,10 @@ class Restore:
             f = s.flags.get(v[1])
             if f is not None:
                 s.flags[v[1]] = f | OUT_RELEASED
-        elif t == R.Q2IN:
+        elif t == R.Q2IN or t == R.Q2MSG:
             if s.qos2_in is None:
                 s.qos2_in = {}
-            s.qos2_in[v[1]] = True
+            s.qos2_in[v[1]] = True if t == R.Q2IN else (v[3], v[3].encode(), v[4], v[2])
         elif t == R.Q2REL:
             if s.qos2_in:
                 s.qos2_in.pop(v[1], None)

@@ -31,13 +31,16 @@ Q2IN = const(14)  # incoming QoS 2 id received, PUBREL awaited: client id, pid
 Q2REL = const(15)  # that PUBREL came: client id, pid
 SENT = const(16)  # outgoing message sent at once, not queued: client id, pid, flags word,
 # topic, payload (the QUEUE and START of a message that never waited, in one record)
+Q2MSG = const(17)  # incoming QoS 2 message kept until its PUBREL: client id, pid, retain,
+# topic, payload (Q2IN: one not to be delivered, or of a file written before this record)
 
 # per type: name and fields; B u8, H u16, I u32, s string (u16 length), o string or None
 # (length 0xFFFF), b bytes (u32 length)
 LAYOUT = (None, ("header", "BII"), ("retain", "sBb"), ("unretain", "s"),
           ("session", "sBo"), ("gone", "sI"), ("drop", "s"), ("sub", "ssB"),
           ("unsub", "ss"), ("queue", "sBsb"), ("start", "sHI"), ("acked", "sH"),
-          ("released", "sH"), None, ("q2in", "sH"), ("q2rel", "sH"), ("sent", "sHIsb"))
+          ("released", "sH"), None, ("q2in", "sH"), ("q2rel", "sH"), ("sent", "sHIsb"),
+          ("q2msg", "sHBsb"))
 
 
 def put(out, typ, *vals):

@@ -41,7 +41,11 @@ def write(sink, b, gone, gen, wall):
             _put(sink, out, R.QUEUE, (cid, q[i + 1], q[i][MSG_TOPIC_BYTES], q[i][MSG_PAYLOAD]))
         if s.qos2_in:
             for pid in s.qos2_in:
-                _put(sink, out, R.Q2IN, (cid, pid))
+                m = s.qos2_in[pid]
+                if m is True:
+                    _put(sink, out, R.Q2IN, (cid, pid))
+                else:
+                    _put(sink, out, R.Q2MSG, (cid, pid, m[3], m[1], m[2]))
     if out:
         sink(out)
 

@@ -106,9 +106,14 @@ class Store:
         """PUBREC came for outgoing QoS 2 pid (PUBREL sent)."""
         self._pid(s, pid, R.RELEASED)
 
-    def q2in(self, s, pid):
-        """Incoming QoS 2 id pid was received; PUBREL awaited."""
-        self._pid(s, pid, R.Q2IN)
+    def q2in(self, s, pid, m):
+        """Incoming QoS 2 pid was received and is kept until its PUBREL: m is its message
+        (topic, topic bytes, payload, retain), or True when it is not to be delivered."""
+        if m is True:
+            self._pid(s, pid, R.Q2IN)
+        elif not s.clean:
+            R.put(self.buf, R.Q2MSG, s.client_id, pid, m[3], m[1], m[2])
+            self.count += 1
 
     def q2rel(self, s, pid):
         """PUBREL came for incoming QoS 2 id pid."""

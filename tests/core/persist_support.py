@@ -86,7 +86,7 @@ def describe(b):
             continue
         # a message's topic, topic bytes and payload (a retained one carries its qos too)
         infl = sorted([(pid, s.flags[pid], s.inflight[pid][:3]) for pid in s.inflight])
-        q2 = sorted(s.qos2_in) if s.qos2_in else []
+        q2 = sorted(s.qos2_in.items()) if s.qos2_in else []  # pid: message or True
         sess.append((cid, s.clean, s.username, subs, infl, [x if type(x) is int else x[:3] for x in s.queue], s.queued_bytes, q2))
     assert b.subs.count == n, "%d subscriptions in the tree, %d in sessions" % (b.subs.count, n)
     return [ret, sess]
@@ -113,8 +113,9 @@ def write_journal(d):
     st.start(alpha, 1, ("a/1", b"a/1", b"p1"), 1 << 4 | 1, True)
     st.start(beta, 7, ("a/x", b"a/x", b"hi"), 1 << 4 | 2, False)
     st.released(beta, 7)
-    st.q2in(alpha, 3)
-    st.q2in(alpha, 4)
+    st.q2in(alpha, 3, ("q/3", b"q/3", b"three", 0))
+    st.q2in(alpha, 4, True)
+    st.q2in(alpha, 5, ("q/5", b"q/5", b"five", 1))
     st.q2rel(alpha, 3)
     st.acked(alpha, 1)
     st.retain(("r/2", b"r/2", b""), 0)

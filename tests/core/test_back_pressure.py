@@ -179,10 +179,14 @@ def test_drop_policy_is_unchanged_when_back_pressure_is_off():
 
 
 def test_MQTT_4_3_3_2_qos2_publish_sent_again_before_pubrel_is_delivered_once():
-    # the packet id is recorded once the message is routed (a packet kept back by a
-    # MemoryError is routed again); a resend before PUBREL is still not delivered twice
+    # the message is kept until PUBREL and routed then; its id is forgotten after the
+    # routing (a PUBREL kept back by a MemoryError routes it again); a resend before
+    # PUBREL is still not delivered twice
     h, s, p = _setup()
     for dup in (False, True):
         p.send(mqttc.publish("t/2", b"once", 2, dup=dup, pid=7))
         assert [(x.type, x.pid) for x in p.packets()] == [(mqttc.PUBREC, 7)]
+    assert s.publishes() == []
+    p.send(mqttc.pubrel(7))
+    assert [(x.type, x.pid) for x in p.packets()] == [(mqttc.PUBCOMP, 7)]
     assert [x.payload for x in s.publishes()] == [b"once"]

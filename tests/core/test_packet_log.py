@@ -82,9 +82,9 @@ def test_qos2_flow_both_directions():
     pub.publish("a/c", b"x", qos=2, retain=True, pid=1)
     assert _debug(h, m) == [
         "Received PUBLISH from pub-2 (d0, q2, r1, m1, 'a/c', ... (1 bytes))",
-        "Sending PUBLISH to sub-1 (d0, q2, r0, m1, 'a/c', ... (1 bytes))",
         "Sending PUBREC to pub-2 (m1, rc0)",
         "Received PUBREL from pub-2 (Mid: 1)",
+        "Sending PUBLISH to sub-1 (d0, q2, r0, m1, 'a/c', ... (1 bytes))",  # on PUBREL
         "Sending PUBCOMP to pub-2 (m1)",
     ]
     m = h.mark()

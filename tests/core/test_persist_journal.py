@@ -10,7 +10,8 @@ from persist_support import (BIG, NAME, Files, Wall, broker_with_store, describe
 
 EXPECTED = [
     [("r/1", b"r/1", 1, b"one")],
-    [("alpha", 0, "u1", [("a/#", 1)], [], [("a/2", b"a/2", b"p2"), 1], 2, [4]),
+    [("alpha", 0, "u1", [("a/#", 1)], [], [("a/2", b"a/2", b"p2"), 1], 2,
+      [(4, True), (5, ("q/5", b"q/5", b"five", 1))]),
      ("beta", 0, None, [("a/x", 2)], [(7, 1 << 4 | 8 | 2, ("a/x", b"a/x", b"hi"))],
       [("a/x", b"a/x", BIG), 6], len(BIG), [])],
 ]

@@ -95,6 +95,7 @@ def test_MQTT_4_3_3_2_qos2_duplicate_after_reconnect_delivered_once():
     assert p2.connect("p", clean=False).session_present == 1
     p2.send(mqttc.publish("t", b"once", qos=2, pid=4, dup=True))
     assert p2.only(mqttc.PUBREC).pid == 4
+    assert s.publishes() == []  # kept in the session until its PUBREL
     p2.send(mqttc.pubrel(4))
     assert p2.only(mqttc.PUBCOMP).pid == 4
     assert _payloads(s.publishes()) == [b"once"]
@@ -260,3 +261,66 @@ def test_acknowledgement_of_an_unknown_packet_id_is_ignored_as_mosquitto_does():
     assert not s.closing
     s.send(mqttc.puback(pid))
     assert not s.closing
+
+
+def _kept_q2(payload, pid, **settings):
+    """A QoS 2 subscriber s to "t" and a publisher p whose QoS 2 PUBLISH of payload with pid
+    got its PUBREC and no PUBREL yet; (harness, s, p)."""
+    h = Harness(**settings)
+    s = h.subscriber("s", "t", 2)
+    p = h.connected("p")
+    p.send(mqttc.publish("t", payload, qos=2, pid=pid))
+    assert p.only(mqttc.PUBREC).pid == pid
+    return h, s, p
+
+
+def test_MQTT_4_3_3_2_qos2_delivered_when_pubrel_comes_as_mosquitto():
+    # MQTT 3.1.1 lets the receiver deliver on PUBLISH or on PUBREL (4.3.3 method A or B);
+    # mosquitto 2.0 delivers on PUBREL, and so does this broker
+    h, s, p = _kept_q2(b"m", 3)
+    assert s.publishes() == []
+    late = h.subscriber("late", "t", 1)  # subscribed before PUBREL: it gets it too
+    p.send(mqttc.pubrel(3))
+    assert p.only(mqttc.PUBCOMP).pid == 3
+    assert [(x.payload, x.qos) for x in s.publishes()] == [(b"m", 2)]
+    assert [(x.payload, x.qos) for x in late.publishes()] == [(b"m", 1)]
+
+
+def test_MQTT_4_3_3_2_qos2_resent_with_other_content_before_pubrel_replaces_it():
+    # a reused id with another message: the later one is kept (mosquitto: "Reused message
+    # ID ... detected"), still one delivery
+    h, s, p = _kept_q2(b"first", 4)
+    p.send(mqttc.publish("t", b"second", qos=2, pid=4))
+    assert p.only(mqttc.PUBREC).pid == 4
+    p.send(mqttc.pubrel(4))
+    assert [x.payload for x in s.publishes()] == [b"second"]
+
+
+def test_qos2_retained_message_is_stored_when_pubrel_comes():
+    h = Harness()
+    p = h.connected("p")
+    p.send(mqttc.publish("r", b"kept", qos=2, retain=True, pid=5))
+    assert p.only(mqttc.PUBREC).pid == 5
+    before = h.connected("before")
+    assert before.subscribe([("r", 2)]) == [2] and before.extra == []
+    p.send(mqttc.pubrel(5))
+    assert [(x.payload, x.retain) for x in before.publishes()] == [(b"kept", 0)]
+    after = h.connected("after")
+    after.subscribe([("r", 2)])
+    assert [(x.payload, x.retain) for x in after.extra] == [(b"kept", 1)]
+
+
+def test_qos2_of_a_clean_session_ended_before_pubrel_is_not_delivered():
+    h, s, p = _kept_q2(b"lost", 6)
+    p.drop()  # its session, with the message, ends with the connection (as mosquitto)
+    p2 = h.connected("p")
+    p2.send(mqttc.pubrel(6))
+    assert p2.only(mqttc.PUBCOMP).pid == 6
+    assert s.publishes() == []
+
+
+def test_qos2_publish_dropped_by_a_check_completes_its_flow_without_delivery():
+    h, s, p = _kept_q2(b"too long", 8, message_size_limit=4)
+    p.send(mqttc.pubrel(8))
+    assert p.only(mqttc.PUBCOMP).pid == 8
+    assert s.publishes() == [] and not p.closing

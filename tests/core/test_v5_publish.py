@@ -91,6 +91,9 @@ def test_MQTT_4_3_3_9_after_pubrec_0x80_or_more_the_same_id_is_a_new_message():
     assert pub.read() == b"\x50\x03\x00\x07\x95"
     pub.send(mqttc.publish5("a", b"1234", qos=2, pid=7))
     assert [(p.type, p.rc) for p in pub.packets()] == [(mqttc.PUBREC, 0)]
+    assert sub.publishes() == []  # delivered when its PUBREL comes
+    pub.send(mqttc.ack5(0x62, 7))
+    assert [(p.type, p.rc) for p in pub.packets()] == [(mqttc.PUBCOMP, 0)]
     assert [p.payload for p in sub.publishes()] == [b"1234"]
 
 

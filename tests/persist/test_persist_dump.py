@@ -27,7 +27,8 @@ def test_dump_lists_every_record_of_a_journal_and_its_fields():
         assert "start     'alpha' 1 seq=1 state=0 retain=0 qos=1" in r.stdout
         assert "queue     'beta' 6 'a/x' <300 bytes>" in r.stdout
         assert "sent      'beta' 7 seq=1 state=0 retain=0 qos=2 'a/x' <2 bytes>" in r.stdout
-        assert out[-1].startswith("24 records, ")
+        assert "q2msg     'alpha' 5 1 'q/5' <4 bytes>" in r.stdout
+        assert out[-1].startswith("25 records, ")
         p = _dump(os.path.join(d, NAME + ".journal"), "--payloads")
         assert "retain    'r/1' 1 b'one'" in p.stdout
         snap = _dump(os.path.join(d, NAME))
