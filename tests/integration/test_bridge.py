@@ -130,9 +130,11 @@ def test_upstream_restarted_during_a_qos1_stream_every_message_arrives_in_order(
     deadline = time.monotonic() + 30
     while (not nums or nums[-1] != n - 1) and time.monotonic() < deadline:
         nums += [int(p) for _, p in usub.got(n=1, timeout=1)]  # repeats may come: not n
-    # at least once, in order: a resend after the restart may repeat the newest ones
-    dedup = [x for k, x in enumerate(nums) if k == 0 or x > nums[k - 1]]
-    assert dedup == list(range(n)), nums
+    # at least once, in order: after the restart the bridge resends (DUP) those whose PUBACK
+    # it had not got, and QoS 1 has no duplicate detection, so a run already delivered may
+    # come again (..., 150, 139, 140, ...); the first arrivals are every message, in order
+    firsts = [x for k, x in enumerate(nums) if x not in nums[:k]]
+    assert firsts == list(range(n)), nums
     lpub.close()
     usub.close()
 
