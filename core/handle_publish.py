@@ -70,8 +70,8 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
         from core.why import text
         raise ProtocolError(text(14), RC_RETAIN_NOT_SUPPORTED)  # retain_available false
     if qos == 2:  # kept until its PUBREL, then delivered (pubrel below), as mosquitto 2.0
-        from core import qos2
-        if not qos2.q2in(b, conn, pid, topic, mv, ts, te, ps, e, b0 & PUB_RETAIN, why):
+        from core import qos2_in
+        if not qos2_in.q2in(b, conn, pid, topic, mv, ts, te, ps, e, b0 & PUB_RETAIN, why):
             b.ack(conn, PUBREC, pid)  # MQTT-4.3.3-2
         return
     found = True
@@ -141,12 +141,12 @@ def pubrec(b, conn, b0, mv, s, e, p0):
 
 
 def pubrel(b, conn, b0, mv, s, e, p0):
-    """PUBREL for a QoS 2 message we received: deliver it (core/qos2.py), answer PUBCOMP."""
+    """PUBREL for a QoS 2 message we received: deliver it (core/qos2_in.py), answer PUBCOMP."""
     pid = _pid(mv, s, e, "PUBREL")
     q2 = conn.session.qos2_in
     if q2 and pid in q2:
-        from core import qos2
-        qos2.q2rel(b, conn, pid)
+        from core import qos2_in
+        qos2_in.q2rel(b, conn, pid)
     b.ack(conn, PUBCOMP, pid)  # with the same id, MQTT-4.3.3-2
 
 

@@ -20,7 +20,7 @@ class Session:
     conn = None
     queued_bytes = 0  # payload bytes in queue
     # pid -> a QoS 2 PUBLISH received, PUBREL not yet: its message (topic, topic bytes,
-    # payload, retain), delivered when PUBREL comes (core/qos2.py), or True (not to be
+    # payload, retain), delivered when PUBREL comes (core/qos2_in.py), or True (not to be
     # delivered: dropped by a check, or restored from a file of before); made on first use
     qos2_in = None
     next_pid = 0

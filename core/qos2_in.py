@@ -1,6 +1,9 @@
 """Incoming QoS 2 messages kept until their PUBREL and delivered then, as mosquitto 2.0
 does (MQTT 3.1.1 section 4.3.3 allows delivery on PUBLISH or on PUBREL): imported at the
 first QoS 2 PUBLISH, so that a board whose clients publish at QoS 0 and 1 never loads it.
+Named after Session.qos2_in: a board's heap interns each new name of the modules it loads
+at start (core/handle_publish.py imports this one by name), and one more qstr put the
+32-bit esp32 websockets model into a new 4.6 KB qstr pool.
 
 Session.qos2_in maps a packet id to the message (topic, topic bytes, payload, retain), or
 to True for one not to be delivered (dropped by a check, or restored from a file written
