@@ -72,5 +72,9 @@ def test_qos2_messages_reach_the_upstream_exactly_once_across_a_black_hole_and_k
     missing = sorted(set(acked) - set(got))
     assert not missing, (missing, len(acked), len(got))
     assert before < len(acked)  # some were acknowledged only while the link was down
-    assert "(d1, q2" in up.log()  # QoS 2 messages in flight were sent again after restart
+    # the QoS 2 flows in flight at the kill were taken up again after the restart: a
+    # PUBLISH sent again with DUP, or a PUBREL sent again when its PUBREC had come
+    # (which of the two depends on where the black hole cut the flows)
+    again = up.log().rsplit("New bridge connected", 1)[1]
+    assert "(d1, q2" in again or "Received PUBREL from" in again, again[:2000]
     usub.close()
