@@ -1,6 +1,6 @@
 """The broker's command line, shared by every port: mosquitto 2 flags, usage, config assembly."""
 
-from core.config import DEFAULT_LOG_TYPES, LOG_TYPES, Config, parse_config
+from core.config import Config, parse_config
 from core.version import NAME, VERSION
 
 USAGE = """%s version %s
@@ -126,20 +126,6 @@ def build_config(text, path, ports):
     for p in ports:
         cfg.add_port(p)
     return cfg
-
-
-def wanted_types(cfg, verbose):
-    """The set of log types to print: all with -v, else the config's log_type lines or defaults."""
-    if verbose:
-        return set(LOG_TYPES)
-    types = getattr(cfg, "log_types", None) if cfg is not None else None
-    if not types:
-        return set(DEFAULT_LOG_TYPES)
-    types = set(types)
-    if "all" in types:
-        return set(LOG_TYPES)
-    types.discard("none")
-    return types
 
 
 def startup_lines(cfg, path):

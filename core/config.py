@@ -209,3 +209,18 @@ def parse_config(text, filename="mosquitto.conf"):
     # The parser lives in its own module so that a small board can drop it after start-up.
     from core.config_parse import parse
     return parse(text, filename)
+
+
+def wanted_types(cfg, verbose):
+    """The set of log types to print: all with -v, else the config's log_type lines or defaults."""
+    # here, not in core.cli: a board needs it at start and loads no core.cli (its names)
+    if verbose:
+        return set(LOG_TYPES)
+    types = getattr(cfg, "log_types", None) if cfg is not None else None
+    if not types:
+        return set(DEFAULT_LOG_TYPES)
+    types = set(types)
+    if "all" in types:
+        return set(LOG_TYPES)
+    types.discard("none")
+    return types

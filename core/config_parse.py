@@ -91,6 +91,9 @@ class _Parser:
         return d
 
 
+# The handlers are named after what they set: names the broker interns anyway (a Config or
+# Listener attribute, a short option name), where _opt_NAME would intern one more qstr
+# (a name stays interned after this module is dropped: README of ports/micropython, Memory).
 def _global_bool(attr):
     def handle(p, opt, args):
         setattr(p.cfg, attr, _bool(opt, _one(opt, args)))
@@ -103,7 +106,7 @@ def _global_int(attr, lo, hi=None):
     return handle
 
 
-def _opt_auto_id_prefix(p, opt, args):
+def auto_id_prefix(p, opt, args):
     p.cfg.auto_id_prefix = _one(opt, args)
 
 
@@ -113,11 +116,11 @@ def _global_str(attr):
     return handle
 
 
-def _opt_persistent_client_expiration(p, opt, args):
+def persistent_client_expiration(p, opt, args):
     p.cfg.persistent_client_expiration = _duration(opt, _one(opt, args))
 
 
-def _opt_persistence(p, opt, args):
+def persist(p, opt, args):
     v = _one(opt, args)
     o = p.cfg.persist
     if o is None:
@@ -140,7 +143,7 @@ def _opt_persistence(p, opt, args):
         o.journal_limit = _int_range(opt, v, 4096)
 
 
-def _opt_log_type(p, opt, args):
+def log_type(p, opt, args):
     if not args:
         _one(opt, args)
     for t in args:
@@ -159,7 +162,7 @@ def _opt_log_type(p, opt, args):
             p.cfg.log_types.add(t)
 
 
-def _opt_listener(p, opt, args):
+def listener(p, opt, args):
     if len(args) > 2:
         raise _Invalid("too many values for option 'listener' (unexpected '%s')" % args[2])
     s = _one(opt, args[:1])
@@ -171,20 +174,20 @@ def _opt_listener(p, opt, args):
     p.cur = l
 
 
-def _opt_port(p, opt, args):
-    port = _int_range(opt, _one(opt, args), 1, 65535)
+def port(p, opt, args):
+    n = _int_range(opt, _one(opt, args), 1, 65535)
     if p.cfg._port_seen:
         p.warn("default listener port given more than once: only the latest (%d) is used"
-               % port)
-    p.use_default().port = port
+               % n)
+    p.use_default().port = n
     p.cfg._port_seen = True
 
 
-def _opt_bind_address(p, opt, args):
+def bind(p, opt, args):
     p.use_default().bind = _one(opt, args)
 
 
-def _opt_max_connections(p, opt, args):
+def max_connections(p, opt, args):
     n = _int_range(opt, _one(opt, args), -1)
     if p.cur is None:
         p.cfg.max_connections = n  # global default for every listener
@@ -193,7 +196,7 @@ def _opt_max_connections(p, opt, args):
         p.cur._max_set = True
 
 
-def _opt_protocol(p, opt, args):
+def protocol(p, opt, args):
     v = _one(opt, args)
     if v not in ("mqtt", "websockets"):
         raise _Invalid("invalid value '%s' for option 'protocol': expected mqtt or "
@@ -201,12 +204,12 @@ def _opt_protocol(p, opt, args):
     p.listener(opt).protocol = v
 
 
-def _opt_http_dir(p, opt, args):
+def http_dir(p, opt, args):
     # served by a websockets listener (core/ws.py); an mqtt listener warns at the end
     p.listener(opt).http_dir = _one(opt, args).rstrip("/") or "/"
 
 
-def _opt_mount_point(p, opt, args):
+def mount_point(p, opt, args):
     v = _one(opt, args)
     if "+" in v or "#" in v:
         raise _Invalid("invalid value '%s' for option 'mount_point': wildcards + and # "
@@ -214,18 +217,18 @@ def _opt_mount_point(p, opt, args):
     p.listener(opt).mount_point = v
 
 
-def _opt_listener_int(lo, hi):
+def _listener_int(lo, hi):
     def handle(p, opt, args):
         setattr(p.listener(opt), opt, _int_range(opt, _one(opt, args), lo, hi))
     return handle
 
 
-def _opt_bind_interface(p, opt, args):
+def bind_interface(p, opt, args):
     # the port binds to the interface's addresses (the MicroPython port warns: no names)
     p.listener(opt).bind_interface = _one(opt, args)
 
 
-def _opt_per_listener_settings(p, opt, args):
+def per_listener_settings(p, opt, args):
     if _bool(opt, _one(opt, args)):
         p.warn("option 'per_listener_settings true' is not supported yet and is ignored: "
                "security options apply to all listeners")
@@ -234,7 +237,7 @@ def _opt_per_listener_settings(p, opt, args):
 _TLS_VERSIONS = ("tlsv1.3", "tlsv1.2", "tlsv1.1")
 
 
-def _opt_tls(p, opt, args):
+def tls(p, opt, args):
     v = _one(opt, args)
     l = p.listener(opt)
     if opt in ("require_certificate", "use_identity_as_username"):
@@ -281,35 +284,35 @@ _OPTIONS = {
     "max_outgoing_bytes": _global_int("max_outgoing_bytes", 0),
     "back_pressure": _global_bool("back_pressure"),
     "slow_subscriber_timeout": _global_int("slow_subscriber_timeout", 1, 86400),
-    "certfile": _opt_tls,
-    "keyfile": _opt_tls,
-    "cafile": _opt_tls,
-    "require_certificate": _opt_tls,
-    "use_identity_as_username": _opt_tls,
-    "tls_version": _opt_tls,
-    "auto_id_prefix": _opt_auto_id_prefix,
+    "certfile": tls,
+    "keyfile": tls,
+    "cafile": tls,
+    "require_certificate": tls,
+    "use_identity_as_username": tls,
+    "tls_version": tls,
+    "auto_id_prefix": auto_id_prefix,
     "password_file": _global_str("password_file"),
     "acl_file": _global_str("acl_file"),
-    "persistent_client_expiration": _opt_persistent_client_expiration,
-    "persistence": _opt_persistence,
-    "persistence_location": _opt_persistence,
-    "persistence_file": _opt_persistence,
-    "autosave_interval": _opt_persistence,
-    "autosave_on_changes": _opt_persistence,
-    "persistence_journal_limit": _opt_persistence,
-    "log_type": _opt_log_type,
-    "listener": _opt_listener,
-    "port": _opt_port,
-    "bind_address": _opt_bind_address,
-    "max_connections": _opt_max_connections,
-    "protocol": _opt_protocol,
-    "http_dir": _opt_http_dir,
+    "persistent_client_expiration": persistent_client_expiration,
+    "persistence": persist,
+    "persistence_location": persist,
+    "persistence_file": persist,
+    "autosave_interval": persist,
+    "autosave_on_changes": persist,
+    "persistence_journal_limit": persist,
+    "log_type": log_type,
+    "listener": listener,
+    "port": port,
+    "bind_address": bind,
+    "max_connections": max_connections,
+    "protocol": protocol,
+    "http_dir": http_dir,
     "websockets_headers_size": _global_int("websockets_headers_size", 0, 65535),
-    "mount_point": _opt_mount_point,
-    "max_qos": _opt_listener_int(0, 2),
-    "max_topic_alias": _opt_listener_int(0, 65535),
-    "bind_interface": _opt_bind_interface,
-    "per_listener_settings": _opt_per_listener_settings,
+    "mount_point": mount_point,
+    "max_qos": _listener_int(0, 2),
+    "max_topic_alias": _listener_int(0, 65535),
+    "bind_interface": bind_interface,
+    "per_listener_settings": per_listener_settings,
 }
 
 

@@ -82,14 +82,14 @@ const STEPS = [
   // micropython-lib's Python os and binascii over its built-in ones (their functions, dicts
   // and names would be on the heap): without its frozen modules, imports find the built-ins
   "sys.path.remove('.frozen')",
-  "from core.config import parse_config",
+  "from core.config import parse_config, wanted_types",
   "with open('/broker.conf', 'rb') as f:\n    cfg = parse_config(f.read(), '/broker.conf')",
   "del f\nfrom forget import forget\nforget('core.config_parse', 'core.capture.options', 'core.bridge.options')",
-  "from log import Logger\nfrom core.cli import wanted_types\n" +
+  "from log import Logger\n" +
     "log = Logger(wanted_types(cfg, False))",
   "from core.settings import snapshot\ncfg = snapshot(cfg)\n" +
     "del parse_config, wanted_types, snapshot\n" +
-    "forget('core.cli', 'core.config', 'core.settings')\ndel forget",
+    "forget('core.config', 'core.settings')\ndel forget",
   "import loop",
   "srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)\n" +
     "if isinstance(srv, int):\n    raise RuntimeError('loop.start failed: %d' % srv)",
@@ -224,6 +224,10 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients, v5, ws) {
   }
   const [total1, used] = memInfo(mp, out);
   Object.assign(r, {grown: total1 > total ? 1 : 0, used, free: total - used});
+  if (ws === "names") {
+    qstrHeadroom(mp, out, r);
+    return r;
+  }
   out.length = 0;
   // a relative __file__ came through sys.path's '' (this port's cwd is /rom with a ROMFS)
   mp.runPython("import os\nf = sys.modules['core.broker'].__file__\n" +
@@ -271,6 +275,21 @@ function qstrs(mp, out) {
   const m = out.join("\n").match(
       /n_pool=(\d+), n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)/);
   return [Number(m[2]), Number(m[1]), Number(m[4]) - Number(m[3])];
+}
+
+// The names interned after start and how many more the qstr pools take before the VM
+// allocates the next pool (about 4.6 KB on 32 bits, twice the last one's entries): each
+// call below interns one new name (a str literal of up to 10 characters is interned
+// when it is compiled) until the pool count grows.
+function qstrHeadroom(mp, out, r) {
+  const [n0, pools0] = qstrs(mp, out);
+  let k = 0;
+  for (;;) {
+    mp.runPython(`"qh${k}"`);
+    if (qstrs(mp, out)[1] > pools0) break;
+    k++;
+  }
+  Object.assign(r, {names: n0, pools: pools0, headroom: k});
 }
 
 // The WebSocket clients of wsPkts (hex), one call each, on the broker just started
@@ -357,6 +376,9 @@ async function main(argv) {
     const probeImg = romfs(probe, path.join(tmp, "probe.img"));
     const romImg = romfs(both, path.join(tmp, "rom.img"));
     const files = await measure(loadMicroPython, heap, conf, lib, probeImg, clients, v5, ws);
+    // the qstr pools after start (the same names in both runs), on a broker just started
+    const names = await measure(loadMicroPython, heap, conf, lib, probeImg, clients, false,
+                                "names");
     const rom = await measure(loadMicroPython, heap, conf, null, romImg, clients, v5, ws);
     if (files.wsPkts) {  // the WebSocket clients, each run on a broker just started
       for (const [r, l, img] of [[files, lib, probeImg], [rom, null, romImg]]) {
@@ -427,6 +449,15 @@ async function main(argv) {
                             ["ws_left32", r.wsLeft]]) {
         if (v !== undefined) console.log(`FIG ${k}${t} ${v}`);
       }
+    }
+    if (names.error) {
+      console.log(`error in names: ${names.error}`);
+      failed = 1;
+    } else {
+      console.log(`names interned after start: ${names.names} in ${names.pools} qstr pools; ` +
+                  `${names.headroom} more fit before the next pool`);
+      console.log(`FIG qstrs32 ${names.names}\nFIG qstr_pools32 ${names.pools}\n` +
+                  `FIG qstr_headroom32 ${names.headroom}`);
     }
     // the budgets, for tests/micropython/test_memprobe32.py
     console.log(`FIG budget_free32 ${freeFiles}\nFIG budget_free32_rom ${freeRom}`);

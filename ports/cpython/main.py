@@ -10,7 +10,7 @@ if _ROOT not in sys.path:
 
 from core.broker import Broker  # noqa: E402
 from core import cli  # noqa: E402
-from core.config import ConfigError  # noqa: E402
+from core.config import ConfigError, wanted_types  # noqa: E402
 from core.version import NAME, VERSION  # noqa: E402
 from ports.micropython.log import Logger  # noqa: E402  (portable: the two ports log alike)
 from ports.cpython.loop import ListenError, Server  # noqa: E402
@@ -69,7 +69,7 @@ def main(argv=None):
         sys.stderr.write("Error: %s\n" % e)
         return 1
 
-    log = Logger(cli.wanted_types(cfg, o["verbose"]))
+    log = Logger(wanted_types(cfg, o["verbose"]))
     for level, msg in cli.startup_lines(cfg, config_file):
         log(level, msg)
 

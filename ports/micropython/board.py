@@ -43,7 +43,7 @@ def _set_clock(host, port, log):
 def main(buf):
     """Start the broker with the files at / ; returns an exit code when it stops."""
     import net
-    from core.config import ConfigError, parse_config
+    from core.config import ConfigError, parse_config, wanted_types
     try:
         settings = net.load(NETWORK)
     except net.NetError as e:
@@ -72,14 +72,13 @@ def main(buf):
         return _fail("%s defines no listener: add e.g. 'listener 1883' (a board serves "
                      "the network, not loopback)" % CONF)
     from log import Logger
-    from core.cli import wanted_types
     log = Logger(wanted_types(cfg, False))
     for w in cfg.warnings:
         log("warning", "Warning: " + w)
     from core.settings import snapshot
     cfg = snapshot(cfg)  # the values only: core.config's code can go
     del ConfigError, parse_config, wanted_types, snapshot
-    forget("core.cli", "core.config", "core.settings")
+    forget("core.config", "core.settings")
     wlan = None
     if sys.platform not in ("esp32", "rp2"):
         # The unix port (tools/simboard.py) has no Wi-Fi: the host's network is up already.

@@ -3,7 +3,7 @@
 import sys
 
 from core import cli
-from core.config import ConfigError
+from core.config import ConfigError, wanted_types
 import loop
 from log import Logger
 
@@ -55,7 +55,7 @@ def setup(argv):
     if not o["wall_clock"]:
         import capture_io
         capture_io.wall_clock = False
-    log = Logger(cli.wanted_types(cfg, o["verbose"]))
+    log = Logger(wanted_types(cfg, o["verbose"]))
     for level, msg in cli.startup_lines(cfg, path):
         log(level, msg)
     if o["wrap_in"] is not None:

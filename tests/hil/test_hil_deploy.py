@@ -30,13 +30,14 @@ def test_dry_run_lists_the_modules_the_board_imports_without_a_device():
     assert r.returncode == 0, r.stderr
     dests = re.findall(r"(?m)^  (/\S+)", r.stdout)
     for must in ("/main.py", "/lib/board.mpy", "/lib/loop.mpy", "/lib/net.mpy",
-                 "/lib/core/__init__.mpy", "/lib/core/broker.mpy", "/lib/core/cli.mpy",
+                 "/lib/core/__init__.mpy", "/lib/core/broker.mpy", "/lib/core/settings.mpy",
                  "/lib/core/config_parse.mpy", "/lib/core/auth.mpy", "/lib/core/passwd.mpy",
                  "/lib/core/acl.mpy", "/lib/core/capture/sender.mpy",
                  "/lib/core/capture/ecs.mpy", "/lib/core/capture/hicap.mpy", "/broker.conf",
                  "/network.json"):
         assert must in dests, must
-    assert "/lib/cli.mpy" not in dests  # the unix command line is not needed on a board
+    # the command line (unix port's and core's) is not needed on a board
+    assert "/lib/cli.mpy" not in dests and "/lib/core/cli.mpy" not in dests
     assert not any(d.endswith(".py") and d != "/main.py" for d in dests)
     # the template still holds placeholders: the board would refuse it, say so
     assert "YOUR_WIFI_SSID" in r.stdout

@@ -111,6 +111,21 @@ def test_first_websocket_client_loads_the_websocket_code_and_each_further_costs_
     assert figs["ws_first32_rom"] < figs["ws_first32"], out
 
 
+QSTR_MARGIN = 16  # names a change may add to the start-up before this test asks for room
+
+
+@pytest.mark.parametrize("extra", [(), ("--websockets",)], ids=["esp32", "esp32_websockets"])
+def test_qstr_pools_after_start_leave_room_for_16_more_names_before_the_next_pool(extra):
+    """The names the started broker interned fill qstr pools of 20, 40, 80, 160 and 320 on
+    a 32-bit board (620 names); the next name makes a sixth pool (about 4.6 KB), which
+    takes the esp32 files model under its 44 KB budget. The probe interns new names until
+    that pool comes: at least QSTR_MARGIN must fit, so that the cliff shows here first."""
+    out, figs = figures("esp32", *extra)
+    assert figs["qstr_pools32"] == 5, out
+    assert figs["qstrs32"] + figs["qstr_headroom32"] == 620, out
+    assert figs["qstr_headroom32"] >= QSTR_MARGIN, out
+
+
 _ESP32_FILES_PERSISTENCE = pytest.mark.xfail(strict=True, reason=(
     "esp32 model from .mpy files with persistence true: about 33 KB free after start (44 KB "
     "budget) and a load run that needs more than the heap: the persistence modules' code "
