@@ -237,7 +237,9 @@ def _fill_until_short(port, limit=300):
 
 
 def test_many_clients_until_memory_short_never_crash(mp_broker_factory):
-    b = mp_broker_factory(args=("--min-free", "16384"))
+    # 32768, not 16384: the band test_MQTT_3_2_2_3_low_memory_refused_with_connack_3
+    # explains (with 8 KB a SUBSCRIBE could find no heap and wait, held, for memory)
+    b = mp_broker_factory(args=("--min-free", "32768"))
     socks, codes = _fill_until_short(b.port)
     try:
         assert codes[-1] != 0, "300 clients fitted: memory never got short"
