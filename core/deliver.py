@@ -25,9 +25,8 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     subs = b.subs.match(topic)
     if b.acl is not None:
         subs = b.acl.readers(subs, topic)  # the receiver's read rights (acl_file)
-    if b.bridged is not None and subs:  # a board loads this code only with a bridge
-        from core.bridged import to_bridges
-        subs = to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src)
+    if b.bridged is not None and subs:  # bridges' sessions (mosquitto's or ours) exist
+        subs = _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src)
     if not subs:
         return False
     limit = b.out_limit
@@ -102,6 +101,28 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
                 msg = new_msg(b, topic, mv, ts, te, ps, pe)
             send(b, sess, msg, q, 0)
     return True
+
+
+def _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src):
+    """Send to the bridges' sessions (broker.bridged) among subs, with the retain flag as
+    published and not to the bridge the message came in over (no loops); returns the
+    other subscribers."""
+    rest = []
+    for e in subs:
+        sess = e[0]
+        if sess not in b.bridged:
+            rest.append(e)
+            continue
+        c = sess.conn
+        if src is not None and c is src:
+            continue
+        q = e[1] if b.cfg.upgrade_outgoing_qos or e[1] < qos else qos
+        if q == 0 and (c is None or c.closing) and not b.cfg.queue_qos0_messages:
+            continue
+        if msg is None:
+            msg = new_msg(b, topic, mv, ts, te, ps, pe)
+        send(b, sess, msg, q, retain)
+    return rest
 
 
 def full0(b, c):

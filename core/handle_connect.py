@@ -113,9 +113,12 @@ def connect(b, conn, b0, mv, s, e, p0):
     if cfg.message_size_limit and len(wp) > cfg.message_size_limit:
         return refuse(b, conn, UNAVAILABLE, 38)  # will message over message_size_limit
     accept(b, conn, cid, clean, keepalive, will)
-    if private or b.bridged:
-        from core.bridged import mark  # a board loads it only once a bridge exists
-        mark(b, conn.session, private)
+    if private:  # a bridge (try_private): retain as published, none of its own back
+        if b.bridged is None:
+            b.bridged = set()
+        b.bridged.add(conn.session)
+    elif b.bridged:
+        b.bridged.discard(conn.session)
 
 
 def refuse(b, conn, rc, i, *a):
