@@ -211,8 +211,9 @@ class Broker:
                 self.close(c, False, "server shutdown", RC_SERVER_SHUTTING_DOWN)
 
     def hold(self, conn):
-        """With back_pressure: True when the port must not read from conn now (core/flow.py)."""
-        if not (self.full or self.stuck or self.low_memory):
+        """True when the port must not read from conn now (core/flow.py): with back_pressure,
+        or while a bridge's session is full."""
+        if not (self.full or self.stuck or (self.low_memory and self.flow)):
             return False
         from core import flow  # a board loads it only once something must wait
         return flow.hold(self, conn)

@@ -1,6 +1,7 @@
 """Outgoing messages: route to subscribers, in-flight window, queue, resend on resume."""
 
 from core.proto import put_publish, put_varint
+from core.session import Session
 from core.const import const
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD
@@ -122,6 +123,8 @@ def _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src):
         if msg is None:
             msg = new_msg(b, topic, mv, ts, te, ps, pe)
         send(b, sess, msg, q, retain)
+        if sess.uplink:  # this broker's bridge: full, it holds the publishers (core/flow.py)
+            mark(b, sess)
     return rest
 
 
@@ -198,7 +201,8 @@ def send(b, sess, msg, q, retain):
     if ((lim and len(sess.queue) >= 2 * lim) or (
             cfg.max_queued_bytes
             and sess.queued_bytes + len(msg[MSG_PAYLOAD]) > cfg.max_queued_bytes)) \
-            and (not b.flow or c is None or c.closing):  # back-pressure keeps it (core/flow.py)
+            and not sess.uplink and (not b.flow or c is None or c.closing):
+        # (else kept: its publishers wait, core/flow.py)
         if not sess.dropped:
             b.log("warning", "Outgoing messages are being dropped for client %s: %d queued."
                   % (sess.client_id, len(sess.queue) >> 1))
@@ -359,11 +363,20 @@ _QUEUE = const(256)  # queued messages that pause publishers at most: 512 list s
 
 def over(b, c):
     """True when destination c is over a limit: unsent bytes (any, while the heap is short)
-    or its session's queue."""
-    if len(c.out) > b.out_limit or (b.low_memory and c.out):
-        return True
-    s = c.session
-    if s is None or not s.queue:
+    or its session's queue. c is a Conn, or the Session of a bridge's uplink (Session.uplink,
+    waited for as a session whether its uplink is connected or not)."""
+    if c.__class__ is Session:
+        s = c
+        c = s.conn
+        if c is not None and len(c.out) > b.out_limit:
+            return True
+    else:
+        if len(c.out) > b.out_limit or (b.low_memory and c.out):
+            return True
+        s = c.session
+        if s is None:
+            return False
+    if not s.queue:
         return False
     cfg = b.cfg
     lim = cfg.max_queued_messages
@@ -375,6 +388,19 @@ def over(b, c):
 
 
 def mark(b, c):
-    """If destination c is over a limit, publishers wait until it drains (or proves slow)."""
+    """If destination c (as for over) is over a limit, publishers wait until it drains (or
+    proves slow)."""
+    s = c.session if c.__class__ is not Session else None
+    if s is not None and s.uplink:
+        c = s  # a bridge's uplink: the same wait whether it is connected or not
     if c not in b.full and over(b, c):
-        b.full[c] = [b.now, c.tx_bytes]  # since when it took no byte, and its count then
+        b.full[c] = [b.now, moved(c)]  # since when it took no byte, and its count then
+
+
+def moved(c):
+    """Bytes destination c (as for over) has taken so far (-1: a bridge's uplink is down)."""
+    if c.__class__ is Session:
+        c = c.conn
+        if c is None:
+            return -1
+    return c.tx_bytes

@@ -7,13 +7,21 @@ queue holds max_queued_messages (or max_queued_bytes), or 256 messages when that
 fewer (a queue of 100,000 messages would be one list block of a megabyte). What was
 already read is routed all the same (a queue exceeds its limit by at most one receive
 buffer's worth); a packet that finds no heap waits in conn.inbuf (broker.stuck) and is
-routed again. Only a
-full destination that takes no byte for slow_subscriber_timeout seconds is cut off.
+routed again. Only a full destination that takes no byte for slow_subscriber_timeout
+seconds is cut off.
+
+A bridge's local session (Session.uplink) is such a destination whatever back_pressure
+says, connected to its upstream or not (the key is then the Session, not a Conn): a
+publisher gets PUBACK for what the bridge keeps, never for what it would drop. When it
+takes nothing for slow_subscriber_timeout it is not cut off: with back_pressure the
+publishers keep waiting; with the drop policy its queue drops at its limits (as any
+client's) until its uplink connects again.
 """
 
 from core import clock
-from core.deliver import mark, over  # there: every queued message asks (see deliver.py)
+from core.deliver import mark, over, moved  # there: every queued message asks (deliver.py)
 from core.names import RC_QUOTA_EXCEEDED
+from core.session import Session
 
 def hold(b, c):
     """True when the port must not read from c now: it publishes, owes no acknowledgement
@@ -23,17 +31,18 @@ def hold(b, c):
         return True
     if not c.published or c.closing:
         return False
-    if c.session is not None and c.session.inflight:
+    s = c.session
+    if s is not None and s.inflight:
         return False  # it owes acknowledgements: reading them is what drains the broker
     f = b.full
-    if b.low_memory:  # the heap is short: whoever has bytes to take is waited for, timed
+    if b.low_memory and b.flow:  # the heap is short: whoever has bytes to take is waited for
         for x in b.conns:
             if x.out and not x.closing:
                 mark(b, x)
     for x in list(f):  # let go of the destinations that drained or closed
-        if x.closing or not over(b, x):
+        if _done(b, x):
             del f[x]
-    if c in f or not (f or b.stuck):
+    if c in f or s in f or not (f or b.stuck):
         return False  # (a full destination is read: its own acknowledgements drain it)
     c.last_rx = b.now  # it has sent bytes we leave unread: not a keepalive timeout
     return True
@@ -42,8 +51,8 @@ def hold(b, c):
 def check(b):
     """Every second: route again the packets a MemoryError kept back (broker.stuck), and
     close a connection whose packet found no heap for slow_subscriber_timeout; cut off a
-    full destination that took no byte for as long (counted in backlog_cut), let go of one
-    that drained."""
+    full destination that took no byte for as long (counted in backlog_cut; a bridge's
+    session: see the module docstring), let go of one that drained."""
     s = b.stuck
     b.stuck = []
     lim = b.cfg.slow_subscriber_timeout * 1000
@@ -60,15 +69,36 @@ def check(b):
     f = b.full
     for c in list(f):
         st = f[c]
-        if c.closing or not over(b, c):
+        if _done(b, c):
             del f[c]
-        elif c.tx_bytes != st[1]:
+        elif moved(c) != st[1]:
             st[0] = b.now
-            st[1] = c.tx_bytes
-        elif clock.diff(b.now, st[0]) >= b.cfg.slow_subscriber_timeout * 1000:
-            del f[c]
-            b.backlog_cut += 1
-            why = "it took no data for %d s (slow_subscriber_timeout) with %d bytes unsent" \
-                % (b.cfg.slow_subscriber_timeout, len(c.out))
-            b.log("warning", "Client %s disconnected: %s." % (c.name(), why))
-            b.close(c, True, why, RC_QUOTA_EXCEEDED)
+            st[1] = moved(c)
+        elif clock.diff(b.now, st[0]) >= lim:
+            _timed_out(b, c)
+
+
+def _timed_out(b, c):
+    """Full destination c took nothing for slow_subscriber_timeout."""
+    f = b.full
+    lim = b.cfg.slow_subscriber_timeout
+    if c.__class__ is not Session:
+        del f[c]
+        b.backlog_cut += 1
+        why = "it took no data for %d s (slow_subscriber_timeout) with %d bytes unsent" \
+            % (lim, len(c.out))
+        b.log("warning", "Client %s disconnected: %s." % (c.name(), why))
+        b.close(c, True, why, RC_QUOTA_EXCEEDED)
+    elif not b.flow:  # a bridge's uplink down or stalled that long (with back_pressure its
+        # publishers wait however long: README, Bridges): the drop policy's turn now
+        del f[c]
+        c.uplink = False  # until the uplink connects again (core/bridge/link.py)
+        b.log("warning", "Bridge session %s took no message for %d s: messages over its "
+              "queue limit are dropped until its uplink connects again." % (c.client_id, lim))
+
+
+def _done(b, x):
+    """True when destination x drained, closed, or (a bridge's session) was replaced."""
+    if x.__class__ is Session:
+        return not over(b, x) or b.sessions.get(x.client_id) is not x
+    return x.closing or not over(b, x)

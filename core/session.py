@@ -28,6 +28,10 @@ class Session:
     gone_at = 0  # broker seconds when the last connection ended
     dropped = 0
     lost = 0  # messages dropped at its queue limit, ever (a bridge's $SYS count)
+    # True: a bridge's local session (core/bridge/link.py), whose full queue holds the
+    # publishers instead of dropping (core/flow.py), its uplink up or down; False again
+    # (drop policy) once it took nothing for slow_subscriber_timeout, until it reconnects
+    uplink = False
     username = None  # the last connection's, for acl_file read checks while offline
     # MQTT 5.0 (core/v5.py): the Session Expiry Interval in seconds when finite (None: as
     # 3.1.1, persistent_client_expiration), and the in-flight window when the client's

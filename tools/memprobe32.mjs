@@ -71,7 +71,10 @@ const MODELS = {esp32: [96 * 1024, "esp32", 8], picow: [128 * 1024, "rp2040w", 4
 // the budgets: free after start (files, ROMFS) and the load run's peak
 const BUDGET_FREE = {esp32: [44 * 1024, 60 * 1024], picow: [60 * 1024, 60 * 1024]};
 const PEAK_SHARE = 0.8;
-const BRIDGE = "\nconnection cloud\naddress 192.0.2.10:1883\ntopic t/# out 1 \"\" site1/\n";
+// the drop policy, after a second: with back_pressure (the port's default) a bridge whose
+// uplink is down holds the publishers once its queue is full, for as long as it is down
+const BRIDGE = "\nback_pressure false\nslow_subscriber_timeout 1\n" +
+  "connection cloud\naddress 192.0.2.10:1883\ntopic t/# out 1 \"\" site1/\n";
 const BRIDGE_CLIENTS = 4;
 
 // board.main's start-up (ports/micropython/board.py, main.py), one step per call; the

@@ -249,10 +249,10 @@ class Link:
         self.at = clock.add(now, self._backoff(up))
 
     def hold(self):
-        """With back_pressure (broker.flow): True while the port must not read the upstream
-        (the broker pauses the bridge's local side as any publisher, core/flow.py)."""
+        """True while the port must not read the upstream (the broker pauses the bridge's
+        local side as any publisher, core/flow.py)."""
         c = self.conn
-        return c is not None and self.b.flow and self.b.hold(c)
+        return c is not None and self.b.hold(c)
 
     def stop(self):
         """Shutdown: DISCONNECT (its will is not published), the local side detached."""
@@ -352,6 +352,7 @@ class Link:
         handle_connect.accept(b, conn, self.local_id, 1 if clean else 0, 0, None)
         self.conn = conn
         self.sess = conn.session
+        self.sess.uplink = True  # full, it holds the publishers (again after a timeout)
         b.bridged.add(self.sess)
         body = bytearray(b"\x00\x01")
         want = []

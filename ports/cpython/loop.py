@@ -246,7 +246,7 @@ class Server:
                     if events & selectors.EVENT_WRITE:
                         self._flush(data)
                     if events & selectors.EVENT_READ and data.port_data is not None:
-                        if broker.flow and broker.hold(data):
+                        if broker.hold(data):
                             self._hold(data)  # TCP slows the publisher until drained
                         else:
                             self._read(data)

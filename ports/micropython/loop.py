@@ -197,7 +197,7 @@ class Server:
                 if obj.closing:
                     if e & _BAD:
                         self._close(obj)  # the peer is gone: nobody to flush to
-                elif self.broker.flow and not e & _BAD and self.broker.hold(obj):
+                elif not e & _BAD and self.broker.hold(obj):
                     import hold  # loaded once publishers must wait
                     hold.hold(self, obj)  # TCP slows the publisher until the core has drained
                 else:

@@ -275,14 +275,17 @@ def test_capture_records_the_links_connect_loss_failed_retry_and_drops(broker_fa
     up = upstreams()
     sp = free_port()
     sink = sinks(sp)
-    b = broker_factory(broker_conf(sp, "max_queued_messages 5\ncapture_stats_interval 0\n") +
+    b = broker_factory(broker_conf(sp, "max_queued_messages 5\ncapture_stats_interval 0\n"
+                                   "slow_subscriber_timeout 1\n") +
                        "connection up\naddress %s:%d\ntopic d/# out 1\nrestart_timeout 1 2\n"
                        % (HOST, up.port))
     wait_connected(b)
     up.stop()
     assert b.wait_for_log("Bridge up: cannot connect")
     p = Paho(HOST, b.port)
-    for i in range(30):  # 20 in flight and 5 queued are kept, the other 5 dropped
+    # 20 in flight and 5 queued are kept; the publisher is held for slow_subscriber_timeout,
+    # then the bridge's queue drops (the drop policy) the other 5
+    for i in range(30):
         p.publish("d/x", b"%d" % i, 1)
     p.close()
 
