@@ -20,6 +20,19 @@ def bridge_conf(proxy, topic, extra):
             % (HOST, extra, HOST, proxy.port, topic))
 
 
+def edge(broker_factory, upstreams, proxies, topic, extra, refused):
+    """This broker bridging topic ("X/# out 1") to a mosquitto through a proxy, refused or
+    passing; (broker, subscriber on the upstream to X/#, proxy), the bridge up or refused."""
+    up = upstreams()
+    usub = upstream_subscriber(up, topic.split()[0], 1)
+    proxy = proxies(up.port)
+    if refused:
+        proxy.refuse()
+    b = broker_factory(bridge_conf(proxy, topic, extra))
+    assert b.wait_for_log("Bridge up: cannot connect" if refused else "Bridge up connected")
+    return b, usub, proxy
+
+
 def publish_all(b, topic, n):
     """A QoS 1 publisher to broker b that sends n messages ("0", "1", ...) without waiting
     for their PUBACKs (paho keeps WINDOW in flight): (client, paho's MessageInfo of each)."""
@@ -32,13 +45,22 @@ def acked(infos):
     return sum(1 for i in infos if i.is_published())
 
 
+def all_arrive(b, usub, pub, infos):
+    """Every message of publish_all reaches the upstream subscriber once, in order, each
+    acknowledged, none dropped; then both clients close."""
+    n = len(infos)
+    got = usub.got(n=n, timeout=60)
+    assert [p for _, p in got] == [b"%d" % i for i in range(n)]
+    assert acked(infos) == n
+    assert "dropped" not in b.log(), b.log()
+    pub.close()
+    usub.close()
+
+
 def test_a_qos1_publisher_outrunning_a_stalled_uplink_is_held_and_nothing_is_dropped(
         broker_factory, upstreams, proxies):
-    up = upstreams()
-    usub = upstream_subscriber(up, "f/#", 1)
-    proxy = proxies(up.port)
-    b = broker_factory(bridge_conf(proxy, "f/# out 1", "max_queued_messages 100\n"))
-    assert b.wait_for_log("Bridge up connected")
+    b, usub, proxy = edge(broker_factory, upstreams, proxies, "f/# out 1",
+                          "max_queued_messages 100\n", False)
     proxy.set_mode("stall")  # the uplink takes nothing: no PUBACK comes back
     n = 2000
     pub, infos = publish_all(b, "f/m", n)
@@ -50,46 +72,26 @@ def test_a_qos1_publisher_outrunning_a_stalled_uplink_is_held_and_nothing_is_dro
     time.sleep(1)
     assert acked(infos) == held  # no more while the uplink stalls
     proxy.set_mode("pass")
-    got = usub.got(n=n, timeout=60)
-    assert [p for _, p in got] == [b"%d" % i for i in range(n)]
-    assert acked(infos) == n
-    assert "dropped" not in b.log(), b.log()
-    pub.close()
-    usub.close()
+    all_arrive(b, usub, pub, infos)
 
 
 def test_with_back_pressure_an_uplink_down_past_slow_subscriber_timeout_holds_publishers(
         broker_factory, upstreams, proxies):
-    up = upstreams()
-    usub = upstream_subscriber(up, "g/#", 1)
-    proxy = proxies(up.port)
-    proxy.refuse()
-    b = broker_factory(bridge_conf(proxy, "g/# out 1", "back_pressure true\n"
-                                   "slow_subscriber_timeout 1\nmax_queued_messages 50\n"))
-    assert b.wait_for_log("Bridge up: cannot connect")
+    b, usub, proxy = edge(broker_factory, upstreams, proxies, "g/# out 1", "back_pressure true\n"
+                          "slow_subscriber_timeout 1\nmax_queued_messages 50\n", True)
     n = 500
     pub, infos = publish_all(b, "g/m", n)
     time.sleep(3)  # three times slow_subscriber_timeout: still held, nothing dropped
     held = acked(infos)
     assert 50 <= held <= 50 + WINDOW, held  # the queue, and what was read before the hold
     proxy.refuse(False)
-    got = usub.got(n=n, timeout=60)
-    assert [p for _, p in got] == [b"%d" % i for i in range(n)]
-    assert acked(infos) == n
-    assert "dropped" not in b.log(), b.log()
-    pub.close()
-    usub.close()
+    all_arrive(b, usub, pub, infos)
 
 
 def test_drop_policy_an_uplink_down_past_slow_subscriber_timeout_drops_at_the_queue_limit(
         broker_factory, upstreams, proxies):
-    up = upstreams()
-    usub = upstream_subscriber(up, "h/#", 1)
-    proxy = proxies(up.port)
-    proxy.refuse()
-    b = broker_factory(bridge_conf(proxy, "h/# out 1", "slow_subscriber_timeout 1\n"
-                                   "max_queued_messages 20\n"))
-    assert b.wait_for_log("Bridge up: cannot connect")
+    b, usub, proxy = edge(broker_factory, upstreams, proxies, "h/# out 1",
+                          "slow_subscriber_timeout 1\nmax_queued_messages 20\n", True)
     n = 300
     pub, infos = publish_all(b, "h/m", n)
     assert b.wait_for_log("Bridge session local.")
