@@ -4,7 +4,7 @@ from core.proto import put_publish, put_varint
 from core.session import Session
 from core.const import const
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
-from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD
+from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES
 from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT
 from core.names import RC_QUOTA_EXCEEDED
 
@@ -251,7 +251,7 @@ def _start(b, sess, c, msg, q, retain, head=False):
         tb = tb[c.mlen:]
     props = None
     if c.v5 is not None:  # MQTT 5.0: a property block (core/v5.py)
-        props = c.v5.publish_props(tb, msg, q)
+        props = c.v5.publish_props(b, tb, msg, q)
         if props is None:  # over the client's Maximum Packet Size: as if sent (MQTT-3.1.2-25)
             if b.store is not None:
                 b.store.start(sess, 0, msg, retain << OUT_RETAIN_SHIFT | q, head)
@@ -311,7 +311,10 @@ def refill(b, sess):
     while q and len(sess.inflight) < (sess.window or b.max_inflight):
         m = q[0]
         f = q[1]
-        if not _start(b, sess, c, m, f & OUT_QOS, f >> OUT_RETAIN_SHIFT, True):
+        if len(m) > MSG_PROPS and m[MSG_EXPIRES] and m[MSG_EXPIRES] <= b.secs:
+            if b.store is not None:  # MQTT 5.0: expired while it waited (MQTT-3.3.2-5)
+                b.store.start(sess, 0, m, f, True)  # the head left unsent
+        elif not _start(b, sess, c, m, f & OUT_QOS, f >> OUT_RETAIN_SHIFT, True):
             retry_later(b, sess)
             return
         q.pop(0)
@@ -329,7 +332,6 @@ def resume(b, sess):
     out = c.out
     if ents and not out:
         b.pending.append(c)
-    props = None if c.v5 is None else b"\x00"  # MQTT 5.0: an empty property block
     for f, pid in ents:
         if not f & OUT_RELEASED:
             m = sess.inflight[pid]
@@ -342,7 +344,8 @@ def resume(b, sess):
                 tb = tb[c.mlen:]
             # DUP: sent before (MQTT-3.3.1-1)
             h = PUBLISH | PUB_DUP | (f & OUT_QOS) << PUB_QOS_SHIFT | (f >> OUT_RETAIN_SHIFT & 1)
-            put_publish(out, h, tb, pid, m[MSG_PAYLOAD], props)
+            put_publish(out, h, tb, pid, m[MSG_PAYLOAD],  # MQTT 5.0: its properties
+                        None if c.v5 is None else c.v5.publish_props(b, tb, m, 0) or b"\x00")
             if b.debug:
                 b.packet_log().publish_out(b, c, h, pid, m[MSG_TOPIC], len(m[MSG_PAYLOAD]))
         else:

@@ -6,13 +6,14 @@ from core import deliver
 from core.names import PUBLISH, PUBACK, PUBREC, PUBREL_OUT, PUBCOMP
 from core.names import PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK
 from core.names import OUT_QOS, OUT_RELEASED, RC_RETAIN_NOT_SUPPORTED
+from core.names import RC_PROTOCOL_ERROR
 
 
-def publish(b, conn, b0, mv, s, e, p0, v5=0):
+def publish(b, conn, b0, mv, s, e, p0, v5=None):
     """Handle PUBLISH: validate, store retained, route, acknowledge (the hot path).
 
-    v5: where the payload starts in a v5 PUBLISH, after its properties (core/v5.py reads
-    them, and passes p0 -1: the packet is not forwarded as is); 0 for 3.1.1."""
+    v5: for a v5 PUBLISH, what core/pub5.py read in its properties (the topic, maybe by
+    alias; where the payload starts; the properties to forward...); None for 3.1.1."""
     qos = (b0 >> PUB_QOS_SHIFT) & QOS_MASK
     if qos == 3:
         from core.why import text
@@ -25,14 +26,14 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
         raise ProtocolError(text(9))  # too short
     ts = s + 2
     te = ts + ((mv[s] << 8) | mv[s + 1])
-    ps = v5 or (te + 2 if qos else te)
+    ps = v5[2] if v5 else (te + 2 if qos else te)
     if ps > e:
         from core.why import text
         raise ProtocolError(text(10))  # topic length beyond the end
-    topic = utf8.decode(mv, ts, te)
-    if not topic:
+    topic = v5 and v5[0] or utf8.decode(mv, ts, te)  # v5[0]: a v5 topic alias's or None
+    if not topic:  # MQTT-4.7.3-1; v5: and no topic alias, a protocol error (section 3.3.2.3.4)
         from core.why import text
-        raise ProtocolError(text(11))  # MQTT-4.7.3-1: empty topic
+        raise ProtocolError(text(11), RC_PROTOCOL_ERROR)
     if "+" in topic or "#" in topic:
         from core.why import text
         raise ProtocolError(text(12, topic))  # MQTT-3.3.2-2: a wildcard
@@ -53,14 +54,18 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
     why = None
     if lim and e - ps > lim:
         why = "%d bytes is over message_size_limit %d" % (e - ps, lim)
-    elif mv[ts] == 0x24 and not (b.bridged and conn.session in b.bridged and
-                                 topic.startswith("$SYS/broker/connection/")):
-        # "$" first in the topic the client sent; a bridge's state is taken, as mosquitto does
+    elif (mv[ts] == 0x24 if te > ts else v5[0].startswith("$")) and not (
+            b.bridged and conn.session in b.bridged and
+            topic.startswith("$SYS/broker/connection/")):
+        # "$" first in the topic the client sent (v5: or that its topic alias stands for); a
+        # bridge's state is taken, as mosquitto does
         why = "clients may not publish to $ topics"
     elif b.acl is not None and not b.acl.can_write(conn.username, conn.client_id, topic):
         why = "denied by acl_file"  # v5: 0x87 Not authorized, as "$" (below)
         if b.events is not None:
             b.events.denied(conn, "publish", topic, why)
+    elif v5 and v5[5]:  # v5: Payload Format Indicator 1, the payload is not UTF-8
+        why = v5[5]
     deliverable = why is None
     if why is not None:
         b.log("notice", "Dropped PUBLISH from %s on '%s': %s." % (conn.name(), topic, why))
@@ -71,11 +76,15 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
         raise ProtocolError(text(14), RC_RETAIN_NOT_SUPPORTED)  # retain_available false
     if qos == 2:  # kept until its PUBREL, then delivered (pubrel below), as mosquitto 2.0
         from core import qos2_in
-        if not qos2_in.q2in(b, conn, pid, topic, mv, ts, te, ps, e, b0 & PUB_RETAIN, why):
+        if not qos2_in.q2in(b, conn, pid, topic, mv, ts, te, ps, e, b0 & PUB_RETAIN, why,
+                            v5):
             b.ack(conn, PUBREC, pid)  # MQTT-4.3.3-2
         return
     found = True
-    if deliverable:
+    if deliverable and v5 and v5[3] is not None:  # v5: properties to forward, an alias
+        from core.v5 import route  # core/pub5.py
+        found = route(b, conn, b0, mv, ts, te, ps, e, qos, topic, v5)
+    elif deliverable:
         msg = None  # a message (core/names.py, MSG_*), made at most once below
         if b0 & PUB_RETAIN:
             msg = deliver.new_msg(b, topic, mv, ts, te, ps, e)
@@ -91,7 +100,7 @@ def publish(b, conn, b0, mv, s, e, p0, v5=0):
                                   p0 if b0 == PUBLISH else -1, msg, b0 & PUB_RETAIN, conn)
     if v5 and qos and (why is not None or not found):
         from core.v5 import refused
-        if refused(b, conn, qos, pid, why, e - ps):  # acknowledged with a reason code
+        if refused(b, conn, qos, pid, why, e - ps, why is v5[5]):  # with a reason code
             return
     if qos == 1:
         b.ack(conn, PUBACK, pid)  # MQTT-4.3.2-2

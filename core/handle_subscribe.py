@@ -5,6 +5,7 @@ from core.errors import ProtocolError
 from core.topic import check_filter
 from core import deliver
 from core.names import SUBACK, UNSUBACK, SUBACK_FAILURE, MSG_TOPIC, MSG_QOS
+from core.names import MSG_PROPS, MSG_EXPIRES
 
 
 def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
@@ -85,6 +86,9 @@ def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
         if b.sys is not None and f[0] == "$":
             ms += b.sys.matching(f)  # $SYS values are made on demand, not stored
         for msg in ms:  # retained messages, with their qos
+            if len(msg) > MSG_PROPS and msg[MSG_EXPIRES] and msg[MSG_EXPIRES] <= b.secs:
+                b.retained.msgs.pop(msg[MSG_TOPIC], None)  # MQTT 5.0: expired (MQTT-3.3.2-5)
+                continue
             if acl is not None and not acl.can_read(conn.username, conn.client_id,
                                                     msg[MSG_TOPIC]):
                 continue

@@ -75,6 +75,11 @@ MSG_TOPIC = const(0)
 MSG_TOPIC_BYTES = const(1)
 MSG_PAYLOAD = const(2)
 MSG_QOS = const(3)  # retained messages only
+# An MQTT 5.0 message with properties (core/pub5.py) has two more: the properties forwarded
+# (bytes) and the broker second its Message Expiry Interval ends (0: never); its MSG_QOS
+# is 0 unless it is retained.
+MSG_PROPS = const(4)
+MSG_EXPIRES = const(5)
 
 # A will (Conn.will) is a tuple (message, qos, retain), retain 0 or 1.
 WILL_MSG = const(0)
@@ -114,6 +119,7 @@ RC_KEEP_ALIVE_TIMEOUT = const(0x8D)
 RC_SESSION_TAKEN_OVER = const(0x8E)
 RC_PACKET_ID_NOT_FOUND = const(0x92)
 RC_RECEIVE_MAXIMUM_EXCEEDED = const(0x93)
+RC_TOPIC_ALIAS_INVALID = const(0x94)
 RC_PACKET_TOO_LARGE = const(0x95)
 RC_QUOTA_EXCEEDED = const(0x97)
 RC_PAYLOAD_FORMAT_INVALID = const(0x99)

@@ -12,21 +12,23 @@ before messages were kept).
 
 from core import deliver
 from core.const import const
-from core.names import MSG_TOPIC, MSG_PAYLOAD
+from core.names import MSG_TOPIC, MSG_PAYLOAD, MSG_PROPS
 
 _RETAIN = const(3)  # a kept message's fourth field
 
 
-def q2in(b, conn, pid, topic, mv, ts, te, ps, e, retain, why):
+def q2in(b, conn, pid, topic, mv, ts, te, ps, e, retain, why, v5=None):
     """Keep QoS 2 pid of conn, its topic bytes mv[ts:te] and payload mv[ps:e], until its
-    PUBREL; why: why it is not to be delivered, or None. A resend before PUBREL replaces
+    PUBREL; why: why it is not to be delivered, or None; v5: what core/pub5.py read of a
+    v5 PUBLISH (kept with its properties and expiry as core/names.py's MSG_PROPS and
+    MSG_EXPIRES fields), or None. A resend before PUBREL replaces
     it, so it is delivered once (MQTT-4.3.3-2); the same message again is not recorded
     again. True when a v5 client was answered PUBREC with a reason code (its refusal ends
     the flow there), else the caller sends PUBREC."""
     if why is not None:
         if conn.v5 is not None:
             from core.v5 import refused
-            return refused(b, conn, 2, pid, why, e - ps)
+            return refused(b, conn, 2, pid, why, e - ps, v5 is not None and why is v5[5])
         retain = -1
     sess = conn.session
     q2 = sess.qos2_in
@@ -39,6 +41,8 @@ def q2in(b, conn, pid, topic, mv, ts, te, ps, e, retain, why):
         m = True
     else:
         m = deliver.new_msg(b, topic, mv, ts, te, ps, e) + (retain,)
+        if v5 is not None and v5[3] is not None:  # v5: properties, an alias's topic bytes
+            m = (topic, m[1], m[2], retain, v5[3], v5[4])
         if old is not None and old is not True and old[MSG_TOPIC] == topic \
                 and old[MSG_PAYLOAD] == m[MSG_PAYLOAD] and old[_RETAIN] == retain:
             return False
@@ -54,7 +58,10 @@ def q2rel(b, conn, pid):
     sess = conn.session
     q2 = sess.qos2_in
     m = q2[pid]
-    if m is not True:
+    if m is not True and len(m) > MSG_PROPS:  # v5: with its properties (core/pub5.py)
+        from core import pub5
+        pub5.release(b, conn, m)
+    elif m is not True:
         deliver.publish_msg(b, m[:_RETAIN], 2, m[_RETAIN], conn)
     del q2[pid]  # after routing: a PUBREL a MemoryError kept back (core/flow.py) routes it again
     if b.store is not None:

@@ -3,9 +3,9 @@ reason codes on acknowledgements, session expiry and will delay.
 
 Imported only when a v5 client connects (core/handle_connect.py): a broker that serves
 3.1.1 clients alone never loads it. A v5 connection carries a V5 (conn.v5), whose
-handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH bodies
-are handled by core/handle_publish.py once the properties are read, and deliveries to it
-are written by core/deliver.py with a property block.
+handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH is read
+here (core/pub5.py for its properties) and handled by core/handle_publish.py, and
+deliveries to it are written by core/deliver.py with a property block (publish_props).
 """
 
 from core import props
@@ -16,21 +16,21 @@ from core import handle_subscribe
 from core.handle_connect import connect
 from core.broker import pingreq
 from core.names import CONNACK, DISCONNECT, PUBACK, PUBREC, PUBCOMP, UNSUBACK
-from core.names import PROP_PAYLOAD_FORMAT, PROP_SUBSCRIPTION_ID, PROP_SESSION_EXPIRY
+from core.names import PROP_PAYLOAD_FORMAT, PROP_SESSION_EXPIRY
 from core.names import PROP_ASSIGNED_CLIENT_ID, PROP_SERVER_KEEP_ALIVE, PROP_AUTH_METHOD
 from core.names import PROP_AUTH_DATA, PROP_WILL_DELAY, PROP_RECEIVE_MAXIMUM
 from core.names import PROP_TOPIC_ALIAS_MAXIMUM, PROP_MAXIMUM_QOS, PROP_RETAIN_AVAILABLE
 from core.names import PROP_MAXIMUM_PACKET_SIZE
-from core.names import WILL_MSG, WILL_QOS, WILL_RETAIN, MSG_PAYLOAD, OUT_QOS, OUT_RELEASED
+from core.names import WILL_MSG, WILL_QOS, WILL_RETAIN, MSG_PAYLOAD, MSG_PROPS, OUT_QOS
+from core.names import OUT_RELEASED
 from core.names import RC_NO_MATCHING_SUBSCRIBERS, RC_NO_SUBSCRIPTION_EXISTED, RC_ERROR
 from core.names import RC_PROTOCOL_ERROR, RC_NOT_AUTHORIZED, RC_BAD_AUTHENTICATION_METHOD
-from core.names import RC_PACKET_ID_NOT_FOUND, RC_RECEIVE_MAXIMUM_EXCEEDED, RC_PACKET_TOO_LARGE
+from core.names import RC_PACKET_ID_NOT_FOUND, RC_PACKET_TOO_LARGE
 from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_RETAIN_NOT_SUPPORTED, RC_QOS_NOT_SUPPORTED
-from core.names import RC_DISCONNECT_WITH_WILL
+from core.names import RC_DISCONNECT_WITH_WILL, RC_RECEIVE_MAXIMUM_EXCEEDED
+from core.names import PUB_QOS, PUB_QOS_SHIFT, QOS_MASK
 
 _NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
-# CONNACK's reason codes for the 3.1.1 return codes 1..5 (section 3.2.2.2)
-_CONNACK_CODES = b"\x00\x84\x85\x88\x86\x87"
 
 
 class V5:
@@ -58,10 +58,14 @@ class V5:
         m = conn.listener.max_qos
         return m if m < q < 3 else q
 
-    def publish_props(self, tb, msg, q):
+
+    def publish_props(self, b, tb, msg, q):
         """The property block of a PUBLISH of msg (topic bytes tb, QoS q) to this client,
         or None when the packet would be over its Maximum Packet Size."""
-        p = b"\x00"
+        p = b"\x00"  # an empty property block
+        if len(msg) > MSG_PROPS:  # a message with properties (core/pub5.py, loaded then)
+            from core import pub5
+            p = pub5.block(b, msg)
         mx = self.max_out
         if mx:
             n = 2 + len(tb) + (2 if q else 0) + len(p) + len(msg[MSG_PAYLOAD])  # remaining length
@@ -151,9 +155,10 @@ def keepalive(cfg, conn, ka):
 
 def refuse(b, conn, rc, why):
     """Log and write the v5 CONNACK refusing conn with 3.1.1 return code rc (its reason
-    code, _CONNACK_CODES) or reason code rc (0x80 or more)."""
-    if rc < 6:
-        rc = _CONNACK_CODES[rc]
+    code below) or reason code rc (0x80 or more)."""
+    if rc < 6:  # CONNACK's reason codes for the 3.1.1 return codes 1..5 (section 3.2.2.2);
+        # not a module global: a 37th would grow the module's dict once more as it loads
+        rc = b"\x00\x84\x85\x88\x86\x87"[rc]
     b.log("notice", "Client %s refused: %s (CONNACK 0x%02x)." % (conn.name(), why, rc))
     b.write(conn, bytes((CONNACK, 3, 0, rc, 0)))
 
@@ -279,43 +284,53 @@ def tick(b):
 # ---- packets of a connected v5 client ----
 
 def publish(b, conn, b0, mv, s, e, p0):
-    """PUBLISH: the properties after the topic and packet id, then the 3.1.1 handling."""
+    """PUBLISH from a 5.0 client: its properties (core/pub5.py read(), when it has any),
+    then core/handle_publish.py's handling with what they say."""
     if e - s < 2:
         from core.why import text
-        raise ProtocolError(text(9))
-    qos = b0 >> 1 & 3
-    p = s + 2 + (mv[s] << 8 | mv[s + 1])
-    if qos:
-        p += 2
-    if p > e:
-        from core.why import text
-        raise ProtocolError(text(10))
-    ps = props.scan(mv, p, e, 3)
-    if props.get(mv, p, PROP_SUBSCRIPTION_ID) is not None:  # MQTT-3.3.4-6: the server's only
-        raise ProtocolError("PUBLISH from a client with a Subscription Identifier",
-                            RC_PROTOCOL_ERROR)
+        raise ProtocolError(text(9))  # too short
+    ts = s + 2
+    te = ts + (mv[s] << 8 | mv[s + 1])
+    p = te + 2 if b0 & PUB_QOS else te
+    if p >= e:
+        raise ProtocolError("PUBLISH cut short before its property length")
+    qos = b0 >> PUB_QOS_SHIFT & QOS_MASK
     if qos > conn.listener.max_qos:
         raise ProtocolError("PUBLISH QoS %d over max_qos %d" % (qos, conn.listener.max_qos),
                             RC_QOS_NOT_SUPPORTED)
     if qos == 2:
         q2 = conn.session.qos2_in
-        pid = mv[p - 2] << 8 | mv[p - 1]
+        pid = mv[te] << 8 | mv[te + 1]
         if q2 and len(q2) >= b.max_inflight and pid not in q2:
             raise ProtocolError("more than Receive Maximum (%d) QoS 2 PUBLISHes unreleased"
                                 % b.max_inflight, RC_RECEIVE_MAXIMUM_EXCEEDED)
-    handle_publish.publish(b, conn, b0, mv, s, e, -1, ps)
+    if mv[p]:
+        from core import pub5
+        r = pub5.read(b, conn, mv, ts, te, p, e)
+    else:  # no properties, the common case: core/handle_publish.py decodes the topic
+        r = (None, None, p + 1, None, 0, None)
+    handle_publish.publish(b, conn, b0, mv, s, e, -1, r)  # -1: not forwarded as it is
 
 
-def refused(b, conn, qos, pid, why, size):
+def route(b, conn, b0, mv, ts, te, ps, e, qos, topic, v5):
+    """core/pub5.py route(): a v5 PUBLISH with properties to forward or an alias."""
+    from core import pub5
+    return pub5.route(b, conn, b0, mv, ts, te, ps, e, qos, topic, v5)
+
+
+def refused(b, conn, qos, pid, why, size, bad=False):
     """Acknowledge with a reason code, as mosquitto 2.0, a PUBLISH that was not accepted
-    (why) or found no subscriber (PUBACK 0x10 only); False: the usual acknowledgement."""
+    (why; bad: its payload is not of its Payload Format Indicator's format) or found no
+    subscriber (PUBACK 0x10 only); False: the usual acknowledgement."""
     if why is None:
         if qos != 1:
             return False
         rc = RC_NO_MATCHING_SUBSCRIBERS
     else:
         lim = b.cfg.message_size_limit
-        rc = RC_PACKET_TOO_LARGE if lim and size > lim else RC_NOT_AUTHORIZED
+        # Payload format invalid, Packet too large, Not authorized
+        rc = RC_PAYLOAD_FORMAT_INVALID if bad else \
+            RC_PACKET_TOO_LARGE if lim and size > lim else RC_NOT_AUTHORIZED
     _ack_rc(b, conn, PUBACK if qos == 1 else PUBREC, pid, rc)
     return True
 

@@ -75,6 +75,18 @@ class Paho:
         info.wait_for_publish(WAIT)
         assert info.is_published()
 
+    def received(self, n, timeout=WAIT):
+        """The paho messages (with .properties in 5.0) of the next n received, or fewer when
+        they do not come within timeout."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n and time.monotonic() < deadline:
+            try:
+                out.append(self.messages.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return out
+
     def got(self, n=None, timeout=None, gap=0.3):
         """(topic, payload) of the messages received: n of them, waiting up to timeout (WAIT
         by default); or (n None) those that come within timeout (1 s by default) and then

@@ -12,17 +12,20 @@ import pytest
 WAIT = 15  # seconds any client command may take
 # mosquitto_sub prints each message as: MSG <topic> <qos> <retain> <length> <payload>
 FORMAT = "MSG %t %q %r %l %p"
+# with v5 properties: payload format, content type, response topic, correlation data,
+# message expiry and user properties (name:value ...) before it
+FORMAT5 = "PROPS %F|%C|%R|%D|%E|%P|" + FORMAT
 
 
 class Sub:
     """A running mosquitto_sub -C count, with its output lines collected by a thread."""
 
-    def __init__(self, bindir, broker, topics, count, qos=0, version=None):
+    def __init__(self, bindir, broker, topics, count, qos=0, version=None, props=False):
         # stdbuf: mosquitto_sub's stdio would hold the SUBACK line back in a pipe buffer.
         cmd = [shutil.which("stdbuf"), "-oL", os.path.join(bindir, "mosquitto_sub"),
                "-h", broker.host,
                "-p", str(broker.port), "-q", str(qos), "-C", str(count),
-               "-W", str(WAIT), "-d", "-F", FORMAT]
+               "-W", str(WAIT), "-d", "-F", FORMAT5 if props else FORMAT]
         if version:
             cmd += ["-V", version]
         for t in topics:
@@ -53,7 +56,8 @@ class Sub:
                 return
 
     def messages(self):
-        """Wait for mosquitto_sub to exit; returns [(topic, qos, retain, payload)]."""
+        """Wait for mosquitto_sub to exit; returns [(topic, qos, retain, payload)], each with
+        the properties as printed ([F, C, R, D, E, P]) appended when started with props."""
         try:
             rc = self.proc.wait(WAIT + 5)
         except subprocess.TimeoutExpired:
@@ -69,11 +73,15 @@ class Sub:
         assert rc == 0, "mosquitto_sub exit %d; output: %r" % (rc, self.seen)
         out = []
         for line in self.seen:
+            props = None
+            if line.startswith(b"PROPS "):
+                *props, line = line[6:].split(b"|", 6)
             if line.startswith(b"MSG "):
                 _, topic, qos, retain, length, *rest = line.split(b" ", 5)
                 payload = rest[0] if rest else b""
                 assert int(length) == len(payload)
-                out.append((topic.decode(), int(qos), retain == b"1", payload))
+                out.append((topic.decode(), int(qos), retain == b"1", payload)
+                           + ((props,) if props is not None else ()))
         return out
 
     def stop(self):
@@ -90,8 +98,8 @@ def subs(mosquitto_bin, broker):
         pytest.skip("stdbuf (coreutils) is needed to read mosquitto_sub output live")
     made = []
 
-    def start(topics, count, qos=0, version=None, target=None):
-        s = Sub(mosquitto_bin, target or broker, topics, count, qos, version)
+    def start(topics, count, qos=0, version=None, target=None, props=False):
+        s = Sub(mosquitto_bin, target or broker, topics, count, qos, version, props)
         made.append(s)
         s.wait_subscribed()
         return s
@@ -203,3 +211,29 @@ def test_payload_at_message_size_limit_is_delivered_and_one_byte_more_is_dropped
     pub(mosquitto_bin, b, topic, "-q", "1", "-m", "after")
     got = s.messages()
     assert [p for _, _, _, p in got] == [at_limit, b"after"]
+
+
+def test_mosquitto_pub_v5_properties_reach_mosquitto_sub_v5_unchanged_and_v311_without(
+        mosquitto_bin, broker, subs):
+    topic = unique("v5props")
+    s5 = subs([topic], 2, qos=1, version="5", props=True)
+    s4 = subs([topic], 2, qos=1, version="mqttv311")
+    pub(mosquitto_bin, broker, topic, "-V", "5", "-q", "1", "-m", "h\u00e9llo",
+        "-D", "publish", "payload-format-indicator", "1",
+        "-D", "publish", "content-type", "text/plain",
+        "-D", "publish", "response-topic", topic + "/reply",
+        "-D", "publish", "correlation-data", "c0rr",
+        "-D", "publish", "message-expiry-interval", "60",
+        "-D", "publish", "user-property", "k1", "v1",
+        "-D", "publish", "user-property", "k0", "v2",
+        "-D", "publish", "user-property", "k1", "v3")
+    pub(mosquitto_bin, broker, topic, "-V", "5", "-q", "1", "-m", "plain")
+    got = s5.messages()
+    payload = "h\u00e9llo".encode()
+    f, c, r, d, e, p = got[0][4]
+    assert got[0][:4] == (topic, 1, False, payload)
+    assert (f, c, r, d, p) == (b"1", b"text/plain", (topic + "/reply").encode(), b"c0rr",
+                               b"k1:v1 k0:v2 k1:v3")
+    assert int(e) in (59, 60)  # what is left of the interval
+    assert got[1] == (topic, 1, False, b"plain", [b""] * 6)
+    assert s4.messages() == [(topic, 1, False, payload), (topic, 1, False, b"plain")]

@@ -9,9 +9,7 @@ import time
 
 from flow_support import (Publisher, idle_clients, read_numbered, slow_readers_get_everything,
                           still_open, subscriber)
-from mpbroker import ROOT, start_board
-
-BOARD_HEAP = "112k"  # the ESP32's real heap size (64-bit objects: a strict model)
+from mpbroker import BOARD_HEAP, ROOT, start_board
 BURST = 3000  # the benchmark sends 20,000 (tools/bench.py --scenarios burst)
 
 
