@@ -452,11 +452,6 @@ class Server:
         """Stop listening, let the core close every client, flush briefly, close all."""
         import limits  # once per run: not worth its heap while serving
         limits.shutdown(self, _Listen)
-        if self.batch is not None:
-            self.batch.store.close()  # the records of the closes too
-        from forget import forget
-        # a board's REPL lives on after the broker: give its heap back
-        forget("limits", "hold", "core.flow", "core.why", "core.v5", "core.props")
 
 
 def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
