@@ -1457,7 +1457,7 @@ def print_persistence(results, opt):
     print("mosquitto's persistence writes a snapshot every autosave_interval (1800 s by "
           "default) and at exit, nothing per message: what it acknowledged since is lost on "
           "a crash. This broker with persistence true sends each PUBACK after the fsync of "
-          "its records (one per loop turn). duration %.2f s, payload %d bytes, load "
+          "its records (a batch per loop turn, up to 3 syncs at once). duration %.2f s, payload %d bytes, load "
           "generator and broker share %d CPUs." % (opt.duration, opt.payload,
                                                     os.cpu_count() or 0))
     for (label, _, _), (_, det) in zip(PERSIST_RUNS, results):

@@ -227,6 +227,7 @@ class Server:
                     data.on_event(events, now_ms())
                 elif data is not None and data is self.persist:
                     data.on_event()  # a batch is durable: its acknowledgements go out
+                    self.flush_pending()  # now, not after the rest of this turn's reads
                 elif isinstance(data, Uplink):
                     data.on_event(events, now_ms())
                 elif data is None:

@@ -1,11 +1,13 @@
 """The persistence file API (core/README.md) on CPython: the portable one (plain open() and
 os, ports/micropython/persist_files.py) with real fsync of files and of the folder."""
 
+import errno
 import os
 import selectors
 import socket
 import sys
-import threading
+import struct
+import subprocess
 
 from ports.micropython.persist_files import Files as _Portable
 
@@ -49,7 +51,7 @@ class Files(_Portable):
 
 
 PREALLOCATE = 4 << 20  # journal bytes reserved at a time (at most the journal limit)
-SWITCH_S = 0.0005
+SYNCS = 3  # syncs of the journal that overlap (the helper process's threads)
 
 
 class _Appender:
@@ -84,11 +86,17 @@ class _Appender:
 
     def sync(self):
         """Make what was written durable (the size too when reserved space was added)."""
-        if self.grown:
+        if self.full_sync():
             os.fsync(self.fd)
-            self.grown = False
         else:
             getattr(os, "fdatasync", os.fsync)(self.fd)
+
+    def full_sync(self):
+        """1 (once) when reserved space was added since the last call: the next sync must
+        be an fsync, which also writes the size; else 0 (an fdatasync will do)."""
+        g = self.grown
+        self.grown = False
+        return 1 if g else 0
 
     def close(self):
         """Close the file (the reserved zeros stay: the loader stops there)."""
@@ -96,81 +104,134 @@ class _Appender:
 
 
 class Writer:
-    """Group commit off the event loop: a thread writes and fsyncs one batch of records
-    while the loop serves; the batch's acknowledgements go out when it is done, and the
-    records made meanwhile form the next batch (one fsync each)."""
+    """Group commit off the event loop. At the end of a loop turn the turn's records are
+    appended to the journal (the page cache: microseconds) and a helper process
+    (ports/cpython/persist_sync.py) is asked to sync them; up to SYNCS syncs overlap, so a
+    batch need not wait for the one before it to finish. Acknowledgements go out batch by
+    batch in order, each once its own sync succeeded; while every sync is busy the records
+    made meanwhile gather into one batch."""
 
     def __init__(self, store, sel):
         self.store = store
-        self.held = None  # the acknowledgements of the batch being written
-        self.error = None
-        self._r, self._w = socket.socketpair()  # the thread wakes the loop's select()
-        self._r.setblocking(False)
-        sel.register(self._r, selectors.EVENT_READ, self)
-        self._job = None
-        self._cv = threading.Condition()
-        # the thread needs the GIL back after each fsync to hand over its batch: ask the
-        # loop to give it up after 0.5 ms of work instead of CPython's 5 ms
-        sys.setswitchinterval(SWITCH_S)
-        threading.Thread(target=self._run, name="persist-writer", daemon=True).start()
+        self.batches = []  # [number, held acknowledgements, synced], oldest first
+        self.n = 0  # number of the latest batch
+        self.busy = 0  # syncs asked for and not answered
+        self.error = None  # a sync failed: its batch and the later ones wait for recovery
+        self._s, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-S", os.path.join(os.path.dirname(__file__), "persist_sync.py"),
+                 str(child.fileno()), str(SYNCS)], pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL)
+        finally:
+            child.close()
+        self._s.setblocking(False)
+        sel.register(self._s, selectors.EVENT_READ, self)
 
     def turn(self):
-        """End of a loop turn: hand the turn's records to the thread unless it is busy."""
+        """End of a loop turn: hand the records made since the last batch to a sync."""
         st = self.store
-        if st.writing:
-            return
-        if st.failed or st.due() or not st.buf:
-            if st.held or st.failed or st.due():
-                st.commit()  # here: acks without records, a snapshot (due, or after a failure)
-            return
-        data, self.held = st.take()
-        st.writing = True
-        with self._cv:
-            self._job = data
-            self._cv.notify()
-
-    def on_event(self):
-        """The thread finished a batch: release its acknowledgements, start the next one."""
-        try:
-            self._r.recv(64)
-        except OSError:
-            pass
-        st = self.store
-        if not st.writing or self._job is not None:
-            return
-        st.writing = False
-        held, self.held = self.held, None
         if self.error is not None:
-            st.failed_write(self.error, held)
-            self.error = None
-        else:
-            st.release(held)
-        self.turn()
-
-    def wait(self):
-        """Until the batch being written (if any) is done, then its acks (shutdown)."""
-        while self.store.writing:
-            with self._cv:
-                self._cv.wait_for(lambda: self._job is None, 1.0)
-            if self._job is None:
-                self.on_event()
-
-    def _run(self):
-        while True:
-            with self._cv:
-                self._cv.wait_for(lambda: self._job is not None)
-                data = self._job
+            return  # until every sync asked for has answered (on_event)
+        if self.proc is None or st.failed or st.due():
+            if not self.busy:  # a snapshot replaces the journal: none of its syncs may run
+                self._release()
+                if self.proc is None or st.failed or st.due():
+                    st.commit()  # in the loop: a snapshot, or no helper process
+            return
+        if st.buf:
+            if self.busy >= SYNCS:
+                return
+            data, held = st.take()
             try:
-                self.store.write(data)
+                if st.jh is None:
+                    st.jh = st.fs.open(st.jname, True)
+                st.fs.write(st.jh, data)
+                self.n += 1
+                socket.send_fds(self._s, [struct.pack(">IB", self.n, st.jh.full_sync())],
+                                [st.jh.fd])
             except OSError as e:
                 self.error = e
-            with self._cv:
-                self._job = None
-                self._cv.notify_all()
+                self.batches.append([0, held, False])
+                self._release()
+                return
+            self.busy += 1
+            self.batches.append([self.n, held, False])
+        elif st.held:  # acknowledgements with no records: after the batches before them
+            self.batches.append([0, st.take()[1], True])
+        self._release()
+
+    def on_event(self):
+        """Syncs answered: release the acknowledgements of the batches now durable, in
+        order, then start the next batch."""
+        while True:
             try:
-                self._w.send(b"x")
+                r = self._s.recv(16)
+            except BlockingIOError:
+                break
             except OSError:
-                pass
+                r = b""
+            if not self._answer(r):
+                break
+        self._release()
+        self.turn()
+
+    def _answer(self, r):
+        """Take the helper's answer r (b"": the helper is gone; then False)."""
+        if not r:
+            if self.proc is not None:
+                self.store.log("error", "Error: persistence: the sync helper process "
+                               "ended; the journal is synced in the event loop from now on")
+                self.proc.poll()  # reaped, if it has exited
+                self.proc = None
+            if self.busy and self.error is None:
+                self.error = OSError(errno.EPIPE, "sync helper process ended")
+            self.busy = 0
+            return False
+        n, err = struct.unpack(">IH", r)
+        self.busy -= 1
+        if err:
+            if self.error is None:
+                self.error = OSError(err, os.strerror(err))
+        else:
+            for b in self.batches:
+                if b[0] == n:
+                    b[2] = True
+        return True
+
+    def _release(self):
+        """Send the acknowledgements of the synced batches at the head, in order; after a
+        failed sync (once no sync is running), hand every waiting one to the store's
+        recovery (a later sync's success may hide the lost write: it is not trusted)."""
+        st = self.store
+        bs = self.batches
+        while bs and bs[0][2] and self.error is None:
+            st.release(bs.pop(0)[1])
+        if self.error is not None and not self.busy:
+            held = []
+            for b in bs:
+                held += b[1]
+            bs.clear()
+            st.failed_write(self.error, held)
+            self.error = None
+        st.writing = bool(bs)  # later acknowledgements queue behind these (store.hold)
+
+    def wait(self):
+        """Until every sync asked for has answered, then its acks; end the helper (shutdown)."""
+        self._s.settimeout(5.0)
+        while self.busy:
+            try:
+                r = self._s.recv(16)
+            except OSError:
+                r = b""
+            self._answer(r)
+        self._release()
+        self._s.close()
+        if self.proc is not None:
+            try:
+                self.proc.wait(5.0)  # it ends when its socket closes
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 def start(broker, cfg, log, sel):
@@ -183,7 +244,7 @@ def start(broker, cfg, log, sel):
     if o is None or not o.enabled:
         return None
     import time
-    from core.persist.store import Store
+    from ports.cpython.persist_records import Store
     limit = o.journal_limit or JOURNAL_LIMIT
     st = Store(broker, Files(o.location or ".", min(PREALLOCATE, limit)), o.file,
                lambda: int(time.time()), log, limit, True)

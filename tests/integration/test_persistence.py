@@ -21,12 +21,13 @@ PUBLISHERS = 3
 LONG = os.environ.get("MQTT_EDGE_LONG") == "1"  # the long variants: MQTT_EDGE_LONG=1 bash tools/test.sh
 
 
-def _kill_under_load(broker_factory, qos, kill_after):
-    b = broker_factory(CONF)
+def _offline_sub_under_load(b, sub_qos, qos):
+    """Subscribe a persistent session "sub" to load/# and leave (its messages are queued),
+    then start PUBLISHERS publishers at qos: (acked, stop event, threads)."""
     s, _ = connect(b, "sub", clean=False)
-    s.sendall(mqttc.subscribe(1, [("load/#", 2)]))
+    s.sendall(mqttc.subscribe(1, [("load/#", sub_qos)]))
     assert mqttc.read_packet(s)[0] == 0x90
-    s.close()  # offline: everything is queued for it
+    s.close()
     time.sleep(0.2)
     acked = [[] for _ in range(PUBLISHERS)]
     stop = threading.Event()
@@ -34,6 +35,12 @@ def _kill_under_load(broker_factory, qos, kill_after):
           for n in range(PUBLISHERS)]
     for t in ts:
         t.start()
+    return acked, stop, ts
+
+
+def _kill_under_load(broker_factory, qos, kill_after):
+    b = broker_factory(CONF)
+    acked, stop, ts = _offline_sub_under_load(b, 2, qos)
     time.sleep(kill_after)
     b.proc.send_signal(signal.SIGKILL)
     b.proc.wait(10)
@@ -118,16 +125,7 @@ def test_a_session_that_expired_while_the_broker_was_down_is_gone(broker_factory
 
 def test_compaction_under_load_keeps_the_journal_bounded(broker_factory):
     b = broker_factory(CONF + "persistence_journal_limit 65536\n")
-    s, _ = connect(b, "sub", clean=False)
-    s.sendall(mqttc.subscribe(1, [("load/#", 1)]))
-    assert mqttc.read_packet(s)[0] == 0x90
-    s.close()
-    acked = [[] for _ in range(PUBLISHERS)]
-    stop = threading.Event()
-    ts = [threading.Thread(target=publisher, args=(b, n, 1, acked, stop))
-          for n in range(PUBLISHERS)]
-    for t in ts:
-        t.start()
+    acked, stop, ts = _offline_sub_under_load(b, 1, 1)
     journal = os.path.join(os.path.dirname(b.log_path), "mqtt-edge.db.journal")
     biggest = 0
     gens = set()
@@ -181,3 +179,31 @@ def test_a_full_disk_holds_the_acknowledgements_and_loses_nothing_acknowledged(b
     assert n > 1000, n  # the records of these filled the 256 KB
     b2 = broker_factory(CONF)
     check_received(drain(b2, "sub"), acked)
+
+
+def _children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(c) for c in f.read().split()]
+
+
+def test_the_sync_helper_killed_under_load_loses_nothing_acknowledged(broker_factory):
+    """The CPython port syncs the journal in a helper process (ports/cpython/
+    persist_sync.py). Killed under load, the broker logs it once, syncs in its own loop
+    from then on (PUBACKs go on), and what was acknowledged survives a kill -9."""
+    b = broker_factory(CONF)
+    helper, = _children(b.proc.pid)
+    acked, stop, ts = _offline_sub_under_load(b, 1, 1)
+    time.sleep(0.3)
+    os.kill(helper, signal.SIGKILL)
+    assert b.wait_for_log("the sync helper process ended", timeout=10), b.log()
+    n = sum(len(a) for a in acked)
+    time.sleep(0.5)
+    assert sum(len(a) for a in acked) > n + 20  # acknowledged after the helper's end too
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait(10)
+    stop.set()
+    for t in ts:
+        t.join(10)
+    b2 = broker_factory(CONF)
+    check_received(drain(b2, "sub"), acked)
+    assert "Traceback" not in b.log() + b2.log()
