@@ -35,7 +35,8 @@ class Session:
     username = None  # the last connection's, for acl_file read checks while offline
     # MQTT 5.0 (core/v5.py): the Session Expiry Interval in seconds when finite (None: as
     # 3.1.1, persistent_client_expiration), and the in-flight window when the client's
-    # Receive Maximum is below max_inflight_messages (0: the broker's)
+    # Receive Maximum is below max_inflight_messages (0: the broker's; a bridge's local
+    # session: its link's window upstream, core/bridge/link.py)
     expiry = None
     window = 0
 
