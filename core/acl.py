@@ -15,6 +15,7 @@ apply when the substituted id or name holds '+', '#' or '/' (it could widen the 
 from core.errors import ProtocolError
 from core.textfile import FileError, decode
 from core.topic import check_filter, matches
+from core.names import SUBSCRIBER_SESSION
 
 READ = 1
 WRITE = 2
@@ -143,10 +144,10 @@ class Acl:
     def readers(self, subs, topic):
         """The (session, qos) pairs of subs whose client may read topic."""
         r = []
-        for sq in subs:
-            s = sq[0]
-            if self.can_read(getattr(s, "username", None), s.client_id, topic):
-                r.append(sq)
+        for e in subs:
+            s = e[SUBSCRIBER_SESSION]
+            if self.can_read(s.username, s.client_id, topic):
+                r.append(e)
         return r
 
 

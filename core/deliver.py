@@ -6,7 +6,7 @@ from core.const import const
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES
 from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT
-from core.names import RC_QUOTA_EXCEEDED
+from core.names import RC_QUOTA_EXCEEDED, SUBSCRIBER_SESSION, SUBSCRIBER_QOS
 
 # output a connection may gather before the port's spill (if any) writes it out: growing
 # one buffer by kilobytes needs a free block that big, which a fragmented heap may lack
@@ -110,14 +110,16 @@ def _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src):
     other subscribers."""
     rest = []
     for e in subs:
-        sess = e[0]
+        sess = e[SUBSCRIBER_SESSION]
         if sess not in b.bridged:
             rest.append(e)
             continue
         c = sess.conn
         if src is not None and c is src:
             continue
-        q = e[1] if b.cfg.upgrade_outgoing_qos or e[1] < qos else qos
+        q = e[SUBSCRIBER_QOS]
+        if q > qos and not b.cfg.upgrade_outgoing_qos:
+            q = qos
         if q == 0 and (c is None or c.closing) and not b.cfg.queue_qos0_messages:
             continue
         if msg is None:
@@ -160,9 +162,13 @@ def inside(c, topic):
     return len(topic) > len(mp) and topic.startswith(mp)
 
 
-def message(topic, tb, payload):
-    """A message (core/names.py, MSG_*) made inside the broker: str topic, tb its bytes."""
-    return (topic, tb, payload)
+def message(topic, tb, payload, n=None):
+    """A message (core/names.py, MSG_*) made inside the broker: str topic, tb its bytes;
+    with n, a retained message (n: its qos, MSG_QOS) or a kept QoS 2 one (n: its retain
+    flag, KEPT_RETAIN)."""
+    if n is None:
+        return (topic, tb, payload)
+    return (topic, tb, payload, n)
 
 
 def publish_msg(b, msg, qos, retain, src=None):

@@ -81,6 +81,10 @@ MSG_QOS = const(3)  # retained messages only
 MSG_PROPS = const(4)
 MSG_EXPIRES = const(5)
 
+# A QoS 2 message received and kept until its PUBREL (Session.qos2_in, core/qos2_in.py)
+# is a message with its retain flag (0 or 1) in MSG_QOS's place.
+KEPT_RETAIN = const(3)
+
 # A will (Conn.will) is a tuple (message, qos, retain), retain 0 or 1.
 WILL_MSG = const(0)
 WILL_QOS = const(1)
@@ -95,6 +99,11 @@ OUT_RETAIN_SHIFT = const(2)  # flags >> OUT_RETAIN_SHIFT & 1: the retain flag
 OUT_QUEUED = const(7)  # flags & OUT_QUEUED: the queue's flags (qos and retain)
 OUT_RELEASED = const(8)
 OUT_SEQ_SHIFT = const(4)
+
+# A subscriber entry (core/session.py's SubTree.match, the ACL's readers): a pair (session,
+# granted qos), one per session at its highest qos.
+SUBSCRIBER_SESSION = const(0)
+SUBSCRIBER_QOS = const(1)
 
 # A bridge's topic line (core/bridge/conf.py, Bridge.topics): a tuple (local filter, remote
 # filter, direction bits OUT / IN, qos, local prefix, remote prefix), made by

@@ -75,6 +75,5 @@ class SysTree:
         for k in self.last:
             t = _PREFIX + names[k] if type(k) is int else k
             if matches(f, t):
-                # a retained message (core/names.py, MSG_*)
-                r.append((t, t.encode(), str(self.last[k]).encode(), 0))
+                r.append(deliver.message(t, t.encode(), str(self.last[k]).encode(), 0))
         return r

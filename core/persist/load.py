@@ -7,6 +7,7 @@ from struct import unpack_from
 from core.persist import records as R
 from core.persist.store import PersistError
 from core.session import Session
+from core.deliver import message
 from core.const import const
 from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT
 
@@ -36,8 +37,7 @@ class Restore:
                 self.wall = v[2]
             return
         if t == R.RETAIN:
-            # a retained message (core/names.py, MSG_*)
-            b.retained.msgs[v[0]] = (v[0], v[0].encode(), v[2], v[1])
+            b.retained.set(message(v[0], v[0].encode(), v[2]), v[1])
             return
         if t == R.UNRETAIN:
             b.retained.msgs.pop(v[0], None)
@@ -66,13 +66,12 @@ class Restore:
             if b.subs.unsubscribe(v[1], s):
                 s.subs.pop(v[1], None)
         elif t == R.QUEUE:
-            tb = v[2].encode()
-            s.queue.append((v[2], tb, v[3]))  # a message (core/names.py, MSG_*)
+            s.queue.append(message(v[2], v[2].encode(), v[3]))
             s.queue.append(v[1])
             s.queued_bytes += len(v[3])
         elif t == R.START or t == R.SENT:
             if t == R.SENT:  # the message is in the record, not in the queue
-                m = (v[3], v[3].encode(), v[4])  # a message (core/names.py, MSG_*)
+                m = message(v[3], v[3].encode(), v[4])
             elif not s.queue:
                 return
             else:
@@ -95,7 +94,7 @@ class Restore:
         elif t == R.Q2IN or t == R.Q2MSG:
             if s.qos2_in is None:
                 s.qos2_in = {}
-            s.qos2_in[v[1]] = True if t == R.Q2IN else (v[3], v[3].encode(), v[4], v[2])
+            s.qos2_in[v[1]] = True if t == R.Q2IN else message(v[3], v[3].encode(), v[4], v[2])
         elif t == R.Q2REL:
             if s.qos2_in:
                 s.qos2_in.pop(v[1], None)

@@ -2,7 +2,7 @@
 
 from core.persist import records as R
 from core.const import const
-from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS
+from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS, KEPT_RETAIN
 
 # a snapshot is written in pieces: records gather in one buffer, reused, until it holds
 # this many bytes; a payload that would take it past that is written on its own. So the
@@ -45,7 +45,8 @@ def write(sink, b, gone, gen, wall):
                 if m is True:
                     _put(sink, out, R.Q2IN, (cid, pid))
                 else:
-                    _put(sink, out, R.Q2MSG, (cid, pid, m[3], m[1], m[2]))
+                    _put(sink, out, R.Q2MSG, (cid, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
+                                               m[MSG_PAYLOAD]))
     if out:
         sink(out)
 

@@ -3,7 +3,7 @@ writer, loader and compactor. Files come from the port (the file API in core/REA
 
 from core.persist import records as R
 from core.persist.state import write
-from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD
+from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, KEPT_RETAIN
 
 
 class PersistError(Exception):
@@ -112,7 +112,8 @@ class Store:
         if m is True:
             self._pid(s, pid, R.Q2IN)
         elif not s.clean:
-            R.put(self.buf, R.Q2MSG, s.client_id, pid, m[3], m[1], m[2])
+            R.put(self.buf, R.Q2MSG, s.client_id, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
+                  m[MSG_PAYLOAD])
             self.count += 1
 
     def q2rel(self, s, pid):
