@@ -1,6 +1,6 @@
 """Outgoing messages: route to subscribers, in-flight window, queue, resend on resume."""
 
-from core.proto import put_publish, put_varint
+from core.proto import put_publish, put_varint, put_ack
 from core.session import Session
 from core.const import const
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
@@ -355,10 +355,7 @@ def resume(b, sess):
             if b.debug:
                 b.packet_log().publish_out(b, c, h, pid, m[MSG_TOPIC], len(m[MSG_PAYLOAD]))
         else:
-            out.append(PUBREL_OUT)
-            out.append(2)
-            out.append(pid >> 8)
-            out.append(pid & 0xFF)
+            put_ack(out, PUBREL_OUT, pid)
             if b.debug:
                 b.packet_log().ack(b, c, PUBREL_OUT, pid)
     refill(b, sess)

@@ -216,12 +216,9 @@ class Ecs(Sender):
         out = self.rec
         out += b',"topic":'
         J.string(out, topic)
-        out += b',"qos":'
-        J.integer(out, qos)
-        out += b',"retain":'
+        out += b',"qos":%d,"retain":' % qos
         J.boolean(out, retain)
-        out += b',"payload_size":'
-        J.integer(out, size)
+        out += b',"payload_size":%d' % size
         self._tail()
 
     def connect(self, conn, rc, why):

@@ -70,6 +70,13 @@ class Harness:
             self.broker.tick(self.now)
         self.broker.pending.clear()
 
+    def closes_after(self, c, open_ms, more_ms):
+        """After open_ms client c is still connected; more_ms later the broker closed it."""
+        self.advance(open_ms)
+        assert not c.closing
+        self.advance(more_ms)
+        assert c.closing
+
     def mark(self):
         """Position in the log, for logs_since()."""
         return len(self.logs)
@@ -97,6 +104,11 @@ class Client:
         """Feed bytes from the client to the broker."""
         self.h.broker.received(self.conn, data)
         self.h.broker.pending.clear()
+
+    def answer(self, data):
+        """Feed data to the broker; the bytes it queued for this client (consumed)."""
+        self.send(data)
+        return self.read()
 
     def read(self):
         """All bytes the broker has queued for this client (consumed)."""

@@ -476,14 +476,12 @@ def auth5(rc=0, properties=b"\x00"):
 def read_varint(body, i):
     """(value, position after it) of the variable byte integer at body[i]."""
     n = 0
-    shift = 0
-    while True:
-        d = body[i]
+    scale = 1
+    while body[i] & 0x80:  # a continuation bit: seven bits here, more follow
+        n += (body[i] & 0x7F) * scale
+        scale <<= 7
         i += 1
-        n |= (d & 0x7F) << shift
-        shift += 7
-        if d < 0x80:
-            return n, i
+    return n + body[i] * scale, i + 1
 
 
 def read_props(body, i):

@@ -24,10 +24,7 @@ def test_MQTT_3_1_2_24_any_packet_resets_the_timer():
         assert c.only(mqttc.PINGRESP)
     h.advance(12000)
     c.send(mqttc.publish("a", b"not a ping"))
-    h.advance(12000)
-    assert not c.closing
-    h.advance(5000)
-    assert c.closing
+    h.closes_after(c, 12000, 5000)
 
 
 def test_MQTT_3_1_2_24_keepalive_across_clock_wrap():
@@ -36,10 +33,7 @@ def test_MQTT_3_1_2_24_keepalive_across_clock_wrap():
     h.advance(14000)  # crosses the wrap of the masked clock
     assert not c.closing
     c.send(mqttc.pingreq())
-    h.advance(14000)
-    assert not c.closing
-    h.advance(3000)
-    assert c.closing
+    h.closes_after(c, 14000, 3000)
 
 
 def test_MQTT_3_1_2_24_keepalive_0_never_times_out():

@@ -50,12 +50,9 @@ def test_MQTT_2_3_1_5_qos0_publish_from_server_has_no_packet_id():
 def test_MQTT_2_3_1_6_acks_carry_the_publish_packet_id():
     h = Harness()
     c = h.connected("acks")
-    c.send(mqttc.publish("a", b"1", qos=1, pid=0x1234))
-    assert c.read() == b"\x40\x02\x12\x34"
-    c.send(mqttc.publish("a", b"2", qos=2, pid=0xBEEF))
-    assert c.read() == b"\x50\x02\xbe\xef"
-    c.send(mqttc.pubrel(0xBEEF))
-    assert c.read() == b"\x70\x02\xbe\xef"
+    assert c.answer(mqttc.publish("a", b"1", qos=1, pid=0x1234)) == b"\x40\x02\x12\x34"
+    assert c.answer(mqttc.publish("a", b"2", qos=2, pid=0xBEEF)) == b"\x50\x02\xbe\xef"
+    assert c.answer(mqttc.pubrel(0xBEEF)) == b"\x70\x02\xbe\xef"
 
 
 def test_MQTT_2_3_1_6_server_pubrel_carries_its_publish_packet_id():

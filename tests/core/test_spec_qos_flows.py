@@ -136,29 +136,39 @@ def test_MQTT_4_6_0_5_and_4_6_0_6_ordered_delivery_per_publisher():
             s.ack(x)
 
 
-def test_MQTT_4_6_0_6_order_kept_through_inflight_window():
-    h = Harness(max_inflight_messages=2)
-    s = h.subscriber("s", "w", 1)
+def _published(n, sub_qos, **settings):
+    """A subscriber s to "w" at sub_qos and a publisher p that sent it b"0", b"1", ... (n
+    messages at QoS 1, ids 1 to n) on a broker with settings; (harness, s, p)."""
+    h = Harness(**settings)
+    s = h.subscriber("s", "w", sub_qos)
     p = h.connected("p")
-    for i in range(6):
+    for i in range(n):
         p.publish("w", b"%d" % i, qos=1, pid=i + 1)
+    return h, s, p
+
+
+def _drain(s, per_batch=None):
+    """What s receives while it acknowledges each batch it gets (each of per_batch
+    messages when given), until a batch is empty."""
     got = []
     for _ in range(10):
         batch = s.publishes()
         if not batch:
             break
+        assert per_batch is None or len(batch) == per_batch
         got += batch
         for x in batch:
             s.ack(x)
-    assert _payloads(got) == [b"0", b"1", b"2", b"3", b"4", b"5"]
+    return got
+
+
+def test_MQTT_4_6_0_6_order_kept_through_inflight_window():
+    h, s, p = _published(6, 1, max_inflight_messages=2)
+    assert _payloads(_drain(s)) == [b"0", b"1", b"2", b"3", b"4", b"5"]
 
 
 def test_max_inflight_messages_bounds_unacknowledged_messages():
-    h = Harness(max_inflight_messages=2)
-    s = h.subscriber("s", "w", 2)
-    p = h.connected("p")
-    for i in range(5):
-        p.publish("w", b"%d" % i, qos=1, pid=i + 1)
+    h, s, p = _published(5, 2, max_inflight_messages=2)
     first = s.publishes()
     assert _payloads(first) == [b"0", b"1"]
     s.send(mqttc.puback(first[0].pid))
@@ -182,20 +192,8 @@ def test_max_inflight_messages_bounds_unacknowledged_messages():
 
 
 def test_max_queued_messages_drops_new_messages_beyond_queue():
-    h = Harness(max_inflight_messages=1, max_queued_messages=2)
-    s = h.subscriber("s", "w", 1)
-    p = h.connected("p")
-    for i in range(5):
-        p.publish("w", b"%d" % i, qos=1, pid=i + 1)
-    got = []
-    for _ in range(10):
-        batch = s.publishes()
-        if not batch:
-            break
-        assert len(batch) == 1
-        got += batch
-        s.ack(batch[0])
-    assert _payloads(got) == [b"0", b"1", b"2"]
+    h, s, p = _published(5, 1, max_inflight_messages=1, max_queued_messages=2)
+    assert _payloads(_drain(s, 1)) == [b"0", b"1", b"2"]
     assert not p.closing and not s.closing
 
 

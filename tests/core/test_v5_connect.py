@@ -142,10 +142,7 @@ def test_MQTT_3_1_2_21_and_3_2_2_21_server_keep_alive_is_max_keepalive_when_the_
     c = h.client()
     ack = c.connect5("k", keepalive=60)
     assert ack.rc == 0 and (0x13, 30) in ack.props
-    h.advance(44000)
-    assert not c.closing
-    h.advance(2000)  # 1.5 times the server's 30 s, not the client's 60
-    assert c.closing
+    h.closes_after(c, 44000, 2000)  # 1.5 times the server's 30 s, not the client's 60
 
 
 def test_MQTT_3_2_2_21_keepalive_0_gets_server_keep_alive_65535_as_mosquitto():
@@ -160,10 +157,7 @@ def test_MQTT_3_2_2_22_without_server_keep_alive_the_clients_keepalive_is_used()
     c = h.client()
     ack = c.connect5("k", keepalive=20)
     assert 0x13 not in [p for p, v in ack.props]
-    h.advance(29000)
-    assert not c.closing
-    h.advance(2000)
-    assert c.closing
+    h.closes_after(c, 29000, 2000)
 
 
 def test_MQTT_3_1_2_22_keepalive_timeout_sends_disconnect_0x8d():

@@ -61,10 +61,8 @@ def test_v5_to_v5_at_each_qos_and_retained():
 def test_puback_0x10_no_matching_subscribers_as_mosquitto_pubrec_0():
     h = Harness()
     pub = h.connected5("pub5")
-    pub.send(mqttc.publish5("nobody", b"x", qos=1, pid=3))
-    assert pub.read() == b"\x40\x03\x00\x03\x10"
-    pub.send(mqttc.publish5("nobody", b"x", qos=2, pid=4))
-    assert pub.read() == b"\x50\x02\x00\x04"
+    assert pub.answer(mqttc.publish5("nobody", b"x", qos=1, pid=3)) == b"\x40\x03\x00\x03\x10"
+    assert pub.answer(mqttc.publish5("nobody", b"x", qos=2, pid=4)) == b"\x50\x02\x00\x04"
 
 
 def test_puback_0x87_when_acl_denies_and_for_dollar_topics():

@@ -28,6 +28,14 @@ def _wills(w):
     return [p.payload for p in w.publishes()]
 
 
+def _will_sent_after(h, w, quiet_ms, more_ms):
+    """No will is out after quiet_ms more, one is quiet_ms + more_ms after."""
+    h.advance(quiet_ms)
+    assert _wills(w) == []
+    h.advance(more_ms)
+    assert _wills(w) == [b"gone"]
+
+
 def test_MQTT_3_14_4_3_and_3_1_2_10_disconnect_0x00_discards_the_will():
     h = Harness()
     w = _watcher(h)
@@ -55,10 +63,7 @@ def test_MQTT_3_1_2_8_a_delayed_will_goes_out_after_its_delay():
     h = Harness()
     w = _watcher(h)
     _with_will(h, "c", delay=5, expiry=60).drop()
-    h.advance(4000)
-    assert _wills(w) == []
-    h.advance(1500)
-    assert _wills(w) == [b"gone"]
+    _will_sent_after(h, w, 4000, 1500)
     h.advance(10000)
     assert _wills(w) == []  # once (MQTT-3.1.2-10)
 
@@ -89,10 +94,7 @@ def test_MQTT_3_1_2_8_the_session_ending_first_sends_the_delayed_will():
     h = Harness()
     w = _watcher(h)
     _with_will(h, "c", delay=60, expiry=3).drop()
-    h.advance(2000)
-    assert _wills(w) == []
-    h.advance(1500)
-    assert _wills(w) == [b"gone"]
+    _will_sent_after(h, w, 2000, 1500)
     assert "c" not in h.broker.sessions
     # Session Expiry Interval 0: the session ends with the connection, the will goes now
     _with_will(h, "d", delay=60).drop()
