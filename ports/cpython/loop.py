@@ -59,32 +59,32 @@ def _family_name(family):
 def _bind_addresses(listener):
     """getaddrinfo results for a listener: all interfaces when bind is None; every address
     of its bind_interface when it has one (which wins over bind, as in mosquitto)."""
-    domain = getattr(listener, "socket_domain", None)
-    family = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}.get(domain, socket.AF_UNSPEC)
     if listener.bind_interface is not None:
         from ports.cpython import netif  # ctypes: loaded only by a config that asks
         what = "Error: bind_interface %s (listener on port %d): " % (listener.bind_interface,
                                                                     listener.port)
         try:
-            addrs = netif.addresses(listener.bind_interface, listener.port, family)
+            addrs = netif.addresses(listener.bind_interface, listener.port)
         except netif.NetifError as e:
             raise ListenError(what + str(e))
         if listener.bind is None:
             return addrs
         # an address on the listener line must be one of the interface's (mosquitto 2.0
         # opens no socket otherwise): then only that one is bound
-        own = [(f, a[0]) for f, a in _resolve(listener.bind, listener.port, family)]
+        own = [(f, a[0]) for f, a in _resolve(listener.bind, listener.port)]
         addrs = [(f, a) for f, a in addrs if (f, a[0]) in own]
         if not addrs:
             raise ListenError(what + "%s is not an address of that interface"
                               % listener.bind)
         return addrs
-    return _resolve(listener.bind, listener.port, family)
+    return _resolve(listener.bind, listener.port)
 
 
-def _resolve(host, port, family):
-    """[(family, sockaddr)] getaddrinfo gives for a passive socket, without repeats."""
-    infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+def _resolve(host, port):
+    """[(family, sockaddr)] getaddrinfo gives for a passive socket, without repeats (IPv4 and
+    IPv6: socket_domain is one of the options ignored, core/config_parse.py)."""
+    infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                               socket.AI_PASSIVE)
     seen = []
     for fam, _, _, _, addr in infos:
         if fam in (socket.AF_INET, socket.AF_INET6) and (fam, addr) not in seen:

@@ -64,9 +64,9 @@ def _all():
     return out
 
 
-def addresses(name, port, family=socket.AF_UNSPEC):
+def addresses(name, port):
     """[(family, sockaddr)] to bind for every address of interface name (IPv4 first);
-    NetifError when there is no such interface or it has no address of that family."""
+    NetifError when there is no such interface or it has no address."""
     found = [(fam, packed, scope) for n, fam, packed, scope in _all() if n == name]
     try:
         socket.if_nametoindex(name)
@@ -75,13 +75,10 @@ def addresses(name, port, family=socket.AF_UNSPEC):
             raise NetifError("no such network interface")
     picked = []
     for fam, packed, scope in sorted(found, key=lambda a: a[0] != socket.AF_INET):
-        if family not in (socket.AF_UNSPEC, fam):
-            continue
         text = socket.inet_ntop(fam, packed)
         addr = (text, port) if fam == socket.AF_INET else (text, port, 0, scope)
         if (fam, addr) not in picked:
             picked.append((fam, addr))
     if not picked:
-        raise NetifError("the interface has no %saddress"
-                         % {socket.AF_INET: "IPv4 ", socket.AF_INET6: "IPv6 "}.get(family, ""))
+        raise NetifError("the interface has no address")
     return picked
