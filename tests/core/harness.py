@@ -40,6 +40,16 @@ class Harness:
         self._next_port += 1
         return c
 
+    def refused(self, data, rc):
+        """A new client sends data (a CONNECT): it gets only CONNACK rc, session present 0,
+        and its connection is closed; returns the client."""
+        c = self.client()
+        c.send(data)
+        ack = c.only(mqttc.CONNACK)
+        assert (ack.rc, ack.session_present) == (rc, 0), ack
+        assert c.closing
+        return c
+
     def connected(self, client_id, clean=True, keepalive=60, listener=None, **kw):
         """A client whose CONNECT was accepted; asserts CONNACK rc 0 and returns it."""
         c = self.client(listener)

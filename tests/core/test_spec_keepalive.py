@@ -64,20 +64,13 @@ def test_MQTT_3_12_4_1_pingreq_gets_pingresp():
 
 def test_max_keepalive_refuses_longer_keepalive_with_connack_2():
     h = Harness(max_keepalive=30)
-    c = h.client()
-    c.send(mqttc.connect("long", keepalive=31))
-    ack = c.only(mqttc.CONNACK)
-    assert ack.rc == 2 and c.closing
+    h.refused(mqttc.connect("long", keepalive=31), 2)
     ok = h.client()
     assert ok.connect("fits", keepalive=30).rc == 0 and not ok.closing
 
 
 def test_max_keepalive_refuses_keepalive_0_when_limited():
-    h = Harness(max_keepalive=30)
-    c = h.client()
-    c.send(mqttc.connect("forever", keepalive=0))
-    ack = c.only(mqttc.CONNACK)
-    assert ack.rc == 2 and c.closing
+    Harness(max_keepalive=30).refused(mqttc.connect("forever", keepalive=0), 2)
 
 
 def test_default_max_keepalive_accepts_0_and_65535():

@@ -41,26 +41,25 @@ def test_MQTT_3_1_2_5_offline_qos1_qos2_queued_qos0_not():
     assert [(x.payload, x.qos, x.dup) for x in got] == [(b"q1", 1, 0), (b"q2", 2, 0)]
 
 
+def _no_session_kept(h, reconnected):
+    """reconnected (_reconnect's) got no session (present 0): the old subscription to "t"
+    is gone."""
+    c, ack, _ = reconnected
+    assert ack.session_present == 0
+    h.connected("p").publish("t", b"m", qos=1, pid=1)
+    assert c.publishes() == []
+
+
 def test_MQTT_3_1_2_6_clean_session_1_discards_previous_session():
     h = Harness()
-    s = h.subscriber("p1", "t", 1, clean=False)
-    s.drop()
-    c, ack, _ = _reconnect(h, "p1", clean=True)
-    assert ack.session_present == 0
-    p = h.connected("p")
-    p.publish("t", b"m", qos=1, pid=1)
-    assert c.publishes() == []
+    h.subscriber("p1", "t", 1, clean=False).drop()
+    _no_session_kept(h, _reconnect(h, "p1", clean=True))
 
 
 def test_MQTT_3_1_2_6_clean_session_1_state_not_kept_after_disconnect():
     h = Harness()
-    s = h.subscriber("p1", "t", 1, clean=True)
-    s.disconnect()
-    c, ack, _ = _reconnect(h, "p1", clean=False)
-    assert ack.session_present == 0
-    p = h.connected("p")
-    p.publish("t", b"m", qos=1, pid=1)
-    assert c.publishes() == []
+    h.subscriber("p1", "t", 1, clean=True).disconnect()
+    _no_session_kept(h, _reconnect(h, "p1", clean=False))
 
 
 def test_MQTT_3_1_4_3_clean_session_drops_queued_messages():
