@@ -5,6 +5,7 @@ and again after re-reading the files (SIGHUP): connections stay, new rules apply
 """
 
 from core import clock
+from core.const import const
 from core.names import ACCEPTED, NOT_AUTHORIZED
 
 # CONNACK code for a wrong username or password. mosquitto 2.0.11 sends 5 (not 4, "bad user
@@ -16,6 +17,11 @@ FAIL_WINDOW_MS = 60000  # ... within this time ...
 BLOCK_MS = 30000  # ... refuse that address (CONNACK 5, password not checked) this long
 MAX_TRACKED = 4096  # addresses remembered; beyond it stale ones are forgotten
 
+# an address's failures (Auth.fails): [first failure ms, failures, blocked since ms or None]
+_FAIL_FIRST = const(0)
+_FAIL_COUNT = const(1)
+_FAIL_BLOCKED = const(2)
+
 
 class Auth:
     """broker.auth: (conn, username, password) -> CONNACK return code."""
@@ -23,14 +29,14 @@ class Auth:
     def __init__(self, broker, passwords):
         self.b = broker
         self.passwords = passwords
-        self.fails = {}  # ip -> [first failure ms, failures, blocked since ms or None]
+        self.fails = {}  # ip -> an address's failures (_FAIL_*)
 
     def __call__(self, conn, username, password):
         b = self.b
         ip = conn.ip
         st = self.fails.get(ip)
-        if st is not None and st[2] is not None:
-            if clock.diff(b.now, st[2]) < BLOCK_MS:
+        if st is not None and st[_FAIL_BLOCKED] is not None:
+            if clock.diff(b.now, st[_FAIL_BLOCKED]) < BLOCK_MS:
                 b.log("notice", "Refused login of client '%s' from %s: too many failed "
                       "logins from this address." % (conn.client_id, ip))
                 _denied(b, conn, "too many failed logins from this address")
@@ -54,23 +60,25 @@ class Auth:
 
     def _failed(self, ip, st):
         now = self.b.now
-        if st is None or clock.diff(now, st[0]) > FAIL_WINDOW_MS:
+        if st is None or clock.diff(now, st[_FAIL_FIRST]) > FAIL_WINDOW_MS:
             if st is None and len(self.fails) >= MAX_TRACKED:
                 self._prune(now)
             st = [now, 0, None]
             self.fails[ip] = st
-        st[1] += 1
-        if st[1] >= FAIL_LIMIT:
-            st[2] = now
+        st[_FAIL_COUNT] += 1
+        if st[_FAIL_COUNT] >= FAIL_LIMIT:
+            st[_FAIL_BLOCKED] = now
             self.b.log("warning", "Address %s had %d failed logins within %d s: refusing it "
-                       "for %d s." % (ip, st[1], FAIL_WINDOW_MS // 1000, BLOCK_MS // 1000))
+                       "for %d s." % (ip, st[_FAIL_COUNT], FAIL_WINDOW_MS // 1000,
+                                      BLOCK_MS // 1000))
 
     def _prune(self, now):
         for ip in list(self.fails):
             st = self.fails[ip]
-            if st[2] is None and clock.diff(now, st[0]) > FAIL_WINDOW_MS:
+            if st[_FAIL_BLOCKED] is None and clock.diff(now, st[_FAIL_FIRST]) > FAIL_WINDOW_MS:
                 del self.fails[ip]
-            elif st[2] is not None and clock.diff(now, st[2]) >= BLOCK_MS:
+            elif st[_FAIL_BLOCKED] is not None and \
+                    clock.diff(now, st[_FAIL_BLOCKED]) >= BLOCK_MS:
                 del self.fails[ip]
         if len(self.fails) >= MAX_TRACKED:
             self.fails.clear()  # a flood of addresses: start over rather than grow

@@ -86,7 +86,7 @@ class Broker:
         self.backlog_cut = 0  # clients disconnected for an outgoing backlog over backlog_limit
         # back-pressure (core/flow.py): a port may turn it on where the config leaves it unset
         self.flow = bool(cfg.back_pressure)
-        self.full = {}  # destination over a limit while flow is on -> [since, its tx_bytes]
+        self.full = {}  # destination over a limit -> [since, moved] (core/names.py, FULL_*)
         self.stuck = []  # conns whose next packet found no heap (kept in conn.inbuf)
         # statistics, for $SYS and capture
         self.msgs_in = 0

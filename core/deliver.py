@@ -400,7 +400,7 @@ def mark(b, c):
     if s is not None and s.uplink:
         c = s  # a bridge's uplink: the same wait whether it is connected or not
     if c not in b.full and over(b, c):
-        b.full[c] = [b.now, moved(c)]  # since when it took no byte, and its count then
+        b.full[c] = [b.now, moved(c)]  # core/names.py, FULL_*
 
 
 def moved(c):

@@ -20,7 +20,7 @@ client's) until its uplink connects again.
 
 from core import clock
 from core.deliver import mark, over, moved  # there: every queued message asks (deliver.py)
-from core.names import RC_QUOTA_EXCEEDED
+from core.names import RC_QUOTA_EXCEEDED, FULL_SINCE, FULL_MOVED
 from core.session import Session
 
 def hold(b, c):
@@ -71,10 +71,10 @@ def check(b):
         st = f[c]
         if _done(b, c):
             del f[c]
-        elif moved(c) != st[1]:
-            st[0] = b.now
-            st[1] = moved(c)
-        elif clock.diff(b.now, st[0]) >= lim:
+        elif moved(c) != st[FULL_MOVED]:
+            st[FULL_SINCE] = b.now
+            st[FULL_MOVED] = moved(c)
+        elif clock.diff(b.now, st[FULL_SINCE]) >= lim:
             _timed_out(b, c)
 
 

@@ -100,6 +100,11 @@ OUT_QUEUED = const(7)  # flags & OUT_QUEUED: the queue's flags (qos and retain)
 OUT_RELEASED = const(8)
 OUT_SEQ_SHIFT = const(4)
 
+# A destination over a limit (broker.full, core/flow.py): a list [since, moved] kept per
+# destination, when it last took a byte and deliver.moved()'s count then.
+FULL_SINCE = const(0)
+FULL_MOVED = const(1)
+
 # A subscriber entry (core/session.py's SubTree.match, the ACL's readers): a pair (session,
 # granted qos), one per session at its highest qos.
 SUBSCRIBER_SESSION = const(0)

@@ -30,6 +30,22 @@ PROTOCOL_ERROR = const(1002)
 UNSUPPORTED_DATA = const(1003)
 TOO_BIG = const(1009)
 
+# a frame's first two bytes (RFC 6455 section 5.2): FIN, RSV1-3, opcode; MASK, length
+_FIN = const(0x80)
+_RSV = const(0x70)
+_OPCODE = const(0x0F)
+_MASKED = const(0x80)
+_LEN = const(0x7F)  # & _LEN: the length, or one of these two (the length follows)
+_LEN16 = const(126)
+_LEN64 = const(127)
+# opcodes (5.2, 5.5): _CLOSE and up are control frames
+_CONTINUATION = const(0)
+_TEXT = const(1)
+_BINARY = const(2)
+_CLOSE = const(8)
+_PING = const(9)
+_PONG = const(10)
+
 
 class Ws:
     """The WebSocket state of one connection (conn.ws)."""
@@ -117,7 +133,7 @@ def frames(b, conn, ws, mv, i, n):
             k = ws.left
             if n - i < k:
                 k = n - i
-            if ws.op == 2:
+            if ws.op == _BINARY:
                 unmask(mv, w, i, k, hdr, ws.hl - 4, ws.ph)
                 w += k
             else:  # a control frame: 125 bytes at most, kept aside
@@ -132,7 +148,7 @@ def frames(b, conn, ws, mv, i, n):
         # a whole frame has been read
         ws.left = -1
         ws.hn = 0
-        if ws.op != 2:
+        if ws.op != _BINARY:
             w = _deliver(b, conn, mv, s, w)  # the MQTT bytes before it come first
             _control(b, conn, ws)
             if ws.state != _OPEN:
@@ -157,41 +173,42 @@ def _first_bytes(ws, hdr):
     """Check a frame's first two bytes and set the header length; the error, or None."""
     b0 = hdr[0]
     b1 = hdr[1]
-    op = b0 & 15
-    if b0 & 0x70:
+    op = b0 & _OPCODE
+    if b0 & _RSV:
         return PROTOCOL_ERROR, "reserved bits set in a frame"
-    if not b1 & 0x80:
+    if not b1 & _MASKED:
         return PROTOCOL_ERROR, "unmasked frame from the client"
-    if op >= 8:
-        if op > 10:
+    if op >= _CLOSE:
+        if op > _PONG:
             return PROTOCOL_ERROR, "reserved opcode %d" % op
-        if not b0 & 0x80:
+        if not b0 & _FIN:
             return PROTOCOL_ERROR, "fragmented control frame"
-        if b1 & 127 > 125:
+        if b1 & _LEN >= _LEN16:
             return PROTOCOL_ERROR, "control frame over 125 bytes"
-    elif op == 1:
+    elif op == _TEXT:
         return UNSUPPORTED_DATA, "text frame (MQTT needs binary frames)"  # MQTT-6.0.0-1
-    elif op == 0:
+    elif op == _CONTINUATION:
         if not ws.frag:
             return PROTOCOL_ERROR, "continuation frame without a message"
-    elif op == 2:
+    elif op == _BINARY:
         if ws.frag:
             return PROTOCOL_ERROR, "new message inside a fragmented one"
     else:
         return PROTOCOL_ERROR, "reserved opcode %d" % op
-    ln = b1 & 127
-    ws.hl = 6 if ln < 126 else 8 if ln == 126 else 14
+    ln = b1 & _LEN
+    # the header: these 2 bytes, the longer length's 2 or 8, the 4-byte masking key
+    ws.hl = 6 if ln < _LEN16 else 8 if ln == _LEN16 else 14
     return None
 
 
 def _header(b, ws, hdr, hl):
     """A whole frame header is in hdr: take its length; the error, or None."""
     b0 = hdr[0]
-    ln = hdr[1] & 127
-    if ln == 126:
+    ln = hdr[1] & _LEN
+    if ln == _LEN16:
         ln = (hdr[2] << 8) | hdr[3]
-        small = ln < 126
-    elif ln == 127:
+        small = ln < _LEN16
+    elif ln == _LEN64:
         if hdr[2] & 0x80:
             return PROTOCOL_ERROR, "frame length with its top bit set"
         ln = int.from_bytes(bytes(hdr[2:10]), "big")
@@ -200,13 +217,13 @@ def _header(b, ws, hdr, hl):
         small = False
     if small:
         return PROTOCOL_ERROR, "frame length not in its shortest form"
-    op = b0 & 15
-    if op < 8:
+    op = b0 & _OPCODE
+    if op < _CLOSE:
         if ln > b.max_packet:
             return TOO_BIG, "frame of %d bytes is over the maximum packet size %d" \
                 % (ln, b.max_packet)
-        ws.frag = not b0 & 0x80
-        ws.op = 2
+        ws.frag = not b0 & _FIN
+        ws.op = _BINARY
     else:
         ws.op = op
         ws.ctl = bytearray()
@@ -219,9 +236,9 @@ def _control(b, conn, ws):
     op = ws.op
     data = ws.ctl
     ws.ctl = None
-    if op == 9:  # ping: pong with the same payload
-        _queue(b, conn, ws, 0x8A, data)
-    elif op == 8:
+    if op == _PING:  # pong with the same payload
+        _queue(b, conn, ws, _FIN | _PONG, data)
+    elif op == _CLOSE:
         code = NORMAL
         if len(data) == 1:
             _fail(b, conn, ws, (PROTOCOL_ERROR, "close frame of 1 byte"))
@@ -232,7 +249,7 @@ def _control(b, conn, ws):
                     not 3000 <= code <= 4999:
                 _fail(b, conn, ws, (PROTOCOL_ERROR, "close code %d" % code))
                 return
-        _queue(b, conn, ws, 0x88, bytes((code >> 8, code & 255)))
+        _queue(b, conn, ws, _FIN | _CLOSE, bytes((code >> 8, code & 255)))
         ws.state = _DONE
         # as the socket closing: "closed its connection", the will published; the port's
         # own closed() call later is a no-op (closed() is idempotent)
@@ -244,7 +261,7 @@ def _fail(b, conn, ws, err):
     if conn.closing:
         return  # the MQTT bytes before it closed the connection: that was its one log line
     code, why = err
-    _queue(b, conn, ws, 0x88, bytes((code >> 8, code & 255)))
+    _queue(b, conn, ws, _FIN | _CLOSE, bytes((code >> 8, code & 255)))
     ws.state = _DONE
     b.violation(conn, "WebSocket: " + why)
 
@@ -269,10 +286,10 @@ def frame(conn):
     at = ws.end - conn.tx_bytes
     n = len(out) - at
     if n > 0:
-        if n < 126:
-            h = bytes((0x82, n))
+        if n < _LEN16:
+            h = bytes((_FIN | _BINARY, n))
         elif n < 65536:
-            h = bytes((0x82, 126, n >> 8, n & 255))
+            h = bytes((_FIN | _BINARY, _LEN16, n >> 8, n & 255))
         else:
             h = b"\x82\x7f" + n.to_bytes(8, "big")
         out[at:at] = h

@@ -268,11 +268,9 @@ class Ecs(Sender):
         # the sequence number and that part, copied once into the ring; it is byte for byte
         # what the general path below writes. Locals: each attribute lookup costs in CPython.
         if why is None and self._pub_fast:
-            last = self._last
-            key = (pe - ps) << 4 | (b0 & FLAGS_MASK)
-            if last[0] is conn and last[2] == key and last[1] == topic and not pid:
-                after = last[3]
-            else:
+            lc, lt, lk, after = self._last
+            key = (pe - ps) << 4 | (b0 & FLAGS_MASK)  # size and flags: one int to compare
+            if lc is not conn or lk != key or lt != topic or pid:
                 after = self._pub_after(conn, topic, b0, pid, mv, ps, pe, key)
             if after is None:
                 ms = None
