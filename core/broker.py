@@ -8,7 +8,7 @@ from core import handle_publish
 from core import handle_subscribe
 from core import deliver
 from core.const import const
-from core.proto import MAX_PACKET, packet_name, put_ack
+from core.proto import MAX_PACKET, packet_name
 from core.session import RetainStore, SubTree
 from core.names import TYPE_SHIFT, FLAGS_MASK, CONNECT, PINGRESP
 from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR, RC_SERVER_SHUTTING_DOWN
@@ -235,7 +235,10 @@ class Broker:
         out = conn.out
         if not out:
             self.pending.append(conn)
-        put_ack(out, b0, pid)
+        out.append(b0)
+        out.append(2)
+        out.append(pid >> 8)
+        out.append(pid & 0xFF)
         if self.debug:
             self.packet_log().ack(self, conn, b0, pid)
 

@@ -1,6 +1,6 @@
 """Outgoing messages: route to subscribers, in-flight window, queue, resend on resume."""
 
-from core.proto import put_publish, put_varint, put_ack
+from core.proto import put_publish, put_varint
 from core.session import Session
 from core.const import const
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
@@ -355,7 +355,7 @@ def resume(b, sess):
             if b.debug:
                 b.packet_log().publish_out(b, c, h, pid, m[MSG_TOPIC], len(m[MSG_PAYLOAD]))
         else:
-            put_ack(out, PUBREL_OUT, pid)
+            out += bytes((PUBREL_OUT, 2, pid >> 8, pid & 0xFF))  # rare: on a resume only
             if b.debug:
                 b.packet_log().ack(b, c, PUBREL_OUT, pid)
     refill(b, sess)

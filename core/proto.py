@@ -42,15 +42,6 @@ def put_varint(out, n):
             return
 
 
-def put_ack(out, b0, pid):
-    """Append a packet of first byte b0 whose body is packet id pid (PUBACK, PUBREC, PUBREL,
-    PUBCOMP, UNSUBACK)."""
-    out.append(b0)
-    out.append(2)
-    out.append(pid >> 8)
-    out.append(pid & 0xFF)
-
-
 def put_publish(out, b0, tb, pid, payload, props=None):
     """Append a PUBLISH with first byte b0, topic bytes tb, packet id (if QoS>0), payload;
     props: for an MQTT 5.0 receiver, its property block (with its length, b"\x00": none)."""
