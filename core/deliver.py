@@ -6,6 +6,7 @@ from core.const import const
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES
 from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT
+from core.names import QUEUED_MSG, QUEUED_FLAGS
 from core.names import RC_QUOTA_EXCEEDED, SUBSCRIBER_SESSION, SUBSCRIBER_QOS
 
 # output a connection may gather before the port's spill (if any) writes it out: growing
@@ -45,7 +46,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
             if c is None or c.closing:
                 if b.cfg.queue_qos0_messages and c is None:
                     if msg is None:
-                        msg = new_msg(b, topic, mv, ts, te, ps, pe)
+                        msg = new_msg(b, topic, mv, ps, pe)
                     send(b, sess, msg, 0, 0)
                 continue
             out = c.out
@@ -53,7 +54,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
                 if len(out) > limit and full0(b, c):
                     continue
                 if msg is None:
-                    msg = new_msg(b, topic, mv, ts, te, ps, pe)
+                    msg = new_msg(b, topic, mv, ps, pe)
                 _start(b, sess, c, msg, 0, 0)
                 continue
             if c.mlen:
@@ -99,7 +100,7 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
                 b.spill(c)  # as _start does: a burst to many would grow each buffer by KBs
         else:
             if msg is None:
-                msg = new_msg(b, topic, mv, ts, te, ps, pe)
+                msg = new_msg(b, topic, mv, ps, pe)
             send(b, sess, msg, q, 0)
     return True
 
@@ -123,7 +124,7 @@ def _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src):
         if q == 0 and (c is None or c.closing) and not b.cfg.queue_qos0_messages:
             continue
         if msg is None:
-            msg = new_msg(b, topic, mv, ts, te, ps, pe)
+            msg = new_msg(b, topic, mv, ps, pe)
         send(b, sess, msg, q, retain)
         if sess.uplink:  # this broker's bridge: full, it holds the publishers (core/flow.py)
             mark(b, sess)
@@ -144,16 +145,16 @@ def full0(b, c):
     return True
 
 
-def new_msg(b, topic, mv, ts, te, ps, pe):
+def new_msg(b, topic, mv, ps, pe):
     """The message (core/names.py, MSG_*) of a received PUBLISH on topic (the broker's:
     with the listener's mount_point) with payload mv[ps:pe]."""
     # a burst to one topic shares one topic str and bytes: on a board each message kept
     # in flight or queued would hold its own copies, 64 bytes more. The str is encoded
     # rather than mv[ts:te] copied: a slice of a memoryview is one more object to collect
-    last = b.last_topic
-    if last is None or last[0] != topic:
+    last = b.last_topic  # the first two fields of a message
+    if last is None or last[MSG_TOPIC] != topic:
         last = b.last_topic = (topic, topic.encode())
-    return (last[0], last[1], bytes(mv[ps:pe]))
+    return (last[MSG_TOPIC], last[MSG_TOPIC_BYTES], bytes(mv[ps:pe]))
 
 
 def inside(c, topic):
@@ -162,10 +163,13 @@ def inside(c, topic):
     return len(topic) > len(mp) and topic.startswith(mp)
 
 
-def message(topic, tb, payload, n=None):
+def message(topic, tb, payload, n=None, props=None, expires=0):
     """A message (core/names.py, MSG_*) made inside the broker: str topic, tb its bytes;
     with n, a retained message (n: its qos, MSG_QOS) or a kept QoS 2 one (n: its retain
-    flag, KEPT_RETAIN)."""
+    flag, KEPT_RETAIN); with props (bytes), an MQTT 5.0 one with its properties and expiry
+    second (core/pub5.py; n 0 when None)."""
+    if props is not None:
+        return (topic, tb, payload, n or 0, props, expires)
     if n is None:
         return (topic, tb, payload)
     return (topic, tb, payload, n)
@@ -315,8 +319,8 @@ def refill(b, sess):
         return
     q = sess.queue
     while q and len(sess.inflight) < (sess.window or b.max_inflight):
-        m = q[0]
-        f = q[1]
+        m = q[QUEUED_MSG]
+        f = q[QUEUED_FLAGS]
         if len(m) > MSG_PROPS and m[MSG_EXPIRES] and m[MSG_EXPIRES] <= b.secs:
             if b.store is not None:  # MQTT 5.0: expired while it waited (MQTT-3.3.2-5)
                 b.store.start(sess, 0, m, f, True)  # the head left unsent

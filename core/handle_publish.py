@@ -7,6 +7,7 @@ from core.names import PUBLISH, PUBACK, PUBREC, PUBREL_OUT, PUBCOMP
 from core.names import PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK
 from core.names import OUT_QOS, OUT_RELEASED, RC_RETAIN_NOT_SUPPORTED
 from core.names import RC_PROTOCOL_ERROR
+from core.names import PUB5_TOPIC, PUB5_PAYLOAD_AT, PUB5_PROPS, PUB5_BAD
 
 
 def publish(b, conn, b0, mv, s, e, p0, v5=None):
@@ -26,11 +27,11 @@ def publish(b, conn, b0, mv, s, e, p0, v5=None):
         raise ProtocolError(text(9))  # too short
     ts = s + 2
     te = ts + ((mv[s] << 8) | mv[s + 1])
-    ps = v5[2] if v5 else (te + 2 if qos else te)
+    ps = v5[PUB5_PAYLOAD_AT] if v5 else (te + 2 if qos else te)
     if ps > e:
         from core.why import text
         raise ProtocolError(text(10))  # topic length beyond the end
-    topic = v5 and v5[0] or utf8.decode(mv, ts, te)  # v5[0]: a v5 topic alias's or None
+    topic = v5 and v5[PUB5_TOPIC] or utf8.decode(mv, ts, te)  # v5: a topic alias's or None
     if not topic:  # MQTT-4.7.3-1; v5: and no topic alias, a protocol error (section 3.3.2.3.4)
         from core.why import text
         raise ProtocolError(text(11), RC_PROTOCOL_ERROR)
@@ -54,7 +55,7 @@ def publish(b, conn, b0, mv, s, e, p0, v5=None):
     why = None
     if lim and e - ps > lim:
         why = "%d bytes is over message_size_limit %d" % (e - ps, lim)
-    elif (mv[ts] == 0x24 if te > ts else v5[0].startswith("$")) and not (
+    elif (mv[ts] == 0x24 if te > ts else v5[PUB5_TOPIC].startswith("$")) and not (
             b.bridged and conn.session in b.bridged and
             topic.startswith("$SYS/broker/connection/")):
         # "$" first in the topic the client sent (v5: or that its topic alias stands for); a
@@ -64,8 +65,8 @@ def publish(b, conn, b0, mv, s, e, p0, v5=None):
         why = "denied by acl_file"  # v5: 0x87 Not authorized, as "$" (below)
         if b.events is not None:
             b.events.denied(conn, "publish", topic, why)
-    elif v5 and v5[5]:  # v5: Payload Format Indicator 1, the payload is not UTF-8
-        why = v5[5]
+    elif v5 and v5[PUB5_BAD]:  # v5: Payload Format Indicator 1, the payload is not UTF-8
+        why = v5[PUB5_BAD]
     deliverable = why is None
     if why is not None:
         b.log("notice", "Dropped PUBLISH from %s on '%s': %s." % (conn.name(), topic, why))
@@ -81,26 +82,26 @@ def publish(b, conn, b0, mv, s, e, p0, v5=None):
             b.ack(conn, PUBREC, pid)  # MQTT-4.3.3-2
         return
     found = True
-    if deliverable and v5 and v5[3] is not None:  # v5: properties to forward, an alias
+    if deliverable and v5 and v5[PUB5_PROPS] is not None:  # v5: properties to forward, an alias
         from core.v5 import route  # core/pub5.py
         found = route(b, conn, b0, mv, ts, te, ps, e, qos, topic, v5)
     elif deliverable:
         msg = None  # a message (core/names.py, MSG_*), made at most once below
         if b0 & PUB_RETAIN:
-            msg = deliver.new_msg(b, topic, mv, ts, te, ps, e)
+            msg = deliver.new_msg(b, topic, mv, ps, e)
             msg = b.retained.set(msg, qos)  # MQTT-3.3.1-5/10/11
             if b.store is not None:
                 b.store.retain(msg, qos)
         if conn.mlen:  # the received bytes carry the short topic: route a PUBLISH made anew
             if msg is None:
-                msg = deliver.new_msg(b, topic, mv, ts, te, ps, e)
+                msg = deliver.new_msg(b, topic, mv, ps, e)
             found = deliver.route_msg(b, msg, qos, b0 & PUB_RETAIN, conn)
         else:
             found = deliver.route(b, topic, qos, mv, ts, te, ps, e,
                                   p0 if b0 == PUBLISH else -1, msg, b0 & PUB_RETAIN, conn)
     if v5 and qos and (why is not None or not found):
         from core.v5 import refused
-        if refused(b, conn, qos, pid, why, e - ps, why is v5[5]):  # with a reason code
+        if refused(b, conn, qos, pid, why, e - ps, why is v5[PUB5_BAD]):  # with a reason code
             return
     if qos == 1:
         b.ack(conn, PUBACK, pid)  # MQTT-4.3.2-2

@@ -81,8 +81,20 @@ MSG_QOS = const(3)  # retained messages only
 MSG_PROPS = const(4)
 MSG_EXPIRES = const(5)
 
+# What core/pub5.py's read() returns for a 5.0 PUBLISH (core/v5.py makes the one of a PUBLISH
+# without properties): its topic (None: core/handle_publish.py decodes it), the topic's
+# bytes (None: as in the packet), where the payload starts, the properties to forward (None:
+# none, nor a topic alias), the expiry second (0: never) and why it is not delivered (None).
+PUB5_TOPIC = const(0)
+PUB5_TOPIC_BYTES = const(1)
+PUB5_PAYLOAD_AT = const(2)
+PUB5_PROPS = const(3)
+PUB5_EXPIRES = const(4)
+PUB5_BAD = const(5)
+
 # A QoS 2 message received and kept until its PUBREL (Session.qos2_in, core/qos2_in.py)
-# is a message with its retain flag (0 or 1) in MSG_QOS's place.
+# is a message with its retain flag (0 or 1) in MSG_QOS's place (and, with properties, its
+# MSG_PROPS and MSG_EXPIRES).
 KEPT_RETAIN = const(3)
 
 # A will (Conn.will) is a tuple (message, qos, retain), retain 0 or 1.
@@ -99,6 +111,11 @@ OUT_RETAIN_SHIFT = const(2)  # flags >> OUT_RETAIN_SHIFT & 1: the retain flag
 OUT_QUEUED = const(7)  # flags & OUT_QUEUED: the queue's flags (qos and retain)
 OUT_RELEASED = const(8)
 OUT_SEQ_SHIFT = const(4)
+
+# Session.queue is a flat list of pairs (message, queue flags): the head's at QUEUED_MSG and
+# QUEUED_FLAGS, the pair at even index i at i + QUEUED_MSG and i + QUEUED_FLAGS.
+QUEUED_MSG = const(0)
+QUEUED_FLAGS = const(1)
 
 # A destination over a limit (broker.full, core/flow.py): a list [since, moved] kept per
 # destination, when it last took a byte and deliver.moved()'s count then.

@@ -18,7 +18,10 @@ from core.errors import ProtocolError
 from core import props
 from core import utf8
 from core.proto import put_varint
-from core.names import MSG_PROPS, MSG_EXPIRES, PUB_RETAIN
+from core.deliver import message, route_msg
+from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES
+from core.names import KEPT_RETAIN, PUB_RETAIN
+from core.names import PUB5_TOPIC_BYTES, PUB5_PROPS, PUB5_EXPIRES
 from core.names import PROP_PAYLOAD_FORMAT, PROP_MESSAGE_EXPIRY, PROP_SUBSCRIPTION_ID
 from core.names import PROP_TOPIC_ALIAS, RC_PROTOCOL_ERROR, RC_TOPIC_ALIAS_INVALID
 from core.names import RC_RETAIN_NOT_SUPPORTED
@@ -83,26 +86,27 @@ def read(b, conn, mv, ts, te, p, e):
         out = bytearray()
         props.copy(out, mv, p, _NOT_FORWARDED)
         fwd = bytes(out)
-    return topic, tb, stop, fwd, expires, bad
+    return topic, tb, stop, fwd, expires, bad  # core/names.py, PUB5_*
 
 
 def route(b, conn, b0, mv, ts, te, ps, e, qos, topic, v5):
     """Store if retained and route a 5.0 PUBLISH whose topic came by alias, or that carries
     properties to forward or an expiry (v5: what read() returned): its message made with
     them. False when no subscription matched."""
-    tb = v5[1]
+    tb = v5[PUB5_TOPIC_BYTES]
     if tb is None:
         tb = bytes(mv[ts:te])
     if conn.mlen:
         tb = conn.mount.encode() + tb
-    return _publish(b, conn, (topic, tb, bytes(mv[ps:e]), 0, v5[3], v5[4]), qos,
-                    b0 & PUB_RETAIN)
+    return _publish(b, conn, message(topic, tb, bytes(mv[ps:e]), 0, v5[PUB5_PROPS],
+                                     v5[PUB5_EXPIRES]), qos, b0 & PUB_RETAIN)
 
 
 def release(b, conn, m):
     """Deliver QoS 2 message m that conn's PUBREL releases (core/qos2_in.py: topic, topic
     bytes, payload, retain, properties, expires)."""
-    _publish(b, conn, (m[0], m[1], m[2], 0, m[MSG_PROPS], m[MSG_EXPIRES]), 2, m[3])
+    _publish(b, conn, message(m[MSG_TOPIC], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD], 0, m[MSG_PROPS],
+                              m[MSG_EXPIRES]), 2, m[KEPT_RETAIN])
 
 
 def _publish(b, conn, msg, qos, retain):
@@ -111,14 +115,15 @@ def _publish(b, conn, msg, qos, retain):
         if not b.cfg.retain_available:
             from core.why import text
             raise ProtocolError(text(14), RC_RETAIN_NOT_SUPPORTED)  # retain_available false
-        if msg[2]:  # kept with its qos in place of the 0 (core/session.py's RetainStore)
-            msg = b.retained.msgs[msg[0]] = msg[:3] + (qos,) + msg[MSG_PROPS:]
+        if msg[MSG_PAYLOAD]:  # kept with its qos in place of the 0 (as RetainStore.set)
+            msg = b.retained.msgs[msg[MSG_TOPIC]] = message(
+                msg[MSG_TOPIC], msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD], qos, msg[MSG_PROPS],
+                msg[MSG_EXPIRES])
         else:
             msg = b.retained.set(msg, qos)  # an empty payload clears the topic's
         if b.store is not None:
             b.store.retain(msg, qos)
-    from core import deliver
-    return deliver.route_msg(b, msg, qos, retain, conn)
+    return route_msg(b, msg, qos, retain, conn)
 
 
 def block(b, msg):

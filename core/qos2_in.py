@@ -11,10 +11,8 @@ before messages were kept).
 """
 
 from core import deliver
-from core.const import const
-from core.names import MSG_TOPIC, MSG_PAYLOAD, MSG_PROPS
-
-_RETAIN = const(3)  # a kept message's fourth field
+from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, KEPT_RETAIN
+from core.names import PUB5_PROPS, PUB5_EXPIRES, PUB5_BAD
 
 
 def q2in(b, conn, pid, topic, mv, ts, te, ps, e, retain, why, v5=None):
@@ -28,7 +26,7 @@ def q2in(b, conn, pid, topic, mv, ts, te, ps, e, retain, why, v5=None):
     if why is not None:
         if conn.v5 is not None:
             from core.v5 import refused
-            return refused(b, conn, 2, pid, why, e - ps, v5 is not None and why is v5[5])
+            return refused(b, conn, 2, pid, why, e - ps, v5 is not None and why is v5[PUB5_BAD])
         retain = -1
     sess = conn.session
     q2 = sess.qos2_in
@@ -40,11 +38,14 @@ def q2in(b, conn, pid, topic, mv, ts, te, ps, e, retain, why, v5=None):
             return False
         m = True
     else:
-        m = deliver.new_msg(b, topic, mv, ts, te, ps, e) + (retain,)
-        if v5 is not None and v5[3] is not None:  # v5: properties, an alias's topic bytes
-            m = (topic, m[1], m[2], retain, v5[3], v5[4])
+        m = deliver.new_msg(b, topic, mv, ps, e)
+        props = None
+        if v5 is not None and v5[PUB5_PROPS] is not None:  # v5: properties, an alias's topic
+            props = v5[PUB5_PROPS]
+        m = deliver.message(topic, m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD], retain, props,
+                            v5[PUB5_EXPIRES] if props is not None else 0)
         if old is not None and old is not True and old[MSG_TOPIC] == topic \
-                and old[MSG_PAYLOAD] == m[MSG_PAYLOAD] and old[_RETAIN] == retain:
+                and old[MSG_PAYLOAD] == m[MSG_PAYLOAD] and old[KEPT_RETAIN] == retain:
             return False
     q2[pid] = m
     if b.store is not None:
@@ -62,7 +63,7 @@ def q2rel(b, conn, pid):
         from core import pub5
         pub5.release(b, conn, m)
     elif m is not True:
-        deliver.publish_msg(b, m[:_RETAIN], 2, m[_RETAIN], conn)
+        deliver.publish_msg(b, m[:KEPT_RETAIN], 2, m[KEPT_RETAIN], conn)  # the message alone
     del q2[pid]  # after routing: a PUBREL a MemoryError kept back (core/flow.py) routes it again
     if b.store is not None:
         b.store.q2rel(sess, pid)

@@ -31,6 +31,10 @@ from core.names import RC_DISCONNECT_WITH_WILL, RC_RECEIVE_MAXIMUM_EXCEEDED
 from core.names import PUB_QOS, PUB_QOS_SHIFT, QOS_MASK
 
 _NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
+# broker.later maps an offline session to None or its delayed will: (conn, will, due second)
+_LATER_CONN = const(0)
+_LATER_WILL = const(1)
+_LATER_DUE = const(2)
 
 
 class V5:
@@ -230,7 +234,7 @@ def closed(b, conn, will, rc):
         return
     v = conn.v5
     if v.will_delay and s is not None:
-        _later(b)[s] = (conn, will, b.secs + v.will_delay)
+        _later(b)[s] = (conn, will, b.secs + v.will_delay)  # _LATER_*
     else:
         _will_now(b, conn, will)
 
@@ -253,7 +257,7 @@ def resumed(b, s, ending):
     and its expiry stops; resumed by a 3.1.1 client, it loses its v5 expiry and window."""
     w = b.later.pop(s, None)
     if w is not None and ending:
-        _will_now(b, w[0], w[1])
+        _will_now(b, w[_LATER_CONN], w[_LATER_WILL])
     if s.expiry is not None or s.window:
         s.expiry = None
         s.window = 0
@@ -269,9 +273,9 @@ def tick(b):
         lim = s.expiry if s.expiry is not None else b.cfg.persistent_client_expiration
         end = lim is not None and now - s.gone_at >= lim
         w = later[s]
-        if w is not None and (end or now >= w[2]):
+        if w is not None and (end or now >= w[_LATER_DUE]):
             later[s] = None
-            _will_now(b, w[0], w[1])
+            _will_now(b, w[_LATER_CONN], w[_LATER_WILL])
             w = None
         if end and s.expiry is not None:
             b.log("notice", "Expiring client %s, its session expiry interval of %d s passed."
@@ -308,7 +312,7 @@ def publish(b, conn, b0, mv, s, e, p0):
         from core import pub5
         r = pub5.read(b, conn, mv, ts, te, p, e)
     else:  # no properties, the common case: core/handle_publish.py decodes the topic
-        r = (None, None, p + 1, None, 0, None)
+        r = (None, None, p + 1, None, 0, None)  # core/names.py, PUB5_*
     handle_publish.publish(b, conn, b0, mv, s, e, -1, r)  # -1: not forwarded as it is
 
 

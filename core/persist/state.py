@@ -3,6 +3,7 @@
 from core.persist import records as R
 from core.const import const
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS, KEPT_RETAIN
+from core.names import QUEUED_MSG, QUEUED_FLAGS
 
 # a snapshot is written in pieces: records gather in one buffer, reused, until it holds
 # this many bytes; a payload that would take it past that is written on its own. So the
@@ -38,7 +39,8 @@ def write(sink, b, gone, gen, wall):
             _put(sink, out, R.SENT, (cid, pid, f, m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
         q = s.queue
         for i in range(0, len(q), 2):
-            _put(sink, out, R.QUEUE, (cid, q[i + 1], q[i][MSG_TOPIC_BYTES], q[i][MSG_PAYLOAD]))
+            m = q[i + QUEUED_MSG]
+            _put(sink, out, R.QUEUE, (cid, q[i + QUEUED_FLAGS], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
         if s.qos2_in:
             for pid in s.qos2_in:
                 m = s.qos2_in[pid]
