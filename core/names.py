@@ -122,6 +122,11 @@ QUEUED_FLAGS = const(1)
 FULL_SINCE = const(0)
 FULL_MOVED = const(1)
 
+# A node of the subscription tree (core/session.py's SubTree): a list [children,
+# subscribers]; the root's subscriber slot holds what core/subs.py keeps there.
+NODE_CHILDREN = const(0)
+NODE_SUBS = const(1)
+
 # A subscriber entry (core/session.py's SubTree.match, the ACL's readers): a pair (session,
 # granted qos), one per session at its highest qos.
 SUBSCRIBER_SESSION = const(0)

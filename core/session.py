@@ -7,7 +7,7 @@ a board holds hundreds of them.
 """
 
 from core.const import const
-from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD
+from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, NODE_CHILDREN, NODE_SUBS
 from core.topic import matches
 
 _MAX_PID = const(65535)  # the largest packet identifier (two bytes)
@@ -95,7 +95,7 @@ class SubTree:
     """Topic filters of all sessions, with a small cache of match results per topic."""
 
     def __init__(self, cache_size=256):
-        self.root = [None, None]
+        self.root = [None, None]  # a node (core/names.py, NODE_*)
         self.count = 0
         self.cache = {}
         self.cache_size = cache_size
@@ -104,18 +104,18 @@ class SubTree:
         """Add or replace session's subscription to filter f; True if it is new."""
         node = self.root
         for lv in f.split("/"):
-            ch = node[0]
+            ch = node[NODE_CHILDREN]
             if ch is None:
-                ch = node[0] = {}
+                ch = node[NODE_CHILDREN] = {}
             nxt = ch.get(lv)
             if nxt is None:
                 nxt = [None, None]
                 ch[lv] = nxt
             node = nxt
-        if node[1] is None:
-            node[1] = {}
-        new = session not in node[1]
-        node[1][session] = qos
+        if node[NODE_SUBS] is None:
+            node[NODE_SUBS] = {}
+        new = session not in node[NODE_SUBS]
+        node[NODE_SUBS][session] = qos
         if new:
             self.count += 1
         self.cache.clear()
@@ -126,23 +126,23 @@ class SubTree:
         path = []
         node = self.root
         for lv in f.split("/"):
-            nxt = node[0].get(lv) if node[0] else None
+            nxt = node[NODE_CHILDREN].get(lv) if node[NODE_CHILDREN] else None
             if nxt is None:
                 return False
             path.append((node, lv))
             node = nxt
-        if not node[1] or session not in node[1]:
+        if not node[NODE_SUBS] or session not in node[NODE_SUBS]:
             return False
-        del node[1][session]
+        del node[NODE_SUBS][session]
         self.count -= 1
         self.cache.clear()
         # prune empty branches so the tree does not grow with churn
-        while path and not node[1] and not node[0]:
+        while path and not node[NODE_SUBS] and not node[NODE_CHILDREN]:
             parent, lv = path.pop()
-            del parent[0][lv]
+            del parent[NODE_CHILDREN][lv]
             node = parent
-            if not node[0]:
-                node[0] = None  # a leaf again
+            if not node[NODE_CHILDREN]:
+                node[NODE_CHILDREN] = None  # a leaf again
         return True
 
     def match(self, topic):
@@ -168,13 +168,13 @@ def _add(found, subs):
 
 
 def _walk(node, levels, i, found, dollar):
-    ch = node[0]
+    ch = node[NODE_CHILDREN]
     if i == len(levels):
-        if node[1]:
-            _add(found, node[1])
+        if node[NODE_SUBS]:
+            _add(found, node[NODE_SUBS])
         n = ch.get("#") if ch else None  # "a/#" also matches "a"
-        if n is not None and n[1]:
-            _add(found, n[1])
+        if n is not None and n[NODE_SUBS]:
+            _add(found, n[NODE_SUBS])
         return
     if not ch:
         return
@@ -187,5 +187,5 @@ def _walk(node, levels, i, found, dollar):
     if n is not None:
         _walk(n, levels, i + 1, found, dollar)
     n = ch.get("#")
-    if n is not None and n[1]:
-        _add(found, n[1])
+    if n is not None and n[NODE_SUBS]:
+        _add(found, n[NODE_SUBS])
