@@ -130,8 +130,11 @@ class Acl:
     def can_subscribe(self, username, cid, f):
         """Refuse a filter no topic of which the client could ever read.
 
-        Granting is not a promise: each delivery is still checked with can_read.
+        Granting is not a promise: each delivery is still checked with can_read. Of a
+        shared subscription ($share/GROUP/FILTER) its topic filter is checked, as mosquitto.
         """
+        if f[:7] == "$share/":
+            f = f[f.find("/", 7) + 1:]
         ok = False
         for access, rf in self.rules(username, cid):
             if access == DENY:

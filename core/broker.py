@@ -12,7 +12,7 @@ from core.proto import MAX_PACKET, packet_name
 from core.session import RetainStore, SubTree
 from core.names import TYPE_SHIFT, FLAGS_MASK, CONNECT, PINGRESP
 from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR, RC_SERVER_SHUTTING_DOWN
-from core.names import RC_PACKET_TOO_LARGE
+from core.names import RC_PACKET_TOO_LARGE, NODE_SUBS
 
 # The flags a client's packet must carry, by type (0 for the types a client may not send);
 # over FLAGS_MASK: any (PUBLISH's are checked by its handler). bytes: smaller than a tuple
@@ -294,9 +294,13 @@ class Broker:
             handle_connect.publish_will(self, conn, will)
 
     def drop_session(self, s):
-        """Forget a session and its subscriptions."""
+        """Forget a session and its subscriptions; what it was given through shared
+        subscriptions goes to their other members."""
         if self.store is not None:
             self.store.drop(s)
+        if self.subs.root[NODE_SUBS] is not None:  # shared subscriptions (core/subs.py)
+            from core import subs as m
+            m.drop_session(self, s)
         for f in s.subs:
             self.subs.unsubscribe(f, s)
         s.subs = {}

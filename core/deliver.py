@@ -7,7 +7,7 @@ from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES
 from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT
 from core.names import QUEUED_MSG, QUEUED_FLAGS
-from core.names import RC_QUOTA_EXCEEDED, SUBSCRIBER_SESSION, SUBSCRIBER_QOS
+from core.names import RC_QUOTA_EXCEEDED, SUBSCRIBER_SESSION, SUBSCRIBER_QOS, NODE_SUBS
 
 # output a connection may gather before the port's spill (if any) writes it out: growing
 # one buffer by kilobytes needs a free block that big, which a fragmented heap may lack
@@ -25,6 +25,10 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     broker), for bridges.
     """
     subs = b.subs.match(topic)
+    sh = b.subs.root[NODE_SUBS]  # shared subscriptions' groups (core/session.py, core/subs.py)
+    if sh is not None:  # one member of each matching group
+        from core import subs as m
+        subs = m.match(sh, topic, subs)
     if b.acl is not None:
         subs = b.acl.readers(subs, topic)  # the receiver's read rights (acl_file)
     if b.bridged is not None and subs:  # bridges' sessions (mosquitto's or ours) exist
@@ -40,6 +44,12 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     mpk = None  # the PUBLISH with the topic shortened for clients of mount point mpm
     mpm = None
     for sess, sq in subs:
+        if sess.props is not None:  # MQTT 5.0 options and identifiers: core/subs.py sends it
+            from core import subs as m
+            if msg is None:
+                msg = new_msg(b, topic, mv, ps, pe)
+            m.send(b, sess, msg, sq, qos, src, retain)
+            continue
         q = sq if up or sq < qos else qos
         c = sess.conn
         if q == 0:

@@ -67,6 +67,18 @@ NOT_AUTHORIZED = const(5)
 
 SUBACK_FAILURE = const(0x80)  # SUBACK's failure code (3.9.3); also a refused filter's qos
 
+# MQTT 5.0 SUBSCRIBE's subscription options byte (section 3.8.3.1; mosquitto's
+# MQTT_SUB_OPT_*): the QoS (& QOS_MASK), then these
+SUB_NO_LOCAL = const(0x04)
+SUB_RETAIN_AS_PUBLISHED = const(0x08)
+SUB_RETAIN_HANDLING = const(0x30)  # & SUB_RETAIN_HANDLING: 0 send retained, or these two
+SUB_SEND_RETAIN_NEW = const(0x10)  # only for a subscription that did not exist
+SUB_SEND_RETAIN_NEVER = const(0x20)
+SUB_RESERVED = const(0xC0)
+# Session.props' word per filter (core/subs.py): the options' SUB_NO_LOCAL and
+# SUB_RETAIN_AS_PUBLISHED bits | Subscription Identifier << SUB_ID_SHIFT
+SUB_ID_SHIFT = const(4)
+
 # ---- the state's layouts (core/session.py keeps them) ----
 # A message is a tuple (topic, topic bytes, payload): the topic bytes as on the wire, so
 # that a delivery does not encode them again. A retained message is one with its qos
@@ -80,6 +92,9 @@ MSG_QOS = const(3)  # retained messages only
 # is 0 unless it is retained.
 MSG_PROPS = const(4)
 MSG_EXPIRES = const(5)
+# A message made for one MQTT 5.0 subscriber (core/subs.py) has one more: the message it
+# was made from, whose MSG_PROPS it extends with that subscriber's Subscription Identifiers.
+MSG_BASE = const(6)
 
 # What core/pub5.py's read() returns for a 5.0 PUBLISH (core/v5.py makes the one of a PUBLISH
 # without properties): its topic (None: core/handle_publish.py decodes it), the topic's
@@ -153,6 +168,7 @@ RC_SERVER_SHUTTING_DOWN = const(0x8B)
 RC_BAD_AUTHENTICATION_METHOD = const(0x8C)
 RC_KEEP_ALIVE_TIMEOUT = const(0x8D)
 RC_SESSION_TAKEN_OVER = const(0x8E)
+RC_TOPIC_FILTER_INVALID = const(0x8F)  # SUBACK
 RC_PACKET_ID_NOT_FOUND = const(0x92)
 RC_RECEIVE_MAXIMUM_EXCEEDED = const(0x93)
 RC_TOPIC_ALIAS_INVALID = const(0x94)

@@ -33,6 +33,7 @@ class Session:
     # (drop policy) once it took nothing for slow_subscriber_timeout, until it reconnects
     uplink = False
     username = None  # the last connection's, for acl_file read checks while offline
+    props = None  # filter -> MQTT 5.0 options and Subscription Identifier (core/subs.py)
     # MQTT 5.0 (core/v5.py): the Session Expiry Interval in seconds when finite (None: as
     # 3.1.1, persistent_client_expiration), and the in-flight window when the client's
     # Receive Maximum is below max_inflight_messages (0: the broker's; a bridge's local
@@ -88,7 +89,9 @@ class RetainStore:
 # The subscription tree: topic filters stored by level, matched without scanning them all.
 # A node is [children, subscribers]: children maps a level (or "+", "#") to a node (None
 # in a leaf: most filters end in one, and an empty dict costs a board 32 bytes each),
-# subscribers maps a Session to its granted QoS (or is None).
+# subscribers maps a Session to its granted QoS (or is None). No filter ends at the root:
+# its subscriber slot holds the groups of shared subscriptions, once there are any
+# (core/subs.py; a slot rather than an attribute: a board interns each new name).
 
 
 class SubTree:

@@ -28,7 +28,8 @@ from core.names import RC_PROTOCOL_ERROR, RC_NOT_AUTHORIZED, RC_BAD_AUTHENTICATI
 from core.names import RC_PACKET_ID_NOT_FOUND, RC_PACKET_TOO_LARGE
 from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_RETAIN_NOT_SUPPORTED, RC_QOS_NOT_SUPPORTED
 from core.names import RC_DISCONNECT_WITH_WILL, RC_RECEIVE_MAXIMUM_EXCEEDED
-from core.names import PUB_QOS, PUB_QOS_SHIFT, QOS_MASK
+from core.names import PUB_QOS, PUB_QOS_SHIFT, QOS_MASK, PROP_SUBSCRIPTION_ID
+from core.names import SUB_NO_LOCAL, SUB_RETAIN_AS_PUBLISHED, SUB_RETAIN_HANDLING, SUB_RESERVED
 
 _NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
 # broker.later maps an offline session to None or its delayed will: (conn, will, due second)
@@ -41,6 +42,7 @@ class V5:
     """What a v5 client asked for in CONNECT (class defaults: the spec's when absent)."""
 
     expiry = 0  # Session Expiry Interval, seconds (_NEVER: does not expire)
+    sid = 0  # the Subscription Identifier of the SUBSCRIBE being handled (0: none)
     rmax = 65535  # Receive Maximum: QoS 1 and 2 PUBLISHes it takes unacknowledged
     max_out = 0  # Maximum Packet Size it accepts, 0: no limit
     alias_max = 0  # Topic Alias Maximum toward it
@@ -51,17 +53,27 @@ class V5:
     will_props = b""  # the will's properties but Will Delay Interval (for its PUBLISH)
     will_utf8 = False  # the will's Payload Format Indicator is 1: its payload is UTF-8
 
-    def options(self, conn, o):
-        """The QoS of SUBSCRIBE's subscription options o: bits 6 and 7 are reserved
-        (MQTT-3.8.3-5), Retain Handling 3 is malformed; No Local, Retain As Published and
-        Retain Handling are accepted and not applied yet. Granted at most max_qos
+    def options(self, conn, o, f):
+        """The QoS of SUBSCRIBE's subscription options o for filter f: bits 6 and 7 are
+        reserved (MQTT-3.8.3-5), Retain Handling 3 is malformed, No Local on a shared
+        subscription a protocol error (MQTT-3.8.3-4). Granted at most max_qos
         (MQTT-3.2.2-10); 3 stays (a protocol error)."""
-        if o & 0xC0 or o & 0x30 == 0x30:
+        if o & SUB_RESERVED or o & SUB_RETAIN_HANDLING == SUB_RETAIN_HANDLING:
             raise ProtocolError("SUBSCRIBE options 0x%02x" % o)
-        q = o & 3
+        if o & SUB_NO_LOCAL and f[:7] == "$share/":
+            raise ProtocolError("No Local on shared subscription '%s'" % f, RC_PROTOCOL_ERROR)
+        q = o & QOS_MASK
         m = conn.listener.max_qos
         return m if m < q < 3 else q
 
+    def granted(self, sess, f, o):
+        """sess's subscription f was granted with options o in a SUBSCRIBE whose
+        Subscription Identifier is self.sid: keep No Local, Retain As Published and the
+        identifier (core/subs.py); the word kept, for the persistence store (0: none)."""
+        if o & (SUB_NO_LOCAL | SUB_RETAIN_AS_PUBLISHED) or self.sid or sess.props is not None:
+            from core import subs
+            return subs.set(sess, f, o, self.sid)
+        return 0
 
     def publish_props(self, b, tb, msg, q):
         """The property block of a PUBLISH of msg (topic bytes tb, QoS q) to this client,
@@ -390,11 +402,14 @@ def pubcomp(b, conn, b0, mv, s, e, p0):
 
 
 def subscribe(b, conn, b0, mv, s, e, p0):
-    """SUBSCRIBE: its properties, then each filter with its subscription options."""
+    """SUBSCRIBE: its properties (a Subscription Identifier for every filter), then each
+    filter with its subscription options."""
     if e - s < 3:
         from core.why import text
         raise ProtocolError(text(20))
-    handle_subscribe.subscribe(b, conn, b0, mv, s, e, p0, props.scan(mv, s + 2, e, 8))
+    pe = props.scan(mv, s + 2, e, 8)
+    conn.v5.sid = props.get(mv, s + 2, PROP_SUBSCRIPTION_ID) or 0
+    handle_subscribe.subscribe(b, conn, b0, mv, s, e, p0, pe)
 
 
 def unsubscribe(b, conn, b0, mv, s, e, p0):

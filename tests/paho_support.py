@@ -64,9 +64,13 @@ class Paho:
         self.connack_props = props
         self.connacks.put(rc)
 
-    def subscribe(self, topic, qos=1):
-        """The SUBACK return codes for one filter."""
-        self.c.subscribe(topic, qos)
+    def subscribe(self, topic, qos=1, options=None, properties=None):
+        """The SUBACK return codes for one filter; MQTT 5.0: options (paho SubscribeOptions,
+        instead of qos) and properties (SUBSCRIBE's)."""
+        if options is None:
+            self.c.subscribe(topic, qos, properties=properties)
+        else:
+            self.c.subscribe(topic, options=options, properties=properties)
         return [r.value for r in self.subacks.get(timeout=WAIT)]
 
     def publish(self, topic, payload, qos=1):

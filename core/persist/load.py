@@ -9,7 +9,7 @@ from core.persist.store import PersistError
 from core.session import Session
 from core.deliver import message
 from core.const import const
-from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT
+from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT, SUB_ID_SHIFT
 
 _MAX_BODY = const(268435600)  # an MQTT payload plus topic and fields: anything larger is damage
 _PIECE = const(1024)  # bytes read at a time
@@ -57,14 +57,27 @@ class Restore:
             if v[1] > self.wall:
                 self.wall = v[1]
         elif t == R.DROP:
-            b.drop_session(s)
+            for f in s.subs:  # as drop_session, but the journal holds where the messages
+                _unsub(b, f, s)  # of its shared subscriptions went
+            del b.sessions[cid]
             self.gone.pop(cid, None)
-        elif t == R.SUB:
-            b.subs.subscribe(v[1], s, v[2])
+        elif t == R.SUB or t == R.SUB5:
+            if v[1][:7] == "$share/":  # a shared subscription's group (core/subs.py)
+                from core import subs
+                subs.subscribe(b.subs, v[1], s, v[2])
+            else:
+                b.subs.subscribe(v[1], s, v[2])
             s.subs[v[1]] = v[2]
+            if t == R.SUB5 or s.props is not None:
+                from core import subs
+                w = v[3] if t == R.SUB5 else 0  # core/subs.py's word
+                subs.set(s, v[1], w, w >> SUB_ID_SHIFT)
         elif t == R.UNSUB:
-            if b.subs.unsubscribe(v[1], s):
+            if _unsub(b, v[1], s):
                 s.subs.pop(v[1], None)
+                if s.props is not None:
+                    from core import subs
+                    subs.set(s, v[1], 0, 0)
         elif t == R.QUEUE:
             s.queue.append(message(v[2], v[2].encode(), v[3]))
             s.queue.append(v[1])
@@ -113,6 +126,14 @@ class Restore:
                 on.append(cid)
             s.gone_at = b.secs - max(0, now_wall - w)
         return on
+
+
+def _unsub(b, f, s):
+    """Remove s's subscription f from the tree, or from its group if shared; True if it was."""
+    if f[:7] == "$share/":
+        from core import subs
+        return subs.unsubscribe(b.subs, f, s)
+    return b.subs.unsubscribe(f, s)
 
 
 def load(st):

@@ -33,6 +33,8 @@ SENT = const(16)  # outgoing message sent at once, not queued: client id, pid, f
 # topic, payload (the QUEUE and START of a message that never waited, in one record)
 Q2MSG = const(17)  # incoming QoS 2 message kept until its PUBREL: client id, pid, retain,
 # topic, payload (Q2IN: one not to be delivered, or of a file written before this record)
+SUB5 = const(18)  # a SUB with MQTT 5.0 options or a Subscription Identifier: client id,
+# filter, granted qos, their word (core/subs.py)
 
 # per type: name and fields; B u8, H u16, I u32, s string (u16 length), o string or None
 # (length 0xFFFF), b bytes (u32 length)
@@ -40,7 +42,7 @@ LAYOUT = (None, ("header", "BII"), ("retain", "sBb"), ("unretain", "s"),
           ("session", "sBo"), ("gone", "sI"), ("drop", "s"), ("sub", "ssB"),
           ("unsub", "ss"), ("queue", "sBsb"), ("start", "sHI"), ("acked", "sH"),
           ("released", "sH"), None, ("q2in", "sH"), ("q2rel", "sH"), ("sent", "sHIsb"),
-          ("q2msg", "sHBsb"))
+          ("q2msg", "sHBsb"), ("sub5", "ssBI"))
 
 
 def put(out, typ, *vals):

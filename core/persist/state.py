@@ -31,7 +31,11 @@ def write(sink, b, gone, gen, wall):
         if w is not None and s.conn is None:
             _put(sink, out, R.GONE, (cid, w))
         for f in s.subs:
-            _put(sink, out, R.SUB, (cid, f, s.subs[f]))
+            w = s.props.get(f) if s.props is not None else None
+            if w:
+                _put(sink, out, R.SUB5, (cid, f, s.subs[f], w))
+            else:
+                _put(sink, out, R.SUB, (cid, f, s.subs[f]))
         ents = [(s.flags[pid], pid) for pid in s.flags]
         ents.sort()  # by seq: the order they were first sent in
         for f, pid in ents:

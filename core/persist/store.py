@@ -65,10 +65,13 @@ class Store:
             R.put(self.buf, R.DROP, s.client_id)
             self.count += 1
 
-    def sub(self, s, f, q):
-        """s subscribed to filter f with granted QoS q."""
+    def sub(self, s, f, q, w=0):
+        """s subscribed to filter f with granted QoS q (w: its MQTT 5.0 options word)."""
         if not s.clean:
-            R.put(self.buf, R.SUB, s.client_id, f, q)
+            if w:
+                R.put(self.buf, R.SUB5, s.client_id, f, q, w)
+            else:
+                R.put(self.buf, R.SUB, s.client_id, f, q)
             self.count += 1
 
     def unsub(self, s, f):

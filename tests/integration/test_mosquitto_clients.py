@@ -237,3 +237,22 @@ def test_mosquitto_pub_v5_properties_reach_mosquitto_sub_v5_unchanged_and_v311_w
     assert int(e) in (59, 60)  # what is left of the interval
     assert got[1] == (topic, 1, False, b"plain", [b""] * 6)
     assert s4.messages() == [(topic, 1, False, payload), (topic, 1, False, b"plain")]
+
+
+def test_mosquitto_sub_shared_subscription_members_share_the_messages(mosquitto_bin, broker, subs):
+    topic = unique("share")
+    members = [subs(["$share/grp/" + topic], 2, qos=1) for i in range(2)]
+    for i in range(4):
+        pub(mosquitto_bin, broker, topic, "-q", "1", "-m", "m%d" % i)
+    got = [[p for _, _, _, p in m.messages()] for m in members]
+    assert got == [[b"m0", b"m2"], [b"m1", b"m3"]]  # one each, round robin
+
+
+def test_mosquitto_sub_v5_shared_subscription_members_share_the_messages(
+        mosquitto_bin, broker, subs):
+    topic = unique("share5")
+    members = [subs(["$share/grp5/" + topic], 2, qos=1, version="mqttv5") for i in range(2)]
+    for i in range(4):
+        pub(mosquitto_bin, broker, topic, "-V", "mqttv5", "-q", "1", "-m", "m%d" % i)
+    got = [[p for _, _, _, p in m.messages()] for m in members]
+    assert got == [[b"m0", b"m2"], [b"m1", b"m3"]]

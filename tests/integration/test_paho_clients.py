@@ -284,3 +284,31 @@ def test_MQTT_3_1_4_2_second_client_with_same_id_takes_over_session(clients):
     clients().publish("takeover/t", b"to second", 1)
     assert second.get().payload == b"to second"
     assert not second.disconnected.is_set()
+
+
+def _drain(c, wait=0.5):
+    """The payloads c receives until none comes for wait seconds."""
+    out = []
+    while True:
+        try:
+            out.append(c.messages.get(timeout=wait).payload)
+        except queue.Empty:
+            return out
+
+
+def test_shared_subscription_gives_each_message_to_one_member_round_robin(clients):
+    topic = unique("share")
+    members = [clients() for i in range(2)]
+    for m in members:
+        assert [c.value for c in m.subscribe("$share/workers/" + topic, 1)] == [1]
+    plain = clients()
+    plain.subscribe(topic, 1)
+    pub = clients()
+    for i in range(6):
+        pub.publish(topic, b"%d" % i, 1)
+    assert [_drain(m) for m in members] == [[b"0", b"2", b"4"], [b"1", b"3", b"5"]]
+    assert len(_drain(plain)) == 6
+    members[0].disconnect()  # the group goes on with the member left
+    pub.publish(topic, b"after", 1)
+    assert _drain(members[1]) == [b"after"]
+

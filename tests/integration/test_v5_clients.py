@@ -1,6 +1,7 @@
 """MQTT 5.0 with real clients against the real broker process: paho-mqtt with protocol
 MQTTv5 beside 3.1.1 clients (mosquitto_pub / mosquitto_sub -V 5: test_mosquitto_clients.py)."""
 
+import queue
 import socket
 import time
 
@@ -122,3 +123,54 @@ def test_a_malformed_v5_packet_gets_disconnect_0x81_then_close(broker):
     assert mqttc.read_packet(s) is None
     s.close()
     assert broker.wait_for_log("Client 'bad' from")
+
+
+def _sub_props(sid):
+    p = Properties(PacketTypes.SUBSCRIBE)
+    p.SubscriptionIdentifier = sid
+    return p
+
+
+def _messages(c, wait=0.5):
+    """The paho messages c receives until none comes for wait seconds."""
+    out = []
+    while True:
+        try:
+            out.append(c.messages.get(timeout=wait))
+        except queue.Empty:
+            return out
+
+
+def test_paho_v5_subscription_options_and_identifiers(broker):
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+    c = _v5(broker, prefix="opts-")
+    t = "opts/%d" % time.monotonic_ns()
+    o = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True,
+                         retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+    assert c.subscribe(t + "/#", options=o, properties=_sub_props(42)) == [1]
+    c.publish(t + "/x", b"own", qos=1)  # No Local: not back to c
+    other = Paho(broker.host, broker.port)
+    other.c.publish(t + "/x", b"kept", qos=1, retain=True).wait_for_publish(WAIT)
+    got = _messages(c)
+    assert [(m.payload, m.retain, m.properties.SubscriptionIdentifier) for m in got] == \
+        [(b"kept", 1, [42])]  # Retain As Published
+    other.c.publish(t + "/x", b"", qos=1, retain=True).wait_for_publish(WAIT)
+    other.close()
+    c.close()
+
+
+def test_paho_v5_and_3_1_1_members_of_one_shared_subscription(broker):
+    t = "share5/%d" % time.monotonic_ns()
+    v5 = _v5(broker, prefix="m5-")
+    assert v5.subscribe("$share/mixed/" + t, 1, properties=_sub_props(5)) == [1]
+    v4 = Paho(broker.host, broker.port, prefix="m4-")
+    assert v4.subscribe("$share/mixed/" + t, 1) == [1]
+    p = _v5(broker, prefix="p5-")
+    for i in range(4):
+        p.publish(t, b"%d" % i, qos=1)
+    got5 = _messages(v5)
+    assert [(m.payload, m.properties.SubscriptionIdentifier) for m in got5] == \
+        [(b"0", [5]), (b"2", [5])]
+    assert [m.payload for m in _messages(v4)] == [b"1", b"3"]
+    for c in (v5, v4, p):
+        c.close()
