@@ -18,11 +18,11 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     """Deliver a message whose topic bytes are mv[ts:te] and payload mv[ps:pe]; False
     when no subscription matched (a v5 PUBACK says so).
 
-    When p0 >= 0, mv[p0:pe] is already the message as a QoS 0 non-retained 3.1.1 PUBLISH
-    and is forwarded as is to 3.1.1 clients; msg is the message (core/names.py, MSG_*) or
-    None. Each form is built at most once, whatever the number of subscribers. retain: the
-    flag it was published with, and src the connection it came from (None: made inside the
-    broker), for bridges.
+    When p0 >= 0, mv[p0:pe] is already the message as a QoS 0 non-retained PUBLISH and is
+    forwarded as is to the clients of its protocol: 3.1.1 when ps == te, else 5.0 (an empty
+    property block); msg is the message (core/names.py, MSG_*) or None. Each form is built
+    at most once, whatever the number of subscribers. retain: the flag it was published
+    with, and src the connection it came from (None: made inside the broker), for bridges.
     """
     subs = b.subs.match(topic)
     sh = b.subs.root[NODE_SUBS]  # shared subscriptions' groups (core/session.py, core/subs.py)
@@ -40,7 +40,12 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     dv = b.events
     if dv is not None:
         dv = dv.deliveries  # None unless capture_deliveries is on
-    pkt = mv[p0:pe] if p0 >= 0 else None
+    pkt = pk5 = None  # the PUBLISH for 3.1.1 clients, and for 5.0 ones (no properties)
+    if p0 >= 0:  # received as it is forwarded, to clients of its protocol
+        if ps == te:
+            pkt = mv[p0:pe]
+        else:  # a 5.0 PUBLISH: its empty property block between topic and payload
+            pk5 = mv[p0:pe]
     mpk = None  # the PUBLISH with the topic shortened for clients of mount point mpm
     mpm = None
     for sess, sq in subs:
@@ -60,14 +65,20 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
                     send(b, sess, msg, 0, 0)
                 continue
             out = c.out
-            if c.v5 is not None:  # an MQTT 5.0 client: a PUBLISH of its own (in _start)
-                if len(out) > limit and full0(b, c):
+            if c.v5 is not None:  # MQTT 5.0
+                if c.mlen or c.v5.max_out or msg is not None and len(msg) > MSG_PROPS:
+                    # a mount point, a Maximum Packet Size, properties: a PUBLISH of its own
+                    if len(out) > limit and full0(b, c):
+                        continue
+                    if msg is None:
+                        msg = new_msg(b, topic, mv, ps, pe)
+                    _start(b, sess, c, msg, 0, 0)
                     continue
-                if msg is None:
-                    msg = new_msg(b, topic, mv, ps, pe)
-                _start(b, sess, c, msg, 0, 0)
-                continue
-            if c.mlen:
+                if pk5 is None:  # one with an empty property block for all
+                    pk5 = bytearray()
+                    put_publish(pk5, PUBLISH, mv[ts:te], 0, mv[ps:pe], b"\x00")
+                p = pk5
+            elif c.mlen:
                 if not inside(c, topic):
                     continue
                 if mpm != c.mount:

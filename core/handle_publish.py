@@ -7,14 +7,13 @@ from core.names import PUBLISH, PUBACK, PUBREC, PUBREL_OUT, PUBCOMP
 from core.names import PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK
 from core.names import OUT_QOS, OUT_RELEASED, RC_RETAIN_NOT_SUPPORTED
 from core.names import RC_PROTOCOL_ERROR
-from core.names import PUB5_TOPIC, PUB5_PAYLOAD_AT, PUB5_PROPS, PUB5_BAD
+from core.names import PUB5_TOPIC, PUB5_BLOCK_SIZE, PUB5_PROPS, PUB5_BAD
 
 
-def publish(b, conn, b0, mv, s, e, p0, v5=None):
-    """Handle PUBLISH: validate, store retained, route, acknowledge (the hot path).
-
-    v5: for a v5 PUBLISH, what core/pub5.py read in its properties (the topic, maybe by
-    alias; where the payload starts; the properties to forward...); None for 3.1.1."""
+def publish(b, conn, b0, mv, s, e, p0):
+    """Handle PUBLISH: validate, store retained, route, acknowledge (the hot path); of a
+    5.0 client too, with what its property block says (v5 below: the topic, maybe by
+    alias; the block's size; the properties to forward...; None for 3.1.1)."""
     qos = (b0 >> PUB_QOS_SHIFT) & QOS_MASK
     if qos == 3:
         from core.why import text
@@ -27,7 +26,14 @@ def publish(b, conn, b0, mv, s, e, p0, v5=None):
         raise ProtocolError(text(9))  # too short
     ts = s + 2
     te = ts + ((mv[s] << 8) | mv[s + 1])
-    ps = v5[PUB5_PAYLOAD_AT] if v5 else (te + 2 if qos else te)
+    ps = te + 2 if qos else te
+    v5 = conn.v5
+    if v5 is not None:  # MQTT 5.0: the property block, before the payload
+        if qos < 2 and ps < e and not mv[ps] and qos <= conn.listener.max_qos:
+            v5 = v5.plain  # empty, the common case: read here, without a call
+        else:
+            v5 = v5.publish(b, conn, b0, mv, ts, te, ps, e)  # core/v5.py, core/pub5.py
+        ps += v5[PUB5_BLOCK_SIZE]
     if ps > e:
         from core.why import text
         raise ProtocolError(text(10))  # topic length beyond the end

@@ -96,13 +96,14 @@ MSG_EXPIRES = const(5)
 # was made from, whose MSG_PROPS it extends with that subscriber's Subscription Identifiers.
 MSG_BASE = const(6)
 
-# What core/pub5.py's read() returns for a 5.0 PUBLISH (core/v5.py makes the one of a PUBLISH
-# without properties): its topic (None: core/handle_publish.py decodes it), the topic's
-# bytes (None: as in the packet), where the payload starts, the properties to forward (None:
-# none, nor a topic alias), the expiry second (0: never) and why it is not delivered (None).
+# What core/pub5.py's read() returns for a 5.0 PUBLISH (core/v5.py's V5.plain: the one of a
+# PUBLISH without properties): its topic (None: core/handle_publish.py decodes it), the
+# topic's bytes (None: as in the packet), the property block's size (the payload starts that
+# far after the topic and packet id), the properties to forward (None: none, nor a topic
+# alias), the expiry second (0: never) and why it is not delivered (None).
 PUB5_TOPIC = const(0)
 PUB5_TOPIC_BYTES = const(1)
-PUB5_PAYLOAD_AT = const(2)
+PUB5_BLOCK_SIZE = const(2)
 PUB5_PROPS = const(3)
 PUB5_EXPIRES = const(4)
 PUB5_BAD = const(5)

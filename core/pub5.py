@@ -36,7 +36,8 @@ _EMPTY = b"\x00"  # an empty property block
 def read(b, conn, mv, ts, te, p, e):
     """The properties of a 5.0 PUBLISH from conn: topic mv[ts:te], property block at mv[p].
 
-    Returns (topic, its bytes or None when they are mv[ts:te], payload start, properties to
+    Returns (topic, its bytes or None when they are mv[ts:te], the block's size (the payload
+    starts that far after p), properties to
     forward (bytes, the block without its length, the Topic Alias and the Message Expiry
     Interval), expiry second or 0, why it is not delivered (Payload Format Indicator 1 with
     a payload that is not UTF-8) or None). ProtocolError with the DISCONNECT reason code for
@@ -86,7 +87,7 @@ def read(b, conn, mv, ts, te, p, e):
         out = bytearray()
         props.copy(out, mv, p, _NOT_FORWARDED)
         fwd = bytes(out)
-    return topic, tb, stop, fwd, expires, bad  # core/names.py, PUB5_*
+    return topic, tb, stop - p, fwd, expires, bad  # core/names.py, PUB5_*
 
 
 def route(b, conn, b0, mv, ts, te, ps, e, qos, topic, v5):

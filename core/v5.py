@@ -3,9 +3,10 @@ reason codes on acknowledgements, session expiry and will delay.
 
 Imported only when a v5 client connects (core/handle_connect.py): a broker that serves
 3.1.1 clients alone never loads it. A v5 connection carries a V5 (conn.v5), whose
-handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH is read
-here (core/pub5.py for its properties) and handled by core/handle_publish.py, and
-deliveries to it are written by core/deliver.py with a property block (publish_props).
+handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH goes
+to core/handle_publish.py, which reads an empty property block itself (V5.plain) and asks
+V5.publish for any other (core/pub5.py for the properties), and deliveries to it are
+written by core/deliver.py with a property block (publish_props).
 """
 
 from core import props
@@ -28,7 +29,7 @@ from core.names import RC_PROTOCOL_ERROR, RC_NOT_AUTHORIZED, RC_BAD_AUTHENTICATI
 from core.names import RC_PACKET_ID_NOT_FOUND, RC_PACKET_TOO_LARGE
 from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_RETAIN_NOT_SUPPORTED, RC_QOS_NOT_SUPPORTED
 from core.names import RC_DISCONNECT_WITH_WILL, RC_RECEIVE_MAXIMUM_EXCEEDED
-from core.names import PUB_QOS, PUB_QOS_SHIFT, QOS_MASK, PROP_SUBSCRIPTION_ID
+from core.names import PUB_QOS_SHIFT, QOS_MASK, PROP_SUBSCRIPTION_ID
 from core.names import SUB_NO_LOCAL, SUB_RETAIN_AS_PUBLISHED, SUB_RETAIN_HANDLING, SUB_RESERVED
 
 _NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
@@ -74,6 +75,30 @@ class V5:
             from core import subs
             return subs.set(sess, f, o, self.sid)
         return 0
+
+    # what core/handle_publish.py's publish takes from an empty property block (core/names.py,
+    # PUB5_*): no topic alias, the block's one byte, nothing to forward, no expiry, no fault
+    plain = (None, None, 1, None, 0, None)
+
+    def publish(self, b, conn, b0, mv, ts, te, p, e):
+        """The checks of a 5.0 PUBLISH (topic mv[ts:te], property block at mv[p]) that is
+        not a plain QoS 0 or 1 one, and what its properties say (core/pub5.py read())."""
+        if p >= e:
+            raise ProtocolError("PUBLISH cut short before its property length")
+        qos = b0 >> PUB_QOS_SHIFT & QOS_MASK
+        if qos > conn.listener.max_qos:
+            raise ProtocolError("PUBLISH QoS %d over max_qos %d" % (qos, conn.listener.max_qos),
+                                RC_QOS_NOT_SUPPORTED)
+        if qos == 2:
+            q2 = conn.session.qos2_in
+            pid = mv[te] << 8 | mv[te + 1]
+            if q2 and len(q2) >= b.max_inflight and pid not in q2:
+                raise ProtocolError("more than Receive Maximum (%d) QoS 2 PUBLISHes unreleased"
+                                    % b.max_inflight, RC_RECEIVE_MAXIMUM_EXCEEDED)
+        if not mv[p]:
+            return self.plain
+        from core import pub5
+        return pub5.read(b, conn, mv, ts, te, p, e)
 
     def publish_props(self, b, tb, msg, q):
         """The property block of a PUBLISH of msg (topic bytes tb, QoS q) to this client,
@@ -299,35 +324,6 @@ def tick(b):
 
 # ---- packets of a connected v5 client ----
 
-def publish(b, conn, b0, mv, s, e, p0):
-    """PUBLISH from a 5.0 client: its properties (core/pub5.py read(), when it has any),
-    then core/handle_publish.py's handling with what they say."""
-    if e - s < 2:
-        from core.why import text
-        raise ProtocolError(text(9))  # too short
-    ts = s + 2
-    te = ts + (mv[s] << 8 | mv[s + 1])
-    p = te + 2 if b0 & PUB_QOS else te
-    if p >= e:
-        raise ProtocolError("PUBLISH cut short before its property length")
-    qos = b0 >> PUB_QOS_SHIFT & QOS_MASK
-    if qos > conn.listener.max_qos:
-        raise ProtocolError("PUBLISH QoS %d over max_qos %d" % (qos, conn.listener.max_qos),
-                            RC_QOS_NOT_SUPPORTED)
-    if qos == 2:
-        q2 = conn.session.qos2_in
-        pid = mv[te] << 8 | mv[te + 1]
-        if q2 and len(q2) >= b.max_inflight and pid not in q2:
-            raise ProtocolError("more than Receive Maximum (%d) QoS 2 PUBLISHes unreleased"
-                                % b.max_inflight, RC_RECEIVE_MAXIMUM_EXCEEDED)
-    if mv[p]:
-        from core import pub5
-        r = pub5.read(b, conn, mv, ts, te, p, e)
-    else:  # no properties, the common case: core/handle_publish.py decodes the topic
-        r = (None, None, p + 1, None, 0, None)  # core/names.py, PUB5_*
-    handle_publish.publish(b, conn, b0, mv, s, e, -1, r)  # -1: not forwarded as it is
-
-
 def route(b, conn, b0, mv, ts, te, ps, e, qos, topic, v5):
     """core/pub5.py route(): a v5 PUBLISH with properties to forward or an alias."""
     from core import pub5
@@ -469,5 +465,5 @@ def auth(b, conn, b0, mv, s, e, p0):
 
 # a v5 connection's packet handlers, by type (core/broker.py: a second CONNECT is refused
 # before its handler is called)
-V5.handlers = (None, connect, None, publish, puback, pubrec, pubrel, pubcomp, subscribe, None,
-               unsubscribe, None, pingreq, None, disconnect, auth)
+V5.handlers = (None, connect, None, handle_publish.publish, puback, pubrec, pubrel, pubcomp,
+               subscribe, None, unsubscribe, None, pingreq, None, disconnect, auth)

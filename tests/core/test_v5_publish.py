@@ -58,6 +58,24 @@ def test_v5_to_v5_at_each_qos_and_retained():
         [(b"r/x", b"kept", 1, [])]
 
 
+def test_a_v5_qos_0_publish_without_properties_reaches_v5_subscribers_as_it_was_sent():
+    # one PUBLISH for every 5.0 subscriber (core/deliver.py route); a subscriber of a
+    # mount point gets its own, with the topic shortened; a 3.1.1 one without the block
+    h = Harness()
+    subs = [h.connected5("s%d" % i) for i in range(2)]
+    for s in subs:
+        s.subscribe5([("site/t", 0)])
+    m = h.client(h.mounted_listener("site/"))
+    m.send(mqttc.connect5("m") + mqttc.subscribe5(1, [("t", 0)]))
+    m.read()
+    old = h.subscriber("old", "site/t", 0)
+    sent = mqttc.publish5("site/t", b"same bytes")
+    h.connected5("pub5").send(sent)
+    assert [s.read() for s in subs] == [sent, sent]
+    assert m.read() == mqttc.publish5("t", b"same bytes")
+    assert [(p.topic, p.payload) for p in old.publishes()] == [(b"site/t", b"same bytes")]
+
+
 def test_puback_0x10_no_matching_subscribers_as_mosquitto_pubrec_0():
     h = Harness()
     pub = h.connected5("pub5")
