@@ -10,18 +10,25 @@ from core.names import RC_TOPIC_FILTER_INVALID, RC_NOT_AUTHORIZED, RC_QUOTA_EXCE
 from core.names import SUB_RETAIN_HANDLING, SUB_SEND_RETAIN_NEW, SUB_SEND_RETAIN_NEVER
 
 
+def _start(mv, s, e, v5, why):
+    """(a Reader at the first topic filter, the packet id) of a SUBSCRIBE or UNSUBSCRIBE
+    body mv[s:e] (v5: where its filters start); a packet id 0 is core/why.py's text why."""
+    r = Reader(mv, s, e)
+    pid = r.u16()
+    if not pid:
+        from core.why import text
+        raise ProtocolError(text(why))
+    if v5:
+        r.pos = v5
+    return r, pid
+
+
 def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
     """Handle SUBSCRIBE: grant each filter, SUBACK, then send matching retained messages.
 
     v5: where the filters start in a v5 SUBSCRIBE, after its properties (core/v5.py reads
     them); 0 for 3.1.1."""
-    r = Reader(mv, s, e)
-    pid = r.u16()
-    if not pid:
-        from core.why import text
-        raise ProtocolError(text(18))  # MQTT-2.3.1-1: packet id 0
-    if v5:
-        r.pos = v5
+    r, pid = _start(mv, s, e, v5, 18)  # MQTT-2.3.1-1: packet id 0
     reqs = []
     mp = conn.mount
     while r.pos < r.end:
@@ -124,13 +131,7 @@ def unsubscribe(b, conn, b0, mv, s, e, p0, v5=0):
 
     v5: where the filters start in a v5 UNSUBSCRIBE, after its properties; its UNSUBACK
     is core/v5.py's, which gets the filters."""
-    r = Reader(mv, s, e)
-    pid = r.u16()
-    if not pid:
-        from core.why import text
-        raise ProtocolError(text(21))  # packet id 0
-    if v5:
-        r.pos = v5
+    r, pid = _start(mv, s, e, v5, 21)  # packet id 0
     fs = []
     mp = conn.mount
     while r.pos < r.end:
