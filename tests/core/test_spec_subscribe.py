@@ -20,24 +20,24 @@ def _payloads(c):
     return [p.payload for p in c.publishes()]
 
 
-def test_MQTT_3_3_5_1_overlapping_subscriptions_one_copy_at_max_qos():
+def _delivered(filters, topic, qos):
+    """What a client subscribed to filters (pairs (filter, qos), each granted) gets of one
+    PUBLISH of b"m" to topic at qos."""
     h = Harness()
     s = h.connected("s")
-    assert s.subscribe([("o/+", 0), ("o/#", 2), ("o/x", 1)]) == [0, 2, 1]
-    p = h.connected("p")
-    p.publish("o/x", b"m", qos=2, pid=1)
-    got = s.publishes()
+    assert s.subscribe(filters) == [q for f, q in filters]
+    h.connected("p").publish(topic, b"m", qos=qos, pid=1)
+    return s.publishes()
+
+
+def test_MQTT_3_3_5_1_overlapping_subscriptions_one_copy_at_max_qos():
+    got = _delivered([("o/+", 0), ("o/#", 2), ("o/x", 1)], "o/x", 2)
     assert len(got) == 1, got
     assert got[0].qos == 2 and got[0].payload == b"m"
 
 
 def test_MQTT_3_3_5_1_overlapping_subscriptions_capped_by_publish_qos():
-    h = Harness()
-    s = h.connected("s")
-    assert s.subscribe([("o/+", 1), ("o/#", 2)]) == [1, 2]
-    p = h.connected("p")
-    p.publish("o/x", b"m", qos=1, pid=1)
-    got = s.publishes()
+    got = _delivered([("o/+", 1), ("o/#", 2)], "o/x", 1)
     assert len(got) == 1 and got[0].qos == 1
 
 
@@ -52,12 +52,7 @@ def test_MQTT_3_8_3_1_topic_filter_must_be_valid_utf8():
 
 
 def test_MQTT_3_8_3_2_wildcard_filters_are_supported():
-    h = Harness()
-    s = h.connected("s")
-    assert s.subscribe([("w/+/x", 1), ("w/#", 0)]) == [1, 0]
-    p = h.connected("p")
-    p.publish("w/a/x", b"1", qos=1, pid=1)
-    got = s.publishes()
+    got = _delivered([("w/+/x", 1), ("w/#", 0)], "w/a/x", 1)
     assert len(got) == 1 and got[0].qos == 1
 
 
