@@ -39,8 +39,7 @@ def test_MQTT_4_3_2_2_server_acks_qos1_and_treats_same_id_after_puback_as_new():
     h = Harness()
     s = h.subscriber("s", "t", 0)
     p = h.connected("p")
-    p.send(mqttc.publish("t", b"one", qos=1, pid=7))
-    assert p.only(mqttc.PUBACK).pid == 7
+    assert p.answer(mqttc.publish("t", b"one", qos=1, pid=7)) == mqttc.puback(7)
     p.send(mqttc.publish("t", b"two", qos=1, pid=7, dup=True))
     assert p.only(mqttc.PUBACK).pid == 7
     assert _payloads(s.publishes()) == [b"one", b"two"]
@@ -70,12 +69,10 @@ def test_MQTT_4_3_3_2_qos2_duplicate_before_pubrel_delivered_once():
     h = Harness()
     s = h.subscriber("s", "t", 2)
     p = h.connected("p")
-    p.send(mqttc.publish("t", b"once", qos=2, pid=9))
-    assert p.only(mqttc.PUBREC).pid == 9
+    assert p.answer(mqttc.publish("t", b"once", qos=2, pid=9)) == mqttc.pubrec(9)
     p.send(mqttc.publish("t", b"once", qos=2, pid=9, dup=True))
     assert p.only(mqttc.PUBREC).pid == 9
-    p.send(mqttc.pubrel(9))
-    assert p.only(mqttc.PUBCOMP).pid == 9
+    assert p.answer(mqttc.pubrel(9)) == mqttc.pubcomp(9)
     got = s.publishes()
     assert _payloads(got) == [b"once"]
     s.ack(got[0])
@@ -88,16 +85,13 @@ def test_MQTT_4_3_3_2_qos2_duplicate_after_reconnect_delivered_once():
     h = Harness()
     s = h.subscriber("s", "t", 0)
     p = h.connected("p", clean=False)
-    p.send(mqttc.publish("t", b"once", qos=2, pid=4))
-    assert p.only(mqttc.PUBREC).pid == 4
+    assert p.answer(mqttc.publish("t", b"once", qos=2, pid=4)) == mqttc.pubrec(4)
     p.drop()
     p2 = h.client()
     assert p2.connect("p", clean=False).session_present == 1
-    p2.send(mqttc.publish("t", b"once", qos=2, pid=4, dup=True))
-    assert p2.only(mqttc.PUBREC).pid == 4
+    assert p2.answer(mqttc.publish("t", b"once", qos=2, pid=4, dup=True)) == mqttc.pubrec(4)
     assert s.publishes() == []  # kept in the session until its PUBREL
-    p2.send(mqttc.pubrel(4))
-    assert p2.only(mqttc.PUBCOMP).pid == 4
+    assert p2.answer(mqttc.pubrel(4)) == mqttc.pubcomp(4)
     assert _payloads(s.publishes()) == [b"once"]
 
 
@@ -278,8 +272,7 @@ def test_MQTT_4_3_3_2_qos2_delivered_when_pubrel_comes_as_mosquitto():
     h, s, p = _kept_q2(b"m", 3)
     assert s.publishes() == []
     late = h.subscriber("late", "t", 1)  # subscribed before PUBREL: it gets it too
-    p.send(mqttc.pubrel(3))
-    assert p.only(mqttc.PUBCOMP).pid == 3
+    assert p.answer(mqttc.pubrel(3)) == mqttc.pubcomp(3)
     assert [(x.payload, x.qos) for x in s.publishes()] == [(b"m", 2)]
     assert [(x.payload, x.qos) for x in late.publishes()] == [(b"m", 1)]
 
@@ -288,8 +281,7 @@ def test_MQTT_4_3_3_2_qos2_resent_with_other_content_before_pubrel_replaces_it()
     # a reused id with another message: the later one is kept (mosquitto: "Reused message
     # ID ... detected"), still one delivery
     h, s, p = _kept_q2(b"first", 4)
-    p.send(mqttc.publish("t", b"second", qos=2, pid=4))
-    assert p.only(mqttc.PUBREC).pid == 4
+    assert p.answer(mqttc.publish("t", b"second", qos=2, pid=4)) == mqttc.pubrec(4)
     p.send(mqttc.pubrel(4))
     assert [x.payload for x in s.publishes()] == [b"second"]
 
@@ -297,8 +289,7 @@ def test_MQTT_4_3_3_2_qos2_resent_with_other_content_before_pubrel_replaces_it()
 def test_qos2_retained_message_is_stored_when_pubrel_comes():
     h = Harness()
     p = h.connected("p")
-    p.send(mqttc.publish("r", b"kept", qos=2, retain=True, pid=5))
-    assert p.only(mqttc.PUBREC).pid == 5
+    assert p.answer(mqttc.publish("r", b"kept", qos=2, retain=True, pid=5)) == mqttc.pubrec(5)
     before = h.connected("before")
     assert before.subscribe([("r", 2)]) == [2] and before.extra == []
     p.send(mqttc.pubrel(5))
@@ -312,13 +303,11 @@ def test_qos2_of_a_clean_session_ended_before_pubrel_is_not_delivered():
     h, s, p = _kept_q2(b"lost", 6)
     p.drop()  # its session, with the message, ends with the connection (as mosquitto)
     p2 = h.connected("p")
-    p2.send(mqttc.pubrel(6))
-    assert p2.only(mqttc.PUBCOMP).pid == 6
+    assert p2.answer(mqttc.pubrel(6)) == mqttc.pubcomp(6)
     assert s.publishes() == []
 
 
 def test_qos2_publish_dropped_by_a_check_completes_its_flow_without_delivery():
     h, s, p = _kept_q2(b"too long", 8, message_size_limit=4)
-    p.send(mqttc.pubrel(8))
-    assert p.only(mqttc.PUBCOMP).pid == 8
+    assert p.answer(mqttc.pubrel(8)) == mqttc.pubcomp(8)
     assert s.publishes() == [] and not p.closing

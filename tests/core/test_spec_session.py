@@ -79,25 +79,19 @@ def test_MQTT_3_2_2_1_clean_session_connack_has_session_present_0():
     h = Harness()
     s = h.subscriber("p1", "t", 1, clean=False)
     s.drop()
-    c = h.client()
-    c.send(mqttc.connect("p1", clean=True))
-    assert c.read() == b"\x20\x02\x00\x00"
+    assert h.client().answer(mqttc.connect("p1", clean=True)) == b"\x20\x02\x00\x00"
 
 
 def test_MQTT_3_2_2_2_stored_session_gives_session_present_1():
     h = Harness()
     s = h.connected("p1", clean=False)  # no subscriptions: the session still exists
     s.disconnect()
-    c = h.client()
-    c.send(mqttc.connect("p1", clean=False))
-    assert c.read() == b"\x20\x02\x01\x00"
+    assert h.client().answer(mqttc.connect("p1", clean=False)) == b"\x20\x02\x01\x00"
 
 
 def test_MQTT_3_2_2_3_no_stored_session_gives_session_present_0():
     h = Harness()
-    c = h.client()
-    c.send(mqttc.connect("fresh", clean=False))
-    assert c.read() == b"\x20\x02\x00\x00"
+    assert h.client().answer(mqttc.connect("fresh", clean=False)) == b"\x20\x02\x00\x00"
 
 
 def test_MQTT_3_3_1_1_and_4_4_0_1_unacked_publish_resent_with_dup_and_same_id():

@@ -197,15 +197,21 @@ def test_MQTT_3_10_4_2_unsubscribed_filter_gets_no_new_messages():
     assert s.packets() == []
 
 
-def test_MQTT_3_10_4_3_inflight_qos2_completes_after_unsubscribe():
+def _in_flight_unsubscribed(qos, clean=True):
+    """A client s subscribed to "k" at qos got a message at that qos, then unsubscribed
+    before acknowledging it; (harness, s, the PUBLISH it got)."""
     h = Harness()
-    s = h.connected("s")
-    s.subscribe([("k", 2)])
-    p = h.connected("p")
-    p.publish("k", b"m", qos=2, pid=1)
+    s = h.connected("s", clean=clean)
+    s.subscribe([("k", qos)])
+    h.connected("p").publish("k", b"m", qos=qos, pid=1)
     pub = s.publishes()[0]
     s.send(mqttc.unsubscribe(4, ["k"]))
     assert s.only(mqttc.UNSUBACK).pid == 4
+    return h, s, pub
+
+
+def test_MQTT_3_10_4_3_inflight_qos2_completes_after_unsubscribe():
+    h, s, pub = _in_flight_unsubscribed(2)
     s.send(mqttc.pubrec(pub.pid))
     assert s.only(mqttc.PUBREL).pid == pub.pid
     s.send(mqttc.pubcomp(pub.pid))
@@ -213,14 +219,7 @@ def test_MQTT_3_10_4_3_inflight_qos2_completes_after_unsubscribe():
 
 
 def test_MQTT_3_10_4_3_inflight_qos1_resent_after_unsubscribe_and_reconnect():
-    h = Harness()
-    s = h.connected("s", clean=False)
-    s.subscribe([("k", 1)])
-    p = h.connected("p")
-    p.publish("k", b"m", qos=1, pid=1)
-    pub = s.publishes()[0]
-    s.send(mqttc.unsubscribe(4, ["k"]))
-    assert s.only(mqttc.UNSUBACK).pid == 4
+    h, s, pub = _in_flight_unsubscribed(1, clean=False)
     s.drop()
     s2 = h.client()
     ack = s2.connect("s", clean=False)
