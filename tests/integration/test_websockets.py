@@ -84,9 +84,11 @@ def test_paho_websockets_client_exchanges_messages_with_tcp_clients(wsb):
         big = os.urandom(66000)  # a frame with a 64-bit length both ways
         for qos in (0, 1, 2):
             tcp.publish("ws/q%d" % qos, b"m%d" % qos, qos)
+        # paho hands a QoS 2 message over at its PUBREL: a message published after it
+        # may overtake it, so the next one goes once it has arrived
+        assert w.got(3) == [("ws/q0", b"m0"), ("ws/q1", b"m1"), ("ws/q2", b"m2")]
         tcp.publish("ws/big", big, 1)
-        assert w.got(4) == [("ws/q0", b"m0"), ("ws/q1", b"m1"), ("ws/q2", b"m2"),
-                            ("ws/big", big)]
+        assert w.got(1) == [("ws/big", big)]
         assert tcp.subscribe("back/#", 1) == [1]
         for qos in (0, 1, 2):
             w.publish("back/q%d" % qos, b"r%d" % qos, qos)
