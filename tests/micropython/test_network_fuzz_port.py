@@ -1,6 +1,7 @@
 """Network fuzzing of the MicroPython port (unix `micropython`, .mpy build, model heap):
 random and mutated packets over many short connections while a paho publisher sends QoS 1
-messages to a paho subscriber. The port must stay up, the subscriber must get every
+messages to a paho subscriber, over TCP, WebSockets, and with MQTT 5.0 packets and clients
+(tcp-v5: core/v5.py loaded during the warm-up; it fits the 128 KB model heap). The port must stay up, the subscriber must get every
 message, the log must hold no traceback, and $SYS/broker/heap/current (live heap after a
 collection) must come back to its level. The seed is printed (FUZZ_SEED replays a run)."""
 
@@ -21,7 +22,7 @@ from paho_support import HeapWatch  # noqa: E402
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("mode", ["tcp", "websockets"])
+@pytest.mark.parametrize("mode", ["tcp", "websockets", "tcp-v5"])
 def test_fuzzed_packets_do_not_disturb_a_well_behaved_client_on_micropython(
         mp_broker_factory, monkeypatch, mode):
     ws = free_port()
@@ -33,7 +34,7 @@ def test_fuzzed_packets_do_not_disturb_a_well_behaved_client_on_micropython(
     heap = HeapWatch(b.host, b.port)
     try:
         s = nf.run_fuzz(b.host, b.port, b.alive, heap.settled, "MicroPython " + mode,
-                        ws if mode == "websockets" else None)
+                        ws if mode == "websockets" else None, mode == "tcp-v5")
     finally:
         heap.close()
     assert s["packets"] >= min(nf.PACKETS, 500), s
