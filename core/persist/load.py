@@ -49,6 +49,7 @@ class Restore:
                 s = b.sessions[cid] = Session(cid, v[1])
             s.clean = v[1]
             s.username = v[2]
+            s.expiry = None  # an EXPIRY record follows for a finite one
             return
         if s is None:
             return
@@ -56,6 +57,9 @@ class Restore:
             self.gone[cid] = v[1]
             if v[1] > self.wall:
                 self.wall = v[1]
+            s.expiry = None
+        elif t == R.EXPIRY:
+            s.expiry = v[1]
         elif t == R.DROP:
             for f in s.subs:  # as drop_session, but the journal holds where the messages
                 _unsub(b, f, s)  # of its shared subscriptions went
@@ -125,6 +129,10 @@ class Restore:
                 w = self.gone[cid] = self.wall
                 on.append(cid)
             s.gone_at = b.secs - max(0, now_wall - w)
+            if s.expiry is not None:  # MQTT 5.0: core/v5.py's tick() ends it (broker.later)
+                if b.later is None:
+                    b.later = {}
+                b.later[s] = None
         return on
 
 
@@ -162,6 +170,7 @@ def load(st):
             if on:
                 for cid in on:
                     R.put(st.buf, R.GONE, cid, rs.gone[cid])
+                    st.expiry(st.b.sessions[cid])
                 st.write(st.take()[0])
         else:
             st.snapshot()  # which drops any damage

@@ -35,6 +35,8 @@ Q2MSG = const(17)  # incoming QoS 2 message kept until its PUBREL: client id, pi
 # topic, payload (Q2IN: one not to be delivered, or of a file written before this record)
 SUB5 = const(18)  # a SUB with MQTT 5.0 options or a Subscription Identifier: client id,
 # filter, granted qos, their word (core/subs.py)
+EXPIRY = const(19)  # an MQTT 5.0 session's finite Session Expiry Interval: client id,
+# seconds (after its SESSION or GONE record, which set it back to none)
 
 # per type: name and fields; B u8, H u16, I u32, s string (u16 length), o string or None
 # (length 0xFFFF), b bytes (u32 length)
@@ -42,7 +44,7 @@ LAYOUT = (None, ("header", "BII"), ("retain", "sBb"), ("unretain", "s"),
           ("session", "sBo"), ("gone", "sI"), ("drop", "s"), ("sub", "ssB"),
           ("unsub", "ss"), ("queue", "sBsb"), ("start", "sHI"), ("acked", "sH"),
           ("released", "sH"), None, ("q2in", "sH"), ("q2rel", "sH"), ("sent", "sHIsb"),
-          ("q2msg", "sHBsb"), ("sub5", "ssBI"))
+          ("q2msg", "sHBsb"), ("sub5", "ssBI"), ("expiry", "sI"))
 
 
 def put(out, typ, *vals):

@@ -30,6 +30,8 @@ def write(sink, b, gone, gen, wall):
         w = gone.get(cid)
         if w is not None and s.conn is None:
             _put(sink, out, R.GONE, (cid, w))
+        if s.expiry is not None:  # MQTT 5.0: counted from when its connection ended
+            _put(sink, out, R.EXPIRY, (cid, s.expiry))
         for f in s.subs:
             w = s.props.get(f) if s.props is not None else None
             if w:

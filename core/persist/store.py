@@ -49,6 +49,7 @@ class Store:
             R.put(self.buf, R.SESSION, s.client_id, 0, s.username)
             self.count += 1
             self.gone.pop(s.client_id, None)
+            self.expiry(s)
 
     def ended(self, s):
         """The connection of persistent session s ended."""
@@ -56,6 +57,14 @@ class Store:
             w = self.wall()
             self.gone[s.client_id] = w
             R.put(self.buf, R.GONE, s.client_id, w)
+            self.count += 1
+            self.expiry(s)  # as it is now: a v5 DISCONNECT may have changed it
+
+    def expiry(self, s):
+        """Record s's MQTT 5.0 Session Expiry Interval, when it has a finite one (after its
+        SESSION or GONE record, which set it back to none)."""
+        if s.expiry is not None:
+            R.put(self.buf, R.EXPIRY, s.client_id, s.expiry)
             self.count += 1
 
     def drop(self, s):

@@ -5,6 +5,7 @@ retained messages, and a resumed client gets what it was owed."""
 import os
 
 import mqttc
+from mqttc import props
 from harness import Harness
 from persist_support import NAME, Wall, attach, describe, remove, scratch
 
@@ -108,6 +109,41 @@ def test_session_expiry_counts_the_time_the_broker_was_down():
         h3, st3 = _restart(d, Wall(4000 + 3598), persistent_client_expiration=3600)
         h3.advance(1000)
         assert sorted(h3.broker.sessions) == ["young"]
+    finally:
+        remove(d)
+
+
+def test_a_v5_session_expiry_interval_counts_across_a_restart():
+    d = scratch()
+    try:
+        h = Harness()
+        st = attach(h, d, Wall(1000))
+        expiry = props([(0x11, 100)])
+        h.connected5("gone", clean=False, properties=expiry).subscribe5([("t", 1)])
+        h.connected5("on", clean=False, properties=expiry)  # connected at the stop
+        h.connected5("shortened", clean=False, properties=props([(0x11, 0xFFFFFFFF)]))
+        h.connected5("unlimited", clean=False, properties=expiry)
+        for c in list(h.broker.conns):  # a DISCONNECT changes the interval
+            if c.client_id == "gone":
+                h.broker.closed(c)
+            elif c.client_id in ("shortened", "unlimited"):
+                n = 0xFFFFFFFF if c.client_id == "unlimited" else 30
+                h.broker.received(c, mqttc.disconnect5(0, props([(0x11, n)])))
+        st.commit()
+        want = {"gone": 100, "on": 100, "shortened": 30, "unlimited": None}
+        # restarted 60 s later: the sessions live on with their intervals, counted from
+        # when their connections ended (the newest time in the files for "on")
+        h2, st2 = _restart(d, Wall(1060))
+        assert dict((c, s.expiry) for c, s in h2.broker.sessions.items()) == want
+        h2.advance(1000)
+        assert sorted(h2.broker.sessions) == ["gone", "on", "unlimited"]
+        st2.compact()
+        # from the snapshot alone, 98 s after the first stop: "gone" and "on" end soon
+        h3, st3 = _restart(d, Wall(1000 + 98))
+        assert h3.broker.sessions["gone"].expiry == 100
+        h3.advance(3000)
+        assert sorted(h3.broker.sessions) == ["unlimited"]
+        assert h3.broker.subs.count == 0
     finally:
         remove(d)
 
