@@ -43,7 +43,7 @@ def publish(b, conn, b0, mv, s, e, p0):
         raise ProtocolError(text(11), RC_PROTOCOL_ERROR)
     if "+" in topic or "#" in topic:
         from core.why import text
-        raise ProtocolError(text(12, topic))  # MQTT-3.3.2-2: a wildcard
+        raise ProtocolError(text(12, topic), RC_PROTOCOL_ERROR)  # MQTT-3.3.2-2: a wildcard
     if conn.mlen:  # the listener's mount_point: the broker sees, stores and limits the full topic
         topic = conn.mount + topic
         b.check_topic(topic, te - ts + conn.mlen)
@@ -54,7 +54,7 @@ def publish(b, conn, b0, mv, s, e, p0):
         pid = (mv[te] << 8) | mv[te + 1]
         if not pid:
             from core.why import text
-            raise ProtocolError(text(13, qos))  # MQTT-2.3.1-1: packet id 0
+            raise ProtocolError(text(13, qos), RC_PROTOCOL_ERROR)  # MQTT-2.3.1-1: packet id 0
     b.msgs_in += 1
     conn.published = True
     lim = b.cfg.message_size_limit

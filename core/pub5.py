@@ -105,9 +105,12 @@ def route(b, conn, b0, mv, ts, te, ps, e, qos, topic, v5):
 
 def release(b, conn, m):
     """Deliver QoS 2 message m that conn's PUBREL releases (core/qos2_in.py: topic, topic
-    bytes, payload, retain, properties, expires)."""
-    _publish(b, conn, message(m[MSG_TOPIC], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD], 0, m[MSG_PROPS],
-                              m[MSG_EXPIRES]), 2, m[KEPT_RETAIN])
+    bytes, payload, retain, properties, expires), unless its Message Expiry Interval passed
+    while it waited for the PUBREL (MQTT-3.3.2-5; the flow goes on, MQTT-4.3.3-13)."""
+    x = m[MSG_EXPIRES]
+    if not x or x > b.secs:
+        _publish(b, conn, message(m[MSG_TOPIC], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD], 0,
+                                  m[MSG_PROPS], x), 2, m[KEPT_RETAIN])
 
 
 def _publish(b, conn, msg, qos, retain):

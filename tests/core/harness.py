@@ -71,6 +71,14 @@ class Harness:
         assert codes == [qos], "SUBACK codes %r" % codes
         return c
 
+    def subscriber5(self, client_id, flt, options=0, **kw):
+        """A connected MQTT 5.0 client subscribed to one filter with subscription options
+        (the QoS in their low bits); asserts the grant."""
+        c = self.connected5(client_id, **kw)
+        codes = c.subscribe5([(flt, options)])
+        assert codes == [options & 3], "SUBACK codes %r" % codes
+        return c
+
     def advance(self, ms, step=500):
         """Let ms milliseconds pass, ticking the broker every step ms."""
         while ms > 0:
@@ -184,10 +192,12 @@ class Client:
         return pkts[0].codes
 
     def publish(self, topic, payload=b"", qos=0, retain=False, pid=None, dup=False):
-        """PUBLISH and complete the client-to-server QoS flow; returns the packets got."""
+        """PUBLISH (v5 after connect5()) and complete the client-to-server QoS flow;
+        returns the packets got."""
         if qos and pid is None:
             pid = 1
-        self.send(mqttc.publish(topic, payload, qos, retain, dup, pid))
+        build = mqttc.publish5 if self.decode is mqttc.decode5 else mqttc.publish
+        self.send(build(topic, payload, qos, retain, dup, pid))
         if qos == 0:
             return []
         pkts = self.packets()
@@ -265,6 +275,17 @@ def violation5(data, rc, cid="violator", h=None):
     assert d.rc == rc, "DISCONNECT 0x%02x, not 0x%02x" % (d.rc, rc)
     assert_closed_for_violation(h, c, m, cid)
     return h, c
+
+
+def burst5(qos, n):
+    """A v5 subscriber of "t" at qos, then n messages published to "t" at qos by a v5
+    client: (harness, subscriber, the PUBLISH packets it got)."""
+    h = Harness()
+    sub = h.subscriber5("sub", "t", qos)
+    pub = h.connected5("pub")
+    for i in range(n):
+        pub.publish("t", b"%d" % i, qos=qos, pid=i + 1 if qos else None)
+    return h, sub, sub.publishes()
 
 
 def topics(pkts):

@@ -164,3 +164,19 @@ def test_get_returns_checked_path_for_the_port():
     c2.conn.listener.http_dir = "/www"
     assert c2.feed(b"GET /a/%2E%2e/../x HTTP/1.1\r\n\r\n") is None
     assert c2.out().startswith(b"HTTP/1.1 404 Not Found\r\n") and c2.conn.closing
+
+
+def test_MQTT_6_0_0_1_and_6_0_0_2_and_6_0_0_4_a_v5_client_over_websockets():
+    h = Harness()
+    c = WsClient(h)
+    assert b"Sec-WebSocket-Protocol: mqtt\r\n" in c.upgrade()  # MQTT-6.0.0-4
+    data = mqttc.connect5("ws5") + mqttc.subscribe5(1, [("t", 0)])
+    c.feed(masked(data[:5]) + masked(data[5:-3]) + masked(data[-3:]))  # MQTT-6.0.0-2
+    frames = unframe(c.out())
+    assert [op for op, _ in frames] == [2]  # binary frames only (MQTT-6.0.0-1)
+    pkts, rest = mqttc.split5(frames[0][1])
+    assert [p.type for p in pkts] == [mqttc.CONNACK, mqttc.SUBACK] and rest == b""
+    m = h.mark()
+    c.feed(masked(mqttc.pingreq(), op=1))  # a text frame: closed
+    assert c.conn.closing
+    assert len(h.logs_since(m)) == 1
