@@ -7,7 +7,8 @@ a board holds hundreds of them.
 """
 
 from core.const import const
-from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, NODE_CHILDREN, NODE_SUBS
+from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES
+from core.names import NODE_CHILDREN, NODE_SUBS
 from core.topic import matches
 
 _MAX_PID = const(65535)  # the largest packet identifier (two bytes)
@@ -74,8 +75,12 @@ class RetainStore:
         if len(msg[MSG_PAYLOAD]) == 0:
             self.msgs.pop(msg[MSG_TOPIC], None)
             return msg
-        r = self.msgs[msg[MSG_TOPIC]] = (msg[MSG_TOPIC], msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD],
-                                         qos)
+        if len(msg) > MSG_PROPS:  # MQTT 5.0: kept with its properties and expiry (a will's)
+            r = (msg[MSG_TOPIC], msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD], qos, msg[MSG_PROPS],
+                 msg[MSG_EXPIRES])
+        else:
+            r = (msg[MSG_TOPIC], msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD], qos)
+        self.msgs[msg[MSG_TOPIC]] = r
         return r
 
     def matching(self, f):

@@ -21,9 +21,9 @@ from core.names import PROP_PAYLOAD_FORMAT, PROP_SESSION_EXPIRY
 from core.names import PROP_ASSIGNED_CLIENT_ID, PROP_SERVER_KEEP_ALIVE, PROP_AUTH_METHOD
 from core.names import PROP_AUTH_DATA, PROP_WILL_DELAY, PROP_RECEIVE_MAXIMUM
 from core.names import PROP_TOPIC_ALIAS_MAXIMUM, PROP_MAXIMUM_QOS, PROP_RETAIN_AVAILABLE
-from core.names import PROP_MAXIMUM_PACKET_SIZE
+from core.names import PROP_MAXIMUM_PACKET_SIZE, PROP_MESSAGE_EXPIRY
 from core.names import WILL_MSG, WILL_QOS, WILL_RETAIN, MSG_PAYLOAD, MSG_PROPS, OUT_QOS
-from core.names import OUT_RELEASED
+from core.names import OUT_RELEASED, MSG_TOPIC, MSG_TOPIC_BYTES
 from core.names import RC_NO_MATCHING_SUBSCRIBERS, RC_NO_SUBSCRIPTION_EXISTED, RC_ERROR
 from core.names import RC_PROTOCOL_ERROR, RC_NOT_AUTHORIZED, RC_BAD_AUTHENTICATION_METHOD
 from core.names import RC_PACKET_ID_NOT_FOUND, RC_PACKET_TOO_LARGE
@@ -51,7 +51,8 @@ class V5:
     assigned = False  # the broker assigned its client identifier
     auth = None  # Authentication Method asked for (refused: 0x8C)
     will_delay = 0  # Will Delay Interval, seconds
-    will_props = b""  # the will's properties but Will Delay Interval (for its PUBLISH)
+    will_props = b""  # the will's properties to forward (all but its two intervals)
+    will_expiry = None  # the will's Message Expiry Interval, counted from its publication
     will_utf8 = False  # the will's Payload Format Indicator is 1: its payload is UTF-8
 
     def options(self, conn, o, f):
@@ -146,8 +147,9 @@ def will_props(conn, mv, pos, end):
     if x:
         v.will_delay = x
     v.will_utf8 = props.get(mv, pos, PROP_PAYLOAD_FORMAT) == 1
+    v.will_expiry = props.get(mv, pos, PROP_MESSAGE_EXPIRY)
     out = bytearray()
-    props.copy(out, mv, pos, bytes((PROP_WILL_DELAY,)))
+    props.copy(out, mv, pos, bytes((PROP_WILL_DELAY, PROP_MESSAGE_EXPIRY)))
     if out:
         v.will_props = bytes(out)
     return pe
@@ -277,7 +279,16 @@ def closed(b, conn, will, rc):
 
 
 def _will_now(b, conn, will):
-    """Publish conn's will now."""
+    """Publish conn's will now, with its properties (MQTT-3.1.3-10: forwarded as a
+    PUBLISH's) and its Message Expiry Interval counted from now."""
+    v = conn.v5
+    x = v.will_expiry
+    if v.will_props or x is not None:
+        m = will[WILL_MSG]
+        from core.deliver import message
+        m = message(m[MSG_TOPIC], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD], 0, v.will_props,
+                    0 if x is None else b.secs + x or 1)
+        will = (m, will[WILL_QOS], will[WILL_RETAIN])  # a will (core/names.py, WILL_*)
     from core.handle_connect import publish_will
     publish_will(b, conn, will)
 

@@ -255,3 +255,40 @@ def test_a_subscriber_over_max_outgoing_bytes_gets_disconnect_0x97():
     assert sub.closing
     assert [(p.type, p.rc) for p in sub.packets() if p.type != mqttc.PUBLISH] == \
         [(mqttc.DISCONNECT, 0x97)]
+
+
+# the will properties of a v5 client (section 3.1.3.2) but Will Delay Interval and Message
+# Expiry Interval, in their order: forwarded with the will as a PUBLISH's
+WILL_PROPS = [(0x01, 1), (0x03, "text/plain"), (0x26, ("b", "2")), (0x08, "reply/to"),
+              (0x09, b"\x00\x01corr"), (0x26, ("a", "1")), (0x26, ("b", "0"))]
+
+
+def test_MQTT_3_1_3_10_the_will_goes_out_with_its_properties_user_properties_in_order():
+    h = Harness()
+    v5 = h.subscriber5("v5", "will/#", 1)
+    v4 = h.subscriber("v4", "will/#", 1)
+    h.connected5("c", will=("will/t", "gone", 1, 0),
+                 will_properties=props(WILL_PROPS[:3] + [(0x18, 0)] + WILL_PROPS[3:])).drop()
+    got = v5.publishes()
+    assert [(p.topic, p.payload, p.props) for p in got] == [(b"will/t", b"gone", WILL_PROPS)]
+    assert [(p.topic, p.payload) for p in v4.publishes()] == [(b"will/t", b"gone")]
+
+
+def test_a_retained_will_keeps_its_properties_and_its_expiry_counts_from_its_publication():
+    h = Harness()
+    live = h.subscriber5("live", "will/#", 1)
+    wp = props([(0x02, 60), (0x18, 5), (0x03, "t")])  # Message Expiry 60, Will Delay 5
+    h.connected5("c", clean=False, properties=props([(0x11, 600)]),
+                 will=("will/r", "kept", 1, 1), will_properties=wp).drop()
+    h.advance(5500)
+    got = live.publishes()
+    assert [(p.payload, p.props) for p in got] == [(b"kept", [(0x03, "t"), (0x02, 60)])]
+    h.advance(10000)
+    late = h.connected5("late")
+    late.subscribe5([("will/#", 1)])
+    assert [(p.payload, p.retain, p.props) for p in late.extra] == \
+        [(b"kept", 1, [(0x03, "t"), (0x02, 50)])]
+    h.advance(51000)
+    gone = h.connected5("gone")
+    gone.subscribe5([("will/#", 1)])
+    assert gone.extra == []  # expired (MQTT-3.3.2-5)

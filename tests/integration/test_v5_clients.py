@@ -174,3 +174,20 @@ def test_paho_v5_and_3_1_1_members_of_one_shared_subscription(broker):
     assert [m.payload for m in _messages(v4)] == [b"1", b"3"]
     for c in (v5, v4, p):
         c.close()
+
+
+def test_paho_v5_watcher_gets_a_will_with_its_properties(broker):
+    watcher = _v5(broker)
+    assert watcher.subscribe("wills5/#", 1) == [1]
+    users = [("a", "1"), ("b", "2"), ("a", "0")]
+    wp = mqttc.props([(0x01, 1), (0x03, "text/plain"), (0x08, "reply/here"),
+                      (0x09, b"\x01id"), (0x02, 60)] + [(0x26, u) for u in users])
+    _raw_v5(broker, "dying5", will=("wills5/dying", "gone", 1, 0), will_properties=wp).close()
+    m = watcher.received(1)[0]
+    assert (m.topic, m.payload) == ("wills5/dying", b"gone")
+    p = m.properties
+    assert (p.PayloadFormatIndicator, p.ContentType, p.ResponseTopic, p.CorrelationData) == \
+        (1, "text/plain", "reply/here", b"\x01id")
+    assert p.UserProperty == users  # in their order (MQTT-3.1.3-10)
+    assert 58 <= p.MessageExpiryInterval <= 60
+    watcher.close()
