@@ -84,3 +84,37 @@ def test_the_5_0_table_is_sorted_by_id_without_repeats():
     assert ids, "no MQTT 5.0 rows"
     keys = [_key(i) for i in ids]
     assert keys == sorted(set(keys))
+
+
+# MQTT 5.0's numbered statements (its Appendix B, 251): each section with the first and
+# last number of its statements
+V5_STATEMENTS = """1.5.4-1..3 1.5.5-1 1.5.7-1 2.1.3-1 2.2.1-2..6 2.2.2-1 3.1.0-1..2 3.1.2-1..30
+3.1.3-1..12 3.1.4-1..6 3.2.0-1..2 3.2.2-1..22 3.3.1-1..13 3.3.2-1..20 3.3.4-1..10 3.4.2-1..3
+3.5.2-1..3 3.6.1-1 3.6.2-1..3 3.7.2-1..3 3.8.1-1 3.8.3-1..5 3.8.4-1..8 3.9.2-1..2 3.9.3-1..2
+3.10.1-1 3.10.3-1..2 3.10.4-1..6 3.11.2-1..2 3.11.3-1..2 3.12.4-1 3.14.0-1 3.14.1-1
+3.14.2-1..4 3.14.4-1..3 3.15.1-1 3.15.2-1..3 4.1.0-1..2 4.2.0-1 4.3.1-1 4.3.2-1..5
+4.3.3-1..13 4.4.0-1..2 4.5.0-1..2 4.6.0-1..6 4.7.0-1 4.7.1-1..2 4.7.2-1 4.7.3-1..4 4.8.2-1..6
+4.9.0-1..3 4.12.0-1..7 4.12.1-1..2 4.13.1-1 4.13.2-1 6.0.0-1..4"""
+
+
+def _ids(spec):
+    """The ids of V5_STATEMENTS-style text: "3.1.0-1..2" is MQTT-3.1.0-1 and MQTT-3.1.0-2."""
+    out = []
+    for item in spec.split():
+        sec, _, nums = item.partition("-")
+        first, _, last = nums.partition("..")
+        out += ["MQTT-%s-%d" % (sec, n) for n in range(int(first), int(last or first) + 1)]
+    return out
+
+
+def test_every_5_0_statement_has_a_row_or_is_listed_client_only():
+    spec = _ids(V5_STATEMENTS)
+    assert len(spec) == 251
+    rows = [sid for sid, _ in _rows(True)]
+    with open(DOC, encoding="utf-8") as f:
+        text = f.read()
+    client = text.partition("\n## Client-only statements of MQTT 5.0")[2]
+    listed = []
+    for a, b in re.findall(r"^- (MQTT-[\d.]+-\d+)(?: to (MQTT-[\d.]+-\d+))?:", client, re.M):
+        listed += [a] if not b else _ids("%s..%s" % (a[5:], b.rpartition("-")[2]))
+    assert sorted(rows + listed, key=_key) == sorted(spec, key=_key)

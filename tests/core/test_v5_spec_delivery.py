@@ -333,6 +333,19 @@ def test_MQTT_4_6_0_5_and_4_6_0_6_messages_from_a_client_keep_their_order():
     assert [m for m in got if m[1]] == [m for m in sent if m[1]]  # QoS 1 and 2 together too
 
 
+def test_MQTT_4_8_2_6_a_shared_delivery_refused_with_0x80_goes_to_no_other_member():
+    h = Harness()
+    a = h.subscriber5("a", "$share/g/t", 1)
+    b = h.subscriber5("b", "$share/g/t", 1)
+    h.connected5("pub").publish("t", b"m", qos=1)
+    got_a, got_b = a.publishes(), b.publishes()
+    taker, other = (a, b) if got_a else (b, a)
+    p = (got_a + got_b)[0]
+    taker.send(mqttc.ack5(0x40, p.pid, 0x80))  # the member it went to refuses it
+    taker.drop()  # its session ends: nothing of the group's is left in it
+    assert other.publishes() == []
+
+
 # ---- 4.7 topic names and filters ----
 
 def test_MQTT_4_7_0_1_wildcards_are_refused_in_topic_names_and_will_topics():
