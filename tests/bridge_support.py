@@ -2,8 +2,9 @@
 Debian's mosquitto as the upstream broker (its own config and persistence folder, optional
 password file and TLS listener, stopped, killed and restarted on the same ports), a
 loopback TCP proxy between this broker's bridge and the upstream that passes, stalls,
-black-holes, refuses or cuts the link, and a subscriber on the upstream that collects the
-messages in order (paho_support.Paho with a fixed client id)."""
+black-holes, refuses or cuts the link, a subscriber on the upstream that collects the
+messages in order (paho_support.Paho with a fixed client id), and a bridge with two
+addresses that goes back to its main one (failback_start, goes_back_to_main)."""
 
 import getpass
 import os
@@ -316,3 +317,40 @@ def upstream_subscriber(up, topic, qos=1, client_id=None):
     assert sub.rc == 0, sub.rc
     assert sub.subscribe(topic, qos) == [qos]
     return sub
+
+
+def failback_start(factory, upstreams, proxies, conf):
+    """A broker (factory(conf(main port, second port))) whose bridge `up` has two
+    addresses: the main one, a mosquitto behind a proxy, refused at start, so that it
+    connects to the second; then the main one accepts again. (broker, the main address's
+    port, (a subscriber to f/# on the main upstream, one on the second))."""
+    main, second = upstreams(), upstreams()
+    proxy = proxies(main.port)
+    proxy.refuse()
+    b = factory(conf(proxy.port, second.port))
+    assert b.wait_for_log("Bridge up connected to %s:%d" % (HOST, second.port)), b.log()
+    subs = upstream_subscriber(main, "f/#"), upstream_subscriber(second, "f/#")
+    proxy.refuse(False)
+    return b, proxy.port, subs
+
+
+def goes_back_to_main(b, main_port, subs):
+    """failback_start's bridge (round_robin false) reconnects to its main address and
+    forwards there, not to the second; the subscribers are closed."""
+    on_main, on_second = subs
+    # mosquitto.conf(5): a bridge on a secondary address tries the main one periodically
+    # (here every restart_timeout cap, 2 s) and reconnects to it once it answers
+    assert b.wait_for_log("Bridge up: the main address %s:%d answers again." % (HOST, main_port))
+    assert b.wait_for_log("Bridge up connected to %s:%d" % (HOST, main_port))
+    time.sleep(0.5)  # its subscription upstream is in place
+    forwards_to(b, on_main, on_second)
+
+
+def forwards_to(b, to, other):
+    """A message published on broker b reaches subscriber to, not other; all closed."""
+    pub = Paho(HOST, b.port)
+    pub.publish("f/x", b"m", 1)
+    assert to.got(n=1) == [("f/x", b"m")]
+    assert other.got() == []
+    for c in (pub, to, other):
+        c.close()

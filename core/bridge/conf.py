@@ -20,7 +20,9 @@ class Bridge:
     keepalive_interval = 60
     restart_base = 5  # restart_timeout BASE CAP: decorrelated jitter between them
     restart_cap = 30  # None: restart_timeout CONSTANT (restart_base)
-    start_type = "automatic"  # or "once"
+    start_type = "automatic"  # or "once", "lazy"
+    threshold = 10  # lazy: messages queued for the upstream that start the link
+    idle_timeout = 60  # lazy: seconds without a message either way that stop it
     notifications = True
     notifications_local_only = False
     notification_topic = None  # None: $SYS/broker/connection/REMOTE_CLIENTID/state

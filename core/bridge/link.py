@@ -34,6 +34,7 @@ _OPENING = const(1)  # the port is connecting (TCP, then TLS)
 _SENT = const(2)  # CONNECT sent
 _UP = const(3)
 _STOPPED = const(4)  # start_type once after its connection ended, or shut down
+_IDLE = const(5)  # start_type lazy: waiting for threshold messages queued
 _CONNECT_LIMIT_MS = const(20000)  # a connection (TCP, TLS, CONNACK) that takes longer fails
 _WINDOW = const(256)  # messages in flight upstream at most (core/deliver.py pauses at 256)
 
@@ -75,7 +76,8 @@ class Link:
         self.delay = 0  # the last backoff, ms (decorrelated jitter grows from it)
         self.addr = 0  # index in conf.addresses
         self.private = conf.try_private  # CONNECT with level | LEVEL_BRIDGE (off once refused)
-        self.again = False  # try the same address again at once (try_private refused)
+        self.again = False  # connect again at once: try_private refused, or the main address back
+        self.probe_at = 0  # when probe() next tries the main address (round_robin false)
         self.private_ok = False  # a CONNECT with try_private was accepted once
         self.out = bytearray()
         self.inbuf = bytearray()
@@ -92,10 +94,13 @@ class Link:
         self.reported = 0  # drops told to broker.events (capture), at most once a second
         self.report_at = broker.now
         self.failing = False  # a failed connect was told to broker.events since the last
+        self.active = broker.now  # lazy: when a message last went up or came down
         # the local session exists from the start: messages queue before the first connect
         self._attach()
         self._detach("bridge starting")
         self._notify(b"0")
+        if conf.start_type == "lazy":
+            self.state = _IDLE
 
     # ---- the port's calls ----
 
@@ -108,6 +113,16 @@ class Link:
                 self._event("drop", None, n - self.reported)
                 self.reported = n
         st = self.state
+        if st == _IDLE:
+            s = self.sess
+            # mosquitto.conf(5): started once more than threshold messages are queued (or
+            # the queue is full: publishers wait for it, core/flow.py)
+            if s is None or not ((len(s.queue) >> 1) > self.conf.threshold or s in self.b.full):
+                return None
+            self.b.log("notice", "Bridge %s: %d messages queued, starting it (start_type "
+                       "lazy)." % (self.name, len(s.queue) >> 1))
+            self.state = st = _DOWN
+            self.at = now
         if st == _DOWN:
             if clock.diff(now, self.at) < 0:
                 return None
@@ -123,6 +138,11 @@ class Link:
             if not self.closing and clock.diff(now, self.at) > _CONNECT_LIMIT_MS:
                 self._close("no connection within %d s" % (_CONNECT_LIMIT_MS // 1000))
         elif st == _UP and not self.closing:
+            if self.conf.start_type == "lazy" and \
+                    clock.diff(now, self.active) >= self.conf.idle_timeout * 1000:
+                self.out += bytes((DISCONNECT, 0))  # stopped, as mosquitto: no will upstream
+                self._close("idle for %d s (idle_timeout)" % self.conf.idle_timeout)
+                return None
             ka = self.conf.keepalive_interval * 1000
             if self.ping is not None:
                 if clock.diff(now, self.ping) >= ka:  # half-open: nothing comes back
@@ -138,6 +158,28 @@ class Link:
         if self.state == _DOWN:
             return max(0, clock.diff(self.at, now))
         return None
+
+    def probe(self, now):
+        """(host, port) of the main address when the port must try a TCP connect to it now,
+        else None; the port tells the outcome to probed(). Only while connected to another
+        address with round_robin false: mosquitto.conf(5) has such a bridge try its main
+        address again periodically, here every restart_timeout cap (or constant)."""
+        c = self.conf
+        if self.state != _UP or not self.addr or c.round_robin or self.closing or \
+                clock.diff(now, self.probe_at) < 0:
+            return None
+        self.probe_at = clock.add(now, (c.restart_cap or c.restart_base) * 1000)
+        return c.addresses[0]
+
+    def probed(self, now, ok):
+        """The port's TCP connect to the main address (probe()) succeeded (ok) or failed:
+        once it answers, this connection ends and the main address is connected to."""
+        if ok and self.state == _UP and self.addr and not self.closing:
+            a = self.conf.addresses[0]
+            self.b.log("notice", "Bridge %s: the main address %s:%d answers again."
+                       % (self.name, a[0], a[1]))
+            self.again = True
+            self._close("back to the main address")
 
     def opened(self, now):
         """The port's connection to the address poll() gave is up: CONNECT goes out."""
@@ -246,9 +288,14 @@ class Link:
         if self.state == _STOPPED or self.conf.start_type == "once":
             self.state = _STOPPED
             return
+        if self.conf.start_type == "lazy" and up:
+            self.state = _IDLE  # until threshold messages are queued again
+            return
         n = len(self.conf.addresses)
         if self.again:
             self.again = False
+            if up:
+                self.addr = 0  # probed(): the main address answers again
             self.state = _DOWN
             self.at = now
             return
@@ -407,7 +454,8 @@ class Link:
         a = c.addresses[self.addr]
         self.state = _UP
         self.ping = None
-        self.last_tx = self.b.now
+        self.last_tx = self.active = self.b.now
+        self.probe_at = clock.add(self.b.now, (c.restart_cap or c.restart_base) * 1000)
         self.delay = 0
         self.b.log("notice", "Bridge %s connected to %s:%d as %s." % (self.name, a[0], a[1],
                                                                      self.remote_id))
@@ -485,6 +533,7 @@ class Link:
             if t[BRIDGE_DIRECTION] & IN and matches(t[BRIDGE_REMOTE], topic):
                 local = t[BRIDGE_LOCAL_PREFIX] + topic[len(t[BRIDGE_REMOTE_PREFIX]):]
                 break
+        self.active = self.b.now
         if local is None or self.conn is None:  # not ours (an old subscription): acknowledged
             if q:
                 self.out += bytes((PUBACK if q == 1 else PUBREC, 2, pid >> 8, pid & 0xFF))
@@ -541,6 +590,7 @@ class Link:
             return
         put_publish(self.out, b0 if c.outgoing_retain else b0 & ~PUB_RETAIN, rb, pid, data[ps:e])
         self.sent_msgs += 1
+        self.active = self.b.now
 
 
 def start(broker, cfg, host_name, rand):

@@ -8,8 +8,8 @@ from core.bridge.conf import Bridge, OUT, IN, BOTH, DEFAULT_PORT
 from core.proto import MAX_PACKET
 
 # mosquitto 2.0's bridge options that this broker reads but does not implement: a warning
-IGNORED = ("bridge_bind_address", "idle_timeout", "threshold", "bridge_alpn", "bridge_identity",
-           "bridge_psk", "bridge_require_ocsp", "local_password")
+IGNORED = ("bridge_bind_address", "bridge_alpn", "bridge_identity", "bridge_psk",
+           "bridge_require_ocsp", "local_password")
 # option -> Bridge attribute, for the ones that take one plain value
 _STR = {"remote_clientid": "remote_clientid", "clientid": "remote_clientid",
         "local_clientid": "local_clientid", "remote_username": "remote_username",
@@ -26,7 +26,7 @@ _BOOL = {"cleansession": "cleansession", "local_cleansession": "local_cleansessi
 NAMES = tuple(_STR) + tuple(_BOOL) + IGNORED + (
     "connection", "address", "addresses", "topic", "keepalive_interval", "restart_timeout",
     "start_type", "notification_topic", "bridge_protocol_version", "bridge_max_packet_size",
-    "bridge_tls_version")
+    "bridge_tls_version", "idle_timeout", "threshold")
 _DIRECTIONS = {"out": OUT, "in": IN, "both": BOTH}
 
 
@@ -74,13 +74,14 @@ def option(p, opt, args):
         elif opt == "keepalive_interval":
             b.keepalive_interval = _int_range(opt, v, 5, 65535)
         elif opt == "start_type":
-            if v == "lazy":
-                p.warn("start_type lazy is not supported yet: the bridge starts automatically")
-            elif v not in ("automatic", "once"):
+            if v not in ("automatic", "lazy", "once"):
                 raise _Invalid("invalid value '%s' for option 'start_type': expected "
                                "automatic, lazy or once" % v)
-            else:
-                b.start_type = v
+            b.start_type = v
+        elif opt == "idle_timeout":
+            b.idle_timeout = _int_range(opt, v, 1, 86400)
+        elif opt == "threshold":
+            b.threshold = _int_range(opt, v, 1, 65535)
         elif opt == "notification_topic":
             _check(opt, v, False)
             b.notification_topic = v

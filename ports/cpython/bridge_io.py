@@ -33,12 +33,15 @@ def client_context(conf):
 
 
 class Uplink:
-    """One Link's socket, the data of its selector key."""
+    """One Link's socket, the data of its selector key (probe: a TCP connect to the main
+    address only, core/bridge/portio.py)."""
 
-    def __init__(self, link, io, ctx):
+    def __init__(self, link, io, ctx, probe=False):
         self.link = link
         self.io = io
         self.ctx = ctx
+        self.probe = probe
+        self.prober = None  # the Uplink of the last probe (Link.probe())
         self.sock = None
         self.events = 0
         self.stage = None  # "resolve", "tcp", "tls", "mqtt"
@@ -143,6 +146,10 @@ class Uplink:
             self.sync(now)
 
     def _opened(self, now):
+        if self.probe:
+            self.close()
+            self.link.probed(now, True)
+            return
         self.stage = "mqtt"
         self.link.opened(now)
         self.sync(now)
@@ -168,6 +175,8 @@ class Uplink:
     def sync(self, now):
         """Write what the link has queued; close the socket when the link asks."""
         link = self.link
+        if self.probe:
+            return
         if self.sock is None or self.stage != "mqtt":
             if link.closing:  # e.g. no connection within the limit
                 self._fail(now, None)
@@ -206,7 +215,10 @@ class Uplink:
     def _fail(self, now, why):
         self.close()
         self.stage = None
-        self.link.lost(now, why)
+        if self.probe:
+            self.link.probed(now, False)
+        else:
+            self.link.lost(now, why)
 
     def close(self):
         """Close the socket (if any)."""
@@ -243,6 +255,7 @@ class BridgeIO(PortIO):
 
     def shut_down(self, now):
         """DISCONNECT to each upstream, then the sockets closed."""
+        self.close_probers()
         for u in self.ups:
             u.link.stop()
             if u.sock is not None and u.stage == "mqtt":

@@ -30,12 +30,15 @@ dns_server = None
 
 
 class Uplink:
-    """One Link's connection: the object the Server's socket map gives for its sockets."""
+    """One Link's connection: the object the Server's socket map gives for its sockets
+    (probe: a TCP connect to the main address only, core/bridge/portio.py)."""
 
-    def __init__(self, link, io, ctx):
+    def __init__(self, link, io, ctx, probe=False):
         self.link = link
         self.io = io
         self.ctx = ctx  # the tls.SSLContext of a TLS bridge, else None
+        self.probe = probe
+        self.prober = None  # the Uplink of the last probe (Link.probe())
         self.sock = None
         self.raw = None  # the TCP socket under a TLS one
         self.query = None  # dns.Query while the address is looked up
@@ -118,6 +121,10 @@ class Uplink:
             self.sync(now)
 
     def _opened(self, now):
+        if self.probe:
+            self.close()
+            self.link.probed(now, True)
+            return
         if self.ctx is not None:
             srv = self.io.server
             srv.objs.pop(self.raw, None)
@@ -166,6 +173,8 @@ class Uplink:
     def sync(self, now):
         """Write what the link has queued; close the connection when the link asks."""
         link = self.link
+        if self.probe:
+            return
         if self.stage < _TLS:
             if link.closing:  # e.g. no connection within the link's limit
                 self._fail(now, None)
@@ -218,7 +227,10 @@ class Uplink:
 
     def _fail(self, now, why):
         self.close()
-        self.link.lost(now, why)
+        if self.probe:
+            self.link.probed(now, False)
+        else:
+            self.link.lost(now, why)
 
     def close(self):
         """Close the connection's sockets, if any."""
@@ -282,6 +294,7 @@ class BridgeIO(PortIO):
 
     def shut_down(self, now):
         """DISCONNECT to each upstream (as far as the socket takes it), then close."""
+        self.close_probers()
         for u in self.ups:
             u.link.stop()
             if u.stage == _MQTT:

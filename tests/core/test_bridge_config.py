@@ -62,11 +62,20 @@ def test_bad_bridge_lines_stop_the_broker_with_file_line_and_reason():
 
 
 def test_mosquitto_bridge_options_not_implemented_warn():
-    c = parse_config("connection a\naddress h\ntopic #\nidle_timeout 60\nstart_type lazy\n",
+    c = parse_config("connection a\naddress h\ntopic #\nbridge_bind_address 10.0.0.1\n",
                      "w.conf")
     assert c.warnings == [
-        "w.conf:4: option 'idle_timeout' is not supported yet and is ignored",
-        "w.conf:5: start_type lazy is not supported yet: the bridge starts automatically"]
+        "w.conf:4: option 'bridge_bind_address' is not supported yet and is ignored"]
+
+
+def test_start_type_lazy_with_threshold_and_idle_timeout():
+    c = parse_config("connection a\naddress h\ntopic #\nstart_type lazy\nthreshold 3\n"
+                     "idle_timeout 30\n", "w.conf")
+    b = c.bridges[0]
+    assert (b.start_type, b.threshold, b.idle_timeout, c.warnings) == ("lazy", 3, 30, [])
+    b = parse_config("connection a\naddress h\ntopic #\n", "w.conf").bridges[0]
+    assert (b.threshold, b.idle_timeout) == (10, 60)  # mosquitto.conf(5)'s defaults
+    assert error_of("connection a\naddress h\nthreshold 0\n")[0] == 3
 
 
 def test_a_config_without_connection_loads_no_bridge_code():

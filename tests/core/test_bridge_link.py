@@ -299,12 +299,39 @@ def test_cleansession_true_keeps_nothing_while_the_link_is_down():
     assert "local.gw.up" not in w.edge.broker.sessions  # as mosquitto: clean, nothing queued
 
 
+def test_round_robin_false_on_a_second_address_tries_the_main_one_and_goes_back_to_it():
+    w = Wire("address 127.0.0.2\ntopic x out\nrestart_timeout 1 3\n")
+    w.link.poll(w.edge.now)
+    w.link.lost(w.edge.now, "Connection refused")  # the main address refuses
+    w.edge.advance(3000)
+    assert w.link.poll(w.edge.now) == ("127.0.0.2", 1883)
+    w.conn = w.up.broker.open(w.up.cfg.listeners[0], "127.0.0.1", 40000)
+    w.link.opened(w.edge.now)
+    w.carry()
+    assert w.link.probe(w.edge.now) is None  # every restart_timeout cap (3 s)
+    w.edge.advance(3000)
+    assert w.link.probe(w.edge.now) == ("127.0.0.1", 1883)
+    w.link.probed(w.edge.now, False)  # no answer: the link stays
+    assert not w.link.closing and w.link.probe(w.edge.now) is None
+    w.edge.advance(3000)
+    assert w.link.probe(w.edge.now) == ("127.0.0.1", 1883)
+    w.link.probed(w.edge.now, True)
+    assert w.link.closing  # the port closes the socket
+    w.cut()
+    assert w.link.poll(w.edge.now) == ("127.0.0.1", 1883)  # at once, the main address
+
+
 def test_round_robin_goes_on_to_the_next_address_after_a_lost_link():
     w = Wire("address 127.0.0.2\ntopic x out\nround_robin true\nrestart_timeout 1\n")
     w.connect()
     w.cut()
     w.edge.advance(1000)
     assert w.link.poll(w.edge.now) == ("127.0.0.2", 1883)
+    w.conn = w.up.broker.open(w.up.cfg.listeners[0], "127.0.0.1", 40000)
+    w.link.opened(w.edge.now)
+    w.carry()
+    w.edge.advance(5000)
+    assert w.link.probe(w.edge.now) is None  # never back to the main address
 
 
 def test_notifications_false_publishes_no_state_and_local_only_sets_no_will_upstream():
@@ -323,3 +350,33 @@ def test_notifications_false_publishes_no_state_and_local_only_sets_no_will_upst
     assert (will[0][0], will[0][2], will[1], will[2]) == \
         ("$SYS/broker/connection/gw.up/state", b"0", 1, 1)  # as mosquitto's: QoS 1, retained
     assert w3.up.broker.retained.msgs["$SYS/broker/connection/gw.up/state"][2] == b"1"
+
+
+def test_start_type_lazy_starts_past_threshold_messages_and_stops_after_idle_timeout():
+    # mosquitto.conf(5): a lazy bridge starts when more than threshold messages are queued
+    # and stops after idle_timeout; then it waits for threshold messages again
+    w = Wire("topic q/# out 1\nstart_type lazy\nthreshold 3\nidle_timeout 5\n")
+    usub = w.up.subscriber("usub", "q/#", 1)
+    pub = w.edge.connected("pub")
+    for i in range(3):
+        pub.publish("q/%d" % i, b"%d" % i, qos=1)
+    w.edge.advance(2000)
+    assert w.link.poll(w.edge.now) is None  # 3 queued: not more than threshold
+    pub.publish("q/3", b"3", qos=1)
+    w.connect()  # the 4th starts it
+    assert [p.topic for p in usub.publishes()] == [b"q/0", b"q/1", b"q/2", b"q/3"]
+    w.edge.advance(4000)
+    pub.publish("q/4", b"4", qos=1)  # a message: idle from now on
+    w.carry()
+    w.edge.advance(4500)
+    assert w.link.poll(w.edge.now) is None and not w.link.closing
+    w.edge.advance(1000)
+    w.link.poll(w.edge.now)
+    assert w.link.closing and w.link.out.endswith(b"\xe0\x00")  # DISCONNECT: no will
+    w.cut()
+    w.edge.advance(10000)
+    assert w.link.poll(w.edge.now) is None  # stopped until threshold messages queue again
+    for i in range(5, 9):
+        pub.publish("q/%d" % i, b"%d" % i, qos=1)
+    w.connect()
+    assert [p.topic for p in usub.publishes()][-4:] == [b"q/5", b"q/6", b"q/7", b"q/8"]

@@ -4,18 +4,21 @@ second instance of this broker, through bridge_support's proxy where the link mu
 import socket
 import time
 
-from bridge_support import upstream_subscriber
+from bridge_support import (failback_start, forwards_to, goes_back_to_main,
+                            upstream_subscriber)
 from brokerlog import HOST
 from paho_support import Paho
 
 WAIT = 10
 
 
-def bridge_conf(target_port, topics, extra=""):
-    """A config: a loopback listener and one bridge `up` to target_port with topic lines."""
+def bridge_conf(target_port, topics, extra="", second=None):
+    """A config: a loopback listener and one bridge `up` to target_port (then port second,
+    when given) with topic lines."""
     return ("listener {port} %s\nallow_anonymous true\n"
-            "connection up\naddress %s:%d\nkeepalive_interval 5\nrestart_timeout 1 2\n%s%s\n"
-            % (HOST, HOST, target_port, "".join("topic %s\n" % t for t in topics), extra))
+            "connection up\naddress %s:%d%s\nkeepalive_interval 5\nrestart_timeout 1 2\n%s%s\n"
+            % (HOST, HOST, target_port, " %s:%d" % (HOST, second) if second else "",
+               "".join("topic %s\n" % t for t in topics), extra))
 
 
 def wait_connected(b, n=1):
@@ -304,3 +307,23 @@ def test_capture_records_the_links_connect_loss_failed_retry_and_drops(broker_fa
     # the local side is a client to capture, as the broker's other clients are
     cids = {x["mqtt"].get("client_id") for x in recs if x["event"]["action"] == "connect"}
     assert "local.%s.up" % socket.gethostname() in cids  # mosquitto 2.0.11: HOSTNAME.NAME
+
+
+
+def test_round_robin_false_goes_back_to_the_main_address_once_it_answers(
+        broker_factory, upstreams, proxies):
+    def conf(main, second):
+        return bridge_conf(main, ["f/# out 1"], "", second)
+    b, main_port, subs = failback_start(broker_factory, upstreams, proxies, conf)
+    goes_back_to_main(b, main_port, subs)
+
+
+def test_round_robin_true_stays_on_the_address_it_is_connected_to(
+        broker_factory, upstreams, proxies):
+    def conf(main, second):
+        return bridge_conf(main, ["f/# out 1"], "round_robin true\n", second)
+    b, main_port, (on_main, on_second) = failback_start(broker_factory, upstreams, proxies,
+                                                        conf)
+    time.sleep(5)  # over twice restart_timeout's cap: no try of the main address
+    assert "answers again" not in b.log()
+    forwards_to(b, on_second, on_main)

@@ -8,7 +8,7 @@ import signal
 import time
 
 import tls_support
-from bridge_support import upstream_subscriber
+from bridge_support import failback_start, goes_back_to_main, upstream_subscriber
 from brokerlog import HOST
 from paho_support import Paho
 
@@ -62,6 +62,16 @@ def test_bridge_forwards_both_ways_and_resends_after_a_black_holed_uplink(
     assert [p for _, p in got] == [b"%d" % i for i in range(20)], got
     for c in (usub, lsub, lpub, upub):
         c.close()
+    assert b.stop() == 0, b.log()
+    assert "Traceback" not in b.log()
+
+
+def test_round_robin_false_goes_back_to_the_main_address_once_it_answers(
+        mp_broker_factory, upstreams, proxies):
+    def conf(main, second):
+        return bridge_conf("%s:%d %s:%d" % (HOST, main, HOST, second), ["f/# out 1"])
+    b, main_port, subs = failback_start(mp_broker_factory, upstreams, proxies, conf)
+    goes_back_to_main(b, main_port, subs)
     assert b.stop() == 0, b.log()
     assert "Traceback" not in b.log()
 
