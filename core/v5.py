@@ -118,8 +118,10 @@ class V5:
 
 def connect_props(b, conn, mv, pos, end):
     """Read CONNECT's properties at mv[pos] into conn.v5; return where they end."""
-    pe = props.scan(mv, pos, end, 1)
     v = conn.v5 = V5()
+    if pos < end and not mv[pos]:
+        return pos + 1  # none, the common case: the spec's defaults (V5's)
+    pe = props.scan(mv, pos, end, 1)
     x = props.get(mv, pos, PROP_SESSION_EXPIRY)
     if x:
         v.expiry = x
