@@ -197,3 +197,30 @@ PROP_MAXIMUM_QOS = const(0x24)
 PROP_RETAIN_AVAILABLE = const(0x25)
 PROP_USER = const(0x26)
 PROP_MAXIMUM_PACKET_SIZE = const(0x27)
+
+# ---- persistence records (core/persist/records.py): the frame, then a body's type byte ----
+REC_FRAME = const(8)  # length and CRC32 before each body
+
+REC_HEADER = const(1)  # kind (0 snapshot, 1 journal), generation, wall-clock seconds
+REC_RETAIN = const(2)  # retained message set: topic, qos, payload
+REC_UNRETAIN = const(3)  # retained message cleared: topic
+REC_SESSION = const(4)  # persistent session created or reconnected: client id, clean, username
+REC_GONE = const(5)  # its connection ended at wall-clock seconds (persistent_client_expiration)
+REC_DROP = const(6)  # session removed (clean reconnect or expiry)
+REC_SUB = const(7)  # client id, filter, granted qos
+REC_UNSUB = const(8)  # client id, filter
+REC_QUEUE = const(9)  # outgoing message queued: client id, queue flags (core/names.py), topic, payload
+REC_START = const(10)  # head of the queue sent: client id, pid (0: dropped unsent), flags word
+REC_ACKED = const(11)  # PUBACK (QoS 1) or PUBCOMP (QoS 2) for an outgoing message: client id, pid
+REC_RELEASED = const(12)  # PUBREC for an outgoing QoS 2 message (PUBREL sent): client id, pid
+# 13 is not used (it was PUBCOMP, now ACKED)
+REC_Q2IN = const(14)  # incoming QoS 2 id received, PUBREL awaited: client id, pid
+REC_Q2REL = const(15)  # that PUBREL came: client id, pid
+REC_SENT = const(16)  # outgoing message sent at once, not queued: client id, pid, flags word,
+# topic, payload (the QUEUE and START of a message that never waited, in one record)
+REC_Q2MSG = const(17)  # incoming QoS 2 message kept until its PUBREL: client id, pid, retain,
+# topic, payload (Q2IN: one not to be delivered, or of a file written before this record)
+REC_SUB5 = const(18)  # a SUB with MQTT 5.0 options or a Subscription Identifier: client id,
+# filter, granted qos, their word (core/subs.py)
+REC_EXPIRY = const(19)  # an MQTT 5.0 session's finite Session Expiry Interval: client id,
+# seconds (after its SESSION or GONE record, which set it back to none)

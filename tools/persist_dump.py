@@ -14,6 +14,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from core.persist import records as R  # noqa: E402
+from core.names import REC_HEADER, REC_SENT, REC_START  # noqa: E402
 from core.persist.load import Damaged, scan  # noqa: E402
 
 
@@ -33,10 +34,10 @@ def lines(data, payloads=False):
                     shown.append("<%d bytes>" % len(v))
                 else:
                     shown.append(repr(v))
-            if t == R.START or t == R.SENT:
+            if t == REC_START or t == REC_SENT:
                 shown[2] = "seq=%d state=%d retain=%d qos=%d" % (
                     vals[2] >> 4, vals[2] >> 3 & 1, vals[2] >> 2 & 1, vals[2] & 3)
-            elif t == R.HEADER:
+            elif t == REC_HEADER:
                 shown[0] = ("snapshot", "journal")[vals[0]] if vals[0] < 2 else repr(vals[0])
             yield "%8d %-9s %s" % (at, name, " ".join(shown))
             n += 1

@@ -10,6 +10,10 @@ from core.session import Session
 from core.deliver import message
 from core.const import const
 from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT, SUB_ID_SHIFT
+from core.names import (REC_FRAME, REC_HEADER, REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE,
+                        REC_DROP, REC_SUB, REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED,
+                        REC_RELEASED, REC_Q2IN, REC_Q2REL, REC_SENT, REC_Q2MSG, REC_SUB5)
+from core.names import REC_EXPIRY
 
 _MAX_BODY = const(268435600)  # an MQTT payload plus topic and fields: anything larger is damage
 _PIECE = const(1024)  # bytes read at a time
@@ -31,20 +35,20 @@ class Restore:
     def apply(self, t, v):
         """Apply record type t with values v; records naming an unknown session are skipped."""
         b = self.b
-        if t == R.HEADER:
+        if t == REC_HEADER:
             self.gen = v[1]
             if v[2] > self.wall:
                 self.wall = v[2]
             return
-        if t == R.RETAIN:
+        if t == REC_RETAIN:
             b.retained.set(message(v[0], v[0].encode(), v[2]), v[1])
             return
-        if t == R.UNRETAIN:
+        if t == REC_UNRETAIN:
             b.retained.msgs.pop(v[0], None)
             return
         cid = v[0]
         s = b.sessions.get(cid)
-        if t == R.SESSION:
+        if t == REC_SESSION:
             if s is None:
                 s = b.sessions[cid] = Session(cid, v[1])
             s.clean = v[1]
@@ -53,41 +57,41 @@ class Restore:
             return
         if s is None:
             return
-        if t == R.GONE:
+        if t == REC_GONE:
             self.gone[cid] = v[1]
             if v[1] > self.wall:
                 self.wall = v[1]
             s.expiry = None
-        elif t == R.EXPIRY:
+        elif t == REC_EXPIRY:
             s.expiry = v[1]
-        elif t == R.DROP:
+        elif t == REC_DROP:
             for f in s.subs:  # as drop_session, but the journal holds where the messages
                 _unsub(b, f, s)  # of its shared subscriptions went
             del b.sessions[cid]
             self.gone.pop(cid, None)
-        elif t == R.SUB or t == R.SUB5:
+        elif t == REC_SUB or t == REC_SUB5:
             if v[1][:7] == "$share/":  # a shared subscription's group (core/subs.py)
                 from core import subs
                 subs.subscribe(b.subs, v[1], s, v[2])
             else:
                 b.subs.subscribe(v[1], s, v[2])
             s.subs[v[1]] = v[2]
-            if t == R.SUB5 or s.props is not None:
+            if t == REC_SUB5 or s.props is not None:
                 from core import subs
-                w = v[3] if t == R.SUB5 else 0  # core/subs.py's word
+                w = v[3] if t == REC_SUB5 else 0  # core/subs.py's word
                 subs.set(s, v[1], w, w >> SUB_ID_SHIFT)
-        elif t == R.UNSUB:
+        elif t == REC_UNSUB:
             if _unsub(b, v[1], s):
                 s.subs.pop(v[1], None)
                 if s.props is not None:
                     from core import subs
                     subs.set(s, v[1], 0, 0)
-        elif t == R.QUEUE:
+        elif t == REC_QUEUE:
             s.queue.append(message(v[2], v[2].encode(), v[3]))
             s.queue.append(v[1])
             s.queued_bytes += len(v[3])
-        elif t == R.START or t == R.SENT:
-            if t == R.SENT:  # the message is in the record, not in the queue
+        elif t == REC_START or t == REC_SENT:
+            if t == REC_SENT:  # the message is in the record, not in the queue
                 m = message(v[3], v[3].encode(), v[4])
             elif not s.queue:
                 return
@@ -101,18 +105,18 @@ class Restore:
                 s.flags[pid] = v[2]
                 if v[2] >> OUT_SEQ_SHIFT > s.seq:
                     s.seq = v[2] >> OUT_SEQ_SHIFT
-        elif t == R.ACKED:
+        elif t == REC_ACKED:
             s.inflight.pop(v[1], None)
             s.flags.pop(v[1], None)
-        elif t == R.RELEASED:
+        elif t == REC_RELEASED:
             f = s.flags.get(v[1])
             if f is not None:
                 s.flags[v[1]] = f | OUT_RELEASED
-        elif t == R.Q2IN or t == R.Q2MSG:
+        elif t == REC_Q2IN or t == REC_Q2MSG:
             if s.qos2_in is None:
                 s.qos2_in = {}
-            s.qos2_in[v[1]] = True if t == R.Q2IN else message(v[3], v[3].encode(), v[4], v[2])
-        elif t == R.Q2REL:
+            s.qos2_in[v[1]] = True if t == REC_Q2IN else message(v[3], v[3].encode(), v[4], v[2])
+        elif t == REC_Q2REL:
             if s.qos2_in:
                 s.qos2_in.pop(v[1], None)
 
@@ -169,7 +173,7 @@ def load(st):
             st.jh = st.fs.open(st.jname, True, end)
             if on:
                 for cid in on:
-                    R.put(st.buf, R.GONE, cid, rs.gone[cid])
+                    R.put(st.buf, REC_GONE, cid, rs.gone[cid])
                     st.expiry(st.b.sessions[cid])
                 st.write(st.take()[0])
         else:
@@ -223,7 +227,7 @@ def _apply(st, inp, name, rs, kind):
         inp.skip(m)
         for at, t, v in records(inp):
             if n == 0:
-                if t != R.HEADER or v[0] != kind:
+                if t != REC_HEADER or v[0] != kind:
                     raise Damaged(at, "the first record is not this file's header")
                 if kind == 1 and v[1] != rs.gen:
                     st.log("notice", "persistence: %s of generation %d follows an older "
@@ -302,7 +306,7 @@ def records(inp):
     """
     while True:
         pos = inp.at
-        if len(inp.buf) - inp.i < R.FRAME and not inp.need(R.FRAME):
+        if len(inp.buf) - inp.i < REC_FRAME and not inp.need(REC_FRAME):
             left = len(inp.buf) - inp.i
             if inp.rest():  # the end of the file, or zeros to the end
                 return
@@ -314,19 +318,19 @@ def records(inp):
             return
         if n == 0 or n > _MAX_BODY:
             raise Damaged(pos, "record length %d is impossible" % n)
-        if len(b) - i < R.FRAME + n:
-            if not inp.need(R.FRAME + n):
+        if len(b) - i < REC_FRAME + n:
+            if not inp.need(REC_FRAME + n):
                 inp.rest()
                 raise Damaged(pos, "record of %d bytes cut short at %d"
-                              % (n, inp.size - pos - R.FRAME))
+                              % (n, inp.size - pos - REC_FRAME))
             b = inp.buf
             i = inp.i
-        s = i + R.FRAME
+        s = i + REC_FRAME
         if crc32(memoryview(b)[s:s + n]) & 0xFFFFFFFF != c:
             raise Damaged(pos, "CRC mismatch")
         v = _fields(b, s, s + n, pos)
         inp.i = s + n
-        inp.at = pos + R.FRAME + n
+        inp.at = pos + REC_FRAME + n
         yield pos, b[s], v
 
 

@@ -4,6 +4,10 @@ from core.persist import records as R
 from core.const import const
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS, KEPT_RETAIN
 from core.names import QUEUED_MSG, QUEUED_FLAGS
+from core.names import (REC_HEADER, REC_RETAIN, REC_SESSION, REC_GONE, REC_SUB, REC_QUEUE,
+                        REC_Q2IN, REC_SENT, REC_Q2MSG)
+from core.names import REC_SUB5
+from core.names import REC_EXPIRY
 
 # a snapshot is written in pieces: records gather in one buffer, reused, until it holds
 # this many bytes; a payload that would take it past that is written on its own. So the
@@ -18,42 +22,42 @@ def write(sink, b, gone, gen, wall):
     gone maps the client id of each offline session to when its connection ended.
     """
     out = bytearray(R.MAGIC)
-    R.put(out, R.HEADER, 0, gen, wall)
+    R.put(out, REC_HEADER, 0, gen, wall)
     for t in b.retained.msgs:
         m = b.retained.msgs[t]  # (topic, topic bytes, payload, qos)
-        _put(sink, out, R.RETAIN, (m[MSG_TOPIC_BYTES], m[MSG_QOS], m[MSG_PAYLOAD]))
+        _put(sink, out, REC_RETAIN, (m[MSG_TOPIC_BYTES], m[MSG_QOS], m[MSG_PAYLOAD]))
     for cid in b.sessions:
         s = b.sessions[cid]
         if s.clean:
             continue
-        _put(sink, out, R.SESSION, (cid, 0, s.username))
+        _put(sink, out, REC_SESSION, (cid, 0, s.username))
         w = gone.get(cid)
         if w is not None and s.conn is None:
-            _put(sink, out, R.GONE, (cid, w))
+            _put(sink, out, REC_GONE, (cid, w))
         if s.expiry is not None:  # MQTT 5.0: counted from when its connection ended
-            _put(sink, out, R.EXPIRY, (cid, s.expiry))
+            _put(sink, out, REC_EXPIRY, (cid, s.expiry))
         for f in s.subs:
             w = s.props.get(f) if s.props is not None else None
             if w:
-                _put(sink, out, R.SUB5, (cid, f, s.subs[f], w))
+                _put(sink, out, REC_SUB5, (cid, f, s.subs[f], w))
             else:
-                _put(sink, out, R.SUB, (cid, f, s.subs[f]))
+                _put(sink, out, REC_SUB, (cid, f, s.subs[f]))
         ents = [(s.flags[pid], pid) for pid in s.flags]
         ents.sort()  # by seq: the order they were first sent in
         for f, pid in ents:
             m = s.inflight[pid]
-            _put(sink, out, R.SENT, (cid, pid, f, m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
+            _put(sink, out, REC_SENT, (cid, pid, f, m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
         q = s.queue
         for i in range(0, len(q), 2):
             m = q[i + QUEUED_MSG]
-            _put(sink, out, R.QUEUE, (cid, q[i + QUEUED_FLAGS], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
+            _put(sink, out, REC_QUEUE, (cid, q[i + QUEUED_FLAGS], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
         if s.qos2_in:
             for pid in s.qos2_in:
                 m = s.qos2_in[pid]
                 if m is True:
-                    _put(sink, out, R.Q2IN, (cid, pid))
+                    _put(sink, out, REC_Q2IN, (cid, pid))
                 else:
-                    _put(sink, out, R.Q2MSG, (cid, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
+                    _put(sink, out, REC_Q2MSG, (cid, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
                                                m[MSG_PAYLOAD]))
     if out:
         sink(out)

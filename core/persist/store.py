@@ -4,6 +4,11 @@ writer, loader and compactor. Files come from the port (the file API in core/REA
 from core.persist import records as R
 from core.persist.state import write
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, KEPT_RETAIN
+from core.names import (REC_HEADER, REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE, REC_DROP,
+                        REC_SUB, REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED, REC_RELEASED,
+                        REC_Q2IN, REC_Q2REL, REC_SENT, REC_Q2MSG)
+from core.names import REC_SUB5
+from core.names import REC_EXPIRY
 
 
 class PersistError(Exception):
@@ -46,7 +51,7 @@ class Store:
     def session(self, s):
         """A persistent session was created or resumed."""
         if not s.clean:
-            R.put(self.buf, R.SESSION, s.client_id, 0, s.username)
+            R.put(self.buf, REC_SESSION, s.client_id, 0, s.username)
             self.count += 1
             self.gone.pop(s.client_id, None)
             self.expiry(s)
@@ -56,7 +61,7 @@ class Store:
         if not s.clean:
             w = self.wall()
             self.gone[s.client_id] = w
-            R.put(self.buf, R.GONE, s.client_id, w)
+            R.put(self.buf, REC_GONE, s.client_id, w)
             self.count += 1
             self.expiry(s)  # as it is now: a v5 DISCONNECT may have changed it
 
@@ -64,35 +69,35 @@ class Store:
         """Record s's MQTT 5.0 Session Expiry Interval, when it has a finite one (after its
         SESSION or GONE record, which set it back to none)."""
         if s.expiry is not None:
-            R.put(self.buf, R.EXPIRY, s.client_id, s.expiry)
+            R.put(self.buf, REC_EXPIRY, s.client_id, s.expiry)
             self.count += 1
 
     def drop(self, s):
         """Session s was removed."""
         if not s.clean:
             self.gone.pop(s.client_id, None)
-            R.put(self.buf, R.DROP, s.client_id)
+            R.put(self.buf, REC_DROP, s.client_id)
             self.count += 1
 
     def sub(self, s, f, q, w=0):
         """s subscribed to filter f with granted QoS q (w: its MQTT 5.0 options word)."""
         if not s.clean:
             if w:
-                R.put(self.buf, R.SUB5, s.client_id, f, q, w)
+                R.put(self.buf, REC_SUB5, s.client_id, f, q, w)
             else:
-                R.put(self.buf, R.SUB, s.client_id, f, q)
+                R.put(self.buf, REC_SUB, s.client_id, f, q)
             self.count += 1
 
     def unsub(self, s, f):
         """s unsubscribed from f."""
         if not s.clean:
-            R.put(self.buf, R.UNSUB, s.client_id, f)
+            R.put(self.buf, REC_UNSUB, s.client_id, f)
             self.count += 1
 
     def queue(self, s, msg, flags):
         """msg was appended to s's queue with its queue flags (core/names.py)."""
         if not s.clean:
-            R.put(self.buf, R.QUEUE, s.client_id, flags, msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD])
+            R.put(self.buf, REC_QUEUE, s.client_id, flags, msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD])
             self.count += 1
 
     def start(self, s, pid, msg, flags, head):
@@ -104,33 +109,33 @@ class Store:
         if s.clean or not (pid or head):
             return
         if head:
-            R.put(self.buf, R.START, s.client_id, pid, flags)
+            R.put(self.buf, REC_START, s.client_id, pid, flags)
         else:
-            R.put(self.buf, R.SENT, s.client_id, pid, flags, msg[MSG_TOPIC_BYTES],
+            R.put(self.buf, REC_SENT, s.client_id, pid, flags, msg[MSG_TOPIC_BYTES],
                   msg[MSG_PAYLOAD])
         self.count += 1
 
     def acked(self, s, pid):
         """PUBACK (QoS 1) or PUBCOMP (QoS 2) came for outgoing pid."""
-        self._pid(s, pid, R.ACKED)
+        self._pid(s, pid, REC_ACKED)
 
     def released(self, s, pid):
         """PUBREC came for outgoing QoS 2 pid (PUBREL sent)."""
-        self._pid(s, pid, R.RELEASED)
+        self._pid(s, pid, REC_RELEASED)
 
     def q2in(self, s, pid, m):
         """Incoming QoS 2 pid was received and is kept until its PUBREL: m is its message
         (topic, topic bytes, payload, retain), or True when it is not to be delivered."""
         if m is True:
-            self._pid(s, pid, R.Q2IN)
+            self._pid(s, pid, REC_Q2IN)
         elif not s.clean:
-            R.put(self.buf, R.Q2MSG, s.client_id, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
+            R.put(self.buf, REC_Q2MSG, s.client_id, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
                   m[MSG_PAYLOAD])
             self.count += 1
 
     def q2rel(self, s, pid):
         """PUBREL came for incoming QoS 2 id pid."""
-        self._pid(s, pid, R.Q2REL)
+        self._pid(s, pid, REC_Q2REL)
 
     def _pid(self, s, pid, typ):
         if not s.clean:
@@ -140,9 +145,9 @@ class Store:
     def retain(self, msg, qos):
         """The retained message of msg's topic was set (or cleared by an empty payload)."""
         if msg[MSG_PAYLOAD]:
-            R.put(self.buf, R.RETAIN, msg[MSG_TOPIC_BYTES], qos, msg[MSG_PAYLOAD])
+            R.put(self.buf, REC_RETAIN, msg[MSG_TOPIC_BYTES], qos, msg[MSG_PAYLOAD])
         else:
-            R.put(self.buf, R.UNRETAIN, msg[MSG_TOPIC_BYTES])
+            R.put(self.buf, REC_UNRETAIN, msg[MSG_TOPIC_BYTES])
         self.count += 1
 
     def hold(self, conn, b0, pid):
@@ -298,5 +303,5 @@ class Store:
 
 def _journal_head(gen, wall):
     out = bytearray(R.MAGIC)
-    R.put(out, R.HEADER, 1, gen, wall)
+    R.put(out, REC_HEADER, 1, gen, wall)
     return out

@@ -11,6 +11,7 @@ import time
 import pytest
 
 import mqttc
+from core.names import REC_GONE, REC_HEADER
 from core.persist import records as R
 from core.persist.load import scan
 from persist_clients import check_received, connect, drain, publisher
@@ -110,8 +111,8 @@ def test_a_session_that_expired_while_the_broker_was_down_is_gone(broker_factory
             data = f.read()
         out = bytearray(R.MAGIC)
         for at, t, v in scan(data, len(R.MAGIC)):
-            if t in (R.GONE, R.HEADER):
-                gone += [v[0]] if t == R.GONE else []
+            if t in (REC_GONE, REC_HEADER):
+                gone += [v[0]] if t == REC_GONE else []
                 v = v[:-1] + [v[-1] - 7200]
             R.put(out, t, *v)
         with open(path, "wb") as f:
