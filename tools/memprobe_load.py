@@ -6,7 +6,9 @@ The port's loop, modelled: each turn a tick, then, from each connection that has
 waiting, one read of at most its receive buffer (RECV_SIZE, srv.buf) handed to
 broker.received(); right after each read and each tick it writes every connection in
 broker.pending (Server._flush: conn.out, conn.sent(n)), and within a read Server.spill
-writes a connection whose output passed 256 bytes, as on a board. The clients take every
+writes a connection whose output passed 256 bytes, as on a board; with persistence each
+turn ends, as the port's, with its Batch.turn (the records written once 2 KB wait or the
+window passed), so they do not pile up for the whole run. The clients take every
 byte written to them (a reader as fast as loopback), count the packets and acknowledge
 each QoS 1 delivery as they read it: the PUBACK is queued to their own input, which the
 port reads at its next turn. A client the core pauses (core/flow.py: broker.flow and
@@ -34,6 +36,7 @@ run is one generator made in begin(), so that its frames are the probe's own.
 
 import gc
 
+from core.clock import diff
 from memprobe_figs import LOAD_PAYLOAD, LOAD_RETAINED, connect_pkt, publish_pkt, subscribe_pkt
 
 QOS0_BURST = 16  # 16 x 72 bytes to "all": every client's burst in one read
@@ -273,6 +276,9 @@ def _load(n):
                     while _b.pending:
                         _flush()
                         yield
+            if _srv.batch is not None:  # persistence: the port writes its records each turn
+                _srv.batch.turn(_now, diff)
+                yield
             if not read and _b.full and waited < _WAIT_S:
                 # held by a full destination: the seconds of slow_subscriber_timeout pass
                 # (a bridge whose uplink is down, with the drop policy: then it drops)
