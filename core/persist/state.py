@@ -1,4 +1,6 @@
-"""A broker's persistent state written as records (a snapshot); core/persist/load.py reads them."""
+"""A broker's persistent state written as records: a snapshot, and the compaction that
+writes one (core/persist/load.py reads them). Loaded only to write a snapshot: a board
+drops it again after (ports/micropython/persist_files.py)."""
 
 from core.persist import records as R
 from core.const import const
@@ -13,6 +15,40 @@ from core.names import REC_EXPIRY
 # this many bytes; a payload that would take it past that is written on its own. So the
 # buffer stays under 2 KB with a board's topics and client ids, whatever the state holds
 _PIECE = const(1024)
+
+
+def snapshot(st):
+    """Store st's snapshot written aside and renamed into place, then an empty journal of
+    its generation the same way; OSError when a file cannot be written."""
+    gen = st.gen + 1
+    w = st.wall()
+    head = bytearray(R.MAGIC)
+    R.put(head, REC_HEADER, 1, gen, w)
+    _replace(st, st.name, lambda sink: write(sink, st.b, st.gone, gen, w))
+    st.close_journal()
+    _replace(st, st.jname, lambda sink: sink(head))
+    st.jh = st.fs.open(st.jname, True)
+    st.gen = gen
+    st.jsize = len(head)
+    st.saved_at = st.b.secs
+    st.since = 0
+
+
+def _replace(st, name, fill):
+    """Write a file NAME.new with fill(sink), sync it, rename it to name, sync the folder."""
+    fs = st.fs
+    tmp = name + ".new"
+    h = fs.open(tmp, False)
+    try:
+        def sink(data):
+            fs.write(h, data)
+            st.written += len(data)
+        fill(sink)
+        fs.fsync(h)
+    finally:
+        fs.close(h)
+    fs.rename(tmp, name)
+    fs.fsync_dir()
 
 
 def write(sink, b, gone, gen, wall):

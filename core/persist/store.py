@@ -2,13 +2,10 @@
 writer, loader and compactor. Files come from the port (the file API in core/README.md)."""
 
 from core.persist import records as R
-from core.persist.state import write
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, KEPT_RETAIN
-from core.names import (REC_HEADER, REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE, REC_DROP,
-                        REC_SUB, REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED, REC_RELEASED,
-                        REC_Q2IN, REC_Q2REL, REC_SENT, REC_Q2MSG)
-from core.names import REC_SUB5
-from core.names import REC_EXPIRY
+from core.names import (REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE, REC_DROP, REC_SUB,
+                        REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED, REC_RELEASED, REC_Q2IN,
+                        REC_Q2REL, REC_SENT, REC_Q2MSG, REC_SUB5, REC_EXPIRY)
 
 
 class PersistError(Exception):
@@ -203,7 +200,7 @@ class Store:
                  "until a snapshot can be written" % (self.jname, e))
         self.failed = True
         self.held = held + self.held
-        self._close_journal()
+        self.close_journal()
 
     def _recover(self):
         """After a failed write (its file may end in a partial record): a snapshot of the
@@ -252,35 +249,11 @@ class Store:
 
     def snapshot(self):
         """compact() without its error handling: OSError when a file cannot be written."""
-        gen = self.gen + 1
-        w = self.wall()
-        head = _journal_head(gen, w)
-        self._replace(self.name, lambda sink: write(sink, self.b, self.gone, gen, w))
-        self._close_journal()
-        self._replace(self.jname, lambda sink: sink(head))
-        self.jh = self.fs.open(self.jname, True)
-        self.gen = gen
-        self.jsize = len(head)
-        self.saved_at = self.b.secs
-        self.since = 0
+        from core.persist.state import snapshot  # rare: a board drops it again (persist_files)
+        snapshot(self)
 
-    def _replace(self, name, fill):
-        """Write a file NAME.new with fill(sink), sync it, rename it to name, sync the folder."""
-        fs = self.fs
-        tmp = name + ".new"
-        h = fs.open(tmp, False)
-        try:
-            def sink(data):
-                fs.write(h, data)
-                self.written += len(data)
-            fill(sink)
-            fs.fsync(h)
-        finally:
-            fs.close(h)
-        fs.rename(tmp, name)
-        fs.fsync_dir()
-
-    def _close_journal(self):
+    def close_journal(self):
+        """Close the journal's handle, if open (errors ignored: it is written anew)."""
         if self.jh is not None:
             try:
                 self.fs.close(self.jh)
@@ -291,7 +264,7 @@ class Store:
     def close(self):
         """Commit what waits and close the journal (server shutdown)."""
         self.commit()
-        self._close_journal()
+        self.close_journal()
 
     # ---- start-up ----
 
@@ -299,9 +272,3 @@ class Store:
         """Restore the broker from snapshot and journal, then compact; PersistError if unusable."""
         from core.persist.load import load  # start-up only: a board may drop it after
         load(self)
-
-
-def _journal_head(gen, wall):
-    out = bytearray(R.MAGIC)
-    R.put(out, REC_HEADER, 1, gen, wall)
-    return out

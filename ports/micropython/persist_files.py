@@ -3,6 +3,8 @@ CPython too. A board's LittleFS writes a file's data at flush() and renames atom
 
 import os
 
+from core.const import const
+
 
 class Files:
     """Files of one persistence folder."""
@@ -59,9 +61,9 @@ class Files:
 
 
 # boards: flash wears and is slow, so records wait in RAM and are written in batches
-WINDOW_S = 5  # autosave_interval's default here: the most a power cut can lose
-BATCH = 2048  # bytes of records that are written at once, whatever the window
-JOURNAL_LIMIT = 32768  # journal bytes before a snapshot (persistence_journal_limit)
+_WINDOW_S = const(5)  # autosave_interval's default here: the most a power cut can lose
+_BATCH = const(2048)  # bytes of records that are written at once, whatever the window
+_JOURNAL_LIMIT = const(32768)  # journal bytes before a snapshot (persistence_journal_limit)
 
 
 class Batch:
@@ -81,10 +83,12 @@ class Batch:
             return
         if self.since is None:
             self.since = now
-        if len(st.buf) >= BATCH or (st.count >= self.changes if self.changes
-                                    else diff(now, self.since) >= self.window_ms):
+        if len(st.buf) >= _BATCH or (st.count >= self.changes if self.changes
+                                     else diff(now, self.since) >= self.window_ms):
             st.commit()
             self.since = None
+            from forget import forget
+            forget("core.persist.state")  # a compaction's code, if it ran: rare, not kept
 
 
 def start(broker, cfg, log):
@@ -98,7 +102,7 @@ def start(broker, cfg, log):
     import time
     from core.persist.store import PersistError, Store
     st = Store(broker, Files(o.location or "."), o.file, lambda: int(time.time()), log,
-               o.journal_limit or JOURNAL_LIMIT, False)
+               o.journal_limit or _JOURNAL_LIMIT, False)
     try:
         st.load()
     except (PersistError, OSError, MemoryError) as e:
@@ -109,10 +113,11 @@ def start(broker, cfg, log):
         if "error" not in getattr(log, "types", ("error",)):
             sys.stderr.write("Error: persistence: %s\n" % e)
         return 1
+    # the loader's and the first snapshot's code are not needed once the broker serves
     from forget import forget
-    forget("core.persist.load")  # the loader's code is not needed once the broker serves
+    forget("core.persist.load", "core.persist.state")
     broker.store = st
     n = o.autosave_interval
     if n is None:
-        n = WINDOW_S
+        n = _WINDOW_S
     return Batch(st, n, n if o.autosave_on_changes else 0)
