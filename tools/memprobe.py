@@ -297,7 +297,7 @@ def _compile_tree(root, tmp):
     except OSError:
         py = "python3"
     mpyc = "%s %s/tools/mpyc.py " % (py, root)
-    if os.system(mpyc + "%s/tools/memprobe_figs.py %s/memprobe_figs.mpy memprobe_figs.py"
+    if os.system(mpyc + "%s/tools/memprobe_figs.py %s/memprobe_figs.mpy memprobe_figs"
                  % (root, tmp)) != 0:
         return False
     subs = ["core", "ports/micropython"]
@@ -315,8 +315,11 @@ def _compile_tree(root, tmp):
         for name in os.listdir(root + "/" + sub):
             # core/names.py is compiled into its importers; main.py is the boot entry
             if name.endswith(".py") and name != "main.py" and (sub, name) != ("core", "names.py"):
+                # the source name is the module's dotted name (tools/mpyc.py, module_name)
+                pkg = "" if sub.startswith("ports") else sub.replace("/", ".")
+                mod = pkg if name == "__init__.py" else (pkg + "." if pkg else "") + name[:-3]
                 jobs.append("%s/%s/%s %s/%s/%smpy %s"
-                            % (root, sub, name, tmp, sub, name[:-2], name))
+                            % (root, sub, name, tmp, sub, name[:-2], mod))
         if os.system(mpyc + " ".join(jobs)) != 0:
             return False
     return True

@@ -113,19 +113,22 @@ function run(cmd, args) {
 // every compile of the broker goes through tools/mpyc.py (core/names.py inlined, as
 // tools/deploy.py compiles for a board): one Python process for the whole list
 function compile(jobs) {
-  run(tool("python3"), [path.join(ROOT, "tools", "mpyc.py")].concat(
-    jobs.flatMap(([src, dest]) => [src, dest, path.basename(src)])));
+  run(tool("python3"), [path.join(ROOT, "tools", "mpyc.py")].concat(jobs.flat()));
 }
 
-// [src, dest] of the .py files of src (and its packages) but skip, as .mpy under dest
-function compileDir(src, dest, skip = [], jobs = []) {
+// [src, dest, module name] of the .py files of src (and its packages) but skip, as .mpy
+// under dest; pkg: the dotted name of the package dest is ("" at the top)
+function compileDir(src, dest, skip = [], jobs = [], pkg = "") {
   fs.mkdirSync(dest, {recursive: true});
   for (const name of fs.readdirSync(src)) {
     const p = path.join(src, name);
     if (fs.statSync(p).isDirectory()) {
-      if (fs.existsSync(path.join(p, "__init__.py"))) compileDir(p, path.join(dest, name), [], jobs);
+      if (fs.existsSync(path.join(p, "__init__.py"))) {
+        compileDir(p, path.join(dest, name), [], jobs, pkg ? `${pkg}.${name}` : name);
+      }
     } else if (name.endsWith(".py") && !skip.includes(name)) {
-      jobs.push([p, path.join(dest, name.slice(0, -3) + ".mpy")]);
+      const mod = name === "__init__.py" ? pkg : (pkg ? `${pkg}.` : "") + name.slice(0, -3);
+      jobs.push([p, path.join(dest, name.slice(0, -3) + ".mpy"), mod]);
     }
   }
   return jobs;
@@ -136,7 +139,8 @@ function compileDir(src, dest, skip = [], jobs = []) {
 function compileTree(dir) {
   const lib = path.join(dir, "lib");
   // core/names.py is compiled into its importers: never imported on a board
-  const jobs = compileDir(path.join(ROOT, "core"), path.join(lib, "core"), ["names.py"]);
+  const jobs = compileDir(path.join(ROOT, "core"), path.join(lib, "core"), ["names.py"], [],
+                          "core");
   // main.py is the boot entry, not a module; cli.py the unix port's
   compileDir(path.join(ROOT, "ports", "micropython"), lib, ["main.py", "cli.py"], jobs);
   const probe = path.join(dir, "probe");
@@ -146,7 +150,7 @@ function compileTree(dir) {
                              ["memprobe_load.py", "memprobe_load"],
                              ["memprobe32_ws.py", "memprobe32_ws"],
                              ["memprobe_figs.py", "memprobe_figs"]]) {
-    jobs.push([path.join(tools, src), path.join(probe, name + ".mpy")]);
+    jobs.push([path.join(tools, src), path.join(probe, name + ".mpy"), name]);
   }
   compile(jobs);
   return [lib, probe];

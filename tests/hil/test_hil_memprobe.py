@@ -30,7 +30,7 @@ def probe_board(request):
 def test_memprobe_on_the_board_prints_its_figures_within_budget(probe_board, tmp_path):
     t = probe_board.target
     mpy = str(tmp_path / "memprobe_figs.mpy")
-    compile_mpy(os.path.join(ROOT, "tools", "memprobe_figs.py"), mpy, "memprobe_figs.py")
+    compile_mpy(os.path.join(ROOT, "tools", "memprobe_figs.py"), mpy, "memprobe_figs")
     r = t.mpremote("cp", mpy, ":/memprobe_figs.mpy")
     assert r.returncode == 0, r.stdout + r.stderr
     try:

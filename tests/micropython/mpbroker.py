@@ -16,7 +16,7 @@ from brokerlog import HOST, LoggedBroker, port_accepts
 from brokerlog import free_port  # noqa: F401  (the port tests import it from here)
 import mqttc
 from tools.deploy import tool
-from tools.mpyc import compile_mpy
+from tools.mpyc import compile_mpy, module_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PORT_DIR = os.path.join(ROOT, "ports", "micropython")
@@ -60,8 +60,9 @@ def build_mpy_tree(dest):
                 continue
             if sub == "core" and name == "names.py":
                 continue  # compiled into its importers (tools/mpyc.py)
-            compile_mpy(os.path.join(src, name), os.path.join(out, name[:-3] + ".mpy"), name,
-                        cross)
+            pkg = "" if sub.startswith("ports") else sub.replace(os.sep, ".")
+            compile_mpy(os.path.join(src, name), os.path.join(out, name[:-3] + ".mpy"),
+                        module_name(pkg, name), cross)
     return os.path.join(dest, "ports", "micropython", "main.py")
 
 
