@@ -4,7 +4,7 @@ module once the broker serves: core/persist/store.py imports it in Store.load)."
 from binascii import crc32
 from struct import unpack_from
 
-from core.persist import records as R
+from core.persist.records import LAYOUT, MAGIC, put
 from core.persist.store import PersistError
 from core.session import Session
 from core.deliver import message
@@ -120,7 +120,7 @@ class Restore:
             if s.qos2_in:
                 s.qos2_in.pop(v[1], None)
 
-    def finish(self, now_wall):
+    def finish(self, now):
         """Set each session's gone_at so that persistent_client_expiration counts the
         downtime; the client ids of the sessions connected when the broker stopped."""
         b = self.b
@@ -132,7 +132,7 @@ class Restore:
             if w is None:  # connected when the broker stopped: the files' newest time
                 w = self.gone[cid] = self.wall
                 on.append(cid)
-            s.gone_at = b.secs - max(0, now_wall - w)
+            s.gone_at = b.secs - max(0, now - w)
             if s.expiry is not None:  # MQTT 5.0: core/v5.py's tick() ends it (broker.later)
                 if b.later is None:
                     b.later = {}
@@ -148,105 +148,98 @@ def _unsub(b, f, s):
     return b.subs.unsubscribe(f, s)
 
 
-def load(st):
-    """Restore st's broker from snapshot and journal, then compact; PersistError if unusable."""
-    rs = Restore(st.b)
-    snap = _replay(st, st.name, rs, 0)  # None: no such file
+def load(store):
+    """Restore store's broker from snapshot and journal, then compact; PersistError if unusable."""
+    state = Restore(store.b)
+    snap = _replay(store, store.name, state, 0)  # None: no such file
     end = 0  # where the journal's records end, when it can go on from there
     if snap == 0:
-        if _exists(st, st.jname):
-            st.log("warning", "persistence: %s is not replayed: the snapshot it follows "
-                   "is damaged" % st.jname)
+        try:
+            h = store.fs.open_read(store.jname)
+        except OSError as e:
+            raise PersistError("%s: offset 0: cannot be read: %s" % (store.jname, e))
+        if h is not None:
+            store.fs.close(h)
+            store.log("warning", "persistence: %s is not replayed: the snapshot it follows "
+                      "is damaged" % store.jname)
     else:
-        end = _replay(st, st.jname, rs, 1) or 0
-    on = rs.finish(st.wall())
-    st.gone = rs.gone
-    st.gen = rs.gen
-    st.log("notice", "persistence: restored %d sessions and %d retained messages"
-           % (len(st.b.sessions), len(st.b.retained.msgs)))
+        end = _replay(store, store.jname, state, 1) or 0
+    on = state.finish(store.wall())
+    store.gone = state.gone
+    store.gen = state.gen
+    store.log("notice", "persistence: restored %d sessions and %d retained messages"
+              % (len(store.b.sessions), len(store.b.retained.msgs)))
     try:
         if snap and end:
             # undamaged and of the snapshot's generation: appended to from its end (a fresh
             # snapshot would take as long as the load), with what a snapshot would add: when
             # the sessions connected at the stop were last known alive
-            st.jsize = end
-            st.jh = st.fs.open(st.jname, True, end)
+            store.jsize = end
+            store.jh = store.fs.open(store.jname, True, end)
             if on:
                 for cid in on:
-                    R.put(st.buf, REC_GONE, cid, rs.gone[cid])
-                    st.expiry(st.b.sessions[cid])
-                st.write(st.take()[0])
+                    put(store.buf, REC_GONE, cid, state.gone[cid])
+                    store.expiry(store.b.sessions[cid])
+                store.write(store.take()[0])
         else:
-            st.snapshot()  # which drops any damage
+            store.snapshot()  # which drops any damage
     except OSError as e:
-        raise PersistError("%s: offset 0: cannot be written: %s" % (st.name, e))
+        raise PersistError("%s: offset 0: cannot be written: %s" % (store.name, e))
 
 
-def _exists(st, name):
-    """True if file name exists."""
-    try:
-        h = st.fs.open_read(name)
-    except OSError as e:
-        raise PersistError("%s: offset 0: cannot be read: %s" % (name, e))
-    if h is None:
-        return False
-    st.fs.close(h)
-    return True
-
-
-def _replay(st, name, rs, kind):
-    """Apply the records of file name to rs: the offset where they end; 0 if it stopped at
+def _replay(store, name, state, kind):
+    """Apply the records of file name to state: the offset where they end; 0 if it stopped at
     damage (logged), or for a journal of an older snapshot; None if there is no file.
     The file is read in pieces: a board need not hold it whole."""
     try:
-        h = st.fs.open_read(name)
+        h = store.fs.open_read(name)
         if h is None:
             return None
         try:
-            return _apply(st, Input(h, 0), name, rs, kind)
+            return _apply(store, Input(h, 0), name, state, kind)
         finally:
-            st.fs.close(h)
+            store.fs.close(h)
     except OSError as e:
         raise PersistError("%s: offset 0: cannot be read: %s" % (name, e))
 
 
-def _apply(st, inp, name, rs, kind):
-    m = len(R.MAGIC)
-    inp.need(m)
-    head = inp.buf[inp.i:inp.i + m]
-    if kind == 0 and head != R.MAGIC:  # a journal's is damage: its snapshot is ours
-        if head[:4] == R.MAGIC[:4] and len(head) >= m:
+def _apply(store, src, name, state, kind):
+    m = len(MAGIC)
+    src.need(m)
+    head = src.buf[src.i:src.i + m]
+    if kind == 0 and head != MAGIC:  # a journal's is damage: its snapshot is ours
+        if head[:4] == MAGIC[:4] and len(head) >= m:
             raise PersistError("%s: offset 4: format %d, this broker reads format %d"
-                               % (name, head[4], R.MAGIC[4]))
+                               % (name, head[4], MAGIC[4]))
         raise PersistError("%s: offset 0: not an mqtt-edge persistence file" % name)
     n = 0
     at = m
     try:
-        if head != R.MAGIC:
+        if head != MAGIC:
             raise Damaged(0, "file header cut short")
-        inp.skip(m)
-        for at, t, v in records(inp):
+        src.skip(m)
+        for at, t, v in records(src):
             if n == 0:
                 if t != REC_HEADER or v[0] != kind:
                     raise Damaged(at, "the first record is not this file's header")
-                if kind == 1 and v[1] != rs.gen:
-                    st.log("notice", "persistence: %s of generation %d follows an older "
-                           "snapshot than %s (%d): already in it, not replayed"
-                           % (name, v[1], st.name, rs.gen))
+                if kind == 1 and v[1] != state.gen:
+                    store.log("notice", "persistence: %s of generation %d follows an older "
+                              "snapshot than %s (%d): already in it, not replayed"
+                              % (name, v[1], store.name, state.gen))
                     return 0
-            rs.apply(t, v)
+            state.apply(t, v)
             n += 1
-            end = inp.at  # the record's end
+            end = src.at  # the record's end
         if not n:
             raise Damaged(m, "no header record")
     except Damaged as e:
         at, why = e.args
-        inp.rest()
-        st.log("warning", "persistence: %s: offset %d: %s: the %d records before it are "
-               "kept, the %d bytes from there on are dropped"
-               % (name, at, why, n, inp.size - at))
+        src.rest()
+        store.log("warning", "persistence: %s: offset %d: %s: the %d records before it are "
+                  "kept, the %d bytes from there on are dropped"
+                  % (name, at, why, n, src.size - at))
         return 0
-    st.log("information", "persistence: %s: %d records, %d bytes" % (name, n, inp.size))
+    store.log("information", "persistence: %s: %d records, %d bytes" % (name, n, src.size))
     return end
 
 
@@ -297,40 +290,40 @@ class Input:
                 zero = False
 
 
-def records(inp):
-    """Yield (offset, type, values) for each record of Input inp from its offset.
+def records(src):
+    """Yield (offset, type, values) for each record of Input src from its offset.
 
     Raises Damaged(offset, reason) at the first record that is cut short or fails its
     CRC or layout; every record before it has been yielded. Zeros to the end are the
     space a port reserved ahead of its writes: the end, not damage.
     """
     while True:
-        pos = inp.at
-        if len(inp.buf) - inp.i < REC_FRAME and not inp.need(REC_FRAME):
-            left = len(inp.buf) - inp.i
-            if inp.rest():  # the end of the file, or zeros to the end
+        pos = src.at
+        if len(src.buf) - src.i < REC_FRAME and not src.need(REC_FRAME):
+            left = len(src.buf) - src.i
+            if src.rest():  # the end of the file, or zeros to the end
                 return
             raise Damaged(pos, "record header cut short (%d of 8 bytes)" % left)
-        b = inp.buf
-        i = inp.i
+        b = src.buf
+        i = src.i
         n, c = unpack_from(">II", b, i)
-        if n == 0 and c == 0 and inp.rest():
+        if n == 0 and c == 0 and src.rest():
             return
         if n == 0 or n > _MAX_BODY:
             raise Damaged(pos, "record length %d is impossible" % n)
         if len(b) - i < REC_FRAME + n:
-            if not inp.need(REC_FRAME + n):
-                inp.rest()
+            if not src.need(REC_FRAME + n):
+                src.rest()
                 raise Damaged(pos, "record of %d bytes cut short at %d"
-                              % (n, inp.size - pos - REC_FRAME))
-            b = inp.buf
-            i = inp.i
+                              % (n, src.size - pos - REC_FRAME))
+            b = src.buf
+            i = src.i
         s = i + REC_FRAME
         if crc32(memoryview(b)[s:s + n]) & 0xFFFFFFFF != c:
             raise Damaged(pos, "CRC mismatch")
         v = _fields(b, s, s + n, pos)
-        inp.i = s + n
-        inp.at = pos + REC_FRAME + n
+        src.i = s + n
+        src.at = pos + REC_FRAME + n
         yield pos, b[s], v
 
 
@@ -345,49 +338,49 @@ def scan(data, pos):
 def _fields(b, i, e, at):
     """The values of the record body b[i:e] (type byte at i; b is bytes)."""
     t = b[i]
-    if t >= len(R.LAYOUT) or R.LAYOUT[t] is None:
+    if t >= len(LAYOUT) or LAYOUT[t] is None:
         raise Damaged(at, "unknown record type %d" % t)
     i += 1
     vals = []
-    for f in R.LAYOUT[t][1]:
+    for f in LAYOUT[t][1]:
         if f == "B":
             if i >= e:
-                raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
+                raise Damaged(at, "%s record too short" % LAYOUT[t][0])
             vals.append(b[i])
             i += 1
             continue
         if f == "H":
             if i + 2 > e:
-                raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
+                raise Damaged(at, "%s record too short" % LAYOUT[t][0])
             vals.append((b[i] << 8) | b[i + 1])
             i += 2
             continue
         if f == "I" or f == "b":
             if i + 4 > e:
-                raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
-            n = unpack_from(">I", b, i)[0]
+                raise Damaged(at, "%s record too short" % LAYOUT[t][0])
+            n = (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]
             i += 4
             if f == "I":
                 vals.append(n)
                 continue
         else:
             if i + 2 > e:
-                raise Damaged(at, "%s record too short" % R.LAYOUT[t][0])
+                raise Damaged(at, "%s record too short" % LAYOUT[t][0])
             n = (b[i] << 8) | b[i + 1]
             i += 2
             if f == "o" and n == 0xFFFF:
                 vals.append(None)
                 continue
         if i + n > e:
-            raise Damaged(at, "%s record field overruns the record" % R.LAYOUT[t][0])
+            raise Damaged(at, "%s record field overruns the record" % LAYOUT[t][0])
         v = b[i:i + n]
         if f != "b":
             try:
                 v = v.decode()
             except UnicodeError:
-                raise Damaged(at, "%s record holds a string that is not UTF-8" % R.LAYOUT[t][0])
+                raise Damaged(at, "%s record holds a string that is not UTF-8" % LAYOUT[t][0])
         vals.append(v)
         i += n
     if i != e:
-        raise Damaged(at, "%s record has %d bytes left over" % (R.LAYOUT[t][0], e - i))
+        raise Damaged(at, "%s record has %d bytes left over" % (LAYOUT[t][0], e - i))
     return vals

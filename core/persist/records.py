@@ -20,21 +20,21 @@ LAYOUT = (None, ("header", "BII"), ("retain", "sBb"), ("unretain", "s"),
           ("q2msg", "sHBsb"), ("sub5", "ssBI"), ("expiry", "sI"))
 
 
-def put(out, typ, *vals):
-    """Append one framed record of type typ with field values vals to bytearray out."""
-    p = head(out, typ, vals)
+def put(out, t, *values):
+    """Append one framed record of type t with field values values to bytearray out."""
+    p = head(out, t, values)
     if p is not None:
         out += p
 
 
-def head(out, typ, vals):
+def head(out, t, values):
     """put() but for the bytes of a last "b" field (a payload), which are returned, not
     appended: the caller writes them next (the record's length and CRC32 count them)."""
-    parts = [bytes((typ,))]  # the body's pieces, joined once: fewer calls than byte appends
+    parts = [bytes((t,))]  # the body's pieces, joined once: fewer calls than byte appends
     p = None
     i = 0
-    for f in LAYOUT[typ][1]:
-        v = vals[i]
+    for f in LAYOUT[t][1]:
+        v = values[i]
         i += 1
         if f == "s" or f == "o":
             if v is None:  # "o" without a value

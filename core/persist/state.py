@@ -2,7 +2,7 @@
 writes one (core/persist/load.py reads them). Loaded only to write a snapshot: a board
 drops it again after (ports/micropython/persist_files.py)."""
 
-from core.persist import records as R
+from core.persist.records import MAGIC, head, put
 from core.const import const
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS, KEPT_RETAIN
 from core.names import QUEUED_MSG, QUEUED_FLAGS
@@ -17,32 +17,32 @@ from core.names import REC_EXPIRY
 _PIECE = const(1024)
 
 
-def snapshot(st):
-    """Store st's snapshot written aside and renamed into place, then an empty journal of
+def snapshot(store):
+    """Store store's snapshot written aside and renamed into place, then an empty journal of
     its generation the same way; OSError when a file cannot be written."""
-    gen = st.gen + 1
-    w = st.wall()
-    head = bytearray(R.MAGIC)
-    R.put(head, REC_HEADER, 1, gen, w)
-    _replace(st, st.name, lambda sink: write(sink, st.b, st.gone, gen, w))
-    st.close_journal()
-    _replace(st, st.jname, lambda sink: sink(head))
-    st.jh = st.fs.open(st.jname, True)
-    st.gen = gen
-    st.jsize = len(head)
-    st.saved_at = st.b.secs
-    st.since = 0
+    gen = store.gen + 1
+    w = store.wall()
+    head = bytearray(MAGIC)
+    put(head, REC_HEADER, 1, gen, w)
+    _replace(store, store.name, lambda sink: write(sink, store.b, store.gone, gen, w))
+    store.close_journal()
+    _replace(store, store.jname, lambda sink: sink(head))
+    store.jh = store.fs.open(store.jname, True)
+    store.gen = gen
+    store.jsize = len(head)
+    store.saved_at = store.b.secs
+    store.since = 0
 
 
-def _replace(st, name, fill):
+def _replace(store, name, fill):
     """Write a file NAME.new with fill(sink), sync it, rename it to name, sync the folder."""
-    fs = st.fs
+    fs = store.fs
     tmp = name + ".new"
     h = fs.open(tmp, False)
     try:
         def sink(data):
             fs.write(h, data)
-            st.written += len(data)
+            store.written += len(data)
         fill(sink)
         fs.fsync(h)
     finally:
@@ -57,8 +57,8 @@ def write(sink, b, gone, gen, wall):
 
     gone maps the client id of each offline session to when its connection ended.
     """
-    out = bytearray(R.MAGIC)
-    R.put(out, REC_HEADER, 0, gen, wall)
+    out = bytearray(MAGIC)
+    put(out, REC_HEADER, 0, gen, wall)
     for t in b.retained.msgs:
         m = b.retained.msgs[t]  # (topic, topic bytes, payload, qos)
         _put(sink, out, REC_RETAIN, (m[MSG_TOPIC_BYTES], m[MSG_QOS], m[MSG_PAYLOAD]))
@@ -101,7 +101,7 @@ def write(sink, b, gone, gen, wall):
 
 def _put(sink, out, typ, vals):
     """One record into out; out to sink when it is full (emptied in place, not reallocated)."""
-    p = R.head(out, typ, vals)
+    p = head(out, typ, vals)
     if p is not None:
         if len(out) + len(p) <= _PIECE:
             out += p

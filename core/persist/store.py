@@ -1,7 +1,7 @@
 """The persistence store: observer of the broker's state changes (broker.store), journal
 writer, loader and compactor. Files come from the port (the file API in core/README.md)."""
 
-from core.persist import records as R
+from core.persist.records import put
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, KEPT_RETAIN
 from core.names import (REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE, REC_DROP, REC_SUB,
                         REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED, REC_RELEASED, REC_Q2IN,
@@ -48,7 +48,7 @@ class Store:
     def session(self, s):
         """A persistent session was created or resumed."""
         if not s.clean:
-            R.put(self.buf, REC_SESSION, s.client_id, 0, s.username)
+            put(self.buf, REC_SESSION, s.client_id, 0, s.username)
             self.count += 1
             self.gone.pop(s.client_id, None)
             self.expiry(s)
@@ -58,7 +58,7 @@ class Store:
         if not s.clean:
             w = self.wall()
             self.gone[s.client_id] = w
-            R.put(self.buf, REC_GONE, s.client_id, w)
+            put(self.buf, REC_GONE, s.client_id, w)
             self.count += 1
             self.expiry(s)  # as it is now: a v5 DISCONNECT may have changed it
 
@@ -73,28 +73,28 @@ class Store:
         """Session s was removed."""
         if not s.clean:
             self.gone.pop(s.client_id, None)
-            R.put(self.buf, REC_DROP, s.client_id)
+            put(self.buf, REC_DROP, s.client_id)
             self.count += 1
 
     def sub(self, s, f, q, w=0):
         """s subscribed to filter f with granted QoS q (w: its MQTT 5.0 options word)."""
         if not s.clean:
             if w:
-                R.put(self.buf, REC_SUB5, s.client_id, f, q, w)
+                put(self.buf, REC_SUB5, s.client_id, f, q, w)
             else:
-                R.put(self.buf, REC_SUB, s.client_id, f, q)
+                put(self.buf, REC_SUB, s.client_id, f, q)
             self.count += 1
 
     def unsub(self, s, f):
         """s unsubscribed from f."""
         if not s.clean:
-            R.put(self.buf, REC_UNSUB, s.client_id, f)
+            put(self.buf, REC_UNSUB, s.client_id, f)
             self.count += 1
 
     def queue(self, s, msg, flags):
         """msg was appended to s's queue with its queue flags (core/names.py)."""
         if not s.clean:
-            R.put(self.buf, REC_QUEUE, s.client_id, flags, msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD])
+            put(self.buf, REC_QUEUE, s.client_id, flags, msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD])
             self.count += 1
 
     def start(self, s, pid, msg, flags, head):
@@ -106,10 +106,10 @@ class Store:
         if s.clean or not (pid or head):
             return
         if head:
-            R.put(self.buf, REC_START, s.client_id, pid, flags)
+            put(self.buf, REC_START, s.client_id, pid, flags)
         else:
-            R.put(self.buf, REC_SENT, s.client_id, pid, flags, msg[MSG_TOPIC_BYTES],
-                  msg[MSG_PAYLOAD])
+            put(self.buf, REC_SENT, s.client_id, pid, flags, msg[MSG_TOPIC_BYTES],
+                msg[MSG_PAYLOAD])
         self.count += 1
 
     def acked(self, s, pid):
@@ -126,8 +126,8 @@ class Store:
         if m is True:
             self._pid(s, pid, REC_Q2IN)
         elif not s.clean:
-            R.put(self.buf, REC_Q2MSG, s.client_id, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
-                  m[MSG_PAYLOAD])
+            put(self.buf, REC_Q2MSG, s.client_id, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
+                m[MSG_PAYLOAD])
             self.count += 1
 
     def q2rel(self, s, pid):
@@ -136,15 +136,15 @@ class Store:
 
     def _pid(self, s, pid, typ):
         if not s.clean:
-            R.put(self.buf, typ, s.client_id, pid)
+            put(self.buf, typ, s.client_id, pid)
             self.count += 1
 
     def retain(self, msg, qos):
         """The retained message of msg's topic was set (or cleared by an empty payload)."""
         if msg[MSG_PAYLOAD]:
-            R.put(self.buf, REC_RETAIN, msg[MSG_TOPIC_BYTES], qos, msg[MSG_PAYLOAD])
+            put(self.buf, REC_RETAIN, msg[MSG_TOPIC_BYTES], qos, msg[MSG_PAYLOAD])
         else:
-            R.put(self.buf, REC_UNRETAIN, msg[MSG_TOPIC_BYTES])
+            put(self.buf, REC_UNRETAIN, msg[MSG_TOPIC_BYTES])
         self.count += 1
 
     def hold(self, conn, b0, pid):

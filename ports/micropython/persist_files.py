@@ -9,8 +9,8 @@ from core.const import const
 class Files:
     """Files of one persistence folder."""
 
-    def __init__(self, folder):
-        self.dir = folder.rstrip("/") or "."
+    def __init__(self, location):
+        self.dir = location.rstrip("/") or "."
 
     def path(self, name):
         """The full path of name in the folder."""
@@ -27,13 +27,13 @@ class Files:
                 return None
             raise
 
-    def open(self, name, append, at=None):
-        """A handle to write name: appended to (from offset at: what follows is overwritten),
+    def open(self, name, append, offset=None):
+        """A handle to write name: appended to (from offset: what follows is overwritten),
         or made empty first."""
-        if at is None:
+        if offset is None:
             return open(self.path(name), "ab" if append else "wb")
         h = open(self.path(name), "r+b")
-        h.seek(at)
+        h.seek(offset)
         return h
 
     def write(self, h, data):
@@ -48,13 +48,13 @@ class Files:
         """Close a handle."""
         h.close()
 
-    def rename(self, old, new):
-        """Rename old to new, replacing new."""
+    def rename(self, src, dest):
+        """Rename src to dest, replacing dest."""
         try:
-            os.rename(self.path(old), self.path(new))
+            os.rename(self.path(src), self.path(dest))
         except OSError:
-            os.remove(self.path(new))  # FAT refuses to rename over a file
-            os.rename(self.path(old), self.path(new))
+            os.remove(self.path(dest))  # FAT refuses to rename over a file
+            os.rename(self.path(src), self.path(dest))
 
     def fsync_dir(self):
         """Nothing: LittleFS commits a rename with the directory."""
@@ -69,9 +69,9 @@ _JOURNAL_LIMIT = const(32768)  # journal bytes before a snapshot (persistence_jo
 class Batch:
     """Writes the store's records when the window has passed or the batch is full."""
 
-    def __init__(self, store, window_s, changes):
+    def __init__(self, store, secs, changes):
         self.store = store
-        self.window_ms = window_s * 1000
+        self.window = secs * 1000  # ms: autosave_interval
         self.changes = changes  # autosave_on_changes: write after this many records instead
         self.since = None  # ms when the oldest unwritten record was made (about)
 
@@ -84,7 +84,7 @@ class Batch:
         if self.since is None:
             self.since = now
         if len(st.buf) >= _BATCH or (st.count >= self.changes if self.changes
-                                     else diff(now, self.since) >= self.window_ms):
+                                     else diff(now, self.since) >= self.window):
             st.commit()
             self.since = None
             from forget import forget
