@@ -229,7 +229,7 @@ def _apply(store, src, name, state, kind):
                     return 0
             state.apply(t, v)
             n += 1
-            end = src.at  # the record's end
+            end = src.offset  # the record's end
         if not n:
             raise Damaged(m, "no header record")
     except Damaged as e:
@@ -244,15 +244,15 @@ def _apply(store, src, name, state, kind):
 
 
 class Input:
-    """A file read in pieces: buf[i:] holds its bytes from offset at on; size counts every
+    """A file read in pieces: buf[i:] holds its bytes from offset on; size counts every
     byte read (the file's size once its end was reached)."""
 
-    def __init__(self, h, at):
+    def __init__(self, h, offset):
         self.h = h
         self.buf = b""
         self.i = 0
-        self.at = at
-        self.size = at
+        self.offset = offset
+        self.size = offset
 
     def need(self, n):
         """Read until buf[i:i + n] holds n bytes; False if the file ends before."""
@@ -276,10 +276,10 @@ class Input:
     def skip(self, n):
         """Past n bytes that need() holds."""
         self.i += n
-        self.at += n
+        self.offset += n
 
     def rest(self):
-        """Read to the end: True if every byte from at on is zero."""
+        """Read to the end: True if every byte from offset on is zero."""
         zero = not self.buf[self.i:].strip(b"\0")
         while True:
             more = self.h.read(_PIECE)
@@ -298,7 +298,7 @@ def records(src):
     space a port reserved ahead of its writes: the end, not damage.
     """
     while True:
-        pos = src.at
+        pos = src.offset
         if len(src.buf) - src.i < REC_FRAME and not src.need(REC_FRAME):
             left = len(src.buf) - src.i
             if src.rest():  # the end of the file, or zeros to the end
@@ -323,7 +323,7 @@ def records(src):
             raise Damaged(pos, "CRC mismatch")
         v = _fields(b, s, s + n, pos)
         src.i = s + n
-        src.at = pos + REC_FRAME + n
+        src.offset = pos + REC_FRAME + n
         yield pos, b[s], v
 
 
@@ -335,29 +335,29 @@ def scan(data, pos):
     return records(Input(h, pos))
 
 
-def _fields(b, i, e, at):
+def _fields(b, i, e, pos):
     """The values of the record body b[i:e] (type byte at i; b is bytes)."""
     t = b[i]
     if t >= len(LAYOUT) or LAYOUT[t] is None:
-        raise Damaged(at, "unknown record type %d" % t)
+        raise Damaged(pos, "unknown record type %d" % t)
     i += 1
     vals = []
     for f in LAYOUT[t][1]:
         if f == "B":
             if i >= e:
-                raise Damaged(at, "%s record too short" % LAYOUT[t][0])
+                raise Damaged(pos, "%s record too short" % LAYOUT[t][0])
             vals.append(b[i])
             i += 1
             continue
         if f == "H":
             if i + 2 > e:
-                raise Damaged(at, "%s record too short" % LAYOUT[t][0])
+                raise Damaged(pos, "%s record too short" % LAYOUT[t][0])
             vals.append((b[i] << 8) | b[i + 1])
             i += 2
             continue
         if f == "I" or f == "b":
             if i + 4 > e:
-                raise Damaged(at, "%s record too short" % LAYOUT[t][0])
+                raise Damaged(pos, "%s record too short" % LAYOUT[t][0])
             n = (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]
             i += 4
             if f == "I":
@@ -365,22 +365,22 @@ def _fields(b, i, e, at):
                 continue
         else:
             if i + 2 > e:
-                raise Damaged(at, "%s record too short" % LAYOUT[t][0])
+                raise Damaged(pos, "%s record too short" % LAYOUT[t][0])
             n = (b[i] << 8) | b[i + 1]
             i += 2
             if f == "o" and n == 0xFFFF:
                 vals.append(None)
                 continue
         if i + n > e:
-            raise Damaged(at, "%s record field overruns the record" % LAYOUT[t][0])
+            raise Damaged(pos, "%s record field overruns the record" % LAYOUT[t][0])
         v = b[i:i + n]
         if f != "b":
             try:
                 v = v.decode()
             except UnicodeError:
-                raise Damaged(at, "%s record holds a string that is not UTF-8" % LAYOUT[t][0])
+                raise Damaged(pos, "%s record holds a string that is not UTF-8" % LAYOUT[t][0])
         vals.append(v)
         i += n
     if i != e:
-        raise Damaged(at, "%s record has %d bytes left over" % (LAYOUT[t][0], e - i))
+        raise Damaged(pos, "%s record has %d bytes left over" % (LAYOUT[t][0], e - i))
     return vals

@@ -99,9 +99,9 @@ def write(sink, b, gone, gen, wall):
         sink(out)
 
 
-def _put(sink, out, typ, vals):
+def _put(sink, out, t, values):
     """One record into out; out to sink when it is full (emptied in place, not reallocated)."""
-    p = head(out, typ, vals)
+    p = head(out, t, values)
     if p is not None:
         if len(out) + len(p) <= _PIECE:
             out += p

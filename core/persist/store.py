@@ -134,9 +134,9 @@ class Store:
         """PUBREL came for incoming QoS 2 id pid."""
         self._pid(s, pid, REC_Q2REL)
 
-    def _pid(self, s, pid, typ):
+    def _pid(self, s, pid, t):
         if not s.clean:
-            put(self.buf, typ, s.client_id, pid)
+            put(self.buf, t, s.client_id, pid)
             self.count += 1
 
     def retain(self, msg, qos):

@@ -69,10 +69,10 @@ _JOURNAL_LIMIT = const(32768)  # journal bytes before a snapshot (persistence_jo
 class Batch:
     """Writes the store's records when the window has passed or the batch is full."""
 
-    def __init__(self, store, secs, changes):
+    def __init__(self, store, secs, every):
         self.store = store
         self.window = secs * 1000  # ms: autosave_interval
-        self.changes = changes  # autosave_on_changes: write after this many records instead
+        self.every = every  # autosave_on_changes: write after this many records instead
         self.since = None  # ms when the oldest unwritten record was made (about)
 
     def turn(self, now, diff):
@@ -83,7 +83,7 @@ class Batch:
             return
         if self.since is None:
             self.since = now
-        if len(st.buf) >= _BATCH or (st.count >= self.changes if self.changes
+        if len(st.buf) >= _BATCH or (st.count >= self.every if self.every
                                      else diff(now, self.since) >= self.window):
             st.commit()
             self.since = None
