@@ -187,7 +187,7 @@ def shutdown(server, listen_type):
         server._close(conn)
     server.flush_pending()
     if server.batch is not None:
-        server.batch.store.close()  # the records of the closes too
+        server.batch.close()  # the records of the closes too; the persistence code dropped
     from forget import forget
     # A board's REPL lives on after the broker: give back the heap of the modules the run
     # loaded on its rare or v5 paths (a 3.1.1 QoS 2 PUBLISH loads core.qos2_in, a $share/

@@ -28,6 +28,7 @@ def open_all(server, cfg, log, listen_type):
     if cfg.persist is not None:
         import persist_files  # only a config that names persistence pays for it
         server.batch = persist_files.start(broker, cfg, log)
+        del persist_files.start  # start-up only: its code can go (shutdown forgets the module)
         if server.batch == 1:
             return 1
     if cfg.bridges:

@@ -90,6 +90,13 @@ class Batch:
             from forget import forget
             forget("core.persist.state")  # a compaction's code, if it ran: rare, not kept
 
+    def close(self):
+        """Write what waits and close the journal (the server's shutdown); a board's REPL
+        lives on after the broker: the persistence code is dropped."""
+        self.store.close()
+        from forget import forget
+        forget("persist_files", "core.persist.store", "core.persist.records", "core.persist")
+
 
 def start(broker, cfg, log):
     """A Batch over the loaded Store for cfg (now broker.store); None when persistence is
