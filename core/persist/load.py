@@ -196,7 +196,7 @@ def _replay(store, name, state, kind):
         if h is None:
             return None
         try:
-            return _apply(store, Input(h, 0), name, state, kind)
+            return _apply(store, Reader(h, 0), name, state, kind)
         finally:
             store.fs.close(h)
     except OSError as e:
@@ -243,7 +243,7 @@ def _apply(store, src, name, state, kind):
     return end
 
 
-class Input:
+class Reader:
     """A file read in pieces: buf[i:] holds its bytes from offset on; size counts every
     byte read (the file's size once its end was reached)."""
 
@@ -291,7 +291,7 @@ class Input:
 
 
 def records(src):
-    """Yield (offset, type, values) for each record of Input src from its offset.
+    """Yield (offset, type, values) for each record of Reader src from its offset.
 
     Raises Damaged(offset, reason) at the first record that is cut short or fails its
     CRC or layout; every record before it has been yielded. Zeros to the end are the
@@ -332,7 +332,7 @@ def scan(data, pos):
     from io import BytesIO
     h = BytesIO(data)
     h.seek(pos)
-    return records(Input(h, pos))
+    return records(Reader(h, pos))
 
 
 def _fields(b, i, e, pos):

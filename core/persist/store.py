@@ -22,7 +22,7 @@ class Store:
         self.jname = name + ".journal"
         self.wall = wall  # wall-clock seconds, from the port
         self.log = log
-        self.limit = journal_limit  # journal bytes that trigger a compaction
+        self.journal_limit = journal_limit  # journal bytes that trigger a compaction
         self.hold_acks = hold_acks  # PUBACK/PUBREC/PUBCOMP wait for commit() (CPython)
         self.buf = bytearray()  # records not yet written
         self.count = 0  # records in buf
@@ -37,7 +37,7 @@ class Store:
         self.writing = False  # the port's writer thread has a batch (acks wait behind it)
         self.releasing = False
         # autosave_interval / autosave_on_changes: a snapshot after this many seconds (or
-        # records) once the journal holds any; 0: only when the journal passes limit
+        # records) once the journal holds any; 0: only when the journal passes journal_limit
         self.every = 0
         self.on_changes = False
         self.since = 0  # records written since the latest snapshot
@@ -233,7 +233,7 @@ class Store:
 
     def due(self):
         """True when a compaction is due (journal size, autosave_interval)."""
-        return self.jsize > self.limit or (self.every and self.since and (
+        return self.jsize > self.journal_limit or (self.every and self.since and (
             self.since >= self.every if self.on_changes
             else self.b.secs - self.saved_at >= self.every))
 
