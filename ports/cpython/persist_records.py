@@ -8,8 +8,7 @@ the rest of its handling). Boards keep the generic code: one encoder, less bytec
 from binascii import crc32
 from struct import pack
 
-from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD
-from core.persist import records as R
+from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, REC_QUEUE, REC_SENT, REC_START
 from core.persist import store
 
 
@@ -22,7 +21,7 @@ class Store(store.Store):
             c = s.client_id.encode()
             tb = msg[MSG_TOPIC_BYTES]
             p = msg[MSG_PAYLOAD]
-            _frame(self.buf, pack(">BH%dsBH%dsI" % (len(c), len(tb)), R.QUEUE, len(c), c,
+            _frame(self.buf, pack(">BH%dsBH%dsI" % (len(c), len(tb)), REC_QUEUE, len(c), c,
                                   flags, len(tb), tb, len(p)), p)
             self.count += 1
 
@@ -32,11 +31,11 @@ class Store(store.Store):
             return
         c = s.client_id.encode()
         if head:
-            _frame(self.buf, pack(">BH%dsHI" % len(c), R.START, len(c), c, pid, flags), b"")
+            _frame(self.buf, pack(">BH%dsHI" % len(c), REC_START, len(c), c, pid, flags), b"")
         else:
             tb = msg[MSG_TOPIC_BYTES]
             p = msg[MSG_PAYLOAD]
-            _frame(self.buf, pack(">BH%dsHIH%dsI" % (len(c), len(tb)), R.SENT, len(c), c,
+            _frame(self.buf, pack(">BH%dsHIH%dsI" % (len(c), len(tb)), REC_SENT, len(c), c,
                                   pid, flags, len(tb), tb, len(p)), p)
         self.count += 1
 

@@ -4,7 +4,7 @@ boards read."""
 
 from hypothesis import given, strategies as st
 
-from core.persist import records as R
+from core.names import REC_Q2IN
 from core.persist.store import Store as Portable
 from core.session import Session
 from ports.cpython.persist_records import Store as Fast
@@ -46,7 +46,7 @@ def test_packet_id_records_are_the_portable_bytes(cid, pid):
         a, b = _both(lambda s: getattr(s, name)(sess, pid))
         assert a == b and a[1] == 1
     a, b = _both(lambda s: s.q2in(sess, pid, True))
-    assert a == b and a[0][8] == R.Q2IN
+    assert a == b and a[0][8] == REC_Q2IN
 
 
 def test_clean_sessions_and_unsent_messages_write_nothing():
