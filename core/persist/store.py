@@ -66,7 +66,7 @@ class Store:
         """Record s's MQTT 5.0 Session Expiry Interval, when it has a finite one (after its
         SESSION or GONE record, which set it back to none)."""
         if s.expiry is not None:
-            R.put(self.buf, REC_EXPIRY, s.client_id, s.expiry)
+            put(self.buf, REC_EXPIRY, s.client_id, s.expiry)
             self.count += 1
 
     def drop(self, s):
