@@ -187,7 +187,7 @@ def load(store):
         raise PersistError("%s: offset 0: cannot be written: %s" % (store.name, e))
 
 
-def _replay(store, name, state, kind):
+def _replay(store, name, state, mode):
     """Apply the records of file name to state: the offset where they end; 0 if it stopped at
     damage (logged), or for a journal of an older snapshot; None if there is no file.
     The file is read in pieces: a board need not hold it whole."""
@@ -196,18 +196,18 @@ def _replay(store, name, state, kind):
         if h is None:
             return None
         try:
-            return _apply(store, Reader(h, 0), name, state, kind)
+            return _apply(store, Reader(h, 0), name, state, mode)
         finally:
             store.fs.close(h)
     except OSError as e:
         raise PersistError("%s: offset 0: cannot be read: %s" % (name, e))
 
 
-def _apply(store, src, name, state, kind):
+def _apply(store, src, name, state, mode):  # mode: 0 snapshot, 1 journal (the header's kind field)
     m = len(MAGIC)
     src.need(m)
     head = src.buf[src.i:src.i + m]
-    if kind == 0 and head != MAGIC:  # a journal's is damage: its snapshot is ours
+    if mode == 0 and head != MAGIC:  # a journal's is damage: its snapshot is ours
         if head[:4] == MAGIC[:4] and len(head) >= m:
             raise PersistError("%s: offset 4: format %d, this broker reads format %d"
                                % (name, head[4], MAGIC[4]))
@@ -220,9 +220,9 @@ def _apply(store, src, name, state, kind):
         src.skip(m)
         for at, t, v in records(src):
             if n == 0:
-                if t != REC_HEADER or v[0] != kind:
+                if t != REC_HEADER or v[0] != mode:
                     raise Damaged(at, "the first record is not this file's header")
-                if kind == 1 and v[1] != state.gen:
+                if mode == 1 and v[1] != state.gen:
                     store.log("notice", "persistence: %s of generation %d follows an older "
                               "snapshot than %s (%d): already in it, not replayed"
                               % (name, v[1], store.name, state.gen))

@@ -33,7 +33,7 @@ class Store:
         self.jh = None  # the journal's handle
         self.saved_at = 0  # broker.secs of the latest snapshot
         self.failed = False  # a write failed: the next commit writes a snapshot instead
-        self.tried = -1  # broker.secs of the latest recovery attempt
+        self.last = -1  # broker.secs of the latest recovery attempt (_recover)
         self.writing = False  # the port's writer thread has a batch (acks wait behind it)
         self.releasing = False
         # autosave_interval / autosave_on_changes: a snapshot after this many seconds (or
@@ -205,9 +205,9 @@ class Store:
     def _recover(self):
         """After a failed write (its file may end in a partial record): a snapshot of the
         whole state, then the held acknowledgements go out; tried once a second."""
-        if self.b.secs == self.tried:
+        if self.b.secs == self.last:
             return False
-        self.tried = self.b.secs
+        self.last = self.b.secs
         try:
             self.snapshot()
         except OSError:
