@@ -6,7 +6,7 @@ from core.const import const
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES
 from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT
-from core.names import QUEUED_MSG, QUEUED_FLAGS
+from core.names import QUEUED_MSG, QUEUED_FLAGS, QUEUED_PAIR
 from core.names import RC_QUOTA_EXCEEDED, SUBSCRIBER_SESSION, SUBSCRIBER_QOS, NODE_SUBS
 
 # output a connection may gather before the port's spill (if any) writes it out: growing
@@ -229,14 +229,14 @@ def send(b, sess, msg, q, retain):
         retry_later(b, sess)  # no heap for it now: queued below, tried again in a second
     cfg = b.cfg
     lim = cfg.max_queued_messages
-    if ((lim and len(sess.queue) >= 2 * lim) or (
+    if ((lim and len(sess.queue) >= QUEUED_PAIR * lim) or (
             cfg.max_queued_bytes
             and sess.queued_bytes + len(msg[MSG_PAYLOAD]) > cfg.max_queued_bytes)) \
             and not sess.uplink and (not b.flow or c is None or c.closing):
         # (else kept: its publishers wait, core/flow.py)
         if not sess.dropped:
             b.log("warning", "Outgoing messages are being dropped for client %s: %d queued."
-                  % (sess.client_id, len(sess.queue) >> 1))
+                  % (sess.client_id, len(sess.queue) // QUEUED_PAIR))
         sess.dropped += 1
         sess.lost += 1
         b.msgs_dropped += 1
@@ -348,7 +348,7 @@ def refill(b, sess):
         elif not _start(b, sess, c, m, f & OUT_QOS, f >> OUT_RETAIN_SHIFT, True):
             retry_later(b, sess)
             return
-        q.pop(0)
+        q.pop(0)  # the pair: message and flags
         q.pop(0)
         sess.queued_bytes -= len(m[MSG_PAYLOAD])
     if not q and sess.dropped:
@@ -413,7 +413,7 @@ def over(b, c):
     lim = cfg.max_queued_messages
     if not lim or lim > _QUEUE:
         lim = _QUEUE  # a long queue is one large block: pause before it grows
-    if len(s.queue) >= 2 * lim:  # two list slots per message
+    if len(s.queue) >= QUEUED_PAIR * lim:
         return True
     return bool(cfg.max_queued_bytes and s.queued_bytes >= cfg.max_queued_bytes)
 

@@ -129,9 +129,11 @@ OUT_RELEASED = const(8)
 OUT_SEQ_SHIFT = const(4)
 
 # Session.queue is a flat list of pairs (message, queue flags): the head's at QUEUED_MSG and
-# QUEUED_FLAGS, the pair at even index i at i + QUEUED_MSG and i + QUEUED_FLAGS.
+# QUEUED_FLAGS, the pair at index i (a multiple of QUEUED_PAIR) at i + QUEUED_MSG and
+# i + QUEUED_FLAGS.
 QUEUED_MSG = const(0)
 QUEUED_FLAGS = const(1)
+QUEUED_PAIR = const(2)  # list slots per queued message
 
 # A destination over a limit (broker.full, core/flow.py): a list [since, moved] kept per
 # destination, when it last took a byte and deliver.moved()'s count then.

@@ -28,6 +28,7 @@ from core.names import (CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBCOMP, SUBA
                         BAD_PROTOCOL, SUBACK_FAILURE)
 from core.names import (BRIDGE_LOCAL, BRIDGE_REMOTE, BRIDGE_DIRECTION, BRIDGE_QOS,
                         BRIDGE_LOCAL_PREFIX, BRIDGE_REMOTE_PREFIX)
+from core.names import QUEUED_PAIR
 
 _DOWN = const(0)  # waiting until `at` to connect
 _OPENING = const(1)  # the port is connecting (TCP, then TLS)
@@ -117,10 +118,10 @@ class Link:
             s = self.sess
             # mosquitto.conf(5): started once more than threshold messages are queued (or
             # the queue is full: publishers wait for it, core/flow.py)
-            if s is None or not ((len(s.queue) >> 1) > self.conf.threshold or s in self.b.full):
+            if s is None or not ((len(s.queue) // QUEUED_PAIR) > self.conf.threshold or s in self.b.full):
                 return None
             self.b.log("notice", "Bridge %s: %d messages queued, starting it (start_type "
-                       "lazy)." % (self.name, len(s.queue) >> 1))
+                       "lazy)." % (self.name, len(s.queue) // QUEUED_PAIR))
             self.state = st = _DOWN
             self.at = now
         if st == _DOWN:
@@ -355,7 +356,7 @@ class Link:
         """(topic, value) pairs for $SYS: messages held for the upstream, sent, dropped."""
         s = self.sess
         base = "$SYS/broker/connection/%s/" % self.remote_id
-        held = (len(s.queue) >> 1) + len(s.inflight) if s is not None else 0
+        held = (len(s.queue) // QUEUED_PAIR) + len(s.inflight) if s is not None else 0
         return [(base + "queued", held), (base + "sent", self.sent_msgs),
                 (base + "dropped", self._dropped())]
 

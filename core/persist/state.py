@@ -5,7 +5,7 @@ drops it again after (ports/micropython/persist_files.py)."""
 from core.persist.records import MAGIC, head, put
 from core.const import const
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS, KEPT_RETAIN
-from core.names import QUEUED_MSG, QUEUED_FLAGS
+from core.names import QUEUED_MSG, QUEUED_FLAGS, QUEUED_PAIR
 from core.names import (REC_HEADER, REC_RETAIN, REC_SESSION, REC_GONE, REC_SUB, REC_QUEUE,
                         REC_Q2IN, REC_SENT, REC_Q2MSG)
 from core.names import REC_SUB5
@@ -84,7 +84,7 @@ def write(sink, b, gone, gen, wall):
             m = s.inflight[pid]
             _put(sink, out, REC_SENT, (cid, pid, f, m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
         q = s.queue
-        for i in range(0, len(q), 2):
+        for i in range(0, len(q), QUEUED_PAIR):
             m = q[i + QUEUED_MSG]
             _put(sink, out, REC_QUEUE, (cid, q[i + QUEUED_FLAGS], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
         if s.qos2_in:
