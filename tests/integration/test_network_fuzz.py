@@ -281,6 +281,59 @@ def end_sessions(host, port, v5=False):
             s.sendall(mqttc.disconnect())
 
 
+def _expect(s, ptype):
+    """The next packet of type ptype on s, skipping others (deliveries to this client)."""
+    while True:
+        p = mqttc.read_packet(s)
+        assert p is not None, "broker closed the warm-up connection (waiting for %d)" % ptype
+        if p[0] >> 4 == ptype:
+            return p
+
+
+def exercise_every_path(host, port, v5=False):
+    """One well-formed session that sends each kind of packet the fuzzer sends once: a will,
+    a QoS 2 exchange, a QoS 1 retained message, and in 5.0 a shared subscription with options
+    and an identifier and PUBLISHes with properties and a topic alias. A board loads the
+    modules of these paths on demand (and keeps them): loading them after the reference
+    reading of memory, where the random fuzz happens to reach one late, is not a leak."""
+    with socket.create_connection((host, port), timeout=WAIT) as s:
+        if v5:
+            s.sendall(mqttc.connect5("fz-warm", properties=mqttc.props([(0x22, 4)]),
+                                     will=("fz/a", b"w", 1, False),
+                                     will_properties=mqttc.props([(0x18, 1), (0x01, 1)])))
+            _expect(s, 2)
+            s.sendall(mqttc.subscribe5(1, [("$share/g/fz/a", 1), ("fz/b/c", 2 | 4 | 8)],
+                                       mqttc.props([(0x0B, 7)])))
+            _expect(s, 9)
+            s.sendall(mqttc.publish5("fz/b/c", b"x", 2, False, False, 2,
+                                     mqttc.props([(0x02, 60), (0x23, 1), (0x03, "t")])))
+            _expect(s, 5)
+            s.sendall(mqttc.ack5(0x62, 2))
+            _expect(s, 7)
+            s.sendall(mqttc.publish5("", b"y", 1, False, False, 3, mqttc.props([(0x23, 1)])))
+            _expect(s, 4)
+            s.sendall(mqttc.publish5("fz/a", b"z", 1, True, False, 4,
+                                     mqttc.props([(0x08, "fz/b/c"), (0x09, "c")])))
+            _expect(s, 4)
+            s.sendall(mqttc.unsubscribe5(5, ["$share/g/fz/a", "fz/b/c"]))
+            _expect(s, 11)
+            s.sendall(mqttc.disconnect5(0x04))  # with its will
+        else:
+            s.sendall(mqttc.connect("fz-warm", will=("fz/a", b"w", 1, False)))
+            _expect(s, 2)
+            s.sendall(mqttc.subscribe(1, [("fz/b/c", 2)]))
+            _expect(s, 9)
+            s.sendall(mqttc.publish("fz/b/c", b"x", 2, False, False, 2))
+            _expect(s, 5)
+            s.sendall(mqttc.pubrel(2))
+            _expect(s, 7)
+            s.sendall(mqttc.publish("fz/a", b"z", 1, True, False, 3))
+            _expect(s, 4)
+            s.sendall(mqttc.unsubscribe(4, ["fz/b/c"]))
+            _expect(s, 11)
+            s.close()  # no DISCONNECT: the will is published
+
+
 def run_fuzz(host, port, alive, memory, label, ws_port=None, v5=False):
     """Fuzz a broker; alive() -> bool, memory() -> bytes; ws_port: fuzz its WebSocket
     listener there (the good clients stay on port); v5: MQTT 5.0 packets and good clients.
@@ -296,6 +349,7 @@ def run_fuzz(host, port, alive, memory, label, ws_port=None, v5=False):
         sent = 0
         while sent < PACKETS // 10:
             sent += fuzz_connection(rng, host, fport, ws_port is not None, v5)
+        exercise_every_path(host, port, v5)
         time.sleep(1.0)
         before = memory()
         deadline = time.monotonic() + SECONDS
