@@ -13,7 +13,8 @@ from core.names import PUB5_TOPIC, PUB5_BLOCK_SIZE, PUB5_PROPS, PUB5_BAD
 def publish(b, conn, b0, mv, s, e, p0):
     """Handle PUBLISH: validate, store retained, route, acknowledge (the hot path); of a
     5.0 client too, with what its property block says (v5 below: the topic, maybe by
-    alias; the block's size; the properties to forward...; None for 3.1.1)."""
+    alias; the block's size; the properties to forward...; None for 3.1.1 and for an
+    empty block)."""
     qos = (b0 >> PUB_QOS_SHIFT) & QOS_MASK
     if qos == 3:
         from core.why import text
@@ -30,10 +31,11 @@ def publish(b, conn, b0, mv, s, e, p0):
     v5 = conn.v5
     if v5 is not None:  # MQTT 5.0: the property block, before the payload
         if qos < 2 and ps < e and not mv[ps] and qos <= conn.listener.max_qos:
-            v5 = v5.plain  # empty, the common case: read here, without a call
+            ps += 1  # empty, the common case: from here on as a 3.1.1 PUBLISH, no call
+            v5 = None
         else:
             v5 = v5.publish(b, conn, b0, mv, ts, te, ps, e)  # core/v5.py, core/pub5.py
-        ps += v5[PUB5_BLOCK_SIZE]
+            ps += v5[PUB5_BLOCK_SIZE]
     if ps > e:
         from core.why import text
         raise ProtocolError(text(10))  # topic length beyond the end
@@ -105,9 +107,9 @@ def publish(b, conn, b0, mv, s, e, p0):
         else:
             found = deliver.route(b, topic, qos, mv, ts, te, ps, e,
                                   p0 if b0 == PUBLISH else -1, msg, b0 & PUB_RETAIN, conn)
-    if v5 and qos and (why is not None or not found):
+    if qos and (why is not None or not found) and conn.v5 is not None:
         from core.v5 import refused
-        if refused(b, conn, qos, pid, why, e - ps, why is v5[PUB5_BAD]):  # with a reason code
+        if refused(b, conn, qos, pid, why, e - ps, v5 and why is v5[PUB5_BAD]):  # a reason code
             return
     if qos == 1:
         b.ack(conn, PUBACK, pid)  # MQTT-4.3.2-2

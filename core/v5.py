@@ -4,7 +4,7 @@ reason codes on acknowledgements, session expiry and will delay.
 Imported only when a v5 client connects (core/handle_connect.py): a broker that serves
 3.1.1 clients alone never loads it. A v5 connection carries a V5 (conn.v5), whose
 handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH goes
-to core/handle_publish.py, which reads an empty property block itself (V5.plain) and asks
+to core/handle_publish.py, which reads an empty property block itself and asks
 V5.publish for any other (core/pub5.py for the properties), and deliveries to it are
 written by core/deliver.py with a property block (publish_props).
 """
@@ -377,8 +377,9 @@ def _ack(mv, s, e, kind):
 
 
 def puback(b, conn, b0, mv, s, e, p0):
-    """PUBACK with a reason code: the message is done either way."""
-    _ack(mv, s, e, 4)
+    """PUBACK, the two-byte form or with a reason code: the message is done either way."""
+    if e - s != 2:
+        _ack(mv, s, e, 4)
     handle_publish.puback(b, conn, b0, mv, s, s + 2, p0)
 
 
