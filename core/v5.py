@@ -221,6 +221,11 @@ def accepted(b, conn, s, present):
     s.window = v.rmax if v.rmax < b.max_inflight else 0
     _later(b)  # core/handle_connect.py asks resumed() from now on
     l = conn.listener
+    own = v.keepalive is not None or v.assigned or present  # not the listener's usual one
+    out = None if own else getattr(l, "connack5", None)  # kept below (an instance's: no
+    if out is not None:  # class default on a board that never sees 5.0); the common case
+        b.write(conn, out)
+        return
     body = bytearray()
     if l.max_topic_alias:
         props.put(body, PROP_TOPIC_ALIAS_MAXIMUM, l.max_topic_alias)
@@ -244,6 +249,8 @@ def accepted(b, conn, s, present):
     out.append(0)
     put_varint(out, len(body))
     out += body
+    if not own:  # the config does not change: the listener keeps it for its next clients
+        out = l.connack5 = bytes(out)
     b.write(conn, out)
 
 

@@ -4,6 +4,7 @@ statements, and the CONNACK properties mosquitto 2.0 sends, byte for byte."""
 import mqttc
 from mqttc import props, mstr, u16, packet
 from harness import Harness, assert_closed_for_violation, violation5
+from core.listener import Listener
 
 PEER = "127.0.0.1"
 
@@ -46,6 +47,40 @@ def test_connack_properties_follow_the_config_in_mosquittos_order():
     c.send(mqttc.connect5("c", keepalive=60))
     assert c.read() == bytes.fromhex(
         "20 15 00 00 12 22 00 07 13 00 1e 25 00 27 00 00 03 e8 21 00 14 24 00")
+
+
+def test_connack_is_the_listeners_own_for_each_client_with_per_connection_properties_between():
+    # made once per listener (core/v5.py keeps it): a client that gets a Server Keep Alive or
+    # an assigned id between others has them in mosquitto's order, the next ones the
+    # listener's CONNACK again, with session present when resumed; another listener its own
+    h = Harness(max_keepalive=30, max_packet_size=1000)
+    other = Listener(1884)
+    other.max_topic_alias = 3
+    h.cfg.listeners.append(other)
+    tail = " 27 00 00 03 e8 21 00 14"
+    plain = "20 0e 00 00 0b 22 00 0a" + tail
+    expiry = props([(0x11, 60)])
+    sent = []
+    for cid, ka, listener in (("a", 20, None), ("b", 60, None), ("", 20, None),
+                              ("c", 20, other), ("a2", 20, None)):
+        c = h.client(listener)
+        c.send(mqttc.connect5(cid, keepalive=ka))
+        sent.append(c.read())
+    c = h.connected5("p", clean=False, keepalive=20, properties=expiry)
+    c.drop()
+    c = h.client()
+    c.send(mqttc.connect5("p", clean=False, keepalive=20, properties=expiry))
+    sent.append(c.read())
+    assigned = set(h.broker.sessions) - {"a", "b", "c", "a2", "p"}
+    cid = assigned.pop().encode()
+    assert sent == [
+        bytes.fromhex(plain),
+        bytes.fromhex("20 11 00 00 0e 22 00 0a 13 00 1e" + tail),  # Server Keep Alive 30
+        bytes.fromhex("20 %02x 00 00 %02x 22 00 0a 12 00 %02x" % (
+            17 + len(cid), 14 + len(cid), len(cid))) + cid + bytes.fromhex(tail),
+        bytes.fromhex("20 0e 00 00 0b 22 00 03" + tail),
+        bytes.fromhex(plain),
+        bytes.fromhex("20 0e 01 00 0b 22 00 0a" + tail)]
 
 
 def test_connack_leaves_out_receive_maximum_and_topic_alias_maximum_when_unlimited_or_off():
