@@ -32,7 +32,8 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     if b.acl is not None:
         subs = b.acl.readers(subs, topic)  # the receiver's read rights (acl_file)
     if b.bridged is not None and subs:  # bridges' sessions (mosquitto's or ours) exist
-        subs = _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src)
+        subs = _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src,
+                           p0 if ps == te else -1)
     if not subs:
         return False
     limit = b.out_limit
@@ -126,10 +127,10 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     return True
 
 
-def _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src):
+def _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src, p0):
     """Send to the bridges' sessions (broker.bridged) among subs, with the retain flag as
     published and not to the bridge the message came in over (no loops); returns the
-    other subscribers."""
+    other subscribers. p0 >= 0: mv[p0:pe] is the message as a 3.1.1 QoS 0 PUBLISH."""
     rest = []
     for e in subs:
         sess = e[SUBSCRIBER_SESSION]
@@ -144,6 +145,9 @@ def _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src):
             q = qos
         if q == 0 and (c is None or c.closing) and not b.cfg.queue_qos0_messages:
             continue
+        if not q and p0 >= 0 and not retain and sess.forward0 is not None and \
+                c is not None and sess.forward0(c, mv, p0, ps, pe, topic):
+            continue  # as received, with neither a message nor a copy in c.out (counted)
         if msg is None:
             msg = new_msg(b, topic, mv, ps, pe)
         send(b, sess, msg, q, retain)

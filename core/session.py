@@ -33,6 +33,10 @@ class Session:
     # publishers instead of dropping (core/flow.py), its uplink up or down; False again
     # (drop policy) once it took nothing for slow_subscriber_timeout, until it reconnects
     uplink = False
+    # a bridge's local session: its Link's forward0(c, mv, s, ps, e, topic), which takes a
+    # QoS 0 PUBLISH as received (mv[s:e], 3.1.1, not retained) straight upstream when it can
+    # (True; core/bridge/link.py), else the message goes the usual way through c.out
+    forward0 = None
     username = None  # the last connection's, for acl_file read checks while offline
     props = None  # filter -> MQTT 5.0 options and Subscription Identifier (core/subs.py)
     # MQTT 5.0 (core/v5.py): the Session Expiry Interval in seconds when finite (None: as

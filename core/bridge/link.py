@@ -84,6 +84,7 @@ class Link:
         self.inbuf = bytearray()
         self.local = None  # received(): what goes to the local side from one read
         self.last = None  # (local topic, its upstream topic or None): _remote()'s last
+        self.plain = None  # (local topic str, True when it goes up unchanged): forward0()'s last
         self.closing = False  # the port closes the socket, then calls lost()
         self.why = None  # why this side closes it
         self.conn = None  # the local Conn while the uplink is up
@@ -335,10 +336,11 @@ class Link:
         # out is bounded by the broker's out_limit: beyond it the bytes wait at the local
         # side, where the broker's limits and policies (drop or back-pressure) apply
         limit = self.b.out_limit
-        while conn.out and len(self.out) < limit:
+        out = self.out
+        while conn.out and len(out) < limit:
             data = bytes(conn.out)  # the broker may append to conn.out meanwhile
-            pos = 0
-            while pos < len(data) and len(self.out) < limit:
+            pos = run = 0  # data[run:pos]: packets that go up unchanged, copied at once
+            while pos < len(data) and len(out) + pos - run < limit:
                 i = pos + 1
                 rl = 0
                 shift = 0
@@ -348,8 +350,14 @@ class Link:
                     i += 1
                 rl |= data[i] << shift
                 i += 1
-                self._local(data[pos], data, i, i + rl)
+                if not self._as_is(data, pos, i, i + rl):
+                    if run < pos:
+                        out += data[run:pos]
+                    self._local(data[pos], data, i, i + rl)
+                    run = i + rl
                 pos = i + rl
+            if run < pos:
+                out += data[run:pos]
             conn.sent(pos)
 
     def sys_values(self):
@@ -412,6 +420,7 @@ class Link:
         self.conn = conn
         self.sess = conn.session
         self.sess.uplink = True  # full, it holds the publishers (again after a timeout)
+        self.sess.forward0 = self.forward0
         self.sess.window = self._window()
         b.bridged.add(self.sess)
         body = bytearray(b"\x00\x01")
@@ -541,13 +550,61 @@ class Link:
             return
         put_publish(self.local, b0, local.encode(), pid, body[4 + n if q else 2 + n:])
 
+    def forward0(self, c, mv, s, ps, e, topic):
+        """Session.forward0: a QoS 0 PUBLISH as received, mv[s:e] (its payload from ps) on
+        local topic, into out as it is when the upstream topic is the same, nothing waits
+        before it at the local side c (the order kept) and out is under out_limit, counted
+        as sent to c; else False: it goes the usual way (c.out, then pump())."""
+        out = self.out
+        sess = self.sess
+        b = self.b
+        if c is not self.conn or c.out or sess.queue or self.closing or \
+                len(out) >= b.out_limit or len(sess.inflight) >= (sess.window or b.max_inflight):
+            return False
+        last = self.plain
+        if last is None or last[0] != topic:
+            tb = topic.encode()
+            last = self.plain = (topic, self._remote(tb) == tb)
+        mps = self.conf.max_packet_size
+        if not last[1] or mps and e - s + 4 > mps:  # near the limit: _outgoing() decides
+            return False
+        out += mv[s:e]
+        c.tx_bytes += e - s  # as if written by the local side (its count in capture)
+        c.tx_msgs += 1
+        b.msgs_out += 1
+        ev = b.events
+        if ev is not None and ev.deliveries is not None:
+            ev.deliveries(c, topic, 0, 0, e - ps)
+        if b.debug:
+            b.packet_log().publish_out(b, c, PUBLISH, 0, topic, e - ps)
+        self.sent_msgs += 1
+        self.active = b.now
+        return True
+
+    def _as_is(self, data, p, s, e):
+        """True when the local side's packet data[p:e] (its body from s) goes upstream
+        unchanged: an acknowledgement, or a PUBLISH whose topic maps to itself (counted as
+        sent); else _local() handles it."""
+        b0 = data[p]
+        t = b0 & TYPE_MASK
+        if t != PUBLISH:
+            return PUBACK <= t <= PUBCOMP  # acknowledgements of in-direction messages
+        c = self.conf
+        n = (data[s] << 8) | data[s + 1]
+        tb = data[s + 2:s + 2 + n]
+        if self._remote(tb) != tb or b0 & PUB_RETAIN and not c.outgoing_retain or \
+                c.max_packet_size and e - s + 5 > c.max_packet_size:
+            return False
+        self.sent_msgs += 1
+        self.active = self.b.now
+        return True
+
     def _local(self, b0, data, s, e):
-        """One packet the broker wrote to the local side: to the upstream, mapped."""
+        """One packet the broker wrote to the local side that _as_is() does not send up
+        unchanged: a PUBLISH mapped (or dropped), a SUBACK's failures logged."""
         t = b0 & TYPE_MASK
         if t == PUBLISH:
             self._outgoing(b0, data, s, e)
-        elif PUBACK <= t <= PUBCOMP:  # acknowledgements of in-direction messages, ids unchanged
-            self.out += data[s - 2:e]
         elif t == SUBACK:
             for i in range(s + 2, e):
                 if data[i] == SUBACK_FAILURE:

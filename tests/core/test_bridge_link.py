@@ -4,6 +4,7 @@ the test carrying the bytes as a port would: runs under CPython and MicroPython.
 from core.config import parse_config
 from core.bridge.link import start
 from harness import Harness
+import mqttc
 
 
 class Wire:
@@ -288,6 +289,41 @@ def test_a_slow_upstream_leaves_messages_at_the_local_side_past_out_limit():
         n += 1
         assert len(out) < 130
     assert not conn.out and n > 10
+
+
+def test_qos0_messages_on_unmapped_topics_go_up_as_received_and_in_order_with_the_rest():
+    w = Wire("topic a/# out 0\ntopic m/# out 0 l/ r/\ntopic q/# out 1\n"
+             "bridge_max_packet_size 40\n")
+    w.connect()
+    usub = w.up.subscriber("usub", "#", 1)
+    pub = w.edge.connected("pub")
+    conn = w.link.conn
+    tx0 = conn.tx_bytes  # its CONNACK and SUBACK
+    w.edge.broker.debug = True
+    m = w.edge.mark()
+    pub.publish("a/1", b"1")
+    assert w.link.out.endswith(mqttc.publish("a/1", b"1")) and not conn.out  # the bytes read
+    pub.publish("q/1", b"2", qos=1)  # waits in the local side's output...
+    pub.publish("a/2", b"3")  # ...so this one waits behind it
+    pub.publish("l/m/1", b"4")  # mapped: made anew upstream
+    pub.publish("a/r", b"5", retain=True)
+    pub.publish("a/big", b"x" * 40)  # over bridge_max_packet_size: dropped, counted
+    pub.publish("a/3", b"6")
+    w.carry()
+    assert [(p.topic, p.payload) for p in usub.publishes()] == [
+        (b"a/1", b"1"), (b"q/1", b"2"), (b"a/2", b"3"), (b"r/m/1", b"4"), (b"a/r", b"5"),
+        (b"a/3", b"6")]
+    assert w.up.broker.retained.msgs["a/r"][2] == b"5"  # sent retained
+    v = dict(w.link.sys_values())
+    assert (v["$SYS/broker/connection/gw.up/sent"], v["$SYS/broker/connection/gw.up/dropped"]) \
+        == (6, 1)
+    assert [line for line in w.edge.logs_since(m, ("debug",)) if "Sending PUBLISH to local" in
+            line][:2] == ["Sending PUBLISH to local.gw.up (d0, q0, r0, m0, 'a/1', ... (1 bytes))",
+                          "Sending PUBLISH to local.gw.up (d0, q1, r0, m1, 'q/1', ... (1 bytes))"]
+    assert conn.tx_msgs == 7 and conn.tx_bytes - tx0 == len(b"".join(  # the big one too
+        mqttc.publish(t, m) for t, m in (("a/1", b"1"), ("a/2", b"3"), ("l/m/1", b"4"),
+                                         ("a/r", b"5"), ("a/big", b"x" * 40), ("a/3", b"6")))
+    ) + len(mqttc.publish("q/1", b"2", 1, pid=1))
 
 
 def test_cleansession_true_keeps_nothing_while_the_link_is_down():
