@@ -1233,8 +1233,10 @@ def print_compare(names, ours, theirs, opt):
     if opt.bridge:
         print("Each broker is the edge: the load publishes to it and it bridges out to the same "
               "upstream mosquitto 2.0.11, where one subscriber counts what arrives; the edge's "
-              "bridge: `%s`." % (BRIDGE_CONF % (0, "bench-edge-NAME")).strip()
-              .replace(":0", ":PORT").replace("\n", "` / `"))
+              "bridge: `%s`. Each scenario ran %d times on each edge, in the order ABBAABBA: "
+              "the median of each is shown." % ((BRIDGE_CONF % (0, "bench-edge-NAME")).strip()
+                                           .replace(":0", ":PORT").replace("\n", "` / `"),
+                                           BRIDGE_REPEAT))
     for label, (_, det) in (("this broker", ours), ("mosquitto", theirs)):
         for n in names:
             print("- %s, %s: %s" % (label, n, det.get(n, "")))
@@ -1262,6 +1264,7 @@ BRIDGE_CONF = ("connection bench\naddress 127.0.0.1:%d\nremote_clientid %s\nclea
                "topic bench/b0/# out 0\ntopic bench/b1/# out 1\n")
 BRIDGE_PROBE = "bench/b1/probe"
 BRIDGE_UP_S = 20.0
+BRIDGE_REPEAT = 4  # runs of each scenario on each edge (ABBAABBA): the medians are shown
 
 
 def wait_bridged(edge, upstream_port):
@@ -1293,22 +1296,46 @@ def wait_bridged(edge, upstream_port):
 
 def bench_bridge(argv, opt):
     """The bridge scenarios on this broker and on mosquitto, each bridging out to the same
-    upstream mosquitto (started first, stopped last): [(values, details)] of each."""
+    upstream mosquitto (started first, stopped last): [(values, details)] of each. Both
+    edges are started and bridged first, then each scenario runs BRIDGE_REPEAT times on
+    each, in the order ABBAABBA, and its values are each edge's medians: the load of a
+    shared machine drifts, so the two rates of a ratio are seconds apart rather than a
+    whole set of scenarios (an idle edge costs nothing), and a run's place in the series
+    mattered (this broker in both slots, alternately A then B: B's median rate 1.6 and
+    1.7 times A's in 2 of 3 series; ABBA: the second run of a pair faster in 10 of 12)."""
     log("bench: starting the upstream mosquitto")
     # no queue limit upstream: its subscriber may read slower than a bridge forwards, and
     # what the upstream would drop for it is not the edge's doing
     up = Broker("upstream mosquitto", [MOSQUITTO, "-c", "{conf}"], True,
                 "max_queued_messages 0\n")
     opt.upstream_port = up.port
-    results = []
+    edges = []
     try:
         for label, cmd, mosq, own in (("this broker", argv, False, opt.ours_conf),
                                       ("mosquitto", [MOSQUITTO, "-c", "{conf}"], True,
                                        opt.mosquitto_conf)):
             conf = opt.conf_text + BRIDGE_CONF % (up.port, "bench-edge-" + label.split()[0])
-            results.append(bench_broker(label, cmd, opt.names, opt, mosq, conf + own,
-                                        lambda b: wait_bridged(b, up.port)))
+            log("bench: starting %s: %s" % (label, " ".join(cmd)))
+            edges.append(Broker(label, cmd, mosq, conf + own))
+            wait_bridged(edges[-1], up.port)
+        results = [({}, {}) for _ in edges]
+        for name in opt.names:
+            runs = [[] for _ in edges]
+            for k in range(BRIDGE_REPEAT):
+                pairs = list(zip(edges, runs))
+                for b, r in pairs if k % 2 == 0 else pairs[::-1]:  # ABBA...
+                    r.append(run_scenarios("127.0.0.1", b.port, [name], opt, b))
+            for (values, details), r in zip(results, runs):
+                for key in r[0][0]:
+                    got = sorted(v[key] for v, _ in r if v[key] is not None)
+                    n = len(got)
+                    values[key] = (got[(n - 1) // 2] + got[n // 2]) / 2 if n == len(r) else None
+                details[name] = "; ".join(d[name] for _, d in r)
+        for b, (values, _) in zip(edges, results):
+            values["rss_mib"] = b.peak_rss()
     finally:
+        for b in edges:
+            b.stop()
         up.stop()
     return results
 
