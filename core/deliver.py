@@ -141,6 +141,8 @@ def _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src, p0):
         if src is not None and c is src:
             continue
         q = e[SUBSCRIBER_QOS]
+        if q.__class__ is str:  # a shared subscription's delivery (core/subs.py match)
+            q = sess.subs[q]
         if q > qos and not b.cfg.upgrade_outgoing_qos:
             q = qos
         if q == 0 and (c is None or c.closing) and not b.cfg.queue_qos0_messages:

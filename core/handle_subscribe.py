@@ -122,7 +122,7 @@ def subscribe(b, conn, b0, mv, s, e, p0, v5=0):
                 continue
             if w:  # with f's Subscription Identifier, if it has one (core/subs.py)
                 from core import subs as m
-                msg = m.matching(sess, msg, 0, f)
+                msg = m.matching(sess, msg, f)
             deliver.send(b, sess, msg, msg[MSG_QOS] if msg[MSG_QOS] < q else q, 1)  # MQTT-3.3.1-6/8
 
 

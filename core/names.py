@@ -146,7 +146,9 @@ NODE_CHILDREN = const(0)
 NODE_SUBS = const(1)
 
 # A subscriber entry (core/session.py's SubTree.match, the ACL's readers): a pair (session,
-# granted qos), one per session at its highest qos.
+# granted qos), one per session at its highest qos; a shared subscription's delivery to a
+# member with MQTT 5.0 options has the group's stored filter (str) in the qos's place
+# (core/subs.py match).
 SUBSCRIBER_SESSION = const(0)
 SUBSCRIBER_QOS = const(1)
 

@@ -24,26 +24,25 @@ keeps the granted QoS alone, as for any subscription.
 """
 
 from core.errors import ProtocolError
-from core.const import const
 from core import topic
 from core import deliver
 from core.proto import put_varint
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS, MSG_PROPS, MSG_EXPIRES
 from core.names import MSG_BASE
-from core.names import OUT_QOS, OUT_QUEUED, OUT_RETAIN_SHIFT, QOS_MASK, QUEUED_MSG, QUEUED_FLAGS
+from core.names import OUT_QOS, OUT_QUEUED, OUT_RETAIN_SHIFT, QUEUED_MSG, QUEUED_FLAGS
 from core.names import NODE_SUBS
 from core.names import SUB_NO_LOCAL, SUB_RETAIN_AS_PUBLISHED, SUB_ID_SHIFT, PROP_SUBSCRIPTION_ID
 
 _PREFIX = "$share/"
-# in a (session, qos) pair match() adds for a group's member that has options (Session.props):
-# the delivery is the group's, whose options and identifier apply (retain(), matching())
-_SHARED = const(4)
 
 
 class Share:
     """The members of one shared subscription, in round-robin order."""
 
-    def __init__(self):
+    def __init__(self, f):
+        # the stored filter: a member with options gets the group's deliveries with this
+        # subscription's options and identifier alone (match(), MQTT-3.3.4-5)
+        self.filter = f
         self.subs = {}  # session -> granted qos
         self.order = []  # the sessions, the next to receive first
 
@@ -96,7 +95,7 @@ def subscribe(tree, f, session, qos):
         inner.groups = {}  # stored filter -> Share
     g = inner.groups.get(f)
     if g is None:
-        g = inner.groups[f] = Share()
+        g = inner.groups[f] = Share(f)
         inner.subscribe(_part(f), g, 0)
     new = session not in g.subs
     g.subs[session] = qos  # a second SUBSCRIBE changes the qos, not the membership
@@ -125,14 +124,16 @@ def unsubscribe(tree, f, session):
 
 
 def match(inner, t, subs):
-    """subs (session, qos) pairs with one member of each group matching topic t added."""
+    """subs (session, qos) pairs with one member of each group matching topic t added: a
+    member with options (Session.props) as (session, the group's stored filter), whose
+    options and identifier alone apply to that delivery (send())."""
     gs = inner.match(t)
     if not gs:
         return subs
     r = list(subs)
     for g, _ in gs:
         s, q = _next(g)  # a subscriber entry (core/names.py SUBSCRIBER_*) made below
-        r.append((s, q | _SHARED) if s.props is not None else (s, q))
+        r.append((s, g.filter) if s.props is not None else (s, q))
     return r
 
 
@@ -159,10 +160,8 @@ def drop_session(b, s):
                 shares.append((g, f))
         else:
             plain.append(f)
-    for i in range(len(shares)):
-        g, f = shares[i]
+    for g, f in shares:
         unsubscribe(b.subs, f, s)  # the broker's own unsubscribe of f then finds nothing
-        shares[i] = (g, _part(f))
     ents = [(fl, pid) for pid, fl in s.flags.items() if fl & OUT_QOS == 1]
     ents.sort()  # by seq: the order they were first sent in
     msgs = [s.inflight[pid] for fl, pid in ents]
@@ -176,13 +175,13 @@ def drop_session(b, s):
         if any(topic.matches(f, m[MSG_TOPIC]) for f in plain):
             continue
         for g, f in shares:
-            if g.order and topic.matches(f, m[MSG_TOPIC]):
+            if g.order and topic.matches(_part(f), m[MSG_TOPIC]):
                 t, gq = _next(g)
                 q = flags[i] & OUT_QOS
                 if len(m) > MSG_BASE:  # made for s: its Subscription Identifiers off
                     m = m[MSG_BASE]
-                if t.props is not None:  # and t's on
-                    m = matching(t, m, _SHARED)
+                if t.props is not None:  # and t's for this group's subscription on
+                    m = matching(t, m, f)
                 deliver.send(b, t, m, q if q < gq else gq, flags[i] >> OUT_RETAIN_SHIFT & 1)
                 break
 
@@ -205,28 +204,24 @@ def set(sess, f, o, sid):
     return w
 
 
-def _words(sess, t, sq):
-    """The options words (0 for none) of sess's subscriptions that match topic t: its shared
-    ones when sq has the _SHARED mark, else its others."""
+def _words(sess, t, f):
+    """The options words (0 for none) of the subscriptions of sess a delivery on topic t is
+    for: f's alone (a shared subscription's delivery, a retained message at SUBSCRIBE), or
+    when f is None every plain one that matches t (one copy for them all)."""
     opts = sess.props
-    shared = sq & _SHARED
-    r = []
-    for f in sess.subs:
-        if f[:len(_PREFIX)] == _PREFIX:
-            if shared and topic.matches(_part(f), t):
-                r.append(opts.get(f, 0))
-        elif not shared and topic.matches(f, t):
-            r.append(opts.get(f, 0))
-    return r
+    if f is not None:
+        return [opts.get(f, 0)]
+    return [opts.get(x, 0) for x in sess.subs
+            if x[:len(_PREFIX)] != _PREFIX and topic.matches(x, t)]
 
 
-def retain(sess, t, src, flag, sq):
+def retain(sess, t, src, flag, f):
     """The retain flag of a message published with flag to topic t, for sess, which gets
-    it with qos sq (the _SHARED mark: through a shared subscription): flag when a matching
-    subscription has Retain As Published (MQTT-3.3.1-13), else 0 (MQTT-3.3.1-12); -1 when
+    it through its shared subscription f (None: its plain ones): flag when a subscription
+    it is for has Retain As Published (MQTT-3.3.1-13), else 0 (MQTT-3.3.1-12); -1 when
     sess must not get it: it came from sess's own connection src and every matching
     subscription has No Local (MQTT-3.8.3-3)."""
-    ws = _words(sess, t, sq)
+    ws = _words(sess, t, f)
     if src is not None and src is sess.conn and ws:
         for w in ws:
             if not w & SUB_NO_LOCAL:
@@ -240,18 +235,15 @@ def retain(sess, t, src, flag, sq):
     return 0
 
 
-def matching(sess, msg, sq, f=None):
-    """The message sess gets for msg (core/names.py, MSG_*) with qos sq (the _SHARED mark:
-    through a shared subscription): msg itself, or when matching subscriptions have
-    Subscription Identifiers, a copy for sess alone with them (MQTT-3.3.4-3, -4: every
-    plain one in one copy; -5: a shared subscription's copy carries its own). f: only that
-    filter's (a retained message sent at SUBSCRIBE)."""
+def matching(sess, msg, f=None):
+    """The message sess gets for msg (core/names.py, MSG_*) through its subscription f (a
+    shared one, or a new one's retained message at SUBSCRIBE; None: its plain ones): msg
+    itself, or when those subscriptions have Subscription Identifiers, a copy for sess
+    alone with them (MQTT-3.3.4-3, -4: every plain one in one copy; -5: a shared
+    subscription's copy carries its own alone)."""
     if len(msg) > MSG_BASE:
         msg = msg[MSG_BASE]  # one made for another subscriber (a shared member that left)
-    if f is not None:
-        ws = [sess.props.get(f, 0)]
-    else:
-        ws = _words(sess, msg[MSG_TOPIC], sq)
+    ws = _words(sess, msg[MSG_TOPIC], f)
     out = None
     for w in ws:
         if w >> SUB_ID_SHIFT:
@@ -268,14 +260,18 @@ def matching(sess, msg, sq, f=None):
 
 def send(b, sess, msg, sq, qos, src, flag):
     """Deliver msg, published with qos and retain flag, to sess, which has MQTT 5.0 options
-    and its subscriptions granted sq (with the _SHARED mark: through a shared one), as
-    core/deliver.py route() does, with the options applied and the identifiers added:
-    route() leaves such sessions to this."""
-    r = retain(sess, msg[MSG_TOPIC], src, flag, sq)
+    and its plain subscriptions granted sq, or (sq a str, match()) gets it through its
+    shared subscription sq, as core/deliver.py route() does, with the options applied and
+    the identifiers added: route() leaves such sessions to this."""
+    f = None
+    if sq.__class__ is str:
+        f = sq
+        sq = sess.subs[f]
+    r = retain(sess, msg[MSG_TOPIC], src, flag, f)
     if r < 0:
         return
-    msg = matching(sess, msg, sq)
-    q = sq & QOS_MASK
+    msg = matching(sess, msg, f)
+    q = sq
     if qos < q and not b.cfg.upgrade_outgoing_qos:
         q = qos
     c = sess.conn

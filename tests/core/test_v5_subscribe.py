@@ -257,6 +257,66 @@ def test_a_shared_subscription_that_gave_the_message_to_another_member_adds_no_i
     assert [_ids(x) for x in other.publishes()] == [[]]
 
 
+def test_MQTT_3_3_4_5_a_member_of_two_groups_gets_only_the_identifier_of_the_group_that_chose_it():
+    h = Harness()
+    other = h.connected5("other")
+    assert other.subscribe5([("$share/g1/t", 1)]) == [1]  # first in g1's turn
+    c = h.connected5("c")
+    assert c.subscribe5([("$share/g1/t", 1)], properties=_sid(1)) == [1]
+    assert c.subscribe5([("$share/g2/t", 1)], pid=2, properties=_sid(2)) == [1]
+    p = h.connected5("p")
+    p.send(mqttc.publish5("t", b"0", qos=1, pid=1))  # g1: other, g2: c
+    assert [(x.payload, _ids(x)) for x in c.publishes()] == [(b"0", [2])]
+    p.send(mqttc.publish5("t", b"1", qos=1, pid=2))  # g1: c, g2: c again
+    assert sorted(_ids(x) for x in c.publishes()) == [[1], [2]]
+    assert [(x.payload, _ids(x)) for x in other.publishes()] == [(b"0", [])]
+
+
+def test_MQTT_3_3_4_5_a_shared_delivery_carries_its_groups_identifier_beside_a_plain_copy():
+    h = Harness()
+    c = h.connected5("c")
+    assert c.subscribe5([("$share/g1/t/+", 1)], properties=_sid(1)) == [1]
+    assert c.subscribe5([("$share/g2/t/#", 1)], pid=2) == [1]  # without one
+    assert c.subscribe5([("t/x", 1)], pid=3, properties=_sid(3)) == [1]
+    h.connected5("p").send(mqttc.publish5("t/x", b"m", qos=1, pid=1,
+                                          properties=mqttc.props(_FWD)))
+    got = sorted(x.props for x in c.publishes())
+    assert got == sorted([_FWD, _FWD + [(0x0B, 1)], _FWD + [(0x0B, 3)]])
+
+
+def test_MQTT_3_3_4_5_a_message_handed_over_from_a_leaving_member_carries_that_groups_identifier():
+    h = Harness()
+    a = h.connected5("a", clean=False, properties=mqttc.props([(0x11, 3600)]))
+    assert a.subscribe5([("$share/g/t", 1)], properties=_sid(1)) == [1]
+    b = h.connected5("b")
+    assert b.subscribe5([("$share/g/t", 1)], properties=_sid(2)) == [1]
+    assert b.subscribe5([("$share/h/t", 1)], pid=2, properties=_sid(3)) == [1]
+    a.drop()  # offline, its session kept: it queues what g gives it
+    h.connected5("p").send(mqttc.publish5("t", b"m", qos=1, pid=1))
+    assert [_ids(x) for x in b.publishes()] == [[3]]  # h's delivery; g gave it to a
+    h.client().connect5("a", clean=True)  # a's session ends: g's message goes to b
+    assert [_ids(x) for x in b.publishes()] == [[2]]
+
+
+def test_MQTT_3_3_1_13_retain_as_published_of_the_shared_subscription_the_delivery_is_for():
+    h = Harness()
+    c = h.connected5("c")
+    assert c.subscribe5([("$share/g1/r", 1 | AS_PUBLISHED)]) == [1]
+    assert c.subscribe5([("$share/g2/r", 1)], pid=2, properties=_sid(2)) == [1]
+    h.connected5("p").send(mqttc.publish5("r", b"m", qos=1, retain=True, pid=1))
+    assert sorted((x.retain, _ids(x)) for x in c.publishes()) == [(0, [2]), (1, [])]
+
+
+def test_a_v5_bridges_shared_subscription_with_an_identifier_gets_its_groups_messages():
+    h = Harness()
+    br = h.client()
+    br.decode = mqttc.decode5
+    assert br.connect("br", level=0x85, properties=b"\x00").rc == 0  # try_private: a bridge
+    assert br.subscribe5([("$share/g/t", 2)], properties=_sid(1)) == [2]
+    h.connected5("p").send(mqttc.publish5("t", b"m", qos=1, retain=True, pid=1))
+    assert [(x.payload, x.qos, x.retain) for x in br.publishes()] == [(b"m", 1, 1)]
+
+
 def test_MQTT_3_3_4_3_a_retained_message_at_subscribe_carries_that_subscriptions_identifier():
     h = Harness()
     h.connected5("p").send(mqttc.publish5("r/a", b"kept", retain=True))
