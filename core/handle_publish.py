@@ -139,7 +139,7 @@ def done(b, sess, pid):
     del sess.flags[pid]
     if b.store is not None:
         b.store.acked(sess, pid)
-    if sess.queue:
+    if sess.queue or sess.held is not None:
         deliver.refill(b, sess)
 
 

@@ -45,6 +45,9 @@ class Session:
     # session: its link's window upstream, core/bridge/link.py)
     expiry = None
     window = 0
+    # on a resume, the in-flight messages not sent again yet, as (flags, pid) in their
+    # order: more than the window were unacknowledged (core/deliver.py resume)
+    held = None
 
     def __init__(self, client_id, clean):
         self.client_id = client_id

@@ -223,6 +223,69 @@ def test_MQTT_3_1_2_24_and_3_1_2_25_a_message_over_the_clients_maximum_packet_si
     assert len(sub.conn.session.inflight) == 2
 
 
+_EXPIRY = (0x11, 3600)  # a Session Expiry Interval: the session outlives the connection
+
+
+def _resumed(h, cid, limits):
+    """Client cid resumes its session (Clean Start 0) announcing limits (properties); its
+    CONNACK and the packets after it."""
+    c = h.client()
+    ack = c.connect5(cid, clean=False, properties=props([_EXPIRY] + limits))
+    assert (ack.rc, ack.session_present) == (0, 1), ack
+    return c, c.after_connack + c.packets()
+
+
+def test_MQTT_3_1_2_24_and_3_1_2_25_a_message_resent_on_resume_over_the_new_maximum_packet_size_is_dropped():
+    h = Harness()
+    sub = h.connected5("sub", clean=False, properties=props([_EXPIRY]))
+    sub.subscribe5([("a", 2)])
+    pub = h.connected("pub")
+    for n in (12, 13, 14):  # PUBLISHes of 20, 21 and 22 bytes with their packet id
+        pub.publish("a", b"x" * n, qos=1)
+    pub.publish("a", b"q2", qos=2)
+    assert [len(p.payload) for p in sub.publishes()] == [12, 13, 14, 2]
+    sub.drop()  # none acknowledged
+    pub.publish("a", b"y" * 13, qos=1)  # queued for the offline session: 21 bytes
+    pub.publish("a", b"y", qos=1)
+    sub, got = _resumed(h, "sub", [(0x27, 20)])
+    assert [(p.payload, p.dup) for p in got] == \
+        [(b"x" * 12, 1), (b"q2", 1), (b"y", 0)]  # the others dropped, as if sent
+    s = sub.conn.session
+    assert sorted(s.inflight[p.pid][2] for p in got) == [b"q2", b"x" * 12, b"y"]
+    assert len(s.inflight) == 3  # the dropped ones no longer hold a slot
+    for p in got:
+        sub.ack(p)
+    assert s.inflight == {} and s.queue == []
+
+
+def test_MQTT_3_3_4_9_a_resumed_session_resends_no_more_than_the_new_receive_maximum():
+    h = Harness()
+    sub = h.connected5("sub", clean=False, properties=props([_EXPIRY]))
+    sub.subscribe5([("a", 2)])
+    pub = h.connected("pub")
+    pub.publish("a", b"0", qos=2)
+    for i in range(1, 5):
+        pub.publish("a", b"%d" % i, qos=1)
+    first = sub.publishes()
+    pids = dict((p.payload, p.pid) for p in first)
+    sub.send(mqttc.pubrec(pids[b"0"]))  # "0" waits for its PUBCOMP: it holds a slot
+    assert [p.type for p in sub.packets()] == [mqttc.PUBREL]
+    sub.drop()
+    pub.publish("a", b"5", qos=1)  # queued
+    sub, got = _resumed(h, "sub", [(0x21, 3)])
+    # the PUBREL and two PUBLISHes: three unacknowledged, the client's Receive Maximum
+    assert [(p.type, p.pid, p.payload, p.dup) for p in got] == [
+        (mqttc.PUBREL, pids[b"0"], None, None), (mqttc.PUBLISH, pids[b"1"], b"1", 1),
+        (mqttc.PUBLISH, pids[b"2"], b"2", 1)]
+    sub.send(mqttc.pubcomp(pids[b"0"]))
+    assert [(p.pid, p.payload, p.dup) for p in sub.publishes()] == [(pids[b"3"], b"3", 1)]
+    sub.send(mqttc.puback(pids[b"4"]))  # acknowledged before it was sent again
+    assert sub.publishes() == []  # not sent again; "5" waits: three are unacknowledged
+    sub.send(mqttc.puback(pids[b"1"]))
+    assert [(p.payload, p.dup) for p in sub.publishes()] == [(b"5", 0)]
+    assert sub.conn.session.held is None
+
+
 def test_server_maximum_packet_size_gets_disconnect_0x95():
     h = Harness(max_packet_size=100)
     h.broker.max_packet = 100

@@ -178,6 +178,24 @@ def test_MQTT_3_3_2_7_topic_aliases_do_not_carry_over_to_a_new_connection():
     assert got5(s) == []
 
 
+def test_MQTT_3_3_2_7_a_resumed_session_keeps_its_messages_but_not_the_old_connections_aliases():
+    h = Harness()
+    s = v5_sub(h, "s", "t/#", 2)
+    expiry = P([(0x11, 3600)])
+    p = v5(h, "p", expiry, clean=False)
+    publish(p, "t/x", b"1", P([(ALIAS, 1)]))
+    assert publish(p, "", b"2", P([(ALIAS, 1)]), qos=2, pid=2) == b"\x50\x02\x00\x02"
+    assert [m.topic for m in got5(s)] == [b"t/x"]  # "2" waits for its PUBREL
+    p.drop()
+    p = h.client()
+    assert p.connect5("p", clean=False, properties=expiry).session_present == 1
+    assert p.answer(mqttc.pubrel(2)) == b"\x70\x02\x00\x02"  # PUBCOMP
+    assert [(m.topic, m.payload) for m in got5(s)] == [(b"t/x", b"2")]
+    p.send(mqttc.publish5("", b"3", 1, False, False, 3, P([(ALIAS, 1)])))
+    disconnected(p, 0x82)  # the alias was the old connection's
+    assert got5(s) == []
+
+
 def _aliases_sent(client_max):
     """The Topic Alias properties a 5.0 subscriber announcing Topic Alias Maximum client_max
     gets with messages on several topics, each sent more than once."""
