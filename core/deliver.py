@@ -1,11 +1,12 @@
-"""Outgoing messages: route to subscribers, in-flight window, queue, resend on resume."""
+"""Outgoing messages: route to subscribers, in-flight window, queue (core/resend.py sends
+again what a resumed session had in flight)."""
 
 from core.proto import put_publish, put_varint
 from core.session import Session
 from core.const import const
-from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
+from core.names import PUBLISH, PUB_QOS_SHIFT
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES
-from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT
+from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_SEQ_SHIFT
 from core.names import QUEUED_MSG, QUEUED_FLAGS, QUEUED_PAIR
 from core.names import RC_QUOTA_EXCEEDED, SUBSCRIBER_SESSION, SUBSCRIBER_QOS, NODE_SUBS
 
@@ -348,8 +349,9 @@ def refill(b, sess):
     if c is None or c.closing:
         return
     w = sess.window or b.max_inflight
-    if sess.held is not None:
-        _unhold(b, sess, c, w)
+    if sess.held is not None:  # a resume's, first (core/resend.py)
+        from core.resend import unhold
+        unhold(b, sess, c, w)
     q = sess.queue
     while q and len(sess.inflight) < w:
         m = q[QUEUED_MSG]
@@ -365,77 +367,6 @@ def refill(b, sess):
         sess.queued_bytes -= len(m[MSG_PAYLOAD])
     if not q and sess.dropped:
         sess.dropped = 0
-
-
-def resume(b, sess):
-    """Re-send unacknowledged messages of a resumed session with their packet ids
-    (MQTT-4.4.0-1), then the queue. No more are unacknowledged on the new connection than
-    its window (MQTT 5.0: the client's Receive Maximum now, MQTT-3.3.4-9): the PUBLISHes
-    beyond it wait in sess.held, in order, and go as acknowledgements come (refill)."""
-    ents = [(f, pid) for pid, f in sess.flags.items()]
-    ents.sort()  # by seq: the order they were first sent in
-    sess.held = None
-    c = sess.conn
-    w = sess.window or b.max_inflight
-    n = 0  # (re)sent on this connection and unacknowledged
-    for i in range(len(ents)):
-        f, pid = ents[i]
-        if f & OUT_RELEASED or n < w:
-            n += _again(b, sess, c, f, pid)
-        else:
-            sess.held = ents[i:]
-            break
-    refill(b, sess)
-
-
-def _unhold(b, sess, c, w):
-    """Send again the in-flight messages a resume held back while the window has room."""
-    fl = sess.flags
-    # those acknowledged meanwhile (their id maybe reused since) are no longer held
-    h = [e for e in sess.held if fl.get(e[1]) == e[0]]
-    while h and len(sess.inflight) - len(h) < w:
-        f, pid = h.pop(0)
-        _again(b, sess, c, f, pid)
-    sess.held = h or None
-
-
-def _again(b, sess, c, f, pid):
-    """Send in-flight pid (flags f) to c again: its PUBREL, or its PUBLISH with DUP
-    (MQTT-3.3.1-1); 1 if sent, 0 if that PUBLISH is dropped, as if acknowledged, because
-    this client cannot take it (outside its mount point; over its Maximum Packet Size:
-    MQTT-3.1.2-25, as mosquitto drops it)."""
-    out = c.out
-    n0 = len(out)
-    if not f & OUT_RELEASED:
-        m = sess.inflight[pid]
-        tb = m[MSG_TOPIC_BYTES]
-        q = f & OUT_QOS
-        props = None
-        if c.mlen:
-            if not inside(c, m[MSG_TOPIC]):  # sent through another listener, outside this one's view
-                del sess.inflight[pid]  # not recorded: dropped again after a restart
-                del sess.flags[pid]
-                return 0
-            tb = tb[c.mlen:]
-        if c.v5 is not None:  # MQTT 5.0: its properties
-            props = c.v5.publish_props(b, tb, m, q)
-            if props is None:
-                del sess.inflight[pid]
-                del sess.flags[pid]
-                if b.store is not None:
-                    b.store.acked(sess, pid)
-                return 0
-        h = PUBLISH | PUB_DUP | q << PUB_QOS_SHIFT | (f >> OUT_RETAIN_SHIFT & 1)
-        put_publish(out, h, tb, pid, m[MSG_PAYLOAD], props)
-        if b.debug:
-            b.packet_log().publish_out(b, c, h, pid, m[MSG_TOPIC], len(m[MSG_PAYLOAD]))
-    else:
-        out += bytes((PUBREL_OUT, 2, pid >> 8, pid & 0xFF))  # rare: on a resume only
-        if b.debug:
-            b.packet_log().ack(b, c, PUBREL_OUT, pid)
-    if not n0:
-        b.pending.append(c)
-    return 1
 
 
 # Whether a destination is full (core/flow.py): here rather than in core/flow.py, because

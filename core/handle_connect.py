@@ -179,7 +179,8 @@ def accept(b, conn, cid, clean, keepalive, will):
     if b.events is not None:
         b.events.connect(conn, 0, None)
     if present:
-        deliver.resume(b, s)
+        from core.resend import resume
+        resume(b, s)
 
 
 def publish_will(b, conn, will):
