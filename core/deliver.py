@@ -17,7 +17,8 @@ _SPILL_AT = const(256)
 
 def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     """Deliver a message whose topic bytes are mv[ts:te] and payload mv[ps:pe]; False
-    when no subscription matched (a v5 PUBACK says so).
+    when no subscription matched (a v5 PUBACK says so; not when acl_file lets none of them
+    read it, as mosquitto).
 
     When p0 >= 0, mv[p0:pe] is already the message as a QoS 0 non-retained PUBLISH and is
     forwarded as is to the clients of its protocol: 3.1.1 when ps == te, else 5.0 (an empty
@@ -30,13 +31,15 @@ def route(b, topic, qos, mv, ts, te, ps, pe, p0, msg, retain=0, src=None):
     if sh is not None:  # one member of each matching group
         from core import subs as m
         subs = m.match(sh, topic, subs)
+    if not subs:
+        return False
     if b.acl is not None:
         subs = b.acl.readers(subs, topic)  # the receiver's read rights (acl_file)
     if b.bridged is not None and subs:  # bridges' sessions (mosquitto's or ours) exist
         subs = _to_bridges(b, subs, topic, qos, mv, ts, te, ps, pe, msg, retain, src,
                            p0 if ps == te else -1)
     if not subs:
-        return False
+        return True  # matched, as mosquitto counts it: bridges' sessions, or none may read
     limit = b.out_limit
     up = b.cfg.upgrade_outgoing_qos
     dv = b.events

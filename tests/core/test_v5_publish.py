@@ -83,6 +83,21 @@ def test_puback_0x10_no_matching_subscribers_as_mosquitto_pubrec_0():
     assert pub.answer(mqttc.publish5("nobody", b"x", qos=2, pid=4)) == b"\x50\x02\x00\x04"
 
 
+def test_puback_0x00_when_the_subscribers_are_a_bridge_or_may_not_read_as_mosquitto():
+    from core.acl import parse_acl
+    h = Harness()
+    br = h.client()
+    br.decode = mqttc.decode5
+    assert br.connect("br", level=0x85, properties=b"\x00").rc == 0  # try_private: a bridge
+    assert br.subscribe5([("b", 1)]) == [1]
+    h.connected5("sub").subscribe5([("secret", 1)])
+    h.broker.acl = parse_acl("topic readwrite b\ntopic write secret\n")
+    pub = h.connected5("pub5")
+    assert pub.answer(mqttc.publish5("b", b"x", qos=1, pid=3)) == b"\x40\x02\x00\x03"
+    assert [p.payload for p in br.publishes()] == [b"x"]
+    assert pub.answer(mqttc.publish5("secret", b"x", qos=1, pid=4)) == b"\x40\x02\x00\x04"
+
+
 def test_puback_0x87_when_acl_denies_and_for_dollar_topics():
     h = Harness()
     pub = h.connected5("pub5")
