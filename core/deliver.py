@@ -352,9 +352,9 @@ def refill(b, sess):
     if c is None or c.closing:
         return
     w = sess.window or b.max_inflight
-    if sess.held is not None:  # a resume's, first (core/resend.py)
-        from core.resend import unhold
-        unhold(b, sess, c, w)
+    if sess.held is not None:  # what a resume held back goes first (core/resend.py)
+        from core import resend
+        resend.refill(b, sess, c, w)
     q = sess.queue
     while q and len(sess.inflight) < w:
         m = q[QUEUED_MSG]

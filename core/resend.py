@@ -1,9 +1,10 @@
 """Sending again what a resumed session had in flight (MQTT-4.4.0-1), within the limits of
 its new connection. Loaded at the first resume: a board's resident delivery code
-(core/deliver.py) stays smaller."""
+(core/deliver.py) stays smaller. The resident modules call it by names they have anyway
+(resume, refill): a board interns each new name at its start."""
 
 from core.proto import put_publish
-from core.deliver import inside, refill
+from core import deliver
 from core.names import PUBLISH, PUB_DUP, PUB_QOS_SHIFT, PUBREL_OUT
 from core.names import MSG_TOPIC, MSG_TOPIC_BYTES, MSG_PAYLOAD
 from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED
@@ -27,11 +28,12 @@ def resume(b, sess):
         else:
             sess.held = ents[i:]
             break
-    refill(b, sess)
+    deliver.refill(b, sess)
 
 
-def unhold(b, sess, c, w):
-    """Send again the in-flight messages a resume held back while the window has room."""
+def refill(b, sess, c, w):
+    """Send again the in-flight messages a resume held back (sess.held) while the window w
+    has room (core/deliver.py refill, before the queue)."""
     fl = sess.flags
     # those acknowledged meanwhile (their id maybe reused since) are no longer held
     h = [e for e in sess.held if fl.get(e[1]) == e[0]]
@@ -54,7 +56,7 @@ def _again(b, sess, c, f, pid):
         q = f & OUT_QOS
         props = None
         if c.mlen:
-            if not inside(c, m[MSG_TOPIC]):  # sent through another listener, outside this one's view
+            if not deliver.inside(c, m[MSG_TOPIC]):  # sent through another listener, outside this one's view
                 del sess.inflight[pid]  # not recorded: dropped again after a restart
                 del sess.flags[pid]
                 return 0
