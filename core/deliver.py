@@ -1,4 +1,4 @@
-"""Outgoing messages: route to subscribers, in-flight window, queue (core/resend.py sends
+"""Outgoing messages: route to subscribers, in-flight window, queue (core/resume.py sends
 again what a resumed session had in flight)."""
 
 from core.proto import put_publish, put_varint
@@ -352,9 +352,9 @@ def refill(b, sess):
     if c is None or c.closing:
         return
     w = sess.window or b.max_inflight
-    if sess.held is not None:  # what a resume held back goes first (core/resend.py)
-        from core import resend
-        resend.refill(b, sess, c, w)
+    if sess.held is not None:  # what a resume held back goes first (core/resume.py)
+        from core import resume
+        resume.refill(b, sess, c, w)
     q = sess.queue
     while q and len(sess.inflight) < w:
         m = q[QUEUED_MSG]

@@ -179,8 +179,8 @@ def accept(b, conn, cid, clean, keepalive, will):
     if b.events is not None:
         b.events.connect(conn, 0, None)
     if present:
-        from core import resend
-        resend.resume(b, s)
+        from core import resume  # a name the broker has anyway (a board interns each)
+        resume.resume(b, s)
 
 
 def publish_will(b, conn, will):

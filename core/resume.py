@@ -1,7 +1,7 @@
 """Sending again what a resumed session had in flight (MQTT-4.4.0-1), within the limits of
 its new connection. Loaded at the first resume: a board's resident delivery code
-(core/deliver.py) stays smaller. The resident modules call it by names they have anyway
-(resume, refill): a board interns each new name at its start."""
+(core/deliver.py) stays smaller. The resident modules name it and call it by names they
+have anyway (resume, refill): a board interns each new name at its start."""
 
 from core.proto import put_publish
 from core import deliver
