@@ -219,12 +219,18 @@ def test_MQTT_3_8_3_3_no_local_holds_for_a_publish_with_properties_and_a_qos_2_o
         [(b"theirs", _FWD + [(0x0B, 1)])]
 
 
-def test_a_shared_members_messages_with_properties_go_to_the_other_member_when_it_leaves():
-    h = Harness()
+def _two_members(h):
+    """Members a (a persistent session) and b of $share/g/t, with identifiers 1 and 2."""
     a = h.connected5("a", clean=False, properties=mqttc.props([(0x11, 3600)]))
     assert a.subscribe5([("$share/g/t", 1)], properties=_sid(1)) == [1]
     b = h.connected5("b")
     assert b.subscribe5([("$share/g/t", 1)], properties=_sid(2)) == [1]
+    return a, b
+
+
+def test_a_shared_members_messages_with_properties_go_to_the_other_member_when_it_leaves():
+    h = Harness()
+    a, b = _two_members(h)
     a.drop()  # offline, its session kept: it queues what it is given
     p = h.connected5("p")
     for i in range(2):
@@ -286,10 +292,7 @@ def test_MQTT_3_3_4_5_a_shared_delivery_carries_its_groups_identifier_beside_a_p
 
 def test_MQTT_3_3_4_5_a_message_handed_over_from_a_leaving_member_carries_that_groups_identifier():
     h = Harness()
-    a = h.connected5("a", clean=False, properties=mqttc.props([(0x11, 3600)]))
-    assert a.subscribe5([("$share/g/t", 1)], properties=_sid(1)) == [1]
-    b = h.connected5("b")
-    assert b.subscribe5([("$share/g/t", 1)], properties=_sid(2)) == [1]
+    a, b = _two_members(h)
     assert b.subscribe5([("$share/h/t", 1)], pid=2, properties=_sid(3)) == [1]
     a.drop()  # offline, its session kept: it queues what g gives it
     h.connected5("p").send(mqttc.publish5("t", b"m", qos=1, pid=1))
