@@ -732,9 +732,10 @@ def _mp_context():
         return multiprocessing.get_context()
 
 
-def run_group(stages, timeout):
+def run_group(stages, timeout, opt=None):
     """Start stages of (name, worker, args) in order, each stage ready before the next; then
-    set start and return {name: result}. Raises BenchError on any worker error or timeout."""
+    set start and return {name: result}. Raises BenchError on any worker error or timeout.
+    opt: opt.cpu_start is the broker's CPU time (cpu_s) at the start, its clients connected."""
     ctx = _mp_context()
     ready_q, res_q, start_ev = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = []
@@ -755,6 +756,8 @@ def run_group(stages, timeout):
                     raise BenchError("workers not connected after 30 s")
                 if msg[1] == "error":
                     raise BenchError(msg[2])
+        if opt is not None:
+            opt.cpu_start = cpu_s(opt.broker_pid)
         start_ev.set()
         results = {}
         end = time.monotonic() + timeout
@@ -782,7 +785,14 @@ def run_group(stages, timeout):
 
 
 # --- scenarios ------------------------------------------------------------------
-# Each returns (metrics: {key: number}, details: str).
+# Each returns (metrics: {key: number}, details: str). A scenario that streams messages
+# also returns under MOVED how many the broker took in (PUBACKed, for QoS 1) and sent out:
+# run_scenarios turns it into the broker's CPU time per message from the start signal (its
+# clients connected and subscribed) to the end (NAME_cpu), which the machine's other load
+# moves far less than a rate.
+MOVED = "moved"
+NAN = float("nan")  # a figure that cannot be had here (shown n/a): not an error
+
 
 def _flow_arrays(n_pubs, n_subs):
     """Shared counters for QoS 0 flow control: messages sent per publisher, got per subscriber."""
@@ -792,24 +802,24 @@ def _flow_arrays(n_pubs, n_subs):
 
 def _fanin(host, pub_port, sub_port, topic, opt):
     """N_FANIN_PUBS QoS 0 publishers on pub_port -> 1 subscriber on sub_port to topic/+:
-    (msg/s received in the window, details)."""
+    (msg/s received in the window, messages in and out, details)."""
     d = opt.duration
     sent_arr, progress = _flow_arrays(N_FANIN_PUBS, 1)
     subs = [("sub", sub_body, (host, sub_port, topic + "/+", 0, d, progress, 0))]
     pubs = [("pub%d" % i, pub_body, (host, pub_port, "%s/%d" % (topic, i), opt.payload, d,
                                      sent_arr, i, progress, QOS0_AHEAD))
             for i in range(N_FANIN_PUBS)]
-    r = run_group([subs, pubs], d + DRAIN_MAX_S + 30)
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + 30, opt)
     sent = sum(r[n]["sent"] for n, _, _ in pubs)
     got = r["sub"]
-    return (got["in_window"] / d,
+    return (got["in_window"] / d, sent + got["total"],
             "sent %d, received %d in window, %d in all" % (sent, got["in_window"], got["total"]))
 
 
 def scen_fanin(host, port, opt):
     """4 QoS 0 publishers -> 1 subscriber on bench/in/+ ; msg/s received."""
-    rate, det = _fanin(host, port, port, "bench/in", opt)
-    return {"fanin": rate}, det
+    rate, n, det = _fanin(host, port, port, "bench/in", opt)
+    return {"fanin": rate, MOVED: n}, det
 
 
 def scen_fanout(host, port, opt):
@@ -820,30 +830,30 @@ def scen_fanout(host, port, opt):
             for i in range(N_FANOUT_SUBS)]
     pubs = [("pub", pub_body, (host, port, "bench/out", opt.payload, d,
                                sent_arr, 0, progress, QOS0_AHEAD))]
-    r = run_group([subs, pubs], d + DRAIN_MAX_S + 30)
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + 30, opt)
     got = sum(r[n]["in_window"] for n, _, _ in subs)
     total = sum(r[n]["total"] for n, _, _ in subs)
-    return ({"fanout": got / d},
+    return ({"fanout": got / d, MOVED: r["pub"]["sent"] + total},
             "sent %d, delivered %d in window, %d in all" % (r["pub"]["sent"], got, total))
 
 
 def _qos1(host, pub_port, sub_port, topic, opt):
     """1 QoS 1 publisher (window 64) on pub_port -> 1 QoS 1 subscriber on sub_port: (msg/s
-    received in the window, % of the PUBACKed received in all, details)."""
+    received in the window, % of the PUBACKed received in all, messages in and out, details)."""
     d = opt.duration
     subs = [("sub", sub_body, (host, sub_port, topic, 1, d))]
     pubs = [("pub", qos1_pub_body, (host, pub_port, topic, opt.payload, d))]
-    r = run_group([subs, pubs], d + DRAIN_MAX_S + IO_TIMEOUT_S + 30)
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + IO_TIMEOUT_S + 30, opt)
     acked = r["pub"]["acked"]
     return (r["sub"]["in_window"] / d, 100.0 * r["sub"]["total"] / acked if acked else 0.0,
-            "sent %d, PUBACKed %d, received %d in window, %d in all"
+            acked + r["sub"]["total"], "sent %d, PUBACKed %d, received %d in window, %d in all"
             % (r["pub"]["sent"], acked, r["sub"]["in_window"], r["sub"]["total"]))
 
 
 def scen_qos1(host, port, opt):
     """1 QoS 1 publisher (window 64) -> 1 QoS 1 subscriber ; msg/s received."""
-    rate, pct, det = _qos1(host, port, port, "bench/q1", opt)
-    return {"qos1": rate, "qos1_delivered_pct": pct}, det
+    rate, pct, n, det = _qos1(host, port, port, "bench/q1", opt)
+    return {"qos1": rate, "qos1_delivered_pct": pct, MOVED: n}, det
 
 
 def scen_persist(host, port, opt):
@@ -877,14 +887,14 @@ def _written(pid):
 def scen_bridge0(host, port, opt):
     """4 QoS 0 publishers on the edge broker (host:port) -> its bridge -> 1 subscriber on the
     upstream (opt.upstream_port); msg/s received upstream."""
-    rate, det = _fanin(host, port, opt.upstream_port, "bench/b0", opt)
+    rate, _, det = _fanin(host, port, opt.upstream_port, "bench/b0", opt)
     return {"bridge0": rate}, det
 
 
 def scen_bridge1(host, port, opt):
     """1 QoS 1 publisher (window 64) on the edge broker -> its bridge -> 1 QoS 1 subscriber
     on the upstream; msg/s received upstream, and how many of the PUBACKed arrived."""
-    rate, pct, det = _qos1(host, port, opt.upstream_port, "bench/b1/x", opt)
+    rate, pct, _, det = _qos1(host, port, opt.upstream_port, "bench/b1/x", opt)
     return {"bridge1": rate, "bridge1_pct": pct}, det
 
 
@@ -895,12 +905,12 @@ def scen_burst(host, port, opt):
     subs = [("sub", flow_sub_body, (host, port, "b/#", 0, opt.count, 0, done)),
             ("idle", idle_subs_body, (host, port, BURST_IDLE, 4, done))]
     pubs = [("pub", burst_pub_body, (host, port, "b/x", opt.payload, opt.count))]
-    r = run_group([subs, pubs], 600)
+    r = run_group([subs, pubs], 600, opt)
     got = r["sub"]
     cut = r["idle"]["closed"] + got["closed"] + r["pub"]["closed"]
     return ({"burst_pct": 100.0 * got["total"] / opt.count,
              "burst_rate": got["total"] / got["elapsed"] if got["elapsed"] else 0.0,
-             "burst_cut": cut},
+             "burst_cut": cut, MOVED: r["pub"]["sent"] + got["total"]},
             "sent %d, received %d in %.2f s, clients closed by the broker %d"
             % (r["pub"]["sent"], got["total"], got["elapsed"], cut))
 
@@ -912,7 +922,7 @@ def scen_q1fanin(host, port, opt):
     subs = [("sub", flow_sub_body, (host, port, "bench/q1in/+", 1, 0, d, done))]
     pubs = [("pub%d" % i, qos1_pub_body, (host, port, "bench/q1in/%d" % i, opt.payload, d,
                                           True)) for i in range(N_FANIN_PUBS)]
-    r = run_group([subs, pubs], d + DRAIN_MAX_S + 2 * IO_TIMEOUT_S + 30)
+    r = run_group([subs, pubs], d + DRAIN_MAX_S + 2 * IO_TIMEOUT_S + 30, opt)
     acked = sum(r[n]["acked"] for n, _, _ in pubs)
     got = r["sub"]
     lats = sorted(got["lat_ns"]) or [0]
@@ -920,7 +930,7 @@ def scen_q1fanin(host, port, opt):
     log("bench:   q1fanin latency p50 %.3f ms" % (lats[len(lats) // 2] / 1e6))
     return ({"q1fanin": got["in_window"] / d,
              "q1fanin_pct": 100.0 * got["total"] / acked if acked else 0.0,
-             "q1fanin_p99": p99},
+             "q1fanin_p99": p99, MOVED: acked + got["total"]},
             "PUBACKed %d, received %d in window, %d in all, subscriber closed by the broker: %s"
             % (acked, got["in_window"], got["total"], got["closed"]))
 
@@ -955,16 +965,26 @@ def scen_idle(host, port, opt):
 
 
 HIGHER, LOWER = "higher", "lower"
+
+
+def cpu_row(name):
+    """The row of scenario name's broker CPU time per message in or out (MOVED)."""
+    return (name + "_cpu", "%s: broker CPU per message in or out (us)" % name, LOWER, "%.2f")
+
+
 # name: (function, [(metric key, label, better, format)])
 SCENARIOS = {
     "fanin": (scen_fanin, [
-        ("fanin", "fanin: QoS 0, 4 pubs -> 1 sub on bench/in/+ (msg/s)", HIGHER, "%.0f")]),
+        ("fanin", "fanin: QoS 0, 4 pubs -> 1 sub on bench/in/+ (msg/s)", HIGHER, "%.0f"),
+        cpu_row("fanin")]),
     "fanout": (scen_fanout, [
-        ("fanout", "fanout: QoS 0, 1 pub -> 4 subs (msg/s delivered)", HIGHER, "%.0f")]),
+        ("fanout", "fanout: QoS 0, 1 pub -> 4 subs (msg/s delivered)", HIGHER, "%.0f"),
+        cpu_row("fanout")]),
     "qos1": (scen_qos1, [
         ("qos1", "qos1: QoS 1, window 64, 1 pub -> 1 sub (msg/s)", HIGHER, "%.0f"),
         ("qos1_delivered_pct", "qos1: delivered of PUBACKed, incl. after window (%)",
-         HIGHER, "%.1f")]),
+         HIGHER, "%.1f"),
+        cpu_row("qos1")]),
     "persist": (scen_persist, [
         ("persist", "persist: QoS 1, 4 pubs -> 1 persistent sub (msg/s received)", HIGHER,
          "%.0f"),
@@ -981,11 +1001,13 @@ SCENARIOS = {
         ("burst_pct", "burst: QoS 0 as fast as sent, 1 pub -> 1 sub, delivered (%)", HIGHER,
          "%.1f"),
         ("burst_rate", "burst: delivered (msg/s)", HIGHER, "%.0f"),
-        ("burst_cut", "burst: clients disconnected by the broker", LOWER, "%d")]),
+        ("burst_cut", "burst: clients disconnected by the broker", LOWER, "%d"),
+        cpu_row("burst")]),
     "q1fanin": (scen_q1fanin, [
         ("q1fanin", "q1fanin: QoS 1, 4 pubs (window 64) -> 1 sub (msg/s)", HIGHER, "%.0f"),
         ("q1fanin_pct", "q1fanin: delivered of PUBACKed (%)", HIGHER, "%.1f"),
-        ("q1fanin_p99", "q1fanin: latency p99 (ms)", LOWER, "%.3f")]),
+        ("q1fanin_p99", "q1fanin: latency p99 (ms)", LOWER, "%.3f"),
+        cpu_row("q1fanin")]),
     "latency": (scen_latency, [
         ("latency_p50", "latency: QoS 0 every 1 ms, p50 (ms)", LOWER, "%.3f"),
         ("latency_p99", "latency: QoS 0 every 1 ms, p99 (ms)", LOWER, "%.3f")]),
@@ -1005,6 +1027,20 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_s(pid):
+    """CPU seconds the threads of process pid have run so far, or None (pid None, or no
+    /proc). From schedstat (nanoseconds): /proc/PID/stat's clock ticks (10 ms) are too
+    coarse for a burst of 20,000 messages."""
+    try:
+        ns = 0
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                ns += int(f.read().split()[0])
+        return ns / 1e9
+    except (OSError, TypeError, ValueError, IndexError):
+        return None
 
 
 def peak_rss_mib(pid):
@@ -1129,8 +1165,13 @@ def run_scenarios(host, port, names, opt, broker=None):
         base, suffix = split_name(name)
         fn = SCENARIOS[base][0]
         log("bench: %s on %s:%d ..." % (name, host, port))
+        opt.cpu_start = None
         try:
             vals, det = fn(V5 + host if suffix else host, port, opt)
+            n = vals.pop(MOVED, None)
+            if n is not None:  # the broker's CPU time per message, from the start to the end
+                cpu0, cpu1 = opt.cpu_start, cpu_s(opt.broker_pid)  # (drain included)
+                vals[base + "_cpu"] = (cpu1 - cpu0) * 1e6 / n if cpu0 is not None and n else NAN
             values.update((k + suffix, v) for k, v in vals.items())
             details[name] = det
         except (BenchError, OSError) as e:
@@ -1146,13 +1187,15 @@ def run_scenarios(host, port, names, opt, broker=None):
 
 
 def fmt(value, f):
-    """Format a metric value, or 'error'."""
-    return "error" if value is None else f % value
+    """Format a metric value, or 'error' (None), or 'n/a' (NAN)."""
+    if value is None:
+        return "error"
+    return "n/a" if value != value else f % value  # NAN: not to be had here
 
 
 def ratio(ours, theirs, better):
     """ours relative to theirs, >1 meaning ours is better."""
-    if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+    if ours is None or theirs is None or not ours > 0 or not theirs > 0:  # NAN too
         return "n/a"
     return "%.2f" % (ours / theirs if better == HIGHER else theirs / ours)
 
