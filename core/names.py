@@ -228,3 +228,6 @@ REC_SUB5 = const(18)  # a SUB with MQTT 5.0 options or a Subscription Identifier
 # filter, granted qos, their word (core/subs.py)
 REC_EXPIRY = const(19)  # an MQTT 5.0 session's finite Session Expiry Interval: client id,
 # seconds (after its SESSION or GONE record, which set it back to none)
+REC_PROPS = const(20)  # a message with MQTT 5.0 properties: properties (u32 length), the
+# wall-clock second its Message Expiry Interval ends (0: never), then the body of its RETAIN,
+# QUEUE, SENT or Q2MSG record in the same record (one CRC: all or nothing)

@@ -2,8 +2,9 @@
 
 Usage: persist_dump.py [--payloads] FILE
 One line per record: its offset, type and fields; payloads as their length unless
---payloads (then as Python bytes literals). A damaged record ends the dump with a line
-saying where and why, and exit status 1.
+--payloads (then as Python bytes literals); a message's MQTT 5.0 properties (a PROPS
+record around its record) after its fields, its expiry as the wall-clock second it ends.
+A damaged record ends the dump with a line saying where and why, and exit status 1.
 """
 
 import os
@@ -34,6 +35,10 @@ def lines(data, payloads=False):
                     shown.append("<%d bytes>" % len(v))
                 else:
                     shown.append(repr(v))
+            if len(vals) > len(fields):  # in a PROPS record: (properties, expiry)
+                shown.append(_props(vals[-1][0]))
+                if vals[-1][1]:
+                    shown.append("expires-at=%d" % vals[-1][1])
             if t == REC_START or t == REC_SENT:
                 shown[2] = "seq=%d state=%d retain=%d qos=%d" % (
                     vals[2] >> 4, vals[2] >> 3 & 1, vals[2] >> 2 & 1, vals[2] & 3)
@@ -46,6 +51,47 @@ def lines(data, payloads=False):
                                                                 len(data) - e.args[0])
         return
     yield "%d records, %d bytes" % (n, len(data))
+
+
+# the PUBLISH properties a message keeps (core/pub5.py): name, value type
+_PROPS = {0x01: ("payload-format", "B"), 0x03: ("content-type", "s"),
+          0x08: ("response-topic", "s"), 0x09: ("correlation-data", "b"),
+          0x0B: ("subscription-id", "v"), 0x26: ("user", "p")}
+
+
+def _props(data):
+    """The properties of bytes data (identifier, value, ...) as name=value words."""
+    out = []
+    i = 0
+    while i < len(data):
+        name, typ = _PROPS.get(data[i], (None, None))
+        if name is None:
+            out.append("0x%02x:%r" % (data[i], bytes(data[i + 1:])))  # not one a message keeps
+            break
+        i += 1
+        vals = []
+        for f in ("ss" if typ == "p" else typ):
+            if f == "B":
+                v = data[i]
+                i += 1
+            elif f == "v":
+                v = shift = 0
+                while True:
+                    v |= (data[i] & 0x7F) << shift
+                    shift += 7
+                    i += 1
+                    if not data[i - 1] & 0x80:
+                        break
+            else:
+                n = data[i] << 8 | data[i + 1]
+                v = bytes(data[i + 2:i + 2 + n])
+                i += 2 + n
+                if f == "s":
+                    v = v.decode("utf-8", "replace")
+            vals.append(v)
+        out.append("%s=%s" % (name, ":".join(repr(v) if not isinstance(v, int) else str(v)
+                                             for v in vals)))
+    return " ".join(out) if out else "props=none"
 
 
 def main(argv):

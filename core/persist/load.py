@@ -13,7 +13,7 @@ from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT, SUB_ID_SHIFT
 from core.names import (REC_FRAME, REC_HEADER, REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE,
                         REC_DROP, REC_SUB, REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED,
                         REC_RELEASED, REC_Q2IN, REC_Q2REL, REC_SENT, REC_Q2MSG, REC_SUB5)
-from core.names import REC_EXPIRY
+from core.names import REC_EXPIRY, REC_PROPS
 
 _MAX_BODY = const(268435600)  # an MQTT payload plus topic and fields: anything larger is damage
 _PIECE = const(1024)  # bytes read at a time
@@ -31,6 +31,7 @@ class Restore:
         self.wall = 0  # newest wall-clock time seen: when the broker was last known alive
         self.gone = {}  # client id -> wall-clock seconds its last connection ended
         self.gen = 0
+        self.now = 0  # the wall clock's second at the start (load): messages' expiry
 
     def apply(self, t, v):
         """Apply record type t with values v; records naming an unknown session are skipped."""
@@ -41,7 +42,7 @@ class Restore:
                 self.wall = v[2]
             return
         if t == REC_RETAIN:
-            b.retained.set(message(v[0], v[0].encode(), v[2]), v[1])
+            b.retained.set(self.msg(t, v, v[0], v[2]), v[1])
             return
         if t == REC_UNRETAIN:
             b.retained.msgs.pop(v[0], None)
@@ -87,12 +88,12 @@ class Restore:
                     from core import subs
                     subs.set(s, v[1], 0, 0)
         elif t == REC_QUEUE:
-            s.queue.append(message(v[2], v[2].encode(), v[3]))
+            s.queue.append(self.msg(t, v, v[2], v[3]))
             s.queue.append(v[1])
             s.queued_bytes += len(v[3])
         elif t == REC_START or t == REC_SENT:
             if t == REC_SENT:  # the message is in the record, not in the queue
-                m = message(v[3], v[3].encode(), v[4])
+                m = self.msg(t, v, v[3], v[4])
             elif not s.queue:
                 return
             else:
@@ -115,10 +116,22 @@ class Restore:
         elif t == REC_Q2IN or t == REC_Q2MSG:
             if s.qos2_in is None:
                 s.qos2_in = {}
-            s.qos2_in[v[1]] = True if t == REC_Q2IN else message(v[3], v[3].encode(), v[4], v[2])
+            s.qos2_in[v[1]] = True if t == REC_Q2IN else self.msg(t, v, v[3], v[4], v[2])
         elif t == REC_Q2REL:
             if s.qos2_in:
                 s.qos2_in.pop(v[1], None)
+
+    def msg(self, t, v, topic, payload, n=None):
+        """The message of record t's values v (core/deliver.py's message(), n as there),
+        with the properties of a PROPS record around it: its expiry second as many seconds
+        ahead as were left, or already past (an expired one is dropped unsent, as live)."""
+        if len(v) == len(LAYOUT[t][1]):
+            return message(topic, topic.encode(), payload, n)
+        x = v[-1]  # (properties, wall-clock second its expiry ends or 0)
+        e = x[1]
+        if e:
+            e = self.b.secs + e - self.now if e > self.now else self.b.secs - 1
+        return message(topic, topic.encode(), payload, n, x[0], e)
 
     def finish(self, now):
         """Set each session's gone_at so that persistent_client_expiration counts the
@@ -151,6 +164,7 @@ def _unsub(b, f, s):
 def load(store):
     """Restore store's broker from snapshot and journal, then compact; PersistError if unusable."""
     state = Restore(store.b)
+    state.now = store.wall()
     snap = _replay(store, store.name, state, 0)  # None: no such file
     end = 0  # where the journal's records end, when it can go on from there
     if snap == 0:
@@ -321,10 +335,10 @@ def records(src):
         s = i + REC_FRAME
         if crc32(memoryview(b)[s:s + n]) & 0xFFFFFFFF != c:
             raise Damaged(pos, "CRC mismatch")
-        v = _fields(b, s, s + n, pos)
+        t, v = _fields(b, s, s + n, pos)
         src.i = s + n
         src.offset = pos + REC_FRAME + n
-        yield pos, b[s], v
+        yield pos, t, v
 
 
 def scan(data, pos):
@@ -336,7 +350,8 @@ def scan(data, pos):
 
 
 def _fields(b, i, e, pos):
-    """The values of the record body b[i:e] (type byte at i; b is bytes)."""
+    """The type and values of the record body b[i:e] (type byte at i; b is bytes); of a
+    PROPS record, those of the record inside with (properties, expiry) appended."""
     t = b[i]
     if t >= len(LAYOUT) or LAYOUT[t] is None:
         raise Damaged(pos, "unknown record type %d" % t)
@@ -381,6 +396,13 @@ def _fields(b, i, e, pos):
                 raise Damaged(pos, "%s record holds a string that is not UTF-8" % LAYOUT[t][0])
         vals.append(v)
         i += n
+    if t == REC_PROPS:  # a message's record follows in the same body
+        t = b[i] if i < e else 0
+        if t != REC_RETAIN and t != REC_QUEUE and t != REC_SENT and t != REC_Q2MSG:
+            raise Damaged(pos, "props record without a message's record")
+        t, v = _fields(b, i, e, pos)
+        v.append(vals)
+        return t, v
     if i != e:
         raise Damaged(pos, "%s record has %d bytes left over" % (LAYOUT[t][0], e - i))
-    return vals
+    return t, vals

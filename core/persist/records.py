@@ -9,6 +9,8 @@ reading (only at start-up) is core/persist/load.py.
 from binascii import crc32
 from struct import pack
 
+from core.names import MSG_PROPS, MSG_EXPIRES, REC_PROPS
+
 
 MAGIC = b"MQEP\x01"  # mqtt-edge persistence, format 1
 # per type (core/names.py, REC_*): name and fields; B u8, H u16, I u32, s string (u16
@@ -17,7 +19,8 @@ LAYOUT = (None, ("header", "BII"), ("retain", "sBb"), ("unretain", "s"),
           ("session", "sBo"), ("gone", "sI"), ("drop", "s"), ("sub", "ssB"),
           ("unsub", "ss"), ("queue", "sBsb"), ("start", "sHI"), ("acked", "sH"),
           ("released", "sH"), None, ("q2in", "sH"), ("q2rel", "sH"), ("sent", "sHIsb"),
-          ("q2msg", "sHBsb"), ("sub5", "ssBI"), ("expiry", "sI"))
+          ("q2msg", "sHBsb"), ("sub5", "ssBI"), ("expiry", "sI"), ("props", "bI"))
+# a PROPS record's "b" is not its last field: the body of the record it wraps follows
 
 
 def put(out, t, *values):
@@ -27,10 +30,24 @@ def put(out, t, *values):
         out += p
 
 
-def head(out, t, values):
+def props(m, b, wall):
+    """None, or for a message m with MQTT 5.0 properties (core/pub5.py) what its PROPS record
+    holds: (properties, the wall-clock second its expiry ends or 0); b: the broker (its
+    second), wall(): the wall clock's second."""
+    if len(m) <= MSG_PROPS:
+        return None
+    e = m[MSG_EXPIRES]
+    return m[MSG_PROPS], (wall() + e - b.secs if e else 0)
+
+
+def head(out, t, values, x=None):
     """put() but for the bytes of a last "b" field (a payload), which are returned, not
-    appended: the caller writes them next (the record's length and CRC32 count them)."""
+    appended: the caller writes them next (the record's length and CRC32 count them).
+    x: props() of a message's record, which then goes inside a PROPS record."""
     parts = [bytes((t,))]  # the body's pieces, joined once: fewer calls than byte appends
+    if x is not None:
+        parts = [bytes((REC_PROPS,)), len(x[0]).to_bytes(4, "big"), x[0],
+                 x[1].to_bytes(4, "big"), parts[0]]
     p = None
     i = 0
     for f in LAYOUT[t][1]:

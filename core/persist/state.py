@@ -2,7 +2,7 @@
 writes one (core/persist/load.py reads them). Loaded only to write a snapshot: a board
 drops it again after (ports/micropython/persist_files.py)."""
 
-from core.persist.records import MAGIC, head, put
+from core.persist.records import MAGIC, head, put, props
 from core.const import const
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_QOS, KEPT_RETAIN
 from core.names import QUEUED_MSG, QUEUED_FLAGS, QUEUED_PAIR
@@ -59,9 +59,11 @@ def write(sink, b, gone, gen, wall):
     """
     out = bytearray(MAGIC)
     put(out, REC_HEADER, 0, gen, wall)
+    now = lambda: wall  # noqa: E731 (the clock for messages' expiry: one reading for all)
     for t in b.retained.msgs:
         m = b.retained.msgs[t]  # (topic, topic bytes, payload, qos)
-        _put(sink, out, REC_RETAIN, (m[MSG_TOPIC_BYTES], m[MSG_QOS], m[MSG_PAYLOAD]))
+        _put(sink, out, REC_RETAIN, (m[MSG_TOPIC_BYTES], m[MSG_QOS], m[MSG_PAYLOAD]),
+             props(m, b, now))
     for cid in b.sessions:
         s = b.sessions[cid]
         if s.clean:
@@ -82,11 +84,13 @@ def write(sink, b, gone, gen, wall):
         ents.sort()  # by seq: the order they were first sent in
         for f, pid in ents:
             m = s.inflight[pid]
-            _put(sink, out, REC_SENT, (cid, pid, f, m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
+            _put(sink, out, REC_SENT, (cid, pid, f, m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]),
+                 props(m, b, now))
         q = s.queue
         for i in range(0, len(q), QUEUED_PAIR):
             m = q[i + QUEUED_MSG]
-            _put(sink, out, REC_QUEUE, (cid, q[i + QUEUED_FLAGS], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD]))
+            _put(sink, out, REC_QUEUE, (cid, q[i + QUEUED_FLAGS], m[MSG_TOPIC_BYTES],
+                                        m[MSG_PAYLOAD]), props(m, b, now))
         if s.qos2_in:
             for pid in s.qos2_in:
                 m = s.qos2_in[pid]
@@ -94,14 +98,15 @@ def write(sink, b, gone, gen, wall):
                     _put(sink, out, REC_Q2IN, (cid, pid))
                 else:
                     _put(sink, out, REC_Q2MSG, (cid, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
-                                               m[MSG_PAYLOAD]))
+                                               m[MSG_PAYLOAD]), props(m, b, now))
     if out:
         sink(out)
 
 
-def _put(sink, out, t, values):
-    """One record into out; out to sink when it is full (emptied in place, not reallocated)."""
-    p = head(out, t, values)
+def _put(sink, out, t, values, x=None):
+    """One record into out (x: as records.head's); out to sink when it is full (emptied in
+    place, not reallocated)."""
+    p = head(out, t, values, x)
     if p is not None:
         if len(out) + len(p) <= _PIECE:
             out += p

@@ -1,7 +1,7 @@
 """The persistence store: observer of the broker's state changes (broker.store), journal
 writer, loader and compactor. Files come from the port (the file API in core/README.md)."""
 
-from core.persist.records import put
+from core.persist.records import put, head, props
 from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, KEPT_RETAIN
 from core.names import (REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE, REC_DROP, REC_SUB,
                         REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED, REC_RELEASED, REC_Q2IN,
@@ -94,8 +94,7 @@ class Store:
     def queue(self, s, msg, flags):
         """msg was appended to s's queue with its queue flags (core/names.py)."""
         if not s.clean:
-            put(self.buf, REC_QUEUE, s.client_id, flags, msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD])
-            self.count += 1
+            self.msg(REC_QUEUE, msg, s.client_id, flags, msg[MSG_TOPIC_BYTES], msg[MSG_PAYLOAD])
 
     def start(self, s, pid, msg, flags, head):
         """msg left for s with packet id pid (0: not sent, QoS 0 or outside the mount point).
@@ -107,10 +106,10 @@ class Store:
             return
         if head:
             put(self.buf, REC_START, s.client_id, pid, flags)
+            self.count += 1
         else:
-            put(self.buf, REC_SENT, s.client_id, pid, flags, msg[MSG_TOPIC_BYTES],
-                msg[MSG_PAYLOAD])
-        self.count += 1
+            self.msg(REC_SENT, msg, s.client_id, pid, flags, msg[MSG_TOPIC_BYTES],
+                     msg[MSG_PAYLOAD])
 
     def acked(self, s, pid):
         """PUBACK (QoS 1) or PUBCOMP (QoS 2) came for outgoing pid."""
@@ -126,9 +125,8 @@ class Store:
         if m is True:
             self._pid(s, pid, REC_Q2IN)
         elif not s.clean:
-            put(self.buf, REC_Q2MSG, s.client_id, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
-                m[MSG_PAYLOAD])
-            self.count += 1
+            self.msg(REC_Q2MSG, m, s.client_id, pid, m[KEPT_RETAIN], m[MSG_TOPIC_BYTES],
+                     m[MSG_PAYLOAD])
 
     def q2rel(self, s, pid):
         """PUBREL came for incoming QoS 2 id pid."""
@@ -142,9 +140,16 @@ class Store:
     def retain(self, msg, qos):
         """The retained message of msg's topic was set (or cleared by an empty payload)."""
         if msg[MSG_PAYLOAD]:
-            put(self.buf, REC_RETAIN, msg[MSG_TOPIC_BYTES], qos, msg[MSG_PAYLOAD])
+            self.msg(REC_RETAIN, msg, msg[MSG_TOPIC_BYTES], qos, msg[MSG_PAYLOAD])
         else:
             put(self.buf, REC_UNRETAIN, msg[MSG_TOPIC_BYTES])
+            self.count += 1
+
+    def msg(self, t, m, *values):
+        """Record t of message m with values (with m's MQTT 5.0 properties, if any)."""
+        p = head(self.buf, t, values, props(m, self.b, self.wall))
+        if p is not None:
+            self.buf += p
         self.count += 1
 
     def hold(self, conn, b0, pid):

@@ -3,12 +3,13 @@ acked and the other packet-id records) made with one struct.pack each instead of
 core/persist/records.py's loop over the fields: the same bytes (tests/persist/
 test_persist_records_cpython.py), about 1 us a record instead of 2-4.5 (a message
 delivered at once costs two records: with persistence on, that was about as much CPU as
-the rest of its handling). Boards keep the generic code: one encoder, less bytecode."""
+the rest of its handling). A message with MQTT 5.0 properties takes the portable path (its
+PROPS record). Boards keep the generic code: one encoder, less bytecode."""
 
 from binascii import crc32
 from struct import pack
 
-from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, REC_QUEUE, REC_SENT, REC_START
+from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, MSG_PROPS, REC_QUEUE, REC_SENT, REC_START
 from core.persist import store
 
 
@@ -17,7 +18,9 @@ class Store(store.Store):
 
     def queue(self, s, msg, flags):
         """msg was appended to s's queue with its queue flags (core/names.py)."""
-        if not s.clean:
+        if len(msg) > MSG_PROPS:
+            super().queue(s, msg, flags)
+        elif not s.clean:
             c = s.client_id.encode()
             tb = msg[MSG_TOPIC_BYTES]
             p = msg[MSG_PAYLOAD]
@@ -32,6 +35,9 @@ class Store(store.Store):
         c = s.client_id.encode()
         if head:
             _frame(self.buf, pack(">BH%dsHI" % len(c), REC_START, len(c), c, pid, flags), b"")
+        elif len(msg) > MSG_PROPS:
+            super().start(s, pid, msg, flags, head)
+            return
         else:
             tb = msg[MSG_TOPIC_BYTES]
             p = msg[MSG_PAYLOAD]

@@ -4,6 +4,7 @@ and the broker's persistent state as a comparable value."""
 import os
 
 from core.broker import Broker
+from core.deliver import message
 from core.config import Config
 from core.persist.store import Store
 from core.session import Session
@@ -126,6 +127,37 @@ def write_journal(d):
     st.sub(gamma, "g", 0)
     st.drop(gamma)
     st.queue(beta, ("a/x", b"a/x", BIG), 6)
+    st.commit()
+    snap = get_file(d, NAME)
+    jour = get_file(d, NAME + ".journal")
+    st.close()
+    return snap, jour
+
+
+# Payload Format Indicator 1, Content Type, Response Topic, Correlation Data, two User
+# Properties: as core/pub5.py keeps them to forward (no expiry, no topic alias)
+PROPS = (b"\x01\x01" + b"\x03\x00\x0atext/plain" + b"\x08\x00\x05reply"
+         + b"\x09\x00\x03\x00\xffz" + b"\x26\x00\x01k\x00\x02v1" + b"\x26\x00\x01k\x00\x02v2")
+
+
+def write_props_journal(d):
+    """Journal the state changes of messages with MQTT 5.0 properties (PROPS records) at
+    wall-clock second 1000, broker second 100; (snapshot, journal)."""
+    b, st, logs = broker_with_store(d, Wall(1000))
+    st.load()
+    b.secs = 100
+    s = Session("sub5", 0)
+    st.session(s)
+    st.sub(s, "m/#", 2)
+    st.commit()
+    # queued: 30 s of expiry left, none, 5 s left; in flight: 60 s left; a plain one
+    st.queue(s, message("m/a", b"m/a", b"a", None, PROPS, 100 + 30), 1)
+    st.queue(s, message("m/b", b"m/b", b"b", None, PROPS, 0), 1)
+    st.queue(s, message("m/c", b"m/c", b"c", None, b"", 100 + 5), 2)
+    st.start(s, 9, message("m/d", b"m/d", b"d", None, PROPS, 100 + 60), 1 << 4 | 1, False)
+    st.queue(s, ("m/e", b"m/e", b"e"), 1)
+    st.retain(message("r/1", b"r/1", b"kept", 1, PROPS, 100 + 3600), 1)
+    st.q2in(s, 4, message("q/4", b"q/4", b"four", 1, PROPS, 0))
     st.commit()
     snap = get_file(d, NAME)
     jour = get_file(d, NAME + ".journal")

@@ -14,6 +14,7 @@ import mqttc
 from core.names import REC_GONE, REC_HEADER
 from core.persist import records as R
 from core.persist.load import scan
+from paho_support import WAIT
 from persist_clients import check_received, connect, drain, publisher
 
 CONF = ("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
@@ -211,3 +212,59 @@ def test_the_sync_helper_killed_under_load_loses_nothing_acknowledged(broker_fac
     b2 = broker_factory(CONF)
     check_received(drain(b2, "sub"), acked)
     assert "Traceback" not in b.log() + b2.log()
+
+
+def test_v5_properties_of_queued_and_retained_messages_survive_kill_9_and_expiry_counts(
+        broker_factory):
+    """paho MQTTv5: messages with properties queued for an offline persistent 5.0 session
+    and a retained one, PUBACKed, then kill -9 and 2.5 s down: after the restart the
+    subscriber gets them with the same properties and what is left of their expiry; the
+    one whose expiry (2 s) passed while the broker was down is not delivered."""
+    from test_v5_publish_clients import USER, client5, publish_props
+    b = broker_factory(CONF)
+    sub = client5(b, 3600, client_id="v5keep")
+    assert sub.subscribe("v5/#", 1) == [1]
+    sub.close()
+    full = dict(PayloadFormatIndicator=1, ContentType="text/plain", ResponseTopic="v5/reply",
+                CorrelationData=b"\x00\xffid", UserProperty=USER)
+    pub = client5(b)
+    try:
+        for topic, payload, retain, kw in (
+                ("v5/a", b"long", False, dict(full, MessageExpiryInterval=100)),
+                ("v5/b", b"short", False, dict(MessageExpiryInterval=2, ContentType="x")),
+                ("v5/c", b"never", False, full),
+                ("v5/r", b"kept", True, dict(full, MessageExpiryInterval=100))):
+            info = pub.c.publish(topic, payload, 1, retain=retain,
+                                 properties=publish_props(**kw))
+            info.wait_for_publish(WAIT)
+            assert info.is_published()  # PUBACKed: on disk
+    finally:
+        pub.close()
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait(10)
+    time.sleep(2.5)
+    b2 = broker_factory(CONF)
+    sub = client5(b2, 3600, client_id="v5keep")
+    try:
+        got = sub.received(4, timeout=3)
+        assert [(m.topic, m.payload) for m in got] == [
+            ("v5/a", b"long"), ("v5/c", b"never"), ("v5/r", b"kept")], got
+        for m in got:
+            p = m.properties
+            assert (p.PayloadFormatIndicator, p.ContentType, p.ResponseTopic,
+                    p.CorrelationData, p.UserProperty) == (
+                1, "text/plain", "v5/reply", b"\x00\xffid", USER), m.topic
+        assert 94 <= got[0].properties.MessageExpiryInterval <= 98  # the 2.5 s down count
+        assert not hasattr(got[1].properties, "MessageExpiryInterval")
+        assert 94 <= got[2].properties.MessageExpiryInterval <= 98
+    finally:
+        sub.close()
+    r = client5(b2)
+    try:
+        assert r.subscribe("v5/r", 1) == [1]
+        [m] = r.received(1)
+        assert m.retain and m.payload == b"kept"
+        assert m.properties.ContentType == "text/plain" and m.properties.UserProperty == USER
+        assert 94 <= m.properties.MessageExpiryInterval <= 98
+    finally:
+        r.close()

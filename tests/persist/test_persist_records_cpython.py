@@ -4,7 +4,7 @@ boards read."""
 
 from hypothesis import given, strategies as st
 
-from core.names import REC_Q2IN
+from core.names import REC_PROPS, REC_Q2IN
 from core.persist.store import Store as Portable
 from core.session import Session
 from ports.cpython.persist_records import Store as Fast
@@ -47,6 +47,17 @@ def test_packet_id_records_are_the_portable_bytes(cid, pid):
         assert a == b and a[1] == 1
     a, b = _both(lambda s: s.q2in(sess, pid, True))
     assert a == b and a[0][8] == REC_Q2IN
+
+
+@given(CIDS, st.booleans(), PIDS, TOPICS, PAYLOADS, st.binary(max_size=300))
+def test_a_message_with_mqtt5_properties_gets_the_portable_props_record(cid, head, pid, tb, p,
+                                                                        props):
+    sess = Session(cid, False)
+    m = ("t", tb, p, 0, props, 0)  # core/names.py MSG_*: properties, no expiry
+    a, b = _both(lambda s: s.queue(sess, m, 1))
+    assert a == b and a[0][8] == REC_PROPS
+    a, b = _both(lambda s: s.start(sess, pid, m, 1 << 4 | 1, head))
+    assert a == b and (head or a[0][8] == REC_PROPS)  # a START record has no message
 
 
 def test_clean_sessions_and_unsent_messages_write_nothing():
