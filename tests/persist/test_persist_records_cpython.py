@@ -2,7 +2,7 @@
 the same bytes as the portable ones (core/persist/records.py), which the loader and the
 boards read."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from core.names import REC_PROPS, REC_Q2IN
 from core.persist.store import Store as Portable
@@ -13,6 +13,8 @@ CIDS = st.text(min_size=0, max_size=40)
 TOPICS = st.binary(min_size=1, max_size=300)
 PAYLOADS = st.binary(max_size=2000)
 PIDS = st.integers(1, 0xFFFF)
+# no deadline: on a machine loaded by other work one example took 887 ms (a first call)
+SETTINGS = settings(deadline=None)
 
 
 def _both(call):
@@ -25,6 +27,7 @@ def _both(call):
     return out
 
 
+@SETTINGS
 @given(CIDS, st.booleans(), PIDS, st.integers(0, 0xFFFFFFFF), TOPICS, PAYLOADS)
 def test_sent_and_start_records_are_the_portable_bytes(cid, head, pid, flags, tb, p):
     sess = Session(cid, False)
@@ -32,6 +35,7 @@ def test_sent_and_start_records_are_the_portable_bytes(cid, head, pid, flags, tb
     assert a == b and a[1] == 1
 
 
+@SETTINGS
 @given(CIDS, st.integers(0, 0xFF), TOPICS, PAYLOADS)
 def test_queue_record_is_the_portable_bytes(cid, flags, tb, p):
     sess = Session(cid, False)
@@ -39,6 +43,7 @@ def test_queue_record_is_the_portable_bytes(cid, flags, tb, p):
     assert a == b and a[1] == 1
 
 
+@SETTINGS
 @given(CIDS, PIDS)
 def test_packet_id_records_are_the_portable_bytes(cid, pid):
     sess = Session(cid, False)
@@ -49,6 +54,7 @@ def test_packet_id_records_are_the_portable_bytes(cid, pid):
     assert a == b and a[0][8] == REC_Q2IN
 
 
+@SETTINGS
 @given(CIDS, st.booleans(), PIDS, TOPICS, PAYLOADS, st.binary(max_size=300))
 def test_a_message_with_mqtt5_properties_gets_the_portable_props_record(cid, head, pid, tb, p,
                                                                         props):
