@@ -4,6 +4,7 @@ messages wait in the bridge's session, a host name looked up by the port's own r
 (dns.py) with TLS and a client certificate, the bridge's queue across kill -9 with
 persistence, and a board that loads the bridge's code only for a `connection`."""
 
+import os
 import signal
 import time
 
@@ -115,6 +116,11 @@ def test_bridge_refuses_an_upstream_certificate_for_another_name(
     assert b.stop() == 0, b.log()
 
 
+def _bytes_in(d):
+    """Bytes in the files of folder d (a board's persistence files)."""
+    return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+
+
 def test_bridge_queue_survives_kill_9_with_persistence(
         mp_broker_factory, upstreams, proxies, tmp_path):
     up = upstreams()
@@ -126,11 +132,22 @@ def test_bridge_queue_survives_kill_9_with_persistence(
                        % tmp_path)
     b = mp_broker_factory(conf, heap=PERSIST_HEAP)
     assert b.wait_for_log("Bridge up: cannot connect"), b.log()
+    before = _bytes_in(tmp_path)
     lpub = Paho(HOST, b.port)
     for i in range(30):
         lpub.publish("p/m", b"%d" % i)
     lpub.close()
-    time.sleep(2.5)  # past autosave_interval: the board's flush window (README, Persistence)
+    # past autosave_interval, the board's flush window (README, Persistence): the files
+    # grew and then stayed as they are for more than the window (a loaded machine is slow)
+    deadline = time.monotonic() + 20
+    last, since = _bytes_in(tmp_path), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = _bytes_in(tmp_path)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif last > before and time.monotonic() - since > 1.5:
+            break
     b.stop(signal.SIGKILL)
     mp_broker_factory(conf, heap=PERSIST_HEAP)
     proxy.refuse(False)
