@@ -293,7 +293,7 @@ def _start(b, sess, c, msg, q, retain, head=False):
     props = None
     v5 = c.v5
     if v5 is not None:  # MQTT 5.0: a property block (core/v5.py; empty without a call)
-        props = v5.publish_props(b, tb, msg, q) if v5.max_out or len(msg) > MSG_PROPS \
+        props = v5.publish_props(b, c, tb, msg, q) if v5.max_out or len(msg) > MSG_PROPS \
             else b"\x00"
         if props is None:  # over the client's Maximum Packet Size: as if sent (MQTT-3.1.2-25)
             if b.store is not None:

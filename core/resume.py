@@ -62,7 +62,7 @@ def _again(b, sess, c, f, pid):
                 return 0
             tb = tb[c.mlen:]
         if c.v5 is not None:  # MQTT 5.0: its properties
-            props = c.v5.publish_props(b, tb, m, q)
+            props = c.v5.publish_props(b, c, tb, m, q)
             if props is None:
                 del sess.inflight[pid]
                 del sess.flags[pid]

@@ -101,9 +101,10 @@ class V5:
         from core import pub5
         return pub5.read(b, conn, mv, ts, te, p, e)
 
-    def publish_props(self, b, tb, msg, q):
+    def publish_props(self, b, c, tb, msg, q):
         """The property block of a PUBLISH of msg (topic bytes tb, QoS q) to this client,
-        or None when the packet would be over its Maximum Packet Size."""
+        connection c, or None when the packet would be over its Maximum Packet Size (a
+        notice logged, as mosquitto's)."""
         p = b"\x00"  # an empty property block
         if len(msg) > MSG_PROPS:  # a message with properties (core/pub5.py, loaded then)
             from core import pub5
@@ -112,6 +113,8 @@ class V5:
         if mx:
             n = 2 + len(tb) + (2 if q else 0) + len(p) + len(msg[MSG_PAYLOAD])  # remaining length
             if 1 + (1 if n < 128 else 2 if n < 16384 else 3 if n < 2097152 else 4) + n > mx:
+                from core.why import text
+                b.log("notice", text(40, c.client_id, n))
                 return None
         return p
 

@@ -49,6 +49,7 @@ _TEXTS = (
     "server is low on memory",  # 37
     "will message over message_size_limit",  # 38
     "CONNECT asks for what the broker does not offer",  # 39
+    "Dropping too large outgoing PUBLISH for %s (%d bytes).",  # 40: as mosquitto logs it
 )
 
 

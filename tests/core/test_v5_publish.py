@@ -236,6 +236,8 @@ def test_MQTT_3_1_2_24_and_3_1_2_25_a_message_over_the_clients_maximum_packet_si
     got = sub.publishes()
     assert [p.payload for p in got] == [b"x" * 12, b"z"]
     assert len(sub.conn.session.inflight) == 2
+    # logged as mosquitto logs it, with the remaining length
+    assert ("notice", "Dropping too large outgoing PUBLISH for sub (19 bytes).") in h.logs
 
 
 _EXPIRY = (0x11, 3600)  # a Session Expiry Interval: the session outlives the connection
@@ -262,7 +264,10 @@ def test_MQTT_3_1_2_24_and_3_1_2_25_a_message_resent_on_resume_over_the_new_maxi
     sub.drop()  # none acknowledged
     pub.publish("a", b"y" * 13, qos=1)  # queued for the offline session: 21 bytes
     pub.publish("a", b"y", qos=1)
+    mark = h.mark()
     sub, got = _resumed(h, "sub", [(0x27, 20)])
+    assert [m for m in h.logs_since(mark) if m.startswith("Dropping")] == [
+        "Dropping too large outgoing PUBLISH for sub (%d bytes)." % n for n in (19, 20, 19)]
     assert [(p.payload, p.dup) for p in got] == \
         [(b"x" * 12, 1), (b"q2", 1), (b"y", 0)]  # the others dropped, as if sent
     s = sub.conn.session
