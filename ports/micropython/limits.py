@@ -187,11 +187,11 @@ def shutdown(server, listen_type):
         server._close(conn)
     server.flush_pending()
     if server.batch is not None:
-        server.batch.close()  # the records of the closes too; the persistence code dropped
+        server.batch.write(True)  # the records of the closes too; the journal closed
     from forget import forget
     # A board's REPL lives on after the broker: give back the heap of the modules the run
     # loaded on its rare or v5 paths (a 3.1.1 QoS 2 PUBLISH loads core.qos2_in, a $share/
     # filter core.subs, a resumed session core.resume). Their names are here, not in
     # loop.py, so that they are interned at the stop, not at the start.
-    forget("limits", "hold", "core.flow", "core.why", "core.qos2_in", "core.v5", "core.pub5",
-           "core.props", "core.subs", "core.resume")
+    forget("persist", "limits", "hold", "core.flow", "core.why", "core.qos2_in", "core.v5",
+           "core.pub5", "core.props", "core.subs", "core.resume")

@@ -27,8 +27,7 @@ def open_all(server, cfg, log, listen_type):
             return 1
     if cfg.persist is not None:
         import persist_files  # only a config that names persistence pays for it
-        server.batch = persist_files.start(broker, cfg, log)
-        del persist_files.start  # start-up only: its code can go (shutdown forgets the module)
+        server.batch = persist_files.start(broker, cfg, log)  # which drops its code again
         if server.batch == 1:
             return 1
     if cfg.bridges:

@@ -2,6 +2,7 @@
 CPython too. A board's LittleFS writes a file's data at flush() and renames atomically."""
 
 import os
+import time
 
 from core.const import const
 
@@ -60,55 +61,87 @@ class Files:
         """Nothing: LittleFS commits a rename with the directory."""
 
 
-# boards: flash wears and is slow, so records wait in RAM and are written in batches
+# boards: flash wears and is slow, so changes wait in RAM (persist.py) and are written in
+# batches
 _WINDOW_S = const(5)  # autosave_interval's default here: the most a power cut can lose
-_BATCH = const(2048)  # bytes of records that are written at once, whatever the window
 _JOURNAL_LIMIT = const(32768)  # journal bytes before a snapshot (persistence_journal_limit)
+# changes one write takes at most (unless more than twice as many wait: then half of them,
+# so that a backlog shrinks): its records' garbage stays within a few KB
+_MOST = const(16)
 
 
-class Batch:
-    """Writes the store's records when the window has passed or the batch is full."""
+def wall():
+    """Wall-clock seconds (int)."""
+    return int(time.time())
 
-    def __init__(self, store, secs, every):
-        self.store = store
-        self.window = secs * 1000  # ms: autosave_interval
-        self.every = every  # autosave_on_changes: write after this many records instead
-        self.since = None  # ms when the oldest unwritten record was made (about)
 
-    def turn(self, now, diff):
-        """Called once per loop turn with the port's ms clock and its wrap-safe diff."""
-        st = self.store
-        if not st.buf:
-            self.since = None
-            return
-        if self.since is None:
-            self.since = now
-        if len(st.buf) >= _BATCH or (st.count >= self.every if self.every
-                                     else diff(now, self.since) >= self.window):
+def drop():
+    """Forget this module and the code that writes (and loads) the files: a board imports
+    them again for the next write (persist.py)."""
+    from forget import forget
+    forget("persist_files", "core.persist.load", "core.persist.state", "core.persist.store",
+           "core.persist.records", "core.persist")
+
+
+def flush(batch, close):
+    """Write the pending changes of persist.Batch batch through a Store made for the write
+    from what batch kept of the last one, and keep the Store's attributes again (close: and
+    close the journal); then drop()."""
+    try:
+        _flush(batch, close)
+    finally:
+        drop()
+
+
+def _flush(batch, close):
+    from core.persist.store import Store
+    k = batch.store
+    st = Store(k["b"], None, k["name"], wall, k["log"], k["journal_limit"], False)
+    for a in k:
+        setattr(st, a, k[a])
+    st.fs = Files(batch.dir)
+    st.buf = bytearray()  # empty after each write; a replay cut short by MemoryError is redone
+    st.count = 0
+    t = [0]
+    st.wall = lambda: t[0]  # the hooks' clock: when the change was noted
+    p = batch.pending
+    n = len(p)
+    if not close:  # a write's garbage stays small; more waiting than it takes: half of them
+        n = min(n, max(_MOST, n // 2))
+    for i in range(n):
+        e = p[i]
+        t[0] = e[1]
+        j = len(e)
+        while e[j - 1] is None:  # the arguments the hook was called with (persist.py)
+            j -= 1
+        getattr(st, e[0])(*e[2:j])
+    st.wall = wall
+    del p[:n]  # in st.buf now: written below, or, on an error, by the snapshot after
+    gen = st.gen
+    try:
+        if close:
+            st.close()
+        else:
             st.commit()
-            self.since = None
-            from forget import forget
-            forget("core.persist.state")  # a compaction's code, if it ran: rare, not kept
-
-    def close(self):
-        """Write what waits and close the journal (the server's shutdown); a board's REPL
-        lives on after the broker: the persistence code is dropped."""
-        self.store.close()
-        from forget import forget
-        forget("persist_files", "core.persist.store", "core.persist.records", "core.persist")
+    finally:
+        if st.gen != gen:  # a snapshot, of the broker as it is: the changes still waiting too
+            del p[:]
+        st.fs = st.wall = None  # this module's: not kept, it is dropped after the write
+        batch.store = st.__dict__
 
 
 def start(broker, cfg, log):
-    """A Batch over the loaded Store for cfg (now broker.store); None when persistence is
-    off; 1 when the files cannot be used (the reason logged, and on stderr)."""
+    """The persist.Batch (also broker.store) over the Store loaded for cfg; None when
+    persistence is off; 1 when the files cannot be used (the reason logged, and on
+    stderr). The code that loaded it is dropped: each write imports it again."""
     o = cfg.persist
     if not o.enabled:
         return None
     import gc
     import sys
-    import time
     from core.persist.store import PersistError, Store
-    st = Store(broker, Files(o.location or "."), o.file, lambda: int(time.time()), log,
+    from persist import Batch
+    st = Store(broker, Files(o.location or "."), o.file, wall, log,
                o.journal_limit or _JOURNAL_LIMIT, False)
     try:
         st.load()
@@ -119,12 +152,19 @@ def start(broker, cfg, log):
         log("error", "Error: persistence: %s" % e)
         if "error" not in getattr(log, "types", ("error",)):
             sys.stderr.write("Error: persistence: %s\n" % e)
+        drop()
         return 1
-    # the loader's and the first snapshot's code are not needed once the broker serves
-    from forget import forget
-    forget("core.persist.load", "core.persist.state")
-    broker.store = st
     n = o.autosave_interval
     if n is None:
         n = _WINDOW_S
-    return Batch(st, n, n if o.autosave_on_changes else 0)
+    b = broker.store = Batch()
+    b.dir = st.fs.dir
+    b.pending = []
+    b.window = n * 1000
+    b.every = n if o.autosave_on_changes else 0
+    b.since = None
+    b.failed = 0
+    st.fs = st.wall = None  # as flush() keeps them
+    b.store = st.__dict__
+    drop()
+    return b

@@ -135,25 +135,36 @@ def test_qstr_pools_after_start_with_persistence_are_the_five_of_the_shipped_con
     assert figs["qstrs32"] + figs["qstr_headroom32"] == 620, out
 
 
+@pytest.mark.parametrize("model,t", [("esp32", ""), ("esp32", "_rom"), ("picow", ""),
+                                     ("picow", "_rom")],
+                         ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
+def test_budget_free_heap_after_start_holds_with_persistence_on_on_32_bit(model, t):
+    """`persistence true` added to the board's config: the start-up loads the store (an
+    empty folder: it writes the first snapshot and journal), then drops the code that
+    writes (persist.py's Batch stays: the changes are noted and written by code imported
+    for each write), so the free heap budget after start holds, from files too."""
+    out, figs = figures(model, "--persistence")
+    assert "persistence true" in out and "error in" not in out, out
+    assert figs["heap_grown32" + t] == 0, out
+    assert figs["free32" + t] >= figs["budget_free32" + t], out
+
+
 _ESP32_FILES_PERSISTENCE = pytest.mark.xfail(strict=True, reason=(
-    "esp32 model from .mpy files with persistence true: about 40 KB free after start (44 KB "
-    "budget) and a load run peak of about 83 KB (76 KB): the persistence modules' resident "
-    "code from files, about 7.5 KB (store, records, the port's file layer and batch); "
-    "README, Persistence"))
+    "esp32 model from .mpy files with persistence true: a load run peak of about 78 KB (76,236 "
+    "allowed: the shipped config's own peak leaves 620 bytes, persistence keeps about 2.3 KB, "
+    "of which 620 are its interned names); README, Persistence"))
 
 
 @pytest.mark.parametrize("model,t", [
     pytest.param("esp32", "", marks=_ESP32_FILES_PERSISTENCE), ("esp32", "_rom"),
     ("picow", ""), ("picow", "_rom")],
     ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
-def test_budgets_hold_with_persistence_on_on_32_bit(model, t):
-    """`persistence true` added to the board's config: the start-up loads the store (an
-    empty folder: it writes the first snapshot and journal) and the broker meets the same
-    budgets, free heap after start and the load run's peak."""
+def test_budget_load_run_peak_holds_with_persistence_on_on_32_bit(model, t):
+    """`persistence true`: the load run (its retained messages written by the Batch, the
+    writing code imported and dropped again) fits the heap, its peak under 80 %."""
     out, figs = figures(model, "--persistence")
     assert "persistence true" in out and "error in" not in out, out
-    assert figs["heap_grown32" + t] == 0 and figs["load_grown32" + t] == 0, out
-    assert figs["free32" + t] >= figs["budget_free32" + t], out
+    assert figs["load_grown32" + t] == 0, out
     assert figs["load_peak32" + t] < figs["budget_peak32"], out
 
 
