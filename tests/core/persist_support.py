@@ -165,6 +165,27 @@ def write_props_journal(d):
     return snap, jour
 
 
+def client_steps(h):
+    """Client traffic on harness h's broker, as steps (functions) that make every kind of
+    record: persistent sessions, subscriptions, QoS 1 and 2 in and out, queued, retained set
+    and cleared, a session that ends and one that resumes."""
+    import mqttc
+    sub = h.connected("sub", clean=False)
+    pub = h.connected("pub", clean=False)
+    got = []
+    return [lambda: sub.subscribe([("a/#", 1), ("b/#", 2)]),
+            lambda: pub.publish("a/1", BIG, qos=1, pid=1),
+            lambda: pub.publish("b/1", b"m2", qos=2, pid=2),
+            lambda: got.extend(sub.publishes()),
+            lambda: sub.send(mqttc.pubrec(got[1].pid)),
+            lambda: sub.drop(),
+            lambda: pub.publish("a/2", b"m3", qos=1, pid=3, retain=True),
+            lambda: (pub.send(mqttc.publish("b/9", BIG, 2, False, False, 9)), pub.packets()),
+            lambda: pub.publish("a/3", b"m4", qos=1, pid=4),
+            lambda: h.connected("sub", clean=False).disconnect(),
+            lambda: pub.publish("a/2", b"", qos=1, pid=5, retain=True)]
+
+
 def attach(h, d, wall, hold=False, limit=1 << 30):
     """Give harness h's broker a loaded Store on folder d; returns the store."""
     st = Store(h.broker, Files(d), NAME, wall, h.broker.log, limit, hold)

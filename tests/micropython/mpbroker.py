@@ -40,6 +40,17 @@ def micropython_exe():
     return mp
 
 
+def run_script(name, heap):
+    """(output, {first word: rest} of its stdout lines) of tests/micropython/NAME run under
+    MicroPython with heap (e.g. "16m") and ROOT as its argument; it must exit 0."""
+    r = subprocess.run([micropython_exe(), "-X", "heapsize=" + heap,
+                        os.path.join(ROOT, "tests", "micropython", name), ROOT],
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    return out, dict(l.split(" ", 1) for l in r.stdout.splitlines() if " " in l)
+
+
 def build_mpy_tree(dest):
     """Compile core/ and the port to .mpy under dest as a board holds them; returns main.py."""
     cross = tool("mpy-cross")

@@ -9,9 +9,8 @@ ROOT = sys.argv[1]
 sys.path.insert(0, ROOT)
 sys.path.insert(0, ROOT + "/tests/core")
 
-import mqttc  # noqa: E402
 from harness import Harness  # noqa: E402
-from persist_support import BIG, Wall, attach, broker_with_store, describe  # noqa: E402
+from persist_support import Wall, attach, broker_with_store, client_steps, describe  # noqa: E402
 
 _BLOCKS = 128
 _BS = 512
@@ -67,21 +66,8 @@ def work(mark):
     h = Harness()
     st = attach(h, MNT, Wall(1000))
     mark()
-    sub = h.connected("sub", clean=False)
-    pub = h.connected("pub", clean=False)
-    got = []
-    steps = (lambda: sub.subscribe([("a/#", 1), ("b/#", 2)]),
-             lambda: pub.publish("a/1", BIG, qos=1, pid=1),
-             lambda: pub.publish("b/1", b"m2", qos=2, pid=2),
-             lambda: got.extend(sub.publishes()),
-             lambda: sub.send(mqttc.pubrec(got[1].pid)),
-             lambda: sub.drop(),
-             lambda: pub.publish("a/2", b"m3", qos=1, pid=3, retain=True),
-             lambda: st.compact(),
-             lambda: (pub.send(mqttc.publish("b/9", BIG, 2, False, False, 9)), pub.packets()),
-             lambda: pub.publish("a/3", b"m4", qos=1, pid=4),
-             lambda: h.connected("sub", clean=False).disconnect(),
-             lambda: pub.publish("a/2", b"", qos=1, pid=5, retain=True))
+    steps = client_steps(h)
+    steps.insert(7, lambda: st.compact())
     for step in steps:
         step()
         st.commit()

@@ -3,20 +3,11 @@ the changes noted by persist.py's Batch and written by persist_files.flush resto
 state as the Store writing them at once, the writing code is dropped after each write, and a
 write that finds no heap keeps its changes for the next one."""
 
-import os
-import subprocess
-
-from mpbroker import ROOT, micropython_exe
-
-SCRIPT = os.path.join(ROOT, "tests", "micropython", "persist_board.py")
+from mpbroker import run_script
 
 
 def _run():
-    r = subprocess.run([micropython_exe(), "-X", "heapsize=4m", SCRIPT, ROOT],
-                       capture_output=True, text=True, timeout=120)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out
-    return out, dict(l.split(" ", 1) for l in r.stdout.splitlines() if " " in l)
+    return run_script("persist_board.py", "4m")
 
 
 def test_board_writes_restore_what_the_store_writes_after_every_step_and_drop_the_code():

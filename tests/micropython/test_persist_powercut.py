@@ -2,20 +2,11 @@
 VfsLfs2 over a RAM block device), the power cut after each block write of a broker's
 start, client traffic, commits and a compaction (tests/micropython/persist_powercut.py)."""
 
-import os
-import subprocess
-
-from mpbroker import ROOT, micropython_exe
-
-SCRIPT = os.path.join(ROOT, "tests", "micropython", "persist_powercut.py")
+from mpbroker import run_script
 
 
 def test_a_power_cut_after_any_block_write_restarts_on_a_committed_state():
-    r = subprocess.run([micropython_exe(), "-X", "heapsize=16m", SCRIPT, ROOT],
-                       capture_output=True, text=True, timeout=120)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out
-    lines = dict(l.split(" ", 1) for l in r.stdout.splitlines() if " " in l)
+    out, lines = run_script("persist_powercut.py", "16m")
     assert int(lines["CUTS"]) > 50, out  # every block write of the run was a cut point
     assert lines["DONE"] == "0", out  # no load raised, no state that no commit left
     hits, n = lines["HITS"].split(" OF ")
