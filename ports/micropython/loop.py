@@ -109,7 +109,7 @@ class Server:
         self.capture = None  # capture_io.CaptureIO when capture_address is set
         self.bridges = None  # bridge_io.BridgeIO when the config has bridges
         self.uplink = None  # then bridge_io.Uplink: the objects of their sockets
-        self.batch = None  # persist.Batch when persistence is on
+        self.batch = None  # the module persist when persistence is on
         self.reserve = None  # bytearray(_RESERVE) from the first check_memory() on
 
     def register(self, sock, mask):

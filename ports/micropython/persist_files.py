@@ -83,23 +83,24 @@ def drop():
            "core.persist.records", "core.persist")
 
 
-def flush(batch, close):
-    """Write the pending changes of persist.Batch batch through a Store made for the write
-    from what batch kept of the last one, and keep the Store's attributes again (close: and
-    close the journal); then drop()."""
+def flush(close):
+    """Write persist.py's pending changes through a Store made for the write from what the
+    last one left, and keep the Store's attributes again (close: and close the journal);
+    then drop()."""
     try:
-        _flush(batch, close)
+        _flush(close)
     finally:
         drop()
 
 
-def _flush(batch, close):
+def _flush(close):
+    import persist as batch
     from core.persist.store import Store
     k = batch.store
     st = Store(k["b"], None, k["name"], wall, k["log"], k["journal_limit"], False)
     for a in k:
         setattr(st, a, k[a])
-    st.fs = Files(batch.dir)
+    st.fs = Files(batch.location)
     st.buf = bytearray()  # empty after each write; a replay cut short by MemoryError is redone
     st.count = 0
     t = [0]
@@ -110,7 +111,7 @@ def _flush(batch, close):
         n = min(n, max(_MOST, n // 2))
     for i in range(n):
         e = p[i]
-        t[0] = e[1]
+        t[0] = int(e[1])  # time.time(): a float on the unix port
         j = len(e)
         while e[j - 1] is None:  # the arguments the hook was called with (persist.py)
             j -= 1
@@ -131,7 +132,7 @@ def _flush(batch, close):
 
 
 def start(broker, cfg, log):
-    """The persist.Batch (also broker.store) over the Store loaded for cfg; None when
+    """The module persist (also broker.store) over the Store loaded for cfg; None when
     persistence is off; 1 when the files cannot be used (the reason logged, and on
     stderr). The code that loaded it is dropped: each write imports it again."""
     o = cfg.persist
@@ -140,7 +141,7 @@ def start(broker, cfg, log):
     import gc
     import sys
     from core.persist.store import PersistError, Store
-    from persist import Batch
+    import persist
     st = Store(broker, Files(o.location or "."), o.file, wall, log,
                o.journal_limit or _JOURNAL_LIMIT, False)
     try:
@@ -157,8 +158,8 @@ def start(broker, cfg, log):
     n = o.autosave_interval
     if n is None:
         n = _WINDOW_S
-    b = broker.store = Batch()
-    b.dir = st.fs.dir
+    b = broker.store = persist
+    b.location = st.fs.dir
     b.pending = []
     b.window = n * 1000
     b.every = n if o.autosave_on_changes else 0
