@@ -127,8 +127,23 @@ def _flush(close):
     finally:
         if st.gen != gen:  # a snapshot, of the broker as it is: the changes still waiting too
             del p[:]
-        st.fs = st.wall = None  # this module's: not kept, it is dropped after the write
-        batch.store = st.__dict__
+        finish(st)
+
+
+def finish(store):
+    """Keep in persist.store what the next write needs of Store store: its constructor's
+    arguments and the attributes that differ from a new Store's (fewer to hold between
+    writes; its files and clock are this module's, which is dropped after the write)."""
+    import persist
+    from core.persist.store import Store
+    new = Store(store.b, None, store.name, wall, store.log, store.journal_limit, False)
+    k = {}
+    for a in store.__dict__:
+        v = getattr(store, a)
+        if a == "b" or a == "name" or a == "log" or a == "journal_limit" or (
+                a != "fs" and a != "wall" and v != getattr(new, a)):
+            k[a] = v
+    persist.store = k
 
 
 def start(broker, cfg, log):
@@ -165,7 +180,6 @@ def start(broker, cfg, log):
     b.every = n if o.autosave_on_changes else 0
     b.since = None
     b.failed = 0
-    st.fs = st.wall = None  # as flush() keeps them
-    b.store = st.__dict__
+    finish(st)
     drop()
     return b
