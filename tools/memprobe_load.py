@@ -7,7 +7,7 @@ waiting, one read of at most its receive buffer (RECV_SIZE, srv.buf) handed to
 broker.received(); right after each read and each tick it writes every connection in
 broker.pending (Server._flush: conn.out, conn.sent(n)), and within a read Server.spill
 writes a connection whose output passed 256 bytes, as on a board; with persistence each
-turn ends, as the port's, with its Batch.turn (persist.py: the changes written once 16
+turn ends, as the port's, with its batch's turn (persist.py: the changes written once 16
 wait or the window passed), so they do not pile up for the whole run. The clients take every
 byte written to them (a reader as fast as loopback), count the packets and acknowledge
 each QoS 1 delivery as they read it: the PUBACK is queued to their own input, which the

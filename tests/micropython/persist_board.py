@@ -1,5 +1,5 @@
 """Run by test_persist_board.py under MicroPython: a board's persistence path (persist.py's
-Batch, persist_files.start and flush) against the Store the CPython port uses, on the same
+module, persist_files.start and flush) against the Store the CPython port uses, on the same
 client traffic. Prints "SAME ...", "DROPPED ...", "OOM ..." and "DONE n" lines."""
 
 import gc
@@ -27,7 +27,7 @@ def fail(why):
 
 
 def board(h, d, limit=1500):
-    """Persistence as a board starts it, for harness h's broker on folder d: the Batch."""
+    """Persistence as a board starts it, for harness h's broker on folder d: the module persist."""
     import persist_files
     cfg = Config()
     cfg.persist = Persistence()

@@ -141,7 +141,7 @@ def test_qstr_pools_after_start_with_persistence_are_the_five_of_the_shipped_con
 def test_budget_free_heap_after_start_holds_with_persistence_on_on_32_bit(model, t):
     """`persistence true` added to the board's config: the start-up loads the store (an
     empty folder: it writes the first snapshot and journal), then drops the code that
-    writes (persist.py's Batch stays: the changes are noted and written by code imported
+    writes (persist.py stays: the changes are noted and written by code imported
     for each write), so the free heap budget after start holds, from files too."""
     out, figs = figures(model, "--persistence")
     assert "persistence true" in out and "error in" not in out, out
@@ -151,7 +151,7 @@ def test_budget_free_heap_after_start_holds_with_persistence_on_on_32_bit(model,
 
 _ESP32_FILES_PERSISTENCE = pytest.mark.xfail(strict=True, reason=(
     "esp32 model from .mpy files with persistence true: a load run peak of about 78 KB (76,236 "
-    "allowed: the shipped config's own peak leaves 620 bytes, persistence keeps about 2.3 KB, "
+    "allowed: the shipped config's own peak leaves 380 bytes, persistence keeps about 1.8 KB, "
     "of which 620 are its interned names); README, Persistence"))
 
 
@@ -160,7 +160,7 @@ _ESP32_FILES_PERSISTENCE = pytest.mark.xfail(strict=True, reason=(
     ("picow", ""), ("picow", "_rom")],
     ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
 def test_budget_load_run_peak_holds_with_persistence_on_on_32_bit(model, t):
-    """`persistence true`: the load run (its retained messages written by the Batch, the
+    """`persistence true`: the load run (its retained messages written by persist.py, the
     writing code imported and dropped again) fits the heap, its peak under 80 %."""
     out, figs = figures(model, "--persistence")
     assert "persistence true" in out and "error in" not in out, out

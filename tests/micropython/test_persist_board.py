@@ -1,5 +1,5 @@
 """A board's persistence path under MicroPython (tests/micropython/persist_board.py):
-the changes noted by persist.py's Batch and written by persist_files.flush restore the same
+the changes noted by persist.py and written by persist_files.flush restore the same
 state as the Store writing them at once, the writing code is dropped after each write, and a
 write that finds no heap keeps its changes for the next one."""
 
