@@ -2,11 +2,12 @@
 // Heap the broker needs on a 32-bit MicroPython, as on an ESP32 or a Pico W: the gate of
 // the memory budgets (README, Memory).
 //
-//     node tools/memprobe32.mjs [--model esp32|picow] [--websockets] [--persistence] [--v5]
-//                               [--bridge]
+//     node tools/memprobe32.mjs [--model esp32|picow] [--websockets] [--persistence]
+//                               [--v5 | --v5-one] [--bridge]
 //
-// --v5: the load run's clients speak MQTT 5.0 (core/v5.py and core/props.py load with the
-// first CONNECT; their PUBLISHes carry an empty property block).
+// --v5: the load run's clients speak MQTT 5.0 (core/v5.py loads with the first CONNECT;
+// their PUBLISHes carry an empty property block); --v5-one: the first of them does, the
+// others speak 3.1.1 (it publishes the retained messages).
 // --websockets adds a `protocol websockets` listener (port 8080, 2 connections) to the
 // board's config: its start-up then installs the port's hook (wshook.py), and after the
 // load run two idle WebSocket clients connect (tools/memprobe32_ws.py): the first loads
@@ -201,10 +202,10 @@ function lastLine(e) {
 }
 
 // One fresh interpreter on a heap of `heap` bytes: the figures after start-up, then either
-// those of the load run with `clients` clients (MQTT 5.0 ones with v5; ws true: and the bytes 2 WebSocket clients
-// send, hex, as r.wsPkts) or, with ws an array of such bytes, the heap each of those
-// clients takes. lib: the broker's .mpy files for the filesystem (null when they are in
-// the image); img: the ROMFS image.
+// those of the load run with `clients` clients (the first v5 of them speak MQTT 5.0; ws
+// true: and the bytes 2 WebSocket clients send, hex, as r.wsPkts) or, with ws an array of
+// such bytes, the heap each of those clients takes. lib: the broker's .mpy files for the
+// filesystem (null when they are in the image); img: the ROMFS image.
 async function measure(loadMicroPython, heap, conf, lib, img, clients, v5, ws) {
   const out = [];
   const mp = await loadMicroPython({heapsize: heap, romfs: new Uint8Array(img),
@@ -253,7 +254,7 @@ async function measure(loadMicroPython, heap, conf, lib, img, clients, v5, ws) {
   // left, and the highest heap in use at a step's end before collecting (live + garbage).
   try {
     mp.runPython(`import memprobe_load\nmemprobe_load.begin(srv, ${clients}, ` +
-                 `${v5 ? "True" : "False"})\ngc.collect()`);
+                 `${v5})\ngc.collect()`);
     r.probe = memInfo(mp, out)[1] - used;
     const load = mp.pyimport("memprobe_load");
     const step = load.step;
@@ -342,7 +343,7 @@ function wsClients(mp, out, r, wsPkts) {
 async function main(argv) {
   let model = "esp32";
   let extra = "";
-  let v5 = false;
+  let v5 = 0;  // the load run's clients that speak MQTT 5.0 (-1: all)
   let ws = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--model" && i + 1 < argv.length && argv[i + 1] in MODELS) {
@@ -353,17 +354,20 @@ async function main(argv) {
     } else if (argv[i] === "--persistence") {
       extra += "\npersistence true\npersistence_location /tmp\n";
     } else if (argv[i] === "--v5") {
-      v5 = true;
+      v5 = -1;
+    } else if (argv[i] === "--v5-one") {
+      v5 = 1;
     } else if (argv[i] === "--bridge") {
       extra += BRIDGE;
     } else {
       console.error("usage: node tools/memprobe32.mjs [--model esp32|picow] [--websockets] " +
-                    "[--persistence] [--v5] [--bridge]");
+                    "[--persistence] [--v5 | --v5-one] [--bridge]");
       return 2;
     }
   }
   const [heap, board, boardClients] = MODELS[model];
   const clients = extra.includes(BRIDGE) ? BRIDGE_CLIENTS : boardClients;
+  if (v5 < 0) v5 = clients;
   const wasm = process.env.MICROPYTHON_WASM || path.join(
       ROOT, ".venv", "node", "node_modules", "@micropython",
       "micropython-webassembly-pyscript", "micropython.mjs");
@@ -384,12 +388,12 @@ async function main(argv) {
     const romImg = romfs(both, path.join(tmp, "rom.img"));
     const files = await measure(loadMicroPython, heap, conf, lib, probeImg, clients, v5, ws);
     // the qstr pools after start (the same names in both runs), on a broker just started
-    const names = await measure(loadMicroPython, heap, conf, lib, probeImg, clients, false,
+    const names = await measure(loadMicroPython, heap, conf, lib, probeImg, clients, 0,
                                 "names");
     const rom = await measure(loadMicroPython, heap, conf, null, romImg, clients, v5, ws);
     if (files.wsPkts) {  // the WebSocket clients, each run on a broker just started
       for (const [r, l, img] of [[files, lib, probeImg], [rom, null, romImg]]) {
-        const w = await measure(loadMicroPython, heap, conf, l, img, clients, false,
+        const w = await measure(loadMicroPython, heap, conf, l, img, clients, 0,
                                  files.wsPkts);
         Object.assign(r, {wsFirst: w.wsFirst, wsNext: w.wsNext, wsGrown: w.wsGrown,
                           wsNames: w.wsNames, wsLeft: w.wsLeft, wsError: w.error || w.wsError});
@@ -400,7 +404,8 @@ async function main(argv) {
     console.log(`memprobe32: MicroPython webassembly port (32-bit), ${heap / 1024} KB heap ` +
                 `(${model} model, boards/${board}/mosquitto.conf${extra ? " + " +
                 extra.trim().split("\n").join(", ") : ""}); load run: ${clients} ` +
-                `${v5 ? "MQTT 5.0 " : ""}clients`);
+                `${v5 === clients ? "MQTT 5.0 " : ""}clients` +
+                `${v5 && v5 < clients ? ` (${v5} MQTT 5.0, the others 3.1.1)` : ""}`);
     let missed = 0;
     const mark = (v, ok) => {
       if (v === undefined) return "-";
@@ -469,7 +474,7 @@ async function main(argv) {
     // the budgets, for tests/micropython/test_memprobe32.py
     console.log(`FIG budget_free32 ${freeFiles}\nFIG budget_free32_rom ${freeRom}`);
     console.log(`FIG budget_peak32 ${maxPeak}`);
-    console.log(`FIG load_clients32 ${clients}`);
+    console.log(`FIG load_clients32 ${clients}\nFIG load_v5_clients32 ${v5}`);
     console.log(`memprobe32: ${missed} budget(s) missed`);
     return failed;
   } finally {

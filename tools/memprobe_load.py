@@ -47,16 +47,17 @@ _ACK_ROOM = 16  # PUBACKs a client may owe before the port reads them: above any
 
 # a client: [Conn, CONNACKs, SUBACKs, PUBLISHes, retained PUBLISHes, PUBACKs, refusals,
 #            PUBACKs to send (bytearray), their length, packet template, packets left,
-#            next packet id, offset in the current packet, kind of packet]
+#            next packet id, offset in the current packet, kind of packet, 1 if it speaks
+#            MQTT 5.0 else 0]
 _CONN, _CONNACK, _SUBACK, _PUBS, _RET, _ACKS, _BAD, _OWE, _OWN = 0, 1, 2, 3, 4, 5, 6, 7, 8
-_TPL, _LEFT, _PID, _OFF, _KIND = 9, 10, 11, 12, 13
+_TPL, _LEFT, _PID, _OFF, _KIND, _V5 = 9, 10, 11, 12, 13, 14
 _PLAIN, _QOS1, _RETAINED = 0, 1, 2  # template as is; its packet id set; and its topic r/NN
 
 # the run's state, all made by begin() so that memprobe32.mjs can tell the probe's own
 # objects from the broker's: the Broker, the port's receive buffer and a memoryview of it,
-# the clients, their QoS 1 templates, the QoS 0 and retained templates, the steps
+# the clients, their QoS 1 templates, the QoS 0 templates (3.1.1, 5.0) and the retained
+# one, the steps
 _srv = _b = _buf = _mv = _cls = _q1 = _q0 = _rt = _run = None
-_v5 = False  # the clients speak MQTT 5.0 (memprobe32.mjs --v5)
 _now = 0
 _cap = 0  # gc.mem_free() + gc.mem_alloc() at begin(): more later means the heap grew
 _start = 0  # in use when the current step began
@@ -66,10 +67,10 @@ garbage = 0  # the most garbage one step left
 peak_end = 0  # the highest heap in use at a step's end, its garbage not yet collected
 
 
-def begin(srv, n, v5=False):
-    """Prepare the run against srv (loop.start's Server) with n clients (v5: MQTT 5.0 ones:
-    core/v5.py and core/props.py load with the first CONNECT)."""
-    global _srv, _b, _buf, _mv, _cls, _q1, _q0, _rt, _run, _cap, _v5
+def begin(srv, n, v5=0):
+    """Prepare the run against srv (loop.start's Server) with n clients, the first v5 of
+    which speak MQTT 5.0 (core/v5.py loads with the first of their CONNECTs)."""
+    global _srv, _b, _buf, _mv, _cls, _q1, _q0, _rt, _run, _cap
     _srv = srv
     # the port's poller, in Python: the JavaScript one of memprobe32.mjs keeps a proxy of
     # each socket passed to it on this heap, which a board's built-in poll does not
@@ -77,15 +78,14 @@ def begin(srv, n, v5=False):
     _b = srv.broker
     _buf = srv.buf
     _mv = memoryview(_buf)
-    _cls = [[None, 0, 0, 0, 0, 0, 0, bytearray(4 * _ACK_ROOM), 0, None, 0, 0, 0, 0]
-            for _ in range(n)]
+    _cls = [[None, 0, 0, 0, 0, 0, 0, bytearray(4 * _ACK_ROOM), 0, None, 0, 0, 0, 0,
+             1 if k < v5 else 0] for k in range(n)]
     for k in range(n):
         _cls[k][_CONN] = _Sock(_cls[k])  # replaced by the Conn once opened
-    _v5 = v5
-    _q0 = publish_pkt(b"all", bytes(LOAD_PAYLOAD), 0, v5=v5)
-    _q1 = [publish_pkt(b"t/%d/v" % ((i + 1) % n), bytes(LOAD_PAYLOAD), 1, 1, v5=v5)
+    _q0 = [publish_pkt(b"all", bytes(LOAD_PAYLOAD), 0, v5=x) for x in (False, True)]
+    _q1 = [publish_pkt(b"t/%d/v" % ((i + 1) % n), bytes(LOAD_PAYLOAD), 1, 1, v5=i < v5)
            for i in range(n)]
-    _rt = publish_pkt(b"r/00", bytes(LOAD_PAYLOAD), 1, 1, 1, v5=v5)
+    _rt = publish_pkt(b"r/00", bytes(LOAD_PAYLOAD), 1, 1, 1, v5=v5 > 0)
     _run = _load(n)
     _cap = gc.mem_free() + gc.mem_alloc()
 
@@ -125,7 +125,7 @@ def _byte(cl, j):
     tpl = cl[_TPL]
     kind = cl[_KIND]
     if kind != _PLAIN:
-        t = len(tpl) - LOAD_PAYLOAD - 2 - _v5  # where the packet id is (v5: then 0 properties)
+        t = len(tpl) - LOAD_PAYLOAD - 2 - cl[_V5]  # where the packet id is (v5: then 0 properties)
         if j == t:
             return cl[_PID] >> 8
         if j == t + 1:
@@ -229,16 +229,17 @@ def _phase(i, n):
             _srv.objs[sock] = c
             _srv.register(sock, 1)
             _cls[k][_CONN] = c
-            _write(_cls[k], connect_pkt(b"load%d" % k, v5=_v5), 1, 0, _PLAIN)
+            _write(_cls[k], connect_pkt(b"load%d" % k, v5=_cls[k][_V5]), 1, 0, _PLAIN)
     elif i == 1:
         _write(_cls[0], _rt, LOAD_RETAINED, 1, _RETAINED)
     elif i == 2:
         for k in range(n):
             _write(_cls[k], subscribe_pkt(1, ((b"r/#", 1), (b"t/%d/#" % k, 1), (b"all", 0),
-                                              (b"cmd/%d" % k, 1)), _v5), 1, 0, _PLAIN)
+                                              (b"cmd/%d" % k, 1)), _cls[k][_V5]), 1, 0,
+                   _PLAIN)
     elif i < 3 + BURSTS:  # every client's burst waiting in the same turn of the port
         for cl in _cls:
-            _write(cl, _q0, QOS0_BURST, 0, _PLAIN)
+            _write(cl, _q0[cl[_V5]], QOS0_BURST, 0, _PLAIN)
     elif i < 3 + 2 * BURSTS:
         for k in range(n):
             _write(_cls[k], _q1[k], QOS1_BURST, 100 + (i - 3 - BURSTS) * QOS1_BURST, _QOS1)
