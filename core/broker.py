@@ -41,6 +41,9 @@ class Broker:
     # MQTT 5.0 (core/v5.py): offline sessions with a finite expiry interval or a delayed
     # will -> that will or None, checked every second; None until a v5 client connects
     later = None
+    # forget(name): set by a port short of heap to drop module name, which the core loaded
+    # for one packet and needs no more (core/connect.py, at the end of a v5 CONNECT)
+    forget = None
 
     def __init__(self, cfg, log=None):
         self.cfg = cfg

@@ -54,8 +54,8 @@ def connect(b, conn, b0, mv, s, e, p0):
         raise ProtocolError(text(27))  # MQTT-3.1.2-22
     keepalive = r.u16()
     v5 = None
-    if level == 5:  # MQTT 5.0: loaded only now
-        from core import v5
+    if level == 5:  # MQTT 5.0: loaded only now, for this CONNECT (broker.forget)
+        from core import connect as v5  # core/connect.py (its name is interned at start)
         r.pos = v5.connect_props(b, conn, mv, r.pos, r.end)
     cid = r.string()
     will = None
@@ -169,8 +169,8 @@ def accept(b, conn, cid, clean, keepalive, will):
           % (conn.ip, conn.port, cid, conn.level, clean, keepalive,
              (", u'%s'" % conn.username) if conn.username is not None else ""))
     if conn.v5 is not None:
-        from core.v5 import accepted
-        accepted(b, conn, s, present)  # CONNACK with properties; the session's expiry
+        from core import connect as v5
+        v5.accepted(b, conn, s, present)  # CONNACK with properties; the session's expiry
     else:
         # MQTT 3.1 has no session present flag: its byte is reserved (0, as mosquitto sends)
         b.write(conn, bytes((CONNACK, 2, present if conn.level == 4 else 0, ACCEPTED)))

@@ -201,6 +201,7 @@ PROP_MAXIMUM_QOS = const(0x24)
 PROP_RETAIN_AVAILABLE = const(0x25)
 PROP_USER = const(0x26)
 PROP_MAXIMUM_PACKET_SIZE = const(0x27)
+EXPIRY_NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
 
 # ---- persistence records (core/persist/records.py): the frame, then a body's type byte ----
 REC_FRAME = const(8)  # length and CRC32 before each body

@@ -1,38 +1,33 @@
-"""MQTT 5.0 (protocol level 5): CONNECT's properties and CONNACK, DISCONNECT both ways,
-reason codes on acknowledgements, session expiry and will delay.
+"""MQTT 5.0 (protocol level 5): a v5 connection's state, DISCONNECT both ways, reason codes
+on acknowledgements, session expiry and will delay.
 
-Imported only when a v5 client connects (core/handle_connect.py): a broker that serves
-3.1.1 clients alone never loads it. A v5 connection carries a V5 (conn.v5), whose
+Imported only when a v5 client connects (core/connect.py, the code of its CONNECT): a
+broker that serves 3.1.1 clients alone never loads it. core/props.py is loaded only for a
+property block that is not empty. A v5 connection carries a V5 (conn.v5), whose
 handlers (V5.handlers, below) core/broker.py dispatches its packets to; its PUBLISH goes
 to core/handle_publish.py, which reads an empty property block itself and asks
 V5.publish for any other (core/pub5.py for the properties), and deliveries to it are
 written by core/deliver.py with a property block (publish_props).
 """
 
-from core import props
 from core.errors import ProtocolError
 from core.const import const
 from core import handle_publish
 from core import handle_subscribe
 from core.handle_connect import connect
 from core.broker import pingreq
-from core.names import CONNACK, DISCONNECT, PUBACK, PUBREC, PUBCOMP, UNSUBACK
-from core.names import PROP_PAYLOAD_FORMAT, PROP_SESSION_EXPIRY
-from core.names import PROP_ASSIGNED_CLIENT_ID, PROP_SERVER_KEEP_ALIVE, PROP_AUTH_METHOD
-from core.names import PROP_AUTH_DATA, PROP_WILL_DELAY, PROP_RECEIVE_MAXIMUM
-from core.names import PROP_TOPIC_ALIAS_MAXIMUM, PROP_MAXIMUM_QOS, PROP_RETAIN_AVAILABLE
-from core.names import PROP_MAXIMUM_PACKET_SIZE, PROP_MESSAGE_EXPIRY
-from core.names import WILL_MSG, WILL_QOS, WILL_RETAIN, MSG_PAYLOAD, MSG_PROPS, OUT_QOS
-from core.names import OUT_RELEASED, MSG_TOPIC, MSG_TOPIC_BYTES
+from core.names import DISCONNECT, PUBACK, PUBREC, PUBCOMP, UNSUBACK
+from core.names import PROP_SESSION_EXPIRY, EXPIRY_NEVER
+from core.names import MSG_PAYLOAD, MSG_PROPS, OUT_QOS
+from core.names import OUT_RELEASED, MSG_TOPIC, MSG_TOPIC_BYTES, WILL_MSG, WILL_QOS, WILL_RETAIN
 from core.names import RC_NO_MATCHING_SUBSCRIBERS, RC_NO_SUBSCRIPTION_EXISTED, RC_ERROR
-from core.names import RC_PROTOCOL_ERROR, RC_NOT_AUTHORIZED, RC_BAD_AUTHENTICATION_METHOD
+from core.names import RC_PROTOCOL_ERROR, RC_NOT_AUTHORIZED
 from core.names import RC_PACKET_ID_NOT_FOUND, RC_PACKET_TOO_LARGE
-from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_RETAIN_NOT_SUPPORTED, RC_QOS_NOT_SUPPORTED
+from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_QOS_NOT_SUPPORTED
 from core.names import RC_DISCONNECT_WITH_WILL, RC_RECEIVE_MAXIMUM_EXCEEDED
 from core.names import PUB_QOS_SHIFT, QOS_MASK, PROP_SUBSCRIPTION_ID
 from core.names import SUB_NO_LOCAL, SUB_RETAIN_AS_PUBLISHED, SUB_RETAIN_HANDLING, SUB_RESERVED
 
-_NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
 # broker.later maps an offline session to None or its delayed will: (conn, will, due second)
 _LATER_CONN = const(0)
 _LATER_WILL = const(1)
@@ -42,7 +37,7 @@ _LATER_DUE = const(2)
 class V5:
     """What a v5 client asked for in CONNECT (class defaults: the spec's when absent)."""
 
-    expiry = 0  # Session Expiry Interval, seconds (_NEVER: does not expire)
+    expiry = 0  # Session Expiry Interval, seconds (EXPIRY_NEVER: does not expire)
     sid = 0  # the Subscription Identifier of the SUBSCRIBE being handled (0: none)
     rmax = 65535  # Receive Maximum: QoS 1 and 2 PUBLISHes it takes unacknowledged
     max_out = 0  # Maximum Packet Size it accepts, 0: no limit
@@ -119,144 +114,6 @@ class V5:
         return p
 
 
-def connect_props(b, conn, mv, pos, end):
-    """Read CONNECT's properties at mv[pos] into conn.v5; return where they end."""
-    v = conn.v5 = V5()
-    if pos < end and not mv[pos]:
-        return pos + 1  # none, the common case: the spec's defaults (V5's)
-    pe = props.scan(mv, pos, end, 1)
-    x = props.get(mv, pos, PROP_SESSION_EXPIRY)
-    if x:
-        v.expiry = x
-    x = props.get(mv, pos, PROP_RECEIVE_MAXIMUM)
-    if x is not None:
-        v.rmax = x
-    x = props.get(mv, pos, PROP_MAXIMUM_PACKET_SIZE)
-    if x is not None:
-        v.max_out = x
-    x = props.get(mv, pos, PROP_TOPIC_ALIAS_MAXIMUM)
-    if x:
-        v.alias_max = x
-    v.auth = props.get(mv, pos, PROP_AUTH_METHOD)
-    if v.auth is None and props.get(mv, pos, PROP_AUTH_DATA) is not None:
-        raise ProtocolError("Authentication Data without an Authentication Method",
-                            RC_PROTOCOL_ERROR)
-    return pe
-
-
-def will_props(conn, mv, pos, end):
-    """Read the will properties at mv[pos] into conn.v5; return where they end."""
-    pe = props.scan(mv, pos, end, props.WILL)
-    v = conn.v5
-    x = props.get(mv, pos, PROP_WILL_DELAY)
-    if x:
-        v.will_delay = x
-    v.will_utf8 = props.get(mv, pos, PROP_PAYLOAD_FORMAT) == 1
-    v.will_expiry = props.get(mv, pos, PROP_MESSAGE_EXPIRY)
-    out = bytearray()
-    props.copy(out, mv, pos, bytes((PROP_WILL_DELAY, PROP_MESSAGE_EXPIRY)))
-    if out:
-        v.will_props = bytes(out)
-    return pe
-
-
-def checked(b, conn, cid, ka, will):
-    """The keepalive conn gets, or None when its CONNECT is refused here (CONNACK sent):
-    an Authentication Method (0x8C, MQTT-4.12.0-1) or a will the broker cannot take."""
-    v = conn.v5
-    v.assigned = not cid
-    rc = RC_BAD_AUTHENTICATION_METHOD if v.auth is not None else 0
-    if not rc and will is not None:
-        rc = _will_refused(conn, b.cfg, will)
-    if rc:
-        from core.handle_connect import refuse
-        refuse(b, conn, rc, 39)  # CONNECT asks for what the broker does not offer
-        return None
-    return keepalive(b.cfg, conn, ka)
-
-
-def _will_refused(conn, cfg, will):
-    """The CONNACK reason code that refuses conn's will, or 0."""
-    if will[WILL_QOS] > conn.listener.max_qos:
-        return RC_QOS_NOT_SUPPORTED  # MQTT-3.2.2-12
-    if will[WILL_RETAIN] and not cfg.retain_available:
-        return RC_RETAIN_NOT_SUPPORTED  # MQTT-3.2.2-13
-    if conn.v5.will_utf8:
-        from core import utf8
-        p = will[WILL_MSG][MSG_PAYLOAD]
-        try:
-            utf8.check(memoryview(p), 0, len(p))
-        except ProtocolError:
-            return RC_PAYLOAD_FORMAT_INVALID
-    return 0
-
-
-def keepalive(cfg, conn, ka):
-    """The keepalive conn gets: max_keepalive, sent as Server Keep Alive, when it asked
-    for more or for none (as mosquitto 2.0; a 3.1.1 client is refused instead)."""
-    m = cfg.max_keepalive
-    if ka == 0 or ka > m:
-        conn.v5.keepalive = m
-        return m
-    return ka
-
-
-def refuse(b, conn, rc, why):
-    """Log and write the v5 CONNACK refusing conn with 3.1.1 return code rc (its reason
-    code below) or reason code rc (0x80 or more)."""
-    if rc < 6:  # CONNACK's reason codes for the 3.1.1 return codes 1..5 (section 3.2.2.2);
-        # not a module global: a 37th would grow the module's dict once more as it loads
-        rc = b"\x00\x84\x85\x88\x86\x87"[rc]
-    b.log("notice", "Client %s refused: %s (CONNACK 0x%02x)." % (conn.name(), why, rc))
-    b.write(conn, bytes((CONNACK, 3, 0, rc, 0)))
-
-
-def accepted(b, conn, s, present):
-    """CONNACK for conn's accepted CONNECT, with the properties mosquitto 2.0 sends, in its
-    order; the session s takes the expiry asked for and the client's receive maximum."""
-    v = conn.v5
-    cfg = b.cfg
-    if v.expiry == 0:
-        s.clean = 1  # ends with the connection (Session Expiry Interval 0, section 3.1.2.11.2)
-    else:
-        s.clean = 0
-        s.expiry = v.expiry if v.expiry != _NEVER else None
-    s.window = v.rmax if v.rmax < b.max_inflight else 0
-    _later(b)  # core/handle_connect.py asks resumed() from now on
-    l = conn.listener
-    own = v.keepalive is not None or v.assigned or present  # not the listener's usual one
-    out = None if own else getattr(l, "connack5", None)  # kept below (an instance's: no
-    if out is not None:  # class default on a board that never sees 5.0); the common case
-        b.write(conn, out)
-        return
-    body = bytearray()
-    if l.max_topic_alias:
-        props.put(body, PROP_TOPIC_ALIAS_MAXIMUM, l.max_topic_alias)
-    if v.keepalive is not None:
-        props.put(body, PROP_SERVER_KEEP_ALIVE, v.keepalive)
-    if v.assigned:
-        props.put(body, PROP_ASSIGNED_CLIENT_ID, conn.client_id)
-    if not cfg.retain_available:
-        props.put(body, PROP_RETAIN_AVAILABLE, 0)
-    if cfg.max_packet_size:
-        props.put(body, PROP_MAXIMUM_PACKET_SIZE, cfg.max_packet_size)
-    if b.max_inflight < 65535:
-        props.put(body, PROP_RECEIVE_MAXIMUM, b.max_inflight)
-    if l.max_qos < 2:
-        props.put(body, PROP_MAXIMUM_QOS, l.max_qos)
-    from core.proto import put_varint
-    out = bytearray()
-    out.append(CONNACK)
-    put_varint(out, 2 + len(body) + (1 if len(body) < 128 else 2))
-    out.append(present)
-    out.append(0)
-    put_varint(out, len(body))
-    out += body
-    if not own:  # the config does not change: the listener keeps it for its next clients
-        out = l.connack5 = bytes(out)
-    b.write(conn, out)
-
-
 def disconnect_packet(rc):
     """A server's DISCONNECT with reason code rc (no properties, as mosquitto sends it)."""
     return bytes((DISCONNECT, 1, rc))
@@ -280,12 +137,12 @@ def closed(b, conn, will, rc):
     if s is None or s.clean:
         s = None  # no session outlives the connection: the will goes now
     elif s.expiry is not None:
-        _later(b)[s] = None
+        later(b)[s] = None
     if will is None:
         return
     v = conn.v5
     if v.will_delay and s is not None:
-        _later(b)[s] = (conn, will, b.secs + v.will_delay)  # _LATER_*
+        later(b)[s] = (conn, will, b.secs + v.will_delay)  # _LATER_*
     else:
         _will_now(b, conn, will)
 
@@ -305,7 +162,8 @@ def _will_now(b, conn, will):
     publish_will(b, conn, will)
 
 
-def _later(b):
+def later(b):
+    """broker.later, made at the first v5 CONNECT (core/connect.py accepted)."""
     if b.later is None:
         b.later = {}
     return b.later
@@ -381,8 +239,10 @@ def _ack(mv, s, e, kind):
         raise ProtocolError("acknowledgement of %d bytes, without a packet identifier" % (e - s))
     if e - s == 2:
         return 0
-    if e - s > 3 and props.scan(mv, s + 3, e, kind) != e:
-        raise ProtocolError("bytes after the properties of an acknowledgement")
+    if e - s > 3:
+        from core import props
+        if props.scan(mv, s + 3, e, kind) != e:
+            raise ProtocolError("bytes after the properties of an acknowledgement")
     return mv[s + 2]
 
 
@@ -427,8 +287,15 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     if e - s < 3:
         from core.why import text
         raise ProtocolError(text(20))
-    pe = props.scan(mv, s + 2, e, 8)
-    conn.v5.sid = props.get(mv, s + 2, PROP_SUBSCRIPTION_ID) or 0
+    pe = s + 3  # an empty property block (one 0 byte), the common case: core/props.py not loaded
+    sid = 0
+    if mv[s + 2]:
+        from core import props
+        pe = props.scan(mv, s + 2, e, 8)
+        sid = props.get(mv, s + 2, PROP_SUBSCRIPTION_ID) or 0
+    v = conn.v5
+    if sid or v.sid:  # V5.sid (0) until one comes
+        v.sid = sid
     handle_subscribe.subscribe(b, conn, b0, mv, s, e, p0, pe)
 
 
@@ -439,7 +306,11 @@ def unsubscribe(b, conn, b0, mv, s, e, p0):
         from core.why import text
         raise ProtocolError(text(22))
     had = set(conn.session.subs)
-    fs = handle_subscribe.unsubscribe(b, conn, b0, mv, s, e, p0, props.scan(mv, s + 2, e, 10))
+    pe = s + 3  # an empty property block
+    if mv[s + 2]:
+        from core import props
+        pe = props.scan(mv, s + 2, e, 10)
+    fs = handle_subscribe.unsubscribe(b, conn, b0, mv, s, e, p0, pe)
     out = bytearray()
     out.append(UNSUBACK)
     from core.proto import put_varint
@@ -457,6 +328,7 @@ def disconnect(b, conn, b0, mv, s, e, p0):
     Session Expiry Interval, which a session that had 0 may not get (MQTT-3.14.2-?)."""
     rc = mv[s] if e > s else 0
     if e - s > 1:
+        from core import props
         if props.scan(mv, s + 1, e, 14) != e:
             raise ProtocolError("bytes after the DISCONNECT properties")
         x = props.get(mv, s + 1, PROP_SESSION_EXPIRY)
@@ -469,7 +341,7 @@ def disconnect(b, conn, b0, mv, s, e, p0):
             sess = conn.session
             if x == 0:
                 sess.clean = 1
-            elif x == _NEVER:
+            elif x == EXPIRY_NEVER:
                 sess.expiry = None
             else:
                 sess.expiry = x
@@ -482,6 +354,7 @@ def disconnect(b, conn, b0, mv, s, e, p0):
 def auth(b, conn, b0, mv, s, e, p0):
     """AUTH: no authentication method is offered, so any AUTH is a protocol error."""
     if e - s > 1:
+        from core import props
         props.scan(mv, s + 1, e, 15)
     raise ProtocolError("AUTH without an authentication method in CONNECT",
                         RC_PROTOCOL_ERROR)

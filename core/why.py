@@ -66,7 +66,7 @@ def refuse(b, conn, rc, i, a):
               % (conn.name(), why, rc, connack_text(rc)))
         b.write(conn, bytes((CONNACK, 2, 0, rc)))
     else:
-        from core.v5 import refuse
+        from core.connect import refuse
         refuse(b, conn, rc, why)  # logged, its CONNACK written (events get the 3.1.1 code)
     if b.events is not None:
         b.events.connect(conn, rc, why)

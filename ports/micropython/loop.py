@@ -84,6 +84,8 @@ class Server:
     def __init__(self, broker, log, min_free=MIN_FREE, buf=RECV_SIZE, backlog=_BACKLOG):
         self.broker = broker
         broker.spill = self.spill
+        from forget import forget
+        broker.forget = forget  # a v5 CONNECT's code goes once it is handled (core/connect.py)
         # a few match results, not 256: each costs 100-200 bytes, even for a topic nobody reads
         broker.subs.cache_size = _MATCH_CACHE
         self.log = log
