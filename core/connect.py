@@ -1,14 +1,19 @@
-"""MQTT 5.0 CONNECT: its properties, the will's, the v5 refusals and the CONNACK.
+"""MQTT 5.0, the packets a connection sends rarely and its end: CONNECT (its properties,
+the will's, the v5 refusals, the CONNACK), UNSUBSCRIBE, DISCONNECT, AUTH, and the close
+(DISCONNECT from the server, the will, delayed or not, the session's expiry).
 
-Imported by core/handle_connect.py for a v5 CONNECT only, and needed only while that
-packet is handled: a port short of heap drops it again once the CONNACK is written
-(broker.forget), as core/why.py holds the texts of rare paths. The connection's lasting v5 state and code
-are core/v5.py's.
+Imported by core/handle_connect.py for a v5 CONNECT, by core/v5.py for the rest, and
+needed only while one of those is handled: a port short of heap drops it again after each
+(broker.forget), as core/why.py holds the texts of rare paths. The connection's state and
+the code of its every packet are core/v5.py's.
 """
 
 from core.errors import ProtocolError
-from core.v5 import V5, later
+from core import handle_subscribe
+from core.v5 import V5
 from core.names import CONNACK, EXPIRY_NEVER, PROP_PAYLOAD_FORMAT, PROP_SESSION_EXPIRY
+from core.names import TYPE_MASK, UNSUBSCRIBE, UNSUBACK, DISCONNECT, MSG_TOPIC
+from core.names import MSG_TOPIC_BYTES, RC_NO_SUBSCRIPTION_EXISTED, RC_DISCONNECT_WITH_WILL
 from core.names import PROP_ASSIGNED_CLIENT_ID, PROP_SERVER_KEEP_ALIVE, PROP_AUTH_METHOD
 from core.names import PROP_AUTH_DATA, PROP_WILL_DELAY, PROP_RECEIVE_MAXIMUM
 from core.names import PROP_TOPIC_ALIAS_MAXIMUM, PROP_MAXIMUM_QOS, PROP_RETAIN_AVAILABLE
@@ -164,9 +169,138 @@ def accepted(b, conn, s, present):
     _done(b)
 
 
+# ---- the end of a v5 connection ----
+
+def closed(b, conn, will, rc):
+    """conn, a v5 connection, is closing (core/broker.py close): DISCONNECT with rc when
+    the server ends an accepted connection, its session's expiry counted, its will
+    published now or after its delay (will: the will to publish, or None).
+
+    broker.later maps an offline session with a finite expiry or a delayed will to that
+    will: (connection, will, when it is due), or None."""
+    if rc and conn.connected:
+        b.write(conn, bytes((DISCONNECT, 1, rc)))  # no properties, as mosquitto sends it
+    s = conn.session
+    if s is None and conn.connected:
+        # taken over: the session stays (core/handle_connect.py)
+        s = b.sessions.get(conn.client_id)
+        if s is not None and s.conn is not None:
+            s = None
+    if s is None or s.clean:
+        s = None  # no session outlives the connection: the will goes now
+    elif s.expiry is not None:
+        later(b)[s] = None
+    if will is not None:
+        v = conn.v5
+        if v.will_delay and s is not None:
+            later(b)[s] = (conn, will, b.secs + v.will_delay)  # LATER_*
+        else:
+            will_now(b, conn, will)
+    _done(b)
+
+
+def will_now(b, conn, will):
+    """Publish conn's will now, with its properties (MQTT-3.1.3-10: forwarded as a
+    PUBLISH's) and its Message Expiry Interval counted from now."""
+    v = conn.v5
+    x = v.will_expiry
+    if v.will_props or x is not None:
+        m = will[WILL_MSG]
+        from core.deliver import message
+        m = message(m[MSG_TOPIC], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD], 0, v.will_props,
+                    0 if x is None else b.secs + x or 1)
+        will = (m, will[WILL_QOS], will[WILL_RETAIN])  # a will (core/names.py, WILL_*)
+    from core.handle_connect import publish_will
+    publish_will(b, conn, will)
+    _done(b)  # also when core/v5.py's tick or resumed called it
+
+
+def later(b):
+    """broker.later, made at the first v5 CONNECT (accepted)."""
+    if b.later is None:
+        b.later = {}
+    return b.later
+
+
+# ---- a connected v5 client's UNSUBSCRIBE, DISCONNECT and AUTH (core/v5.py's _rare) ----
+
+def handle(b, conn, b0, mv, s, e, p0):
+    """UNSUBSCRIBE, DISCONNECT or AUTH (b0) of conn, a connected v5 client."""
+    t = b0 & TYPE_MASK
+    if t == UNSUBSCRIBE:
+        _unsubscribe(b, conn, b0, mv, s, e, p0)
+    elif t == DISCONNECT:
+        _disconnect(b, conn, b0, mv, s, e, p0)
+    else:
+        _auth(b, conn, b0, mv, s, e, p0)
+    _done(b)
+
+
+def _unsubscribe(b, conn, b0, mv, s, e, p0):
+    """UNSUBSCRIBE: its properties, then the filters; UNSUBACK has a reason code per
+    filter (0x00 success, 0x11 no subscription existed)."""
+    if e - s < 3:
+        from core.why import text
+        raise ProtocolError(text(22))
+    had = set(conn.session.subs)
+    pe = s + 3  # an empty property block
+    if mv[s + 2]:
+        from core import props
+        pe = props.scan(mv, s + 2, e, 10)
+    fs = handle_subscribe.unsubscribe(b, conn, b0, mv, s, e, p0, pe)
+    out = bytearray()
+    out.append(UNSUBACK)
+    from core.proto import put_varint
+    put_varint(out, 3 + len(fs))
+    out.append(mv[s])
+    out.append(mv[s + 1])
+    out.append(0)  # no properties
+    for f in fs:
+        out.append(0 if f in had else RC_NO_SUBSCRIPTION_EXISTED)
+    b.write(conn, out)
+
+
+def _disconnect(b, conn, b0, mv, s, e, p0):
+    """DISCONNECT from the client: its reason code (0x04: publish the will) and a new
+    Session Expiry Interval, which a session that had 0 may not get (MQTT-3.14.2-?)."""
+    rc = mv[s] if e > s else 0
+    if e - s > 1:
+        from core import props
+        if props.scan(mv, s + 1, e, 14) != e:
+            raise ProtocolError("bytes after the DISCONNECT properties")
+        x = props.get(mv, s + 1, PROP_SESSION_EXPIRY)
+        if x is not None:
+            v = conn.v5
+            if not v.expiry and x:
+                raise ProtocolError("DISCONNECT sets a Session Expiry Interval after CONNECT "
+                                    "had 0", RC_PROTOCOL_ERROR)
+            v.expiry = x
+            sess = conn.session
+            if x == 0:
+                sess.clean = 1
+            elif x == EXPIRY_NEVER:
+                sess.expiry = None
+            else:
+                sess.expiry = x
+    if rc != RC_DISCONNECT_WITH_WILL:
+        conn.will = None  # MQTT-3.1.2-10: deleted after a normal DISCONNECT
+    b.conn_log("Client %s disconnected." % conn.name())
+    b.close(conn, True, "client disconnect")
+
+
+def _auth(b, conn, b0, mv, s, e, p0):
+    """AUTH: no authentication method is offered, so any AUTH is a protocol error."""
+    if e - s > 1:
+        from core import props
+        props.scan(mv, s + 1, e, 15)
+    raise ProtocolError("AUTH without an authentication method in CONNECT",
+                        RC_PROTOCOL_ERROR)
+
+
 def _done(b):
-    """The CONNECT is answered: a port short of heap drops this module (broker.forget) until
-    the next v5 CONNECT imports it again (after a protocol error it stays until then)."""
+    """A CONNECT, a close or a packet handled: a port short of heap drops this module
+    (broker.forget) until the next imports it again (after a protocol error, until the
+    close that follows)."""
     if b.forget is not None:
         b.forget(__name__)
 

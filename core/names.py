@@ -152,6 +152,12 @@ NODE_SUBS = const(1)
 SUBSCRIBER_SESSION = const(0)
 SUBSCRIBER_QOS = const(1)
 
+# MQTT 5.0's broker.later (core/v5.py, core/connect.py) maps an offline session to None or
+# to its delayed will: a tuple (connection, will, the second it is due).
+LATER_CONN = const(0)
+LATER_WILL = const(1)
+LATER_DUE = const(2)
+
 # A bridge's topic line (core/bridge/conf.py, Bridge.topics): a tuple (local filter, remote
 # filter, direction bits OUT / IN, qos, local prefix, remote prefix), made by
 # core/bridge/options.py.

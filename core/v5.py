@@ -11,27 +11,17 @@ written by core/deliver.py with a property block (publish_props).
 """
 
 from core.errors import ProtocolError
-from core.const import const
 from core import handle_publish
 from core import handle_subscribe
 from core.handle_connect import connect
 from core.broker import pingreq
-from core.names import DISCONNECT, PUBACK, PUBREC, PUBCOMP, UNSUBACK
-from core.names import PROP_SESSION_EXPIRY, EXPIRY_NEVER
-from core.names import MSG_PAYLOAD, MSG_PROPS, OUT_QOS
-from core.names import OUT_RELEASED, MSG_TOPIC, MSG_TOPIC_BYTES, WILL_MSG, WILL_QOS, WILL_RETAIN
-from core.names import RC_NO_MATCHING_SUBSCRIBERS, RC_NO_SUBSCRIPTION_EXISTED, RC_ERROR
-from core.names import RC_PROTOCOL_ERROR, RC_NOT_AUTHORIZED
-from core.names import RC_PACKET_ID_NOT_FOUND, RC_PACKET_TOO_LARGE
+from core.names import PUBACK, PUBREC, PUBCOMP, MSG_PAYLOAD, MSG_PROPS, OUT_QOS, OUT_RELEASED
+from core.names import RC_NO_MATCHING_SUBSCRIBERS, RC_ERROR, RC_PROTOCOL_ERROR
+from core.names import RC_NOT_AUTHORIZED, RC_PACKET_ID_NOT_FOUND, RC_PACKET_TOO_LARGE
 from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_QOS_NOT_SUPPORTED
-from core.names import RC_DISCONNECT_WITH_WILL, RC_RECEIVE_MAXIMUM_EXCEEDED
+from core.names import RC_RECEIVE_MAXIMUM_EXCEEDED, LATER_CONN, LATER_WILL, LATER_DUE
 from core.names import PUB_QOS_SHIFT, QOS_MASK, PROP_SUBSCRIPTION_ID
 from core.names import SUB_NO_LOCAL, SUB_RETAIN_AS_PUBLISHED, SUB_RETAIN_HANDLING, SUB_RESERVED
-
-# broker.later maps an offline session to None or its delayed will: (conn, will, due second)
-_LATER_CONN = const(0)
-_LATER_WILL = const(1)
-_LATER_DUE = const(2)
 
 
 class V5:
@@ -114,59 +104,16 @@ class V5:
         return p
 
 
-def disconnect_packet(rc):
-    """A server's DISCONNECT with reason code rc (no properties, as mosquitto sends it)."""
-    return bytes((DISCONNECT, 1, rc))
-
-
 def closed(b, conn, will, rc):
-    """conn, a v5 connection, is closing (core/broker.py close): DISCONNECT with rc when
-    the server ends an accepted connection, its session's expiry counted, its will
-    published now or after its delay (will: the will to publish, or None).
-
-    broker.later maps an offline session with a finite expiry or a delayed will to that
-    will: (connection, will, when it is due), or None."""
-    if rc and conn.connected:
-        b.write(conn, disconnect_packet(rc))
-    s = conn.session
-    if s is None and conn.connected:
-        # taken over: the session stays (core/handle_connect.py)
-        s = b.sessions.get(conn.client_id)
-        if s is not None and s.conn is not None:
-            s = None
-    if s is None or s.clean:
-        s = None  # no session outlives the connection: the will goes now
-    elif s.expiry is not None:
-        later(b)[s] = None
-    if will is None:
-        return
-    v = conn.v5
-    if v.will_delay and s is not None:
-        later(b)[s] = (conn, will, b.secs + v.will_delay)  # _LATER_*
-    else:
-        _will_now(b, conn, will)
+    """conn, a v5 connection, is closing (core/broker.py close): core/connect.py's closed."""
+    from core import connect as m  # the module (this one's connect is handle_connect's)
+    m.closed(b, conn, will, rc)
 
 
-def _will_now(b, conn, will):
-    """Publish conn's will now, with its properties (MQTT-3.1.3-10: forwarded as a
-    PUBLISH's) and its Message Expiry Interval counted from now."""
-    v = conn.v5
-    x = v.will_expiry
-    if v.will_props or x is not None:
-        m = will[WILL_MSG]
-        from core.deliver import message
-        m = message(m[MSG_TOPIC], m[MSG_TOPIC_BYTES], m[MSG_PAYLOAD], 0, v.will_props,
-                    0 if x is None else b.secs + x or 1)
-        will = (m, will[WILL_QOS], will[WILL_RETAIN])  # a will (core/names.py, WILL_*)
-    from core.handle_connect import publish_will
-    publish_will(b, conn, will)
-
-
-def later(b):
-    """broker.later, made at the first v5 CONNECT (core/connect.py accepted)."""
-    if b.later is None:
-        b.later = {}
-    return b.later
+def _rare(b, conn, b0, mv, s, e, p0):
+    """UNSUBSCRIBE, DISCONNECT and AUTH of a v5 client: core/connect.py's handlers."""
+    from core import connect as m
+    m.handle(b, conn, b0, mv, s, e, p0)
 
 
 def resumed(b, s, ending):
@@ -175,7 +122,8 @@ def resumed(b, s, ending):
     and its expiry stops; resumed by a 3.1.1 client, it loses its v5 expiry and window."""
     w = b.later.pop(s, None)
     if w is not None and ending:
-        _will_now(b, w[_LATER_CONN], w[_LATER_WILL])
+        from core.connect import will_now
+        will_now(b, w[LATER_CONN], w[LATER_WILL])
     if s.expiry is not None or s.window:
         s.expiry = None
         s.window = 0
@@ -191,9 +139,10 @@ def tick(b):
         lim = s.expiry if s.expiry is not None else b.cfg.persistent_client_expiration
         end = lim is not None and now - s.gone_at >= lim
         w = later[s]
-        if w is not None and (end or now >= w[_LATER_DUE]):
+        if w is not None and (end or now >= w[LATER_DUE]):
             later[s] = None
-            _will_now(b, w[_LATER_CONN], w[_LATER_WILL])
+            from core.connect import will_now
+            will_now(b, w[LATER_CONN], w[LATER_WILL])
             w = None
         if end and s.expiry is not None:
             b.log("notice", "Expiring client %s, its session expiry interval of %d s passed."
@@ -299,68 +248,7 @@ def subscribe(b, conn, b0, mv, s, e, p0):
     handle_subscribe.subscribe(b, conn, b0, mv, s, e, p0, pe)
 
 
-def unsubscribe(b, conn, b0, mv, s, e, p0):
-    """UNSUBSCRIBE: its properties, then the filters; UNSUBACK has a reason code per
-    filter (0x00 success, 0x11 no subscription existed)."""
-    if e - s < 3:
-        from core.why import text
-        raise ProtocolError(text(22))
-    had = set(conn.session.subs)
-    pe = s + 3  # an empty property block
-    if mv[s + 2]:
-        from core import props
-        pe = props.scan(mv, s + 2, e, 10)
-    fs = handle_subscribe.unsubscribe(b, conn, b0, mv, s, e, p0, pe)
-    out = bytearray()
-    out.append(UNSUBACK)
-    from core.proto import put_varint
-    put_varint(out, 3 + len(fs))
-    out.append(mv[s])
-    out.append(mv[s + 1])
-    out.append(0)  # no properties
-    for f in fs:
-        out.append(0 if f in had else RC_NO_SUBSCRIPTION_EXISTED)
-    b.write(conn, out)
-
-
-def disconnect(b, conn, b0, mv, s, e, p0):
-    """DISCONNECT from the client: its reason code (0x04: publish the will) and a new
-    Session Expiry Interval, which a session that had 0 may not get (MQTT-3.14.2-?)."""
-    rc = mv[s] if e > s else 0
-    if e - s > 1:
-        from core import props
-        if props.scan(mv, s + 1, e, 14) != e:
-            raise ProtocolError("bytes after the DISCONNECT properties")
-        x = props.get(mv, s + 1, PROP_SESSION_EXPIRY)
-        if x is not None:
-            v = conn.v5
-            if not v.expiry and x:
-                raise ProtocolError("DISCONNECT sets a Session Expiry Interval after CONNECT "
-                                    "had 0", RC_PROTOCOL_ERROR)
-            v.expiry = x
-            sess = conn.session
-            if x == 0:
-                sess.clean = 1
-            elif x == EXPIRY_NEVER:
-                sess.expiry = None
-            else:
-                sess.expiry = x
-    if rc != RC_DISCONNECT_WITH_WILL:
-        conn.will = None  # MQTT-3.1.2-10: deleted after a normal DISCONNECT
-    b.conn_log("Client %s disconnected." % conn.name())
-    b.close(conn, True, "client disconnect")
-
-
-def auth(b, conn, b0, mv, s, e, p0):
-    """AUTH: no authentication method is offered, so any AUTH is a protocol error."""
-    if e - s > 1:
-        from core import props
-        props.scan(mv, s + 1, e, 15)
-    raise ProtocolError("AUTH without an authentication method in CONNECT",
-                        RC_PROTOCOL_ERROR)
-
-
 # a v5 connection's packet handlers, by type (core/broker.py: a second CONNECT is refused
 # before its handler is called)
 V5.handlers = (None, connect, None, handle_publish.publish, puback, pubrec, pubrel, pubcomp,
-               subscribe, None, unsubscribe, None, pingreq, None, disconnect, auth)
+               subscribe, None, _rare, None, pingreq, None, _rare, _rare)

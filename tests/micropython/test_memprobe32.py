@@ -174,10 +174,10 @@ def test_budget_load_run_peak_holds_with_persistence_on_on_32_bit(model, t):
 def test_budget_load_run_with_mqtt_5_clients_on_32_bit(model, t, flag):
     """Every client of the load run speaks MQTT 5.0 (--v5), or the first one among 3.1.1
     ones (--v5-one): core/v5.py loads with the first v5 CONNECT, core/connect.py for each
-    CONNECT (the port drops it after), core/props.py not at all (empty property blocks).
-    The peak stays under 80% of the heap from ROMFS, and from files on the Pico W; the
-    ESP32 from files misses it by about 4.4 KB either way (core/v5.py's bytecode copied
-    into the heap): README, Memory, reports it."""
+    CONNECT, DISCONNECT and close (the port drops it after each), core/props.py not at all
+    (empty property blocks). The peak stays under 80% of the heap from ROMFS, and from
+    files on the Pico W; the ESP32 from files misses it by about 3.5 KB either way
+    (core/v5.py's bytecode copied into the heap): README, Memory, reports it."""
     out, figs = figures(model, flag)
     assert "error in" not in out, out
     assert figs["load_v5_clients32"] == (1 if flag == "--v5-one" else figs["load_clients32"])
