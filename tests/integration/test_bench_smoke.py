@@ -27,8 +27,9 @@ def table_rows(out):
     return [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows[2:]]
 
 
-def compare_rows(*args):
-    """The table rows of bench.py with args, which must exit 0 within 150 s."""
+def compare_rows(*args, log=None):
+    """The table rows of bench.py with args, which must exit 0 within 150 s; log (a list)
+    gets its stderr lines."""
     assert os.access(MOSQUITTO, os.X_OK), MOSQUITTO + " missing: run tools/test.sh"
     try:
         proc = subprocess.run([sys.executable, str(BENCH), "--duration", "0.3"] + list(args),
@@ -37,6 +38,8 @@ def compare_rows(*args):
     except subprocess.TimeoutExpired as e:
         pytest.fail("bench.py did not finish in 150 s:\n%s\n%s" % (e.stdout, e.stderr))
     out = proc.stdout
+    if log is not None:
+        log.extend(proc.stderr.splitlines())
     assert proc.returncode == 0, "bench.py exit %d\nstdout:\n%s\nstderr:\n%s" % (
         proc.returncode, out, proc.stderr[-4000:])
     return out, table_rows(out)
@@ -61,9 +64,13 @@ def test_bench_bridge_measures_both_bridges_at_the_upstream():
 
 @pytest.mark.timeout(180)
 def test_bench_v5_runs_each_scenario_with_5_0_clients_and_reads_their_stamps():
-    """--v5 adds a 5.0 row to every 3.1.1 one, and the latencies (stamps at the end of the
-    payload, read without the properties) are those of a loopback, not of misread bytes."""
-    out, rows = compare_rows("--compare", "--v5", "--scenarios", "latency,q1fanin")
+    """--v5 adds a 5.0 row to every 3.1.1 one, every other scenario run 5.0 first, and the
+    latencies (stamps at the end of the payload, read without the properties) are those of
+    a loopback, not of misread bytes."""
+    log = []
+    out, rows = compare_rows("--compare", "--v5", "--scenarios", "latency,q1fanin", log=log)
+    ran = [l.split()[1] for l in log if l.startswith("bench: ") and l.endswith(" ...")]
+    assert ran == ["latency", "latency@v5", "q1fanin@v5", "q1fanin"] * 2, log
     check_rows(out, rows, ("latency:", "latency v5:", "q1fanin:", "q1fanin v5:"))
     for r in rows:
         if "latency p" in r[0]:
