@@ -12,6 +12,7 @@ from core.errors import ProtocolError
 from core import handle_subscribe
 from core.v5 import V5
 from core.names import CONNACK, EXPIRY_NEVER, PROP_PAYLOAD_FORMAT, PROP_SESSION_EXPIRY
+from core.names import SESSION_ENDING
 from core.names import TYPE_MASK, UNSUBSCRIBE, UNSUBACK, DISCONNECT, MSG_TOPIC
 from core.names import MSG_TOPIC_BYTES, RC_NO_SUBSCRIPTION_EXISTED, RC_DISCONNECT_WITH_WILL
 from core.names import PROP_ASSIGNED_CLIENT_ID, PROP_SERVER_KEEP_ALIVE, PROP_AUTH_METHOD
@@ -277,7 +278,8 @@ def _disconnect(b, conn, b0, mv, s, e, p0):
             v.expiry = x
             sess = conn.session
             if x == 0:
-                sess.clean = 1
+                if not sess.clean:  # kept so far: the store records its end (Store.drop)
+                    sess.clean = SESSION_ENDING
             elif x == EXPIRY_NEVER:
                 sess.expiry = None
             else:

@@ -208,6 +208,9 @@ PROP_RETAIN_AVAILABLE = const(0x25)
 PROP_USER = const(0x26)
 PROP_MAXIMUM_PACKET_SIZE = const(0x27)
 EXPIRY_NEVER = const(0xFFFFFFFF)  # a Session Expiry Interval that never ends
+# Session.clean: 0 the session outlives its connection, 1 it ends with it, SESSION_ENDING it
+# was kept and a v5 DISCONNECT set its expiry to 0: it ends now, and its end is recorded
+SESSION_ENDING = const(2)
 
 # ---- persistence records (core/persist/records.py): the frame, then a body's type byte ----
 REC_FRAME = const(8)  # length and CRC32 before each body

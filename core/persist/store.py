@@ -2,7 +2,7 @@
 writer, loader and compactor. Files come from the port (the file API in core/README.md)."""
 
 from core.persist.records import put, head, props
-from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, KEPT_RETAIN
+from core.names import MSG_TOPIC_BYTES, MSG_PAYLOAD, KEPT_RETAIN, SESSION_ENDING
 from core.names import (REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE, REC_DROP, REC_SUB,
                         REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED, REC_RELEASED, REC_Q2IN,
                         REC_Q2REL, REC_SENT, REC_Q2MSG, REC_SUB5, REC_EXPIRY)
@@ -71,7 +71,7 @@ class Store:
 
     def drop(self, s):
         """Session s was removed."""
-        if not s.clean:
+        if not s.clean or s.clean == SESSION_ENDING:
             self.gone.pop(s.client_id, None)
             put(self.buf, REC_DROP, s.client_id)
             self.count += 1

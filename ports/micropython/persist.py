@@ -6,6 +6,8 @@ core/persist/) is imported for each write and dropped again: only this stays in 
 
 import time
 
+from core.names import SESSION_ENDING
+
 store = None  # the Store's attributes between writes (a dict), its log among them
 location = "."  # the files' folder
 pending = None  # a list of (hook, wall-clock seconds, its arguments) not yet written
@@ -31,7 +33,8 @@ def apply(s, a=None, b=None, c=None, d=None):
     session's changes, and no acknowledgement held (hold() returns None). Fixed parameters:
     a call allocates nothing for a clean session (a hook's arguments are never None:
     persist_files.flush drops the trailing ones)."""
-    if what != "hold" and not getattr(s, "clean", 0):
+    k = getattr(s, "clean", 0)
+    if what != "hold" and (not k or k == SESSION_ENDING):  # its end is recorded (drop)
         pending.append((what, time.time(), s, a, b, c, d))
 
 

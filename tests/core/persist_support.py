@@ -168,12 +168,15 @@ def write_props_journal(d):
 def client_steps(h):
     """Client traffic on harness h's broker, as steps (functions) that make every kind of
     record: persistent sessions, subscriptions, QoS 1 and 2 in and out, queued, retained set
-    and cleared, a session that ends and one that resumes."""
+    and cleared, a session that ends and one that resumes, a v5 session that its DISCONNECT
+    ends (Session Expiry Interval 0)."""
     import mqttc
     sub = h.connected("sub", clean=False)
     pub = h.connected("pub", clean=False)
+    ends = h.connected5("ends", clean=False, properties=mqttc.props([(0x11, 100)]))
     got = []
     return [lambda: sub.subscribe([("a/#", 1), ("b/#", 2)]),
+            lambda: ends.subscribe5([("a/#", 1)]),
             lambda: pub.publish("a/1", BIG, qos=1, pid=1),
             lambda: pub.publish("b/1", b"m2", qos=2, pid=2),
             lambda: got.extend(sub.publishes()),
@@ -183,7 +186,8 @@ def client_steps(h):
             lambda: (pub.send(mqttc.publish("b/9", BIG, 2, False, False, 9)), pub.packets()),
             lambda: pub.publish("a/3", b"m4", qos=1, pid=4),
             lambda: h.connected("sub", clean=False).disconnect(),
-            lambda: pub.publish("a/2", b"", qos=1, pid=5, retain=True)]
+            lambda: pub.publish("a/2", b"", qos=1, pid=5, retain=True),
+            lambda: ends.send(mqttc.disconnect5(0, mqttc.props([(0x11, 0)])))]
 
 
 def attach(h, d, wall, hold=False, limit=1 << 30):

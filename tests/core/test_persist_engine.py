@@ -113,6 +113,27 @@ def test_session_expiry_counts_the_time_the_broker_was_down():
         remove(d)
 
 
+def test_MQTT_3_1_2_23_a_session_a_v5_disconnect_ends_with_expiry_0_is_gone_after_a_restart():
+    """A kept session whose DISCONNECT sets its Session Expiry Interval to 0 ends with the
+    connection (section 3.14.2.2.2): its end is in the files, so a restart does not bring it
+    back with its subscription (it did: the store ignored the session once it was clean)."""
+    d = scratch()
+    try:
+        h = Harness()
+        st = attach(h, d, Wall(1000))
+        c = h.connected5("ends", clean=False, properties=props([(0x11, 100)]))
+        c.subscribe5([("t", 1)])
+        h.connected5("stays", clean=False, properties=props([(0x11, 100)]))
+        h.broker.received(c.conn, mqttc.disconnect5(0, props([(0x11, 0)])))
+        assert sorted(h.broker.sessions) == ["stays"]
+        st.commit()
+        h2, st2 = _restart(d, Wall(1010))
+        assert sorted(h2.broker.sessions) == ["stays"]
+        assert h2.broker.subs.count == 0
+    finally:
+        remove(d)
+
+
 def test_a_v5_session_expiry_interval_counts_across_a_restart():
     d = scratch()
     try:

@@ -14,7 +14,7 @@ def test_board_writes_restore_what_the_store_writes_after_every_step_and_drop_th
     out, lines = _run()
     assert lines["DONE"] == "0", out
     steps, gen = lines["SAME"].split()
-    assert int(steps) == 12 and int(gen) > 1, out  # every step compared; compactions ran
+    assert int(steps) == 14 and int(gen) > 1, out  # every step compared; compactions ran
 
 
 def test_board_write_takes_16_changes_or_half_and_a_snapshot_takes_all_that_wait():
