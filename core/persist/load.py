@@ -8,6 +8,7 @@ from core.persist.records import LAYOUT, MAGIC, put
 from core.persist.store import PersistError
 from core.session import Session
 from core.deliver import message
+from core.proto import put_varint
 from core.const import const
 from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT, SUB_ID_SHIFT
 from core.names import (REC_FRAME, REC_HEADER, REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE,
@@ -131,7 +132,22 @@ class Restore:
         e = x[1]
         if e:
             e = self.b.secs + e - self.now if e > self.now else self.b.secs - 1
-        return message(topic, topic.encode(), payload, n, x[0], e)
+        tb = topic.encode()
+        m = message(topic, tb, payload, n, x[0], e)
+        if (t == REC_QUEUE or t == REC_SENT) and b"\x0b" in x[0]:
+            # a subscriber's copy with its Subscription Identifiers (core/subs.py matching(),
+            # which a PUBLISH from a client never has): the message it was made from goes
+            # with it, as live (MSG_BASE), so that a shared member's copy handed to another
+            # member carries that member's identifiers alone
+            from core import props
+            p = bytearray()
+            put_varint(p, len(x[0]))
+            p += x[0]
+            out = bytearray()
+            props.copy(out, p, 0, b"\x0b")
+            if len(out) < len(x[0]):
+                m += (message(topic, tb, payload, n, bytes(out) if out or e else None, e),)
+        return m
 
     def finish(self, now):
         """Set each session's gone_at so that persistent_client_expiration counts the
