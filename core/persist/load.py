@@ -10,7 +10,8 @@ from core.session import Session
 from core.deliver import message
 from core.proto import put_varint
 from core.const import const
-from core.names import MSG_PAYLOAD, OUT_RELEASED, OUT_SEQ_SHIFT, SUB_ID_SHIFT
+from core.names import MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES, OUT_RELEASED, OUT_SEQ_SHIFT
+from core.names import SUB_ID_SHIFT
 from core.names import (REC_FRAME, REC_HEADER, REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE,
                         REC_DROP, REC_SUB, REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED,
                         REC_RELEASED, REC_Q2IN, REC_Q2REL, REC_SENT, REC_Q2MSG, REC_SUB5)
@@ -43,7 +44,11 @@ class Restore:
                 self.wall = v[2]
             return
         if t == REC_RETAIN:
-            b.retained.set(self.msg(t, v, v[0], v[2]), v[1])
+            m = self.msg(t, v, v[0], v[2])
+            if len(m) > MSG_PROPS and m[MSG_EXPIRES] and m[MSG_EXPIRES] <= b.secs:
+                b.retained.msgs.pop(v[0], None)  # its Message Expiry passed while down: gone
+            else:
+                b.retained.set(m, v[1])
             return
         if t == REC_UNRETAIN:
             b.retained.msgs.pop(v[0], None)
