@@ -3,7 +3,10 @@
 Usage: persist_dump.py [--payloads] FILE
 One line per record: its offset, type and fields; payloads as their length unless
 --payloads (then as Python bytes literals); a message's MQTT 5.0 properties (a PROPS
-record around its record) after its fields, its expiry as the wall-clock second it ends.
+record around its record) after its fields, its expiry as the wall-clock second it ends;
+a message's outgoing flags as its retain flag and QoS (in flight: its sequence number and
+state, 1 once PUBREC came), a subscription's MQTT 5.0 options word (sub5) as its options and
+Subscription Identifier.
 A damaged record ends the dump with a line saying where and why, and exit status 1.
 """
 
@@ -15,7 +18,9 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from core.persist import records as R  # noqa: E402
-from core.names import REC_HEADER, REC_SENT, REC_START  # noqa: E402
+from core.names import REC_HEADER, REC_SENT, REC_START, REC_QUEUE, REC_SUB5  # noqa: E402
+from core.names import OUT_QOS, OUT_RETAIN_SHIFT, OUT_RELEASED, OUT_SEQ_SHIFT  # noqa: E402
+from core.names import SUB_NO_LOCAL, SUB_RETAIN_AS_PUBLISHED, SUB_ID_SHIFT  # noqa: E402
 from core.persist.load import Damaged, scan  # noqa: E402
 
 
@@ -40,8 +45,14 @@ def lines(data, payloads=False):
                 if vals[-1][1]:
                     shown.append("expires-at=%d" % vals[-1][1])
             if t == REC_START or t == REC_SENT:
-                shown[2] = "seq=%d state=%d retain=%d qos=%d" % (
-                    vals[2] >> 4, vals[2] >> 3 & 1, vals[2] >> 2 & 1, vals[2] & 3)
+                shown[2] = "seq=%d state=%d %s" % (vals[2] >> OUT_SEQ_SHIFT,
+                                                   vals[2] & OUT_RELEASED and 1, _out(vals[2]))
+            elif t == REC_QUEUE:
+                shown[1] = _out(vals[1])
+            elif t == REC_SUB5:  # the options word (core/subs.py)
+                shown[3] = "no-local=%d retain-as-published=%d subscription-id=%d" % (
+                    vals[3] & SUB_NO_LOCAL and 1, vals[3] & SUB_RETAIN_AS_PUBLISHED and 1,
+                    vals[3] >> SUB_ID_SHIFT)
             elif t == REC_HEADER:
                 shown[0] = ("snapshot", "journal")[vals[0]] if vals[0] < 2 else repr(vals[0])
             yield "%8d %-9s %s" % (at, name, " ".join(shown))
@@ -51,6 +62,11 @@ def lines(data, payloads=False):
                                                                 len(data) - e.args[0])
         return
     yield "%d records, %d bytes" % (n, len(data))
+
+
+def _out(flags):
+    """The retain flag and QoS of outgoing flags (a queue's or an in-flight message's)."""
+    return "retain=%d qos=%d" % (flags >> OUT_RETAIN_SHIFT & 1, flags & OUT_QOS)
 
 
 # the PUBLISH properties a message keeps (core/pub5.py): name, value type
