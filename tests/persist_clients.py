@@ -1,5 +1,6 @@
 """Raw-socket clients for the persistence tests of both ports: publishers that note what
-was acknowledged and when, a persistent subscriber that drains its session, the check."""
+was acknowledged and when, a persistent subscriber that drains its session, the check; a
+paho MQTTv5 scenario of shared subscriptions with identifiers across a restart."""
 
 import socket
 import time
@@ -83,3 +84,53 @@ def check_received(got, acked, before=None):
             % (n, len(missing), sorted(missing)[:5])
         # only what was sent: at most the one message in flight beyond the last ack
         assert not seq or seq[-1] <= (acked[n][-1][0] + 1 if acked[n] else 0)
+
+
+def shared_handover_v5(start, stop):
+    """paho MQTTv5 on the broker start() returns: two persistent members "a5", "b5" of
+    $share/g/s5 with Subscription Identifiers 1 and 2, offline; the group gives each one
+    message; stop(broker) (a kill -9 once it is on disk); on the restarted broker "b5"
+    gets its message with identifier 2, then "a5" starts clean, which ends its session:
+    its message goes to "b5" with identifier 2 alone (MQTT-3.3.4-5), as without a restart."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.packettypes import PacketTypes
+    from paho_support import WAIT, Paho
+
+    def client(b, cid, keep=True):
+        p = Properties(PacketTypes.CONNECT)
+        p.SessionExpiryInterval = 3600
+        return Paho(b.host, b.port, protocol=mqtt.MQTTv5, client_id=cid,
+                    clean_start=not keep, properties=p if keep else None)
+
+    b = start()
+    for cid, sid in (("a5", 1), ("b5", 2)):
+        c = client(b, cid)
+        p = Properties(PacketTypes.SUBSCRIBE)
+        p.SubscriptionIdentifier = sid
+        assert c.subscribe("$share/g/s5", 1, properties=p) == [1]
+        c.close()
+    pub = client(b, "p5", keep=False)
+    try:
+        for i in range(2):  # a5's, then b5's
+            p = Properties(PacketTypes.PUBLISH)
+            p.ContentType = "x"
+            info = pub.c.publish("s5", b"%d" % i, 1, properties=p)
+            info.wait_for_publish(WAIT)
+            assert info.is_published()
+    finally:
+        pub.close()
+    stop(b)
+    b2 = start()
+    sub = client(b2, "b5")
+    try:
+        [m] = sub.received(1)
+        assert (m.payload, m.properties.SubscriptionIdentifier) == (b"1", [2])
+        client(b2, "a5", keep=False).close()  # a clean start: a5's session ends
+        [m] = sub.received(1)
+        assert (m.payload, m.properties.ContentType) == (b"0", "x")
+        assert m.properties.SubscriptionIdentifier == [2]
+        assert sub.received(1, timeout=0.5) == []
+    finally:
+        sub.close()
+    return b2

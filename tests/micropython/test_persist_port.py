@@ -7,7 +7,7 @@ import threading
 import time
 
 import mqttc
-from persist_clients import check_received, connect, drain, publisher
+from persist_clients import check_received, connect, drain, publisher, shared_handover_v5
 
 CONF = ("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
         "autosave_interval 1\nmax_queued_messages 0\nsys_interval 0\n")
@@ -59,3 +59,15 @@ def test_a_clean_stop_keeps_every_acknowledged_message(mp_broker_factory):
     got = drain(b2, "sub")
     check_received(got, acked)
     assert len(got) >= len(acked[0]) + len(acked[1])
+
+
+def test_MQTT_3_3_4_5_a_shared_message_handed_over_after_kill_9_carries_its_takers_identifier(
+        mp_broker_factory):
+    """persist_clients.shared_handover_v5 on the port's .mpy files, with kill -9 once the
+    flush window has passed."""
+    def kill(b):
+        time.sleep(WINDOW_S + SLACK_S + 0.5)
+        b.proc.send_signal(signal.SIGKILL)
+        b.proc.wait(10)
+    b2 = shared_handover_v5(lambda: mp_broker_factory(CONF), kill)
+    assert "Traceback" not in b2.log()
