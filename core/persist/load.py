@@ -11,7 +11,7 @@ from core.deliver import message
 from core.proto import put_varint
 from core.const import const
 from core.names import MSG_PAYLOAD, MSG_PROPS, MSG_EXPIRES, OUT_RELEASED, OUT_SEQ_SHIFT
-from core.names import SUB_ID_SHIFT
+from core.names import SUB_ID_SHIFT, PROP_SUBSCRIPTION_ID
 from core.names import (REC_FRAME, REC_HEADER, REC_RETAIN, REC_UNRETAIN, REC_SESSION, REC_GONE,
                         REC_DROP, REC_SUB, REC_UNSUB, REC_QUEUE, REC_START, REC_ACKED,
                         REC_RELEASED, REC_Q2IN, REC_Q2REL, REC_SENT, REC_Q2MSG, REC_SUB5)
@@ -139,7 +139,7 @@ class Restore:
             e = self.b.secs + e - self.now if e > self.now else self.b.secs - 1
         tb = topic.encode()
         m = message(topic, tb, payload, n, x[0], e)
-        if (t == REC_QUEUE or t == REC_SENT) and b"\x0b" in x[0]:
+        if (t == REC_QUEUE or t == REC_SENT) and PROP_SUBSCRIPTION_ID in x[0]:
             # a subscriber's copy with its Subscription Identifiers (core/subs.py matching(),
             # which a PUBLISH from a client never has): the message it was made from goes
             # with it, as live (MSG_BASE), so that a shared member's copy handed to another
@@ -149,7 +149,7 @@ class Restore:
             put_varint(p, len(x[0]))
             p += x[0]
             out = bytearray()
-            props.copy(out, p, 0, b"\x0b")
+            props.copy(out, p, 0, (PROP_SUBSCRIPTION_ID,))
             if len(out) < len(x[0]):
                 m += (message(topic, tb, payload, n, bytes(out) if out or e else None, e),)
         return m
