@@ -11,7 +11,7 @@ from core.const import const
 from core.proto import MAX_PACKET, packet_name
 from core.session import RetainStore, SubTree
 from core.names import TYPE_SHIFT, FLAGS_MASK, CONNECT, PINGRESP
-from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR, RC_SERVER_SHUTTING_DOWN
+from core.names import RC_MALFORMED_PACKET, RC_SERVER_SHUTTING_DOWN, NO_DISCONNECT
 from core.names import RC_PACKET_TOO_LARGE, NODE_SUBS
 
 # The flags a client's packet must carry, by type (0 for the types a client may not send);
@@ -338,8 +338,7 @@ class Broker:
                 why = 3 if b0 == CONNECT else 4  # MQTT-3.1.0-2: second CONNECT; 3.1.0-1
             if why:
                 from core.why import first_byte
-                self.violation(conn, first_byte(why, t, b0 & FLAGS_MASK),
-                               RC_MALFORMED_PACKET if why == 2 else RC_PROTOCOL_ERROR)
+                first_byte(self, conn, why, t, b0 & FLAGS_MASK)
                 return end
             i = pos + 1
             rl = 0
@@ -355,7 +354,8 @@ class Broker:
                 shift += 7
                 if shift > 21:
                     from core.why import text
-                    self.violation(conn, text(4))  # remaining length longer than 4 bytes
+                    # remaining length longer than 4 bytes (no DISCONNECT, as mosquitto)
+                    self.violation(conn, text(4), NO_DISCONNECT)
                     return end
             if i - pos + rl > self.max_packet:
                 from core.why import text

@@ -20,7 +20,7 @@ from core.names import PROP_AUTH_DATA, PROP_WILL_DELAY, PROP_RECEIVE_MAXIMUM
 from core.names import PROP_TOPIC_ALIAS_MAXIMUM, PROP_MAXIMUM_QOS, PROP_RETAIN_AVAILABLE
 from core.names import PROP_MAXIMUM_PACKET_SIZE, PROP_MESSAGE_EXPIRY
 from core.names import WILL_MSG, WILL_QOS, WILL_RETAIN, MSG_PAYLOAD
-from core.names import RC_PROTOCOL_ERROR, RC_BAD_AUTHENTICATION_METHOD
+from core.names import RC_PROTOCOL_ERROR, RC_BAD_AUTHENTICATION_METHOD, NO_DISCONNECT
 from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_RETAIN_NOT_SUPPORTED, RC_QOS_NOT_SUPPORTED
 
 
@@ -116,7 +116,10 @@ def refuse(b, conn, rc, why):
         # not a module global: a 37th would grow the module's dict once more as it loads
         rc = b"\x00\x84\x85\x88\x86\x87"[rc]
     b.log("notice", "Client %s refused: %s (CONNACK 0x%02x)." % (conn.name(), why, rc))
-    b.write(conn, bytes((CONNACK, 3, 0, rc, 0)))
+    if rc == RC_QOS_NOT_SUPPORTED:  # with the Maximum QoS, as mosquitto 2.0 sends it
+        b.write(conn, bytes((CONNACK, 5, 0, rc, 2, PROP_MAXIMUM_QOS, conn.listener.max_qos)))
+    else:
+        b.write(conn, bytes((CONNACK, 3, 0, rc, 0)))
     _done(b)
 
 
@@ -267,8 +270,12 @@ def _disconnect(b, conn, b0, mv, s, e, p0):
     rc = mv[s] if e > s else 0
     if e - s > 1:
         from core import props
-        if props.scan(mv, s + 1, e, 14) != e:
-            raise ProtocolError("bytes after the DISCONNECT properties")
+        try:
+            pe = props.scan(mv, s + 1, e, 14)
+        except ProtocolError as x:  # closed without DISCONNECT, as mosquitto 2.0 closes it
+            raise ProtocolError(x.args[0], NO_DISCONNECT)
+        if pe != e:
+            raise ProtocolError("bytes after the DISCONNECT properties", NO_DISCONNECT)
         x = props.get(mv, s + 1, PROP_SESSION_EXPIRY)
         if x is not None:
             v = conn.v5
@@ -296,7 +303,7 @@ def _auth(b, conn, b0, mv, s, e, p0):
         from core import props
         props.scan(mv, s + 1, e, 15)
     raise ProtocolError("AUTH without an authentication method in CONNECT",
-                        RC_PROTOCOL_ERROR)
+                        NO_DISCONNECT)  # closed without DISCONNECT, as mosquitto 2.0
 
 
 def _done(b):

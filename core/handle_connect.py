@@ -49,9 +49,9 @@ def connect(b, conn, b0, mv, s, e, p0):
     if not will_flag and (will_qos or will_retain):
         from core.why import text
         raise ProtocolError(text(26))  # MQTT-3.1.2-11/13/15
-    if flags & CONNECT_PASSWORD and not flags & CONNECT_USERNAME:
+    if flags & CONNECT_PASSWORD and not flags & CONNECT_USERNAME and level != 5:
         from core.why import text
-        raise ProtocolError(text(27))  # MQTT-3.1.2-22
+        raise ProtocolError(text(27))  # MQTT-3.1.2-22 (MQTT 5.0 allows a password alone)
     keepalive = r.u16()
     v5 = None
     if level == 5:  # MQTT 5.0: loaded only now, for this CONNECT (broker.forget)

@@ -15,9 +15,9 @@ from core import handle_publish
 from core import handle_subscribe
 from core.handle_connect import connect
 from core.broker import pingreq
-from core.names import PUBACK, PUBREC, PUBCOMP, MSG_PAYLOAD, MSG_PROPS, OUT_QOS, OUT_RELEASED
+from core.names import PUBACK, PUBREC, MSG_PAYLOAD, MSG_PROPS, OUT_QOS, OUT_RELEASED
 from core.names import RC_NO_MATCHING_SUBSCRIBERS, RC_ERROR, RC_PROTOCOL_ERROR
-from core.names import RC_NOT_AUTHORIZED, RC_PACKET_ID_NOT_FOUND, RC_PACKET_TOO_LARGE
+from core.names import RC_NOT_AUTHORIZED, RC_PACKET_TOO_LARGE, NO_DISCONNECT
 from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_QOS_NOT_SUPPORTED
 from core.names import RC_RECEIVE_MAXIMUM_EXCEEDED, LATER_CONN, LATER_WILL, LATER_DUE
 from core.names import PUB_QOS_SHIFT, QOS_MASK, PROP_SUBSCRIPTION_ID
@@ -183,15 +183,18 @@ def _ack_rc(b, conn, b0, pid, rc):
 
 
 def _ack(mv, s, e, kind):
-    """The reason code of a v5 acknowledgement mv[s:e] (its properties checked)."""
+    """The reason code of a v5 acknowledgement mv[s:e] (its properties checked); a
+    malformed one closes without DISCONNECT, as mosquitto 2.0 closes it."""
     if e - s < 2:
-        raise ProtocolError("acknowledgement of %d bytes, without a packet identifier" % (e - s))
+        raise ProtocolError("acknowledgement of %d bytes, without a packet identifier"
+                            % (e - s), NO_DISCONNECT)
     if e - s == 2:
         return 0
     if e - s > 3:
         from core import props
         if props.scan(mv, s + 3, e, kind) != e:
-            raise ProtocolError("bytes after the properties of an acknowledgement")
+            raise ProtocolError("bytes after the properties of an acknowledgement",
+                                NO_DISCONNECT)
     return mv[s + 2]
 
 
@@ -214,14 +217,10 @@ def pubrec(b, conn, b0, mv, s, e, p0):
 
 
 def pubrel(b, conn, b0, mv, s, e, p0):
-    """PUBREL: PUBCOMP, with 0x92 for an identifier that is not awaiting release."""
+    """PUBREL: PUBCOMP, 0x00 also for an identifier that is not awaiting release (as
+    mosquitto 2.0: 0x92 is the spec's choice to make, not its rule)."""
     _ack(mv, s, e, 6)
-    pid = mv[s] << 8 | mv[s + 1]
-    q2 = conn.session.qos2_in
-    if q2 and pid in q2:
-        handle_publish.pubrel(b, conn, b0, mv, s, s + 2, p0)
-    else:
-        _ack_rc(b, conn, PUBCOMP, pid, RC_PACKET_ID_NOT_FOUND)
+    handle_publish.pubrel(b, conn, b0, mv, s, s + 2, p0)
 
 
 def pubcomp(b, conn, b0, mv, s, e, p0):

@@ -5,7 +5,8 @@ heap (10 characters or more: a str object each), these only while one is in use.
 """
 
 from core.proto import packet_name, connack_text
-from core.names import CONNACK, RC_KEEP_ALIVE_TIMEOUT
+from core.names import CONNACK, CONNECT, PUBREL, DISCONNECT, TYPE_SHIFT, NO_DISCONNECT
+from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR
 
 # text(i, ...): protocol errors and reasons, by the index their raiser passes
 _TEXTS = (
@@ -73,14 +74,23 @@ def refuse(b, conn, rc, i, a):
     b.close(conn, False, "connect refused")
 
 
-def first_byte(i, t, flags):
-    """Why a packet of type t with flags is refused on its first byte: refusal i (1 to 4)
-    of core/broker.py's framer is text i - 1."""
+def first_byte(b, conn, i, t, flags):
+    """Close conn for a packet of type t with flags refused on its first byte: refusal i
+    (1 to 4) of core/broker.py's framer is text i - 1. A v5 client gets DISCONNECT 0x81
+    for reserved flags, 0x82 for the others, none (as mosquitto 2.0) for a second
+    CONNECT, a CONNACK, and a PUBREL's or DISCONNECT's reserved flags."""
+    rc = RC_PROTOCOL_ERROR
     if i == 2:
-        return text(1, flags, packet_name(t))
-    if i == 3:
-        return text(2)
-    return text(i - 1, packet_name(t))
+        why = text(1, flags, packet_name(t))
+        rc = RC_MALFORMED_PACKET
+    elif i == 3:
+        why = text(2)
+    else:
+        why = text(i - 1, packet_name(t))
+    if t in (CONNECT >> TYPE_SHIFT, CONNACK >> TYPE_SHIFT, PUBREL >> TYPE_SHIFT,
+             DISCONNECT >> TYPE_SHIFT):
+        rc = NO_DISCONNECT
+    b.violation(conn, why, rc)
 
 
 def denied(b, conn, f, why):
@@ -117,7 +127,7 @@ def timeouts(b, late, packet_ms):
             b.violation(c, "a packet was not completed within %d s" % (packet_ms // 1000))
         elif c.connected:
             b.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
-            b.close(c, True, "keepalive timeout", RC_KEEP_ALIVE_TIMEOUT)
+            b.close(c, True, "keepalive timeout")  # no DISCONNECT: as mosquitto 2.0
         else:
             b.log("notice", "Client %s sent no CONNECT in time, disconnecting." % c.name())
             b.close(c, True, "connect timeout")
