@@ -1030,3 +1030,86 @@ def subscribe_shared_gets_no_retained(r, k):
     r.sync("p", publish5(k + "t", b"r", retain=True))
     sub1(r, k, [("$share/g/" + k + "t", 1)])
     r.sync("p", publish5(k + "t", b"", retain=True))
+
+
+@case()
+def resumed_session_resends_with_dup(r, k):
+    keep = props([(0x11, 60)])
+    r.sync("s", connect5(k + "s", properties=keep) + subscribe5(1, [(k + "t", 2)]))
+    c5(r, k, "p")
+    r.sync("p", publish5(k + "t", b"1", qos=1, pid=1))
+    r.sync("p", publish5(k + "t", b"2", qos=2, pid=2) + ack5(0x62, 2))
+    r.sync("s")
+    r.socks["s"].close()
+    r.sync("p", publish5(k + "t", b"3", qos=1, pid=3))
+    r.sync("s2", connect5(k + "s", clean=False, properties=keep))
+    r.sync("s2", disconnect5(0, props([(0x11, 0)])))
+
+
+# MQTT-3.3.4-2 allows one copy at the highest QoS with every identifier (MQTT-3.3.4-4),
+# which this broker sends (fewer bytes, less heap on a board); mosquitto sends one a
+# subscription
+@differs(lambda k: ([("a", shown(publish5(k + "t/x", b"x", properties=props([(0x0B, 4)])))),
+                     ("a", shown(publish5(k + "t/x", b"x", 2, pid=1,
+                                          properties=props([(0x0B, 3)])))),
+                     ("a", shown(publish5(k + "t/x", b"x", 1, pid=2,
+                                          properties=props([(0x0B, 3)]))))] + answers("a"),
+                    [("a", shown(publish5(k + "t/x", b"x", 2, pid=1, properties=props(
+                        [(0x0B, 3), (0x0B, 3), (0x0B, 4)]))))] + answers("a")))
+def overlapping_subscriptions_one_copy(r, k):
+    c5(r, k)
+    r.sync("a", subscribe5(1, [(k + "t/#", 1), (k + "t/+", 2)], props([(0x0B, 3)])))
+    r.sync("a", subscribe5(2, [(k + "t/x", 0)], props([(0x0B, 4)])))
+    c5(r, k, "p")
+    r.sync("p", publish5(k + "t/x", b"x", qos=2, pid=1) + ack5(0x62, 1))
+    r.sync("a")
+
+
+@case()
+def subscribe_resubscribe_replaces(r, k):
+    c5(r, k)
+    r.sync("a", subscribe5(1, [(k + "t", 1)]))
+    r.sync("a", subscribe5(2, [(k + "t", 0)]))
+    r.sync("a", publish5(k + "t", b"x", qos=1, pid=1))
+
+
+@case()
+def will_retained_and_qos(r, k):
+    c5(r, k, will=(k + "will", b"gone", 1, True))
+    r.socks["a"].close()
+    r.sync("s", connect5(k + "s") + subscribe5(1, [(k + "will", 1)]))
+
+
+@case()
+def session_expiry_over_and_resume_without_session(r, k):
+    c5(r, k, properties=props([(0x11, 1)]))
+    r.end("a", disconnect5())
+    c5(r, k, "b", data=connect5(k + "a", clean=False))
+
+
+@case("max_packet_size 100\n")
+def connect_over_max_packet_size(r, k):
+    c5(r, k, data=connect5(k, will=(k + "will", b"x" * 100, 0, False)))
+    r.end("a")
+
+
+@case()
+def publish_to_dollar_sys(r, k):
+    c5(r, k)
+    r.sync("a", publish5("$SYS/" + k, b"x", qos=2, pid=2))
+
+
+@case()
+def subscribe_dollar_sys_and_wildcards(r, k):
+    sub1(r, k, [("#", 0), ("+/" + k, 1), ("$SYS/" + k, 2)])
+    r.sync("a", unsubscribe5(2, ["#", "+/" + k, "$SYS/" + k]))
+
+
+# 4.7.2: the server SHOULD keep clients from exchanging messages on `$` topics (README,
+# Policies); mosquitto refuses only $SYS
+@differs(lambda k: ([("a", shown(publish5("$x/" + k, b"x", qos=1, pid=1))),
+                     ("a", "PUBACK 40 02 00 01")] + answers("a"),
+                    [("a", "PUBACK 40 03 00 01 87")] + answers("a")))
+def publish_to_dollar_topic_with_subscriber(r, k):
+    sub1(r, k, [("$x/" + k, 1)])
+    r.sync("a", publish5("$x/" + k, b"x", qos=1, pid=1))
