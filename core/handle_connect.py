@@ -12,7 +12,7 @@ from core.names import NOT_AUTHORIZED, SESSION_PRESENT
 from core.names import CONNECT_RESERVED, CONNECT_CLEAN, CONNECT_WILL, CONNECT_WILL_QOS
 from core.names import CONNECT_WILL_QOS_SHIFT, CONNECT_WILL_RETAIN, CONNECT_PASSWORD
 from core.names import CONNECT_USERNAME, LEVEL_BRIDGE, MSG_TOPIC, WILL_MSG, WILL_QOS
-from core.names import WILL_RETAIN, RC_SESSION_TAKEN_OVER
+from core.names import WILL_RETAIN, RC_SESSION_TAKEN_OVER, RC_ERROR
 
 _MAX_KEEPALIVE = const(65535)  # the largest keepalive, in seconds (two bytes)
 
@@ -92,7 +92,8 @@ def connect(b, conn, b0, mv, s, e, p0):
     if not cid:
         # MQTT-3.1.3-8; MQTT 5.0 assigns one whatever Clean Start is (its MQTT-3.1.3-6)
         if level == 3 or (not clean and v5 is None) or not cfg.allow_zero_length_clientid:
-            return refuse(b, conn, ID_REJECTED, 34)  # empty client id needs clean session
+            # empty client id needs clean session; v5: 0x80 as mosquitto 2.0 (0x85 is a MAY)
+            return refuse(b, conn, ID_REJECTED if v5 is None else RC_ERROR, 34)
         cid = b.new_client_id()  # MQTT-3.1.3-6
     conn.client_id = cid
     if v5 is None and cfg.max_keepalive < _MAX_KEEPALIVE and \
