@@ -11,7 +11,7 @@ from core.const import const
 from core.proto import MAX_PACKET, packet_name
 from core.session import RetainStore, SubTree
 from core.names import TYPE_SHIFT, FLAGS_MASK, CONNECT, PINGRESP
-from core.names import RC_MALFORMED_PACKET, RC_SERVER_SHUTTING_DOWN, NO_DISCONNECT
+from core.names import RC_MALFORMED_PACKET, RC_SERVER_SHUTTING_DOWN
 from core.names import RC_PACKET_TOO_LARGE, NODE_SUBS
 
 # The flags a client's packet must carry, by type (0 for the types a client may not send);
@@ -354,8 +354,7 @@ class Broker:
                 shift += 7
                 if shift > 21:
                     from core.why import text
-                    # remaining length longer than 4 bytes (no DISCONNECT, as mosquitto)
-                    self.violation(conn, text(4), NO_DISCONNECT)
+                    self.violation(conn, text(4))  # remaining length longer than 4 bytes
                     return end
             if i - pos + rl > self.max_packet:
                 from core.why import text

@@ -20,7 +20,7 @@ from core.names import PROP_AUTH_DATA, PROP_WILL_DELAY, PROP_RECEIVE_MAXIMUM
 from core.names import PROP_TOPIC_ALIAS_MAXIMUM, PROP_MAXIMUM_QOS, PROP_RETAIN_AVAILABLE
 from core.names import PROP_MAXIMUM_PACKET_SIZE, PROP_MESSAGE_EXPIRY
 from core.names import WILL_MSG, WILL_QOS, WILL_RETAIN, MSG_PAYLOAD
-from core.names import RC_PROTOCOL_ERROR, RC_BAD_AUTHENTICATION_METHOD, NO_DISCONNECT
+from core.names import RC_PROTOCOL_ERROR, RC_BAD_AUTHENTICATION_METHOD
 from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_RETAIN_NOT_SUPPORTED, RC_QOS_NOT_SUPPORTED
 
 
@@ -270,12 +270,8 @@ def _disconnect(b, conn, b0, mv, s, e, p0):
     rc = mv[s] if e > s else 0
     if e - s > 1:
         from core import props
-        try:
-            pe = props.scan(mv, s + 1, e, 14)
-        except ProtocolError as x:  # closed without DISCONNECT, as mosquitto 2.0 closes it
-            raise ProtocolError(x.args[0], NO_DISCONNECT)
-        if pe != e:
-            raise ProtocolError("bytes after the DISCONNECT properties", NO_DISCONNECT)
+        if props.scan(mv, s + 1, e, 14) != e:
+            raise ProtocolError("bytes after the DISCONNECT properties")
         x = props.get(mv, s + 1, PROP_SESSION_EXPIRY)
         if x is not None:
             v = conn.v5
@@ -303,7 +299,7 @@ def _auth(b, conn, b0, mv, s, e, p0):
         from core import props
         props.scan(mv, s + 1, e, 15)
     raise ProtocolError("AUTH without an authentication method in CONNECT",
-                        NO_DISCONNECT)  # closed without DISCONNECT, as mosquitto 2.0
+                        RC_PROTOCOL_ERROR)
 
 
 def _done(b):

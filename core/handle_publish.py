@@ -6,7 +6,7 @@ from core import deliver
 from core.names import PUBLISH, PUBACK, PUBREC, PUBREL_OUT, PUBCOMP
 from core.names import PUB_DUP, PUB_QOS_SHIFT, PUB_RETAIN, QOS_MASK
 from core.names import OUT_QOS, OUT_RELEASED, RC_RETAIN_NOT_SUPPORTED
-from core.names import RC_PROTOCOL_ERROR, NO_DISCONNECT
+from core.names import RC_PROTOCOL_ERROR
 from core.names import PUB5_TOPIC, PUB5_BLOCK_SIZE, PUB5_PROPS, PUB5_BAD
 
 
@@ -127,9 +127,9 @@ def puback(b, conn, b0, mv, s, e, p0):
     pid = _pid(mv, s, e, "PUBACK")
     f = conn.session.flags.get(pid)
     if f is not None:  # an unknown id is ignored, as mosquitto does
-        if f & OUT_QOS != 1:  # mosquitto 2.0 closes the connection too (v5: no DISCONNECT)
+        if f & OUT_QOS != 1:  # mosquitto 2.0 closes the connection too (v5: without 0x82)
             from core.why import text
-            raise ProtocolError(text(16, pid), NO_DISCONNECT)  # PUBACK for QoS 2
+            raise ProtocolError(text(16, pid), RC_PROTOCOL_ERROR)  # PUBACK for QoS 2
         done(b, conn.session, pid)
 
 
@@ -151,7 +151,7 @@ def pubrec(b, conn, b0, mv, s, e, p0):
     if f is not None:
         if f & OUT_QOS != 2:
             from core.why import text
-            raise ProtocolError(text(17, pid), NO_DISCONNECT)  # PUBREC for QoS 1
+            raise ProtocolError(text(17, pid), RC_PROTOCOL_ERROR)  # PUBREC for QoS 1
         fl[pid] = f | OUT_RELEASED  # now waiting for PUBCOMP
         if b.store is not None and not f & OUT_RELEASED:
             b.store.released(conn.session, pid)
@@ -176,5 +176,5 @@ def pubcomp(b, conn, b0, mv, s, e, p0):
         if not f & OUT_RELEASED:
             from core.why import text
             raise ProtocolError(text(31, pid, "QoS 1" if f & OUT_QOS == 1 else text(32)),
-                                NO_DISCONNECT)
+                                RC_PROTOCOL_ERROR)
         done(b, conn.session, pid)

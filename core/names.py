@@ -177,6 +177,7 @@ RC_PROTOCOL_ERROR = const(0x82)
 RC_NOT_AUTHORIZED = const(0x87)
 RC_SERVER_SHUTTING_DOWN = const(0x8B)
 RC_BAD_AUTHENTICATION_METHOD = const(0x8C)
+RC_KEEP_ALIVE_TIMEOUT = const(0x8D)
 RC_SESSION_TAKEN_OVER = const(0x8E)
 RC_TOPIC_FILTER_INVALID = const(0x8F)  # SUBACK
 RC_RECEIVE_MAXIMUM_EXCEEDED = const(0x93)
@@ -187,10 +188,6 @@ RC_PAYLOAD_FORMAT_INVALID = const(0x99)
 RC_RETAIN_NOT_SUPPORTED = const(0x9A)
 RC_QOS_NOT_SUPPORTED = const(0x9B)
 RC_DISCONNECT_WITH_WILL = const(0x04)  # a client's DISCONNECT: publish the will
-# where mosquitto 2.0 closes a v5 connection without a DISCONNECT (the keepalive, a second
-# CONNECT, AUTH, a malformed acknowledgement or DISCONNECT, a property given twice): the
-# "reason code" of broker.close and ProtocolError that sends none
-NO_DISCONNECT = const(0)
 
 # ---- MQTT 5.0 property identifiers (section 2.2.2.2) that the engine reads or writes ----
 PROP_PAYLOAD_FORMAT = const(0x01)

@@ -12,7 +12,7 @@ of CONNECT.
 from core.const import const
 from core.errors import ProtocolError
 from core import utf8
-from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR, PROP_USER, NO_DISCONNECT
+from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR, PROP_USER
 from core.names import PROP_SUBSCRIPTION_ID
 from core.names import PROP_RECEIVE_MAXIMUM, PROP_MAXIMUM_PACKET_SIZE
 
@@ -138,8 +138,8 @@ def _check_string(mv, s, e):
 def scan(mv, pos, end, kind):
     """Validate the property block at mv[pos:end] (its length first) of a packet of kind;
     return where the block ends. ProtocolError with code 0x81 (malformed: bad length, bad
-    value type, an identifier not defined for kind), 0x82 (protocol error: a value out of
-    its range) or NO_DISCONNECT (a property repeated that may appear once)."""
+    value type, an identifier not defined for kind) or 0x82 (protocol error: a property
+    repeated that may appear once, a value out of its range)."""
     n, p = varint(mv, pos, end)
     stop = p + n
     if stop > end:
@@ -155,8 +155,7 @@ def scan(mv, pos, end, kind):
         if pid != PROP_USER:  # the only one a packet may carry more than once
             m = 1 << t[i + 3]
             if seen & m:
-                # closed without DISCONNECT, as mosquitto 2.0 closes it
-                raise _fail(NO_DISCONNECT, "property 0x%02x more than once" % pid)
+                raise _fail(RC_PROTOCOL_ERROR, "property 0x%02x more than once" % pid)
             seen |= m
         typ = t[i]
         q = _value_end(mv, p + 1, stop, typ)

@@ -17,7 +17,7 @@ from core.handle_connect import connect
 from core.broker import pingreq
 from core.names import PUBACK, PUBREC, MSG_PAYLOAD, MSG_PROPS, OUT_QOS, OUT_RELEASED
 from core.names import RC_NO_MATCHING_SUBSCRIBERS, RC_ERROR, RC_PROTOCOL_ERROR
-from core.names import RC_NOT_AUTHORIZED, RC_PACKET_TOO_LARGE, NO_DISCONNECT
+from core.names import RC_NOT_AUTHORIZED, RC_PACKET_TOO_LARGE
 from core.names import RC_PAYLOAD_FORMAT_INVALID, RC_QOS_NOT_SUPPORTED
 from core.names import RC_RECEIVE_MAXIMUM_EXCEEDED, LATER_CONN, LATER_WILL, LATER_DUE
 from core.names import PUB_QOS_SHIFT, QOS_MASK, PROP_SUBSCRIPTION_ID
@@ -183,18 +183,16 @@ def _ack_rc(b, conn, b0, pid, rc):
 
 
 def _ack(mv, s, e, kind):
-    """The reason code of a v5 acknowledgement mv[s:e] (its properties checked); a
-    malformed one closes without DISCONNECT, as mosquitto 2.0 closes it."""
+    """The reason code of a v5 acknowledgement mv[s:e] (its properties checked)."""
     if e - s < 2:
         raise ProtocolError("acknowledgement of %d bytes, without a packet identifier"
-                            % (e - s), NO_DISCONNECT)
+                            % (e - s))
     if e - s == 2:
         return 0
     if e - s > 3:
         from core import props
         if props.scan(mv, s + 3, e, kind) != e:
-            raise ProtocolError("bytes after the properties of an acknowledgement",
-                                NO_DISCONNECT)
+            raise ProtocolError("bytes after the properties of an acknowledgement")
     return mv[s + 2]
 
 

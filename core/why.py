@@ -5,7 +5,7 @@ heap (10 characters or more: a str object each), these only while one is in use.
 """
 
 from core.proto import packet_name, connack_text
-from core.names import CONNACK, CONNECT, PUBREL, DISCONNECT, TYPE_SHIFT, NO_DISCONNECT
+from core.names import CONNACK, RC_KEEP_ALIVE_TIMEOUT
 from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR
 
 # text(i, ...): protocol errors and reasons, by the index their raiser passes
@@ -77,8 +77,8 @@ def refuse(b, conn, rc, i, a):
 def first_byte(b, conn, i, t, flags):
     """Close conn for a packet of type t with flags refused on its first byte: refusal i
     (1 to 4) of core/broker.py's framer is text i - 1. A v5 client gets DISCONNECT 0x81
-    for reserved flags, 0x82 for the others, none (as mosquitto 2.0) for a second
-    CONNECT, a CONNACK, and a PUBREL's or DISCONNECT's reserved flags."""
+    for reserved flags, 0x82 for the others (MQTT 5.0 4.13: SHOULD; mosquitto 2.0 sends
+    none for a second CONNECT, a CONNACK, or a PUBREL's or DISCONNECT's flags)."""
     rc = RC_PROTOCOL_ERROR
     if i == 2:
         why = text(1, flags, packet_name(t))
@@ -87,9 +87,6 @@ def first_byte(b, conn, i, t, flags):
         why = text(2)
     else:
         why = text(i - 1, packet_name(t))
-    if t in (CONNECT >> TYPE_SHIFT, CONNACK >> TYPE_SHIFT, PUBREL >> TYPE_SHIFT,
-             DISCONNECT >> TYPE_SHIFT):
-        rc = NO_DISCONNECT
     b.violation(conn, why, rc)
 
 
@@ -127,7 +124,8 @@ def timeouts(b, late, packet_ms):
             b.violation(c, "a packet was not completed within %d s" % (packet_ms // 1000))
         elif c.connected:
             b.log("notice", "Client %s has exceeded timeout, disconnecting." % c.name())
-            b.close(c, True, "keepalive timeout")  # no DISCONNECT: as mosquitto 2.0
+            # DISCONNECT 0x8D for a v5 client (mosquitto 2.0 closes without one)
+            b.close(c, True, "keepalive timeout", RC_KEEP_ALIVE_TIMEOUT)
         else:
             b.log("notice", "Client %s sent no CONNECT in time, disconnecting." % c.name())
             b.close(c, True, "connect timeout")

@@ -265,17 +265,14 @@ def violation(data, cid="violator"):
 
 def violation5(data, rc, cid="violator", h=None):
     """A connected MQTT 5.0 client cid (of harness h, or a new one) sends data; asserts that
-    the broker answered DISCONNECT with reason code rc (0: none, where mosquitto 2.0 sends
-    none), closed it and logged why. Returns (harness, client)."""
+    the broker answered DISCONNECT with reason code rc, closed it and logged why. Returns
+    (harness, client)."""
     h = h or Harness()
     c = h.connected5(cid)
     m = h.mark()
     c.send(data)
-    if rc:
-        d = c.only(mqttc.DISCONNECT)
-        assert d.rc == rc, "DISCONNECT 0x%02x, not 0x%02x" % (d.rc, rc)
-    else:
-        assert c.packets() == []
+    d = c.only(mqttc.DISCONNECT)
+    assert d.rc == rc, "DISCONNECT 0x%02x, not 0x%02x" % (d.rc, rc)
     assert_closed_for_violation(h, c, m, cid)
     return h, c
 

@@ -91,8 +91,8 @@ def test_connack_leaves_out_receive_maximum_and_topic_alias_maximum_when_unlimit
     assert c.read() == bytes.fromhex("20 03 00 00 00")
 
 
-def test_MQTT_3_1_0_2_second_connect_is_a_protocol_error_closed_without_disconnect():
-    violation5(mqttc.connect5("twice"), 0, "twice")  # no DISCONNECT, as mosquitto 2.0
+def test_MQTT_3_1_0_2_second_connect_is_a_protocol_error_with_disconnect_0x82():
+    violation5(mqttc.connect5("twice"), 0x82, "twice")  # mosquitto 2.0 closes without one
 
 
 def test_MQTT_3_1_2_2_protocol_level_6_gets_connack_1_then_close_as_mosquitto():
@@ -195,8 +195,8 @@ def test_MQTT_3_2_2_22_without_server_keep_alive_the_clients_keepalive_is_used()
     h.closes_after(c, 29000, 2000)
 
 
-def test_MQTT_3_1_2_22_keepalive_timeout_closes_without_disconnect():
-    # "as if the network had failed": no DISCONNECT, as mosquitto 2.0 closes it
+def test_MQTT_3_1_2_22_keepalive_timeout_sends_disconnect_0x8d():
+    # section 4.13: DISCONNECT 0x8D Keep Alive timeout first (mosquitto 2.0 sends none)
     h = Harness()
     c = h.connected5("k", keepalive=2)
     h.broker.pending.clear()
@@ -204,7 +204,8 @@ def test_MQTT_3_1_2_22_keepalive_timeout_closes_without_disconnect():
     h.now += 3100
     h.broker.tick(h.now)
     assert c.closing
-    assert bytes(c.conn.out[n:]) == b""
+    d = mqttc.split5(bytes(c.conn.out[n:]))[0]
+    assert [(p.type, p.rc) for p in d] == [(mqttc.DISCONNECT, 0x8D)]
 
 
 def test_MQTT_3_1_3_4_client_id_must_be_valid_utf8():
@@ -301,7 +302,7 @@ def test_MQTT_3_2_0_2_only_one_connack():
     h = Harness()
     c = h.connected5("one")
     c.send(mqttc.connect5("one"))
-    assert c.packets() == [] and c.closing
+    assert [p.type for p in c.packets()] == [mqttc.DISCONNECT] and c.closing
 
 
 def test_MQTT_3_2_2_1_connack_flags_reserved_bits_are_0():
@@ -394,8 +395,7 @@ def test_MQTT_4_12_0_6_no_auth_method_in_connack_and_auth_is_a_protocol_error():
     h = Harness()
     ack = h.client().connect5("a")
     assert 0x15 not in [p for p, v in ack.props]
-    # closed without DISCONNECT, as mosquitto 2.0 closes it
-    violation5(mqttc.auth5(0x19, props([(0x15, "SCRAM-SHA-1")])), 0, "a", h)
+    violation5(mqttc.auth5(0x19, props([(0x15, "SCRAM-SHA-1")])), 0x82, "a", h)
 
 
 def test_MQTT_3_15_1_1_auth_with_reserved_flags_is_malformed():

@@ -3,7 +3,7 @@ flow control (Receive Maximum, section 4.9) and Maximum Packet Size toward a cli
 
 import mqttc
 from mqttc import props
-from harness import Harness, violation5
+from harness import Harness, assert_closed_for_violation, violation5
 
 
 def _pub5(h, cid="pub5"):
@@ -317,9 +317,8 @@ def test_retain_when_not_available_gets_disconnect_0x9a():
                Harness(retain_available=False))
 
 
-def test_malformed_publish_properties_get_disconnect_0x81_and_duplicates_none():
-    # a property given twice: closed without DISCONNECT, as mosquitto 2.0 closes it
-    for p, rc in ((props([(0x11, 1)]), 0x81), (props([(0x02, 1), (0x02, 2)]), 0),
+def test_malformed_publish_properties_get_disconnect_0x81_and_duplicates_0x82():
+    for p, rc in ((props([(0x11, 1)]), 0x81), (props([(0x02, 1), (0x02, 2)]), 0x82),
                   (b"\x09\x01", 0x81)):
         violation5(mqttc.publish5("a", b"x", properties=p), rc)
 
@@ -334,3 +333,21 @@ def test_v5_unsubscribe_gets_a_reason_code_per_filter():
 
 def test_v5_subscribe_reserved_option_bits_are_malformed():
     violation5(mqttc.subscribe5(1, [("a", 0x40)]), 0x81)
+
+
+def test_an_acknowledgement_of_the_wrong_kind_is_a_protocol_error_disconnect_0x82():
+    """PUBACK for a QoS 2 delivery, PUBREC or PUBCOMP for a QoS 1 one, PUBCOMP before
+    PUBREC: DISCONNECT 0x82 and close (section 4.13; mosquitto 2.0 closes without one)."""
+    for qos, first_byte in ((2, 0x40), (1, 0x50), (1, 0x70), (2, 0x70)):
+        h = Harness()
+        sub = h.subscriber5("s", "t", qos)
+        p = h.connected5("p")
+        p.send(mqttc.publish5("t", b"x", qos=qos, pid=1))
+        if qos == 2:
+            p.send(mqttc.ack5(0x62, 1))  # PUBREL: delivered now, as mosquitto
+        got = sub.publishes()
+        assert [p.qos for p in got] == [qos]
+        m = h.mark()
+        sub.send(mqttc.ack5(first_byte, got[0].pid))
+        assert sub.only(mqttc.DISCONNECT).rc == 0x82, (qos, first_byte)
+        assert_closed_for_violation(h, sub, m, "s")

@@ -188,8 +188,8 @@ def test_disconnect_with_an_expiry_after_connect_had_0_is_a_protocol_error_0x82(
     assert _wills(w) == [b"gone"]  # closed for a protocol error: the will goes
 
 
-def test_MQTT_3_14_1_1_disconnect_with_reserved_flags_is_malformed_and_closes():
-    violation5(b"\xe1\x00", 0)  # without DISCONNECT, as mosquitto 2.0 closes it
+def test_MQTT_3_14_1_1_disconnect_with_reserved_flags_is_malformed_0x81():
+    violation5(b"\xe1\x00", 0x81)
 
 
 def test_MQTT_3_14_0_1_no_disconnect_before_a_connack():

@@ -55,13 +55,11 @@ def test_MQTT_1_5_7_1_a_user_property_pair_with_ill_formed_utf8_is_malformed():
 # ---- 2 the fixed header, packet identifiers, the property length ----
 
 def test_MQTT_2_1_3_1_reserved_fixed_header_flags_are_malformed_0x81():
-    for first_byte, body in ((0x41, u16(1)), (0x51, u16(1)), (0x71, u16(1)),
+    for first_byte, body in ((0x41, u16(1)), (0x51, u16(1)), (0x60, u16(1)), (0x71, u16(1)),
                              (0x80, u16(1) + b"\x00" + mstr("a") + b"\x00"),
                              (0xA0, u16(1) + b"\x00" + mstr("a")), (0xC2, b""),
-                             (0xF1, b"\x00\x00")):
+                             (0xE1, b""), (0xF1, b"\x00\x00")):
         violation5(packet(first_byte, body), 0x81)
-    for first_byte in (0x60, 0xE1):  # PUBREL, DISCONNECT: no DISCONNECT, as mosquitto 2.0
-        violation5(packet(first_byte, u16(1) if first_byte == 0x60 else b""), 0)
 
 
 def test_MQTT_2_2_1_2_a_qos_0_publish_from_the_server_has_no_packet_id():
@@ -254,7 +252,7 @@ def test_MQTT_3_6_1_1_pubrel_with_reserved_flags_other_than_0010_is_malformed():
         assert pub.only(mqttc.PUBREC).pid == 1
         m = h.mark()
         pub.send(packet(first_byte, u16(1)))
-        assert pub.packets() == []  # closed without DISCONNECT, as mosquitto 2.0 closes it
+        assert pub.only(mqttc.DISCONNECT).rc == 0x81
         assert_closed_for_violation(h, pub, m, "violator")
 
 
@@ -452,16 +450,20 @@ def test_MQTT_3_14_2_1_the_servers_disconnects_use_disconnect_reason_codes():
     old = h.connected5("taken")
     h.connected5("taken")
     got.append(old.only(mqttc.DISCONNECT).rc)  # 0x8E
-    for data in (mqttc.publish5("", b"x", properties=props([(0x23, 2)])),
+    idle = h.connected5("idle", keepalive=1)
+    h.advance(2000)
+    got.append(idle.only(mqttc.DISCONNECT).rc)  # 0x8D
+    for data in (mqttc.connect5("x"), packet(0x60, u16(1)), mqttc.auth5(),
+                 mqttc.publish5("", b"x", properties=props([(0x23, 2)])),
                  mqttc.subscribe5(1, [("a", 0x40)]),
                  mqttc.publish5("a", b"x", properties=props([(0x23, 11)]))):
         c = h.connected5("v")
         c.send(data)
-        got.append(c.only(mqttc.DISCONNECT).rc)  # 0x82, 0x81, 0x94
+        got.append(c.only(mqttc.DISCONNECT).rc)  # 0x82, 0x81, 0x82, 0x82, 0x81, 0x94
     last = h.connected5("last")
     h.broker.shutdown()
     got.append(last.only(mqttc.DISCONNECT).rc)  # 0x8B
-    assert got == [0x8E, 0x82, 0x81, 0x94, 0x8B]
+    assert got == [0x8E, 0x8D, 0x82, 0x81, 0x82, 0x82, 0x81, 0x94, 0x8B]
     assert all(rc in DISCONNECT_CODES for rc in got)
 
 
