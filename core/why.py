@@ -4,9 +4,18 @@ Imported only inside those paths: on a board the texts of a module kept loaded s
 heap (10 characters or more: a str object each), these only while one is in use.
 """
 
+from core.errors import ProtocolError
 from core.proto import packet_name, connack_text
 from core.names import CONNACK, RC_KEEP_ALIVE_TIMEOUT
 from core.names import RC_MALFORMED_PACKET, RC_PROTOCOL_ERROR
+
+def check(t):
+    """Raise ProtocolError at the first code point of t that core.utf8.decode refuses."""
+    for ch in t:
+        c = ord(ch)
+        if c < 0x20 or 0x7F <= c <= 0x9F or 0xFDD0 <= c <= 0xFDEF or c & 0xFFFE == 0xFFFE:
+            raise ProtocolError(text(41, c))
+
 
 # text(i, ...): protocol errors and reasons, by the index their raiser passes
 _TEXTS = (
@@ -51,6 +60,7 @@ _TEXTS = (
     "will message over message_size_limit",  # 38
     "CONNECT asks for what the broker does not offer",  # 39
     "Dropping too large outgoing PUBLISH for %s (%d bytes).",  # 40: as mosquitto logs it
+    "U+%04X in a UTF-8 string",  # 41
 )
 
 

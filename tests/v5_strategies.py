@@ -5,13 +5,19 @@ from hypothesis import strategies as st
 
 import mqttc
 
-# UTF-8 text MQTT allows in strings: no U+0000, no surrogates (section 1.5.4)
-TEXT = st.text(alphabet=st.characters(blacklist_characters="\x00",
-                                      blacklist_categories=("Cs",)), max_size=20)
+
+
+def chars(blacklist=""):
+    """Characters MQTT allows in strings and the broker takes, as mosquitto 2.0 does: no
+    surrogates (section 1.5.4), no control characters (Cc: U+0000-001F, U+007F-009F), no
+    noncharacters (U+FDD0-FDEF, U+nFFFE, U+nFFFF); nor those of blacklist."""
+    return st.characters(blacklist_characters=blacklist, blacklist_categories=("Cs", "Cc")) \
+        .filter(lambda ch: not (0xFDD0 <= ord(ch) <= 0xFDEF or ord(ch) & 0xFFFE == 0xFFFE))
+
+
+TEXT = st.text(alphabet=chars(), max_size=20)
 # topic names a client may publish to, or name as a Response Topic: no wildcards, no $
-TOPIC = st.text(alphabet=st.characters(blacklist_characters="+#$\x00",
-                                       blacklist_categories=("Cs",)),
-                min_size=1, max_size=30)
+TOPIC = st.text(alphabet=chars("+#$"), min_size=1, max_size=30)
 
 # by the types of mqttc.PROP_TYPES
 _VALUES = {

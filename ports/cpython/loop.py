@@ -30,7 +30,7 @@ def now_ms():
 class _Client:
     """What the port keeps per connection (in conn.port_data)."""
 
-    __slots__ = ("sock", "events", "closing_since", "tls", "hs")
+    __slots__ = ("sock", "events", "closing_since", "tls", "hs", "counted")
 
     def __init__(self, sock, is_tls=False):
         self.sock = sock
@@ -38,6 +38,7 @@ class _Client:
         self.closing_since = None
         self.tls = is_tls
         self.hs = is_tls  # TLS handshake still running
+        self.counted = False  # its CONNECT is in Server.sys_more.connects
 
 
 class _Listen:
@@ -118,6 +119,9 @@ class Server:
         self.capture = None  # a ports.cpython.capture_io.CaptureIO, set by main
         self.persist = None  # persist_files.Writer when persistence is on, set by main
         self.bridges = None  # a ports.cpython.bridge_io.BridgeIO when bridges are configured
+        # core/sys_more.py's SysMore with $SYS on, set by main: counts the sockets accepted,
+        # the CONNECTs they get accepted and the bytes written
+        self.sys_more = None
 
     # ---- setup ----
 
@@ -290,6 +294,8 @@ class Server:
             if conn is None:
                 sock.close()
                 continue
+            if self.sys_more is not None:  # $SYS/broker/load/sockets
+                self.sys_more.sockets += 1
             if entry.ctx is not None:
                 try:
                     sock = tls.wrap(entry.ctx, sock)
@@ -358,6 +364,9 @@ class Server:
         finally:
             if cap is not None:
                 cap.read_ms = None
+        if self.sys_more is not None and conn.connected and not client.counted:
+            client.counted = True  # $SYS/broker/load/connections
+            self.sys_more.connects += 1
         if client.tls and conn.port_data is client and client.sock.pending():
             self._read(conn)  # decrypted bytes the selector cannot see
 
@@ -398,6 +407,8 @@ class Server:
                     failed = True
                 break
             out = conn.sent(n)
+            if self.sys_more is not None:  # $SYS/broker/bytes/sent
+                self.sys_more.bytes_out += n
         if failed or (conn.closing and not out):
             self._close(conn)
             return

@@ -9,7 +9,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from core.broker import Broker  # noqa: E402
-from core import cli  # noqa: E402
+from core import cli, sys_more  # noqa: E402
 from core.config import ConfigError, wanted_types  # noqa: E402
 from core.version import NAME, VERSION  # noqa: E402
 from ports.micropython.log import Logger  # noqa: E402  (portable: the two ports log alike)
@@ -18,6 +18,7 @@ from ports.cpython import security  # noqa: E402
 from ports.cpython.capture_io import CaptureIO  # noqa: E402
 from ports.cpython.bridge_io import BridgeIO  # noqa: E402
 from ports.cpython import persist_files  # noqa: E402
+from ports.cpython import utf8fast  # noqa: E402,F401  (installs a faster core.utf8.decode)
 from core.persist.store import PersistError  # noqa: E402
 
 
@@ -84,6 +85,8 @@ def main(argv=None):
             sys.stderr.write("Error: %s\n" % e)
         return 1
     server = Server(broker, log)
+    if broker.sys is not None:  # mosquitto's whole $SYS tree (a board publishes a part)
+        server.sys_more = sys_more.start(broker)
     try:
         server.persist = persist_files.start(broker, cfg, log, server.sel)
     except (PersistError, OSError) as e:

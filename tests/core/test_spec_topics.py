@@ -157,8 +157,25 @@ def test_MQTT_1_5_3_1_ill_formed_utf8_in_topics_closes():
         violation(mqttc.subscribe(1, [(b"t/" + bad, 0)]))
 
 
+def test_control_characters_and_noncharacters_close_as_in_mosquitto():
+    # section 1.5.3: a receiver MAY close for them; mosquitto 2.0 does, in every string
+    for ch in ("\x01", "\x1f", "\x7f", "\x80", "\x9f", "\ufdd0", "\ufdef", "\ufffe",
+               "\uffff", "\U0001fffe", "\U0010ffff"):
+        violation(mqttc.publish("t/a" + ch, b"x"))
+        violation(mqttc.subscribe(1, [(ch + "/#", 0)]))
+        violation(mqttc.unsubscribe(1, ["t" + ch]))
+    h = Harness()
+    for i, kw in enumerate((dict(client_id="c\x01"), dict(username="\ufdd0"),
+                            dict(will=("w\x7f", "m", 0, False)))):
+        kw.setdefault("client_id", "c%d" % i)
+        c = h.client()
+        c.send(mqttc.connect(**kw))
+        assert c.packets() == [] and c.closing, kw
+
+
 def test_MQTT_1_5_3_1_well_formed_multibyte_utf8_accepted():
-    for topic in ("\u00e9", "\u20ac/x", "\U0001f600", "\ud7ff", "\ue000", "\U0010ffff"):
+    for topic in ("\u00e9", "\u20ac/x", "\U0001f600", "\ud7ff", "\ue000", "\U0010fffd",
+                  "\u00a0", "\ufdcf", "\ufdf0", "\ufffd"):
         h = Harness()
         s = h.subscriber("s", topic, 0)
         p = h.connected("p")

@@ -1,7 +1,10 @@
 """$SYS/broker/...: values a late subscriber gets as retained messages without their being
 kept in the retained store (a board cannot spare a copy of each)."""
 
+import math
+
 import mqttc
+from core import sys_more
 from harness import Harness
 from capturing import attach
 
@@ -84,3 +87,59 @@ def test_capture_queue_figures_are_published_while_capture_is_wired_in():
     assert sorted([(p.topic, int(p.payload)) for p in got]) == [
         (b"$SYS/broker/capture/dropped", 0), (b"$SYS/broker/capture/queued", queued),
         (b"$SYS/broker/capture/sent", 0)]
+
+
+def _values(h, flt, cid):
+    _, got = _retained(h, flt, cid)
+    return dict((p.topic.decode()[len("$SYS/broker/"):], p.payload.decode()) for p in got)
+
+
+def test_the_rest_of_mosquittos_tree_counts_publishes_sessions_and_stored_messages():
+    h = Harness(sys_interval=10)
+    sys_more.start(h.broker)
+    s = h.subscriber("s", "t/#", qos=1)
+    p = h.connected("p")
+    p.publish("t/r", b"12345", retain=True)  # retained, and in flight to s (no PUBACK)
+    p.publish("t/a", b"abc", qos=1, pid=1)  # in flight to s too
+    s.drop()  # s's session, clean: gone; a persistent one stays
+    h.connected("kept", clean=False).drop()
+    h.advance(11000)
+    v = _values(h, "$SYS/broker/#", "late")
+    assert v["publish/messages/received"] == v["publish/messages/sent"] == "2"
+    assert v["clients/inactive"] == v["clients/disconnected"] == "1"
+    assert v["clients/expired"] == "0"
+    assert v["messages/stored"] == v["store/messages/count"] == "1"  # the retained one
+    assert v["store/messages/bytes"] == "5"
+    assert v["shared_subscriptions/count"] == "0"
+    # the CPython port counts sockets, CONNECTs and bytes sent (tests/integration)
+    assert v["load/sockets/1min"] == v["load/connections/1min"] == "0.00"
+    assert v["bytes/sent"] == "0"
+
+
+def test_load_averages_are_per_minute_moving_averages_over_1_5_and_15_minutes():
+    h = Harness(sys_interval=10)
+    more = sys_more.start(h.broker)
+    p = h.connected("p")
+    h.advance(1000)  # the first interval's figures: the CONNECT, no PUBLISH
+    for i in range(6):
+        p.publish("x", b"m")
+    h.advance(10000)  # 6 in the next 10 s: 36 a minute
+    v = _values(h, "$SYS/broker/load/publish/received/#", "late")
+    for span in (1, 5, 15):
+        assert v["load/publish/received/%dmin" % span] == \
+            "%.2f" % (36 * (1 - math.exp(-10 / (60.0 * span))))
+    more.bytes_out += 6000  # as a port counts them: 36 KB a minute
+    h.advance(10000)
+    v = _values(h, "$SYS/broker/load/bytes/sent/1min", "late2")
+    assert v == {"load/bytes/sent/1min": "%.2f" % (36000 * (1 - math.exp(-10 / 60.0)))}
+
+
+def test_expired_sessions_are_counted_not_those_a_clean_connect_replaced():
+    h = Harness(sys_interval=10, persistent_client_expiration=5)
+    sys_more.start(h.broker)
+    h.connected("kept", clean=False).drop()
+    h.connected("back", clean=False).drop()
+    h.advance(1000)  # both offline at the first interval
+    h.connected("back", clean=True)
+    h.advance(10000)
+    assert _values(h, "$SYS/broker/clients/expired", "late") == {"clients/expired": "1"}

@@ -366,3 +366,30 @@ def test_fragmented_bytes_over_tcp_are_reassembled(broker, clients):
     expected = b"\x20\x02\x00\x00" + b"\x90\x03\x00\x07\x00" \
         + mqttc.publish("frag/t", b"self") + b"\xd0\x00"
     assert c.recv_exact(len(expected)) == expected
+
+
+SYS_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+sys_interval 1
+"""
+
+
+def test_sys_bytes_sent_sockets_and_connections_are_counted_by_the_port(broker_factory,
+                                                                         clients):
+    """$SYS/broker/bytes/sent, load/sockets/1min and load/connections/1min
+    (core/sys_more.py) count what the CPython port writes, accepts and sees connected:
+    the CONNACK and SUBACK before them at least, this client's socket and CONNECT."""
+    b = broker_factory(SYS_CONF)
+    c = clients(b).connect("sys-port")
+    names = [b"$SYS/broker/bytes/sent", b"$SYS/broker/load/sockets/1min",
+             b"$SYS/broker/load/connections/1min"]
+    c.send(mqttc.subscribe(1, [(n.decode(), 0) for n in names]))
+    got = {}
+    deadline = time.monotonic() + 5
+    while len(got) < 3 or float(got[names[0]]) < 9 or not float(got[names[1]]) or \
+            not float(got[names[2]]):
+        assert time.monotonic() < deadline, got
+        p = c.packet()
+        if p.type == mqttc.PUBLISH:
+            got[p.topic] = p.payload

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.skipif(not mosquitto_available(), reason="needs Debian'
 
 WAIT = 3.0  # the longest a step waits for an answer (a loaded machine)
 QUIET = 0.3  # how long a step that expects nothing listens
+SWEEP = 1.0  # how long the end of a scenario listens (a close a loaded broker made late)
 
 # One config for both: mosquitto's lines that this broker reads the same way.
 CONFIG = """listener {port} 127.0.0.1
@@ -37,6 +38,8 @@ message_size_limit 200
 max_inflight_messages 2
 max_queued_messages 3
 """
+# the scenarios named auth_* run against a pair that refuses anonymous clients
+AUTH = "allow_anonymous false\npassword_file {passwd}\n"
 USERS = {"u": "secret"}
 
 
@@ -62,7 +65,8 @@ def _start(argv, config, d, name):
 
 
 def _pair(d, extra=""):
-    """{"mosquitto": port, "ours": port} for both brokers on CONFIG + extra; the brokers."""
+    """{"mosquitto": port, "ours": port} for both brokers on CONFIG + extra (mosquitto's
+    allow_anonymous: the last line wins); the brokers."""
     # started as root, mosquitto drops to user "mosquitto", who cannot write in d
     mq = _start([MOSQUITTO], "user %s\n" % getpass.getuser() + CONFIG + extra, d, "mosquitto")
     ours = _start(broker_command(), CONFIG + extra, d, "ours")
@@ -75,7 +79,8 @@ class Client:
     def __init__(self, run, name):
         self.run = run
         self.name = name
-        self.sock = socket.create_connection((HOST, run.port), timeout=WAIT)
+        self.sock = socket.create_connection((HOST, run.port), timeout=WAIT,
+                                             source_address=(run.src, 0))
         self.buf = b""
         self.closed = False
 
@@ -162,10 +167,18 @@ class Run:
         self.port = port
         self.log = []
         self.clients = []
+        self.src = HOST  # the clients' address (a scenario may take another of 127/8)
 
     def client(self, name="c"):
         c = Client(self, name)
         self.clients.append(c)
+        return c
+
+    def subscriber(self, name, filters, **kw):
+        """A client connected (kw: its CONNECT) and subscribed to filters, (filter, qos)."""
+        c = self.client(name).connect(**kw)
+        c.send(mqttc.subscribe(1, filters))
+        c.sync()
         return c
 
     def cid(self, name):
@@ -178,14 +191,15 @@ class Run:
     def close(self):
         """Note what the open clients still get (a late close, a PINGRESP a bad PINGREQ
         earned, which a sync took as its own), then close them."""
-        deadline = time.monotonic() + QUIET
+        deadline = time.monotonic() + SWEEP
         for c in self.clients:
             c.quiet(deadline - time.monotonic())
             c.sock.close()
 
 
-def _run_all(cases, ports):
-    """{(case, broker): transcript} of every case against every broker, at once."""
+def _run_all(cases, ports_of):
+    """{(case, broker): transcript} of every case against every broker of its pair
+    (ports_of(case): {broker: port}), all at once."""
     out = {}
 
     def one(name, fn, broker, port):
@@ -199,7 +213,7 @@ def _run_all(cases, ports):
         out[(name, broker)] = run.log
 
     threads = [threading.Thread(target=one, args=(name, fn, b, p))
-               for name, fn in cases.items() for b, p in ports.items()]
+               for name, fn in cases.items() for b, p in ports_of(name).items()]
     for t in threads:
         t.start()
     for t in threads:
@@ -244,6 +258,10 @@ for _name, _kw in {
     "connect_first_byte_flags": dict(first_byte=0x11),
     "connect_trailing_bytes": dict(extra=b"xy"),
     "connect_bad_utf8_client_id": dict(client_id=b"a\xff"),
+    "connect_nul_in_client_id": dict(client_id=b"a\x00b"),
+    "connect_bad_utf8_username": dict(username=b"u\xff"),
+    "connect_bad_utf8_will_topic": dict(will=(b"w\xed\xa0\x80", "m", 0, False)),
+    "connect_will_topic_hash": dict(will=("w/#", "m", 0, False)),
 }.items():
     CASES[_name] = _bad_connect(**_kw)
 
@@ -314,6 +332,24 @@ def s_connect_second_connect(r):
     c.quiet()
 
 
+def _before_connect(data):
+    def s(r):
+        c = r.client()
+        c.send(data)
+        c.quiet()
+    return s
+
+
+for _name, _data in {
+    "connect_empty": b"\x10\x00",
+    "connect_only_protocol_name": mqttc.packet(0x10, mqttc.mstr("MQTT")),
+    "connect_no_client_id": mqttc.packet(0x10, mqttc.mstr("MQTT") + b"\x04\x02\x00\x3c"),
+    "connect_remaining_length_5_bytes": b"\x10\xff\xff\xff\xff\x01",
+    "http_request": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+}.items():
+    CASES[_name] = _before_connect(_data)
+
+
 @case
 def s_publish_before_connect(r):
     c = r.client()
@@ -358,7 +394,6 @@ for _name, _args in {
     "subscribe_many_valid": ([("T/a", 0), ("T/b", 1), ("T/c", 2), ("T/+/d/#", 1)],),
     "subscribe_mixed_bad_wildcard": ([("T/a", 1), ("T/#/b", 0), ("T/c", 2)],),
     "subscribe_mixed_qos3": ([("T/a", 1), ("T/b", 3)],),
-    "subscribe_plus_alone": ([("+", 0)],),
     "subscribe_same_filter_twice": ([("T/a", 0), ("T/a", 2)],),
     "subscribe_share": ([("$share/g/T/a", 1)],),
 }.items():
@@ -428,15 +463,33 @@ for _name, _args in {
     "remaining_length_5_bytes": (b"\x30\xff\xff\xff\xff\x01",),
     "puback_short": (b"\x40\x01\x00",),
     "puback_long": (b"\x40\x03\x00\x01\x00",),
+    "pingreq_non_minimal_length": (b"\xc0\x80\x00",),
+    "publish_non_minimal_length": (lambda r: b"\x30\x83\x00" + mqttc.publish(r.topic(), b"m")[2:],),
+    "publish_bad_utf8_topic": (lambda r: mqttc.publish(r.topic().encode() + b"\xed\xa0\x80", b"m"),),
+    "publish_topic_overruns_packet": (b"\x30\x04\x00\x09ab",),
+    "publish_empty_payload": (lambda r: mqttc.publish(r.topic(), b"", qos=1, pid=2),),
+    "publish_deep_topic": (lambda r: mqttc.publish(r.topic("/" * 300), b"m", qos=1, pid=2),),
+    "publish_retained_qos2_kept_until_pubrel": (
+        lambda r: mqttc.publish(r.topic(), b"m", qos=2, pid=3, retain=True),
+        lambda r: mqttc.subscribe(4, [(r.topic(), 2)]),),
+    "subscribe_pid0": (lambda r: mqttc.subscribe(0, [(r.topic(), 0)]),),
+    "unsubscribe_pid0": (lambda r: mqttc.unsubscribe(0, [r.topic()]),),
+    "subscribe_deep_filter": (lambda r: mqttc.subscribe(1, [(r.topic("+/" * 300 + "#"), 1)]),),
+    "subscribe_topic_overruns_packet": (b"\x82\x06\x00\x01\x00\x09ab",),
+    "subscribe_missing_qos": (lambda r: mqttc.packet(0x82, mqttc.u16(1) + mqttc.mstr(r.topic())),),
+    "connect_twice_second_malformed": (b"\x10\x00",),
+    "publish_overlong_utf8_topic": (lambda r: mqttc.publish(r.topic().encode() + b"\xc0\xaf", b"m"),),
+    "subscribe_overlong_utf8_filter": (lambda r: mqttc.subscribe(1, [(b"a\xc0\xaf", 0)]),),
+    "subscribe_control_char_filter": (lambda r: mqttc.subscribe(1, [(r.topic("\x01"), 0)]),),
+    "subscribe_noncharacter_filter": (lambda r: mqttc.subscribe(1, [(r.topic("\uffff"), 0)]),),
+    "unsubscribe_nul": (lambda r: mqttc.unsubscribe(1, [r.topic("\x00")]),),
 }.items():
     CASES[_name] = _pub_alone(*_args)
 
 
 @case
 def s_publish_qos2_duplicate_before_pubrel(r):
-    sub = r.client("sub").connect()
-    sub.send(mqttc.subscribe(1, [(r.topic("a"), 2)]))
-    sub.sync()
+    sub = r.subscriber("sub", [(r.topic("a"), 2)])
     pub = r.client("pub").connect()
     pub.send(mqttc.publish(r.topic("a"), b"one", qos=2, pid=9))
     pub.sync()
@@ -455,16 +508,12 @@ def s_retained_empty_payload_deletes(r):
     pub.sync()
     pub.send(mqttc.publish(r.topic("a"), b"", retain=True))
     pub.sync()
-    sub = r.client("sub").connect()
-    sub.send(mqttc.subscribe(1, [(r.topic("#"), 2)]))
-    sub.sync()
+    sub = r.subscriber("sub", [(r.topic("#"), 2)])
 
 
 @case
 def s_retained_flags_on_delivery(r):
-    sub = r.client("sub").connect()
-    sub.send(mqttc.subscribe(1, [(r.topic("a"), 1)]))
-    sub.sync()
+    sub = r.subscriber("sub", [(r.topic("a"), 1)])
     pub = r.client("pub").connect()
     pub.send(mqttc.publish(r.topic("a"), b"live", qos=1, pid=2, retain=True))
     pub.sync()
@@ -481,9 +530,7 @@ def s_retained_flags_on_delivery(r):
 
 @case
 def s_overlapping_subscriptions(r):
-    sub = r.client("sub").connect()
-    sub.send(mqttc.subscribe(1, [(r.topic("a"), 0), (r.topic("+"), 1), (r.topic("#"), 2)]))
-    sub.sync()
+    sub = r.subscriber("sub", [(r.topic("a"), 0), (r.topic("+"), 1), (r.topic("#"), 2)])
     pub = r.client("pub").connect()
     pub.send(mqttc.publish(r.topic("a"), b"m", qos=2, pid=1))
     pub.sync()
@@ -494,9 +541,7 @@ def s_overlapping_subscriptions(r):
 
 @case
 def s_slow_subscriber_inflight_and_queue(r):
-    sub = r.client("sub").connect()
-    sub.send(mqttc.subscribe(1, [(r.topic("a"), 1)]))
-    sub.sync()
+    sub = r.subscriber("sub", [(r.topic("a"), 1)])
     pub = r.client("pub").connect()
     for i in range(8):
         pub.send(mqttc.publish(r.topic("a"), b"%d" % i, qos=1, pid=i + 1))
@@ -509,9 +554,7 @@ def s_slow_subscriber_inflight_and_queue(r):
 
 @case
 def s_qos0_to_slow_subscriber(r):
-    sub = r.client("sub").connect()
-    sub.send(mqttc.subscribe(1, [(r.topic("a"), 1)]))
-    sub.sync()
+    sub = r.subscriber("sub", [(r.topic("a"), 1)])
     pub = r.client("pub").connect()
     pub.send(mqttc.publish(r.topic("a"), b"q1", qos=1, pid=1))
     pub.send(mqttc.publish(r.topic("a"), b"q1", qos=1, pid=2))
@@ -523,9 +566,7 @@ def s_qos0_to_slow_subscriber(r):
 
 @case
 def s_unsubscribe_then_publish(r):
-    sub = r.client("sub").connect()
-    sub.send(mqttc.subscribe(1, [(r.topic("a"), 1)]))
-    sub.sync()
+    sub = r.subscriber("sub", [(r.topic("a"), 1)])
     sub.send(mqttc.unsubscribe(2, [r.topic("a")]))
     sub.sync()
     pub = r.client("pub").connect()
@@ -537,9 +578,7 @@ def s_unsubscribe_then_publish(r):
 @case
 def s_takeover_same_client_id(r):
     a = r.client("a").connect(cid=r.cid("x"), will=(r.topic("w"), "gone", 0, False))
-    watch = r.client("watch").connect()
-    watch.send(mqttc.subscribe(1, [(r.topic("w"), 0)]))
-    watch.sync()
+    watch = r.subscriber("watch", [(r.topic("w"), 0)])
     r.client("b").connect(cid=r.cid("x"))
     a.quiet()
     watch.sync()
@@ -547,9 +586,7 @@ def s_takeover_same_client_id(r):
 
 @case
 def s_persistent_session_resumed(r):
-    a = r.client("a").connect(cid=r.cid("p"), clean=False)
-    a.send(mqttc.subscribe(1, [(r.topic("a"), 2)]))
-    a.sync()
+    a = r.subscriber("a", [(r.topic("a"), 2)], cid=r.cid("p"), clean=False)
     a.send(mqttc.disconnect())
     a.quiet()
     pub = r.client("pub").connect()
@@ -563,38 +600,28 @@ def s_persistent_session_resumed(r):
     r.client("c").connect(cid=r.cid("p"), clean=True)
 
 
-@case
-def s_disconnect_will_not_published(r):
-    watch = r.client("watch").connect()
-    watch.send(mqttc.subscribe(1, [(r.topic("w"), 0)]))
-    watch.sync()
-    c = r.client().connect(will=(r.topic("w"), "gone", 0, False))
-    c.send(mqttc.disconnect())
-    c.quiet()
-    watch.sync()
-
-
-@case
-def s_will_on_socket_close(r):
-    watch = r.client("watch").connect()
-    watch.send(mqttc.subscribe(1, [(r.topic("w"), 1)]))
-    watch.sync()
-    c = r.client().connect(will=(r.topic("w"), "gone", 1, True))
+def _close_sock(c):
     c.sock.close()
     c.closed = True
-    watch.quiet()
-    watch.sync()
 
 
-@case
-def s_will_on_protocol_error(r):
-    watch = r.client("watch").connect()
-    watch.send(mqttc.subscribe(1, [(r.topic("w"), 0)]))
-    watch.sync()
-    c = r.client().connect(will=(r.topic("w"), "gone", 0, False))
-    c.send(b"\x00\x00")
-    c.quiet()
-    watch.sync()
+def _will(end, qos=0, retain=False, **kw):
+    """A watcher subscribed to a client's will sees it published (or not) when end(client)
+    ends the connection; kw: more of the client's CONNECT (MQTT 3.1)."""
+    def s(r):
+        watch = r.subscriber("watch", [(r.topic("w"), 2)])
+        c = r.client().connect(will=(r.topic("w"), "gone", qos, retain), **kw)
+        end(c)
+        c.quiet()
+        watch.sync()
+    return s
+
+
+CASES["will_not_published_after_disconnect"] = _will(lambda c: c.send(mqttc.disconnect()))
+CASES["will_on_socket_close"] = _will(_close_sock, 1, True)
+CASES["will_on_protocol_error"] = _will(lambda c: c.send(b"\x00\x00"))
+CASES["mqisdp_will_on_protocol_error"] = _will(lambda c: c.send(b"\xf0\x00"), 2,
+                                               proto=b"MQIsdp", level=3)
 
 
 @case
@@ -623,12 +650,258 @@ def s_mqisdp_publish_and_subscribe(r):
     c.sync()
 
 
+def _sub_and_pub(sub_qos, pub_qos, retain=False):
+    """A subscriber at sub_qos gets a message published at pub_qos (sent after the
+    subscription, or retained before it)."""
+    def s(r):
+        pub = r.client("pub").connect()
+        sub = r.client("sub").connect()
+        if not retain:
+            sub.send(mqttc.subscribe(1, [(r.topic("a"), sub_qos)]))
+            sub.sync()
+        pub.send(mqttc.publish(r.topic("a"), b"m", qos=pub_qos, pid=pub_qos and 5,
+                               retain=retain))
+        pub.sync()
+        if pub_qos == 2:
+            pub.send(mqttc.pubrel(5))
+            pub.sync()
+        if retain:
+            sub.send(mqttc.subscribe(1, [(r.topic("a"), sub_qos)]))
+        sub.sync()
+    return s
+
+
+for _sq in range(3):
+    for _pq in range(3):
+        CASES["deliver_sub%d_pub%d" % (_sq, _pq)] = _sub_and_pub(_sq, _pq)
+        CASES["retained_sub%d_pub%d" % (_sq, _pq)] = _sub_and_pub(_sq, _pq, True)
+
+
+def _topic_delivery(suffix):
+    """A subscriber to the scenario's whole tree gets a PUBLISH to topic case + suffix."""
+    def s(r):
+        sub = r.subscriber("sub", [(r.topic("#"), 1)])
+        pub = r.client("pub").connect()
+        pub.send(mqttc.publish(r.topic() + suffix, b"m", qos=1, pid=1))
+        pub.sync()
+        sub.sync()
+    return s
+
+
+for _name, _suffix in {
+    "topic_bom": "/\ufeffa",
+    "topic_control_char": "/a\x01",
+    "topic_del_char": "/a\x7f",
+    "topic_noncharacter": "/\uffff",
+    "topic_supplementary": "/\U0001f600",
+    "topic_empty_levels": "//a//",
+    "topic_trailing_slash": "/",
+    "topic_space": "/a b",
+}.items():
+    CASES[_name] = _topic_delivery(_suffix)
+
+
+@case
+def s_publish_at_size_limit(r):
+    sub = r.subscriber("sub", [(r.topic(), 1)])
+    pub = r.client("pub").connect()
+    pub.send(mqttc.publish(r.topic(), b"x" * 200, qos=1, pid=1))  # message_size_limit 200
+    pub.send(mqttc.publish(r.topic(), b"y" * 201, qos=1, pid=2))
+    pub.sync()
+    sub.sync()
+
+
+@case
+def s_offline_queue_limit(r):
+    """max_inflight_messages 2, max_queued_messages 3: what an offline persistent session
+    keeps of 8 QoS 1 messages, and sends when it comes back."""
+    a = r.subscriber("a", [(r.topic(), 1)], cid=r.cid("p"), clean=False)
+    a.send(mqttc.disconnect())
+    a.quiet()
+    pub = r.client("pub").connect()
+    for i in range(8):
+        pub.send(mqttc.publish(r.topic(), b"%d" % i, qos=1, pid=i + 1))
+    pub.sync()
+    b = r.client("b").connect(cid=r.cid("p"), clean=False)
+    for mid in range(1, 6):
+        b.sync()
+        b.send(mqttc.puback(mid))
+    b.sync()
+
+
+@case
+def s_will_empty_retained_deletes_retained(r):
+    pub = r.client("pub").connect()
+    pub.send(mqttc.publish(r.topic("w"), b"old", retain=True))
+    pub.sync()
+    c = r.client().connect(will=(r.topic("w"), "", 0, True))
+    _close_sock(c)
+    time.sleep(0.2)  # the will is published
+    r.subscriber("late", [(r.topic("w"), 0)])
+
+
+def _whole_tree(src, filters):
+    """A subscriber to filters of the whole tree, with sys_interval 1: on the password pair,
+    where no scenario publishes, from address src."""
+    def s(r):
+        r.src = src
+        r.subscriber("c", filters, username="u", password="secret").quiet(1.5)
+    return s
+
+
+# MQTT-4.7.2-1: no $SYS topic for # or +/broker/uptime
+CASES["auth_subscribe_hash_and_plus"] = _whole_tree(
+    "127.0.0.8", [("#", 0), ("+/broker/uptime", 0), ("+", 1)])
+CASES["auth_subscribe_plus_alone"] = _whole_tree("127.0.0.7", [("+", 2)])
+
+
+def _qos2_delivery(*answers):
+    """A QoS 2 subscriber answers the broker's PUBLISH (id 1) with answers."""
+    def s(r):
+        sub = r.subscriber("sub", [(r.topic("a"), 2)])
+        pub = r.client("pub").connect()
+        pub.send(mqttc.publish(r.topic("a"), b"m", qos=2, pid=1) + mqttc.pubrel(1))
+        pub.sync()
+        sub.sync()
+        for a in answers:
+            sub.send(a)
+            sub.sync()
+    return s
+
+
+for _name, _answers in {
+    "outgoing_qos2_flow": (mqttc.pubrec(1), mqttc.pubcomp(1)),
+    "outgoing_qos2_pubrec_twice": (mqttc.pubrec(1), mqttc.pubrec(1), mqttc.pubcomp(1)),
+    "outgoing_qos2_puback": (mqttc.puback(1),),
+    "outgoing_qos2_pubcomp_first": (mqttc.pubcomp(1),),
+    "outgoing_qos2_pubrec_other_id": (mqttc.pubrec(2),),
+    "outgoing_qos2_pubrel_from_subscriber": (mqttc.pubrel(1),),
+}.items():
+    CASES[_name] = _qos2_delivery(*_answers)
+
+
+@case
+def s_persistent_session_resends_with_dup(r):
+    a = r.subscriber("a", [(r.topic("a"), 2)], cid=r.cid("p"), clean=False)
+    pub = r.client("pub").connect()
+    pub.send(mqttc.publish(r.topic("a"), b"one", qos=1, pid=1))
+    pub.send(mqttc.publish(r.topic("a"), b"two", qos=2, pid=2) + mqttc.pubrel(2))
+    pub.sync()
+    a.sync()
+    a.send(mqttc.pubrec(2))
+    a.sync()
+    _close_sock(a)  # without PUBACK for 1 and PUBCOMP for 2
+    time.sleep(0.2)  # the brokers see the close before the next CONNECT
+    b = r.client("b").connect(cid=r.cid("p"), clean=False)
+    b.sync()
+    b.send(mqttc.puback(1) + mqttc.pubcomp(2))
+    b.sync()
+
+
+def _takeover(clean):
+    """A persistent session subscribed at QoS 1 is taken over by a clean or a persistent
+    connection with its client id, which then gets a message (or not)."""
+    def s(r):
+        a = r.subscriber("a", [(r.topic("a"), 1)], cid=r.cid("x"), clean=False)
+        b = r.client("b").connect(cid=r.cid("x"), clean=clean)
+        a.quiet()
+        pub = r.client("pub").connect()
+        pub.send(mqttc.publish(r.topic("a"), b"m", qos=1, pid=1))
+        pub.sync()
+        b.sync()
+    return s
+
+
+CASES["takeover_clean_of_persistent"] = _takeover(True)
+CASES["takeover_persistent_of_persistent"] = _takeover(False)
+
+
+@case
+def s_resubscribe_changes_qos_and_resends_retained(r):
+    pub = r.client("pub").connect()
+    pub.send(mqttc.publish(r.topic("a"), b"r", qos=1, pid=1, retain=True))
+    pub.sync()
+    sub = r.subscriber("sub", [(r.topic("a"), 0)])
+    sub.send(mqttc.subscribe(2, [(r.topic("a"), 1)]))
+    sub.sync()
+    sub.send(mqttc.puback(1))
+    pub.send(mqttc.publish(r.topic("a"), b"live", qos=1, pid=2))
+    pub.sync()
+    sub.sync()
+
+
+@case
+def s_sys_tree_names(r):
+    """The $SYS/broker topics each broker publishes in two intervals, a second after it
+    started: names only (the values differ), sorted, then whether current values came
+    retained on SUBSCRIBE. Not the retain flag of each: mosquitto publishes some (e.g.
+    clients/maximum) only when they change, so a value may first come live (retain 0)."""
+    time.sleep(1.2)  # sys_interval 1: both have published their first values
+    c = r.client().connect()
+    c.send(mqttc.subscribe(1, [("$SYS/#", 0)]))
+    c.sync()
+    c.quiet(2.2)
+    c.send(mqttc.disconnect())
+    c.quiet(WAIT)
+    names = set()
+    retained = False
+    for line in r.log[2:-1]:
+        head, body = line.split(" < ")[1].split(" ")
+        body = bytes.fromhex(body)
+        names.add(body[2:2 + (body[0] << 8 | body[1])].decode())
+        retained |= int(head, 16) & 1 == 1
+    r.log[2:-1] = sorted(names) + ["retained on SUBSCRIBE: %s" % retained]
+
+
+def _login(src, **kw):
+    """A CONNECT with kw (username, password, proto, level, client id...) to the pair that
+    refuses anonymous clients, from address src: this broker refuses an address for 30 s
+    after 5 failed logins (README, Security), so each scenario has its own."""
+    def s(r):
+        r.src = src
+        r.client().connect(**kw)
+    return s
+
+
+for _proto, _level in ((b"MQTT", 4), (b"MQIsdp", 3)):
+    for _name, _kw in {
+        "anonymous": {},
+        "good_password": dict(username="u", password="secret"),
+        "wrong_password": dict(username="u", password="wrong"),
+        "unknown_user": dict(username="nobody", password="secret"),
+        "username_without_password": dict(username="u"),
+        "empty_password": dict(username="u", password=""),
+        "empty_username": dict(username="", password="secret"),
+        "good_password_empty_id": dict(cid="", username="u", password="secret"),
+    }.items():
+        CASES["auth_%s_%s" % (_proto.decode().lower(), _name)] = _login(
+            "127.0.0.%d" % (10 + len(CASES)), proto=_proto, level=_level, **_kw)
+
+
+@case
+def s_auth_good_password_after_5_failures(r):
+    r.src = "127.0.0.9"
+    for i in range(5):
+        r.client("bad%d" % i).connect(username="u", password="wrong")
+    r.client("good").connect(username="u", password="secret")
+
+
 @pytest.fixture(scope="module")
 def transcripts(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("v311diff"))
-    ports, brokers = _pair(d)
+    pw = os.path.join(d, "passwd")
+    with open(pw, "w") as f:  # mosquitto's format, which both read
+        for name, secret in USERS.items():
+            f.write("%s:%s\n" % (name, passwd.make_hash(
+                secret, passwd.SHA512_PBKDF2, os.urandom(passwd.SALT_BYTES), None)))
+    os.mkdir(os.path.join(d, "auth"))
+    brokers = []
     try:
-        yield _run_all(CASES, ports)
+        ports, started = _pair(d)
+        brokers += started
+        auth, started = _pair(os.path.join(d, "auth"), AUTH.replace("{passwd}", pw))
+        brokers += started
+        yield _run_all(CASES, lambda name: auth if name.startswith("auth_") else ports)
     finally:
         for b in brokers:
             b.stop()
@@ -643,9 +916,9 @@ def note(client, raw):
 CLOSED = "c closed"
 PINGRESP = note("c", mqttc.packet(0xD0))
 
-# Deliberate differences (README, Differences from mosquitto): case -> (the spec's MUST
-# that mosquitto 2.0.11 breaks, the last lines of mosquitto's transcript, ours instead).
-# The lines before them must be equal.
+# Deliberate differences (README, Differences from mosquitto 2.0): case -> (why: the spec's
+# MUST that mosquitto 2.0.11 breaks, or what this broker does not have; the lines only in
+# mosquitto's transcript; those only in ours). Without them the transcripts are equal.
 DIFFERENT = {
     # a PINGREQ whose fixed-header flags are not 0000: mosquitto answers it
     "pingreq_bad_flags": ("MQTT-2.2.2-2", [PINGRESP], [CLOSED]),
@@ -665,19 +938,39 @@ DIFFERENT = {
         "MQTT-3.3.5-1",
         [note("sub", mqttc.publish("overlapping_subscriptions/a", b"m"))],
         [note("sub", mqttc.publish("overlapping_subscriptions/a", b"m", qos=2, pid=1))]),
+    # this broker refuses an address for 30 s after 5 failed logins within 60 s (README,
+    # Security: against password guessing); mosquitto has no such brake
+    "auth_good_password_after_5_failures": (
+        "a brake", [note("good", mqttc.packet(0x20, b"\x00\x00"))],
+        [note("good", mqttc.packet(0x20, b"\x00\x05")), "good closed"]),
+    # Debian's mosquitto is built with memory tracking; the CPython port does not measure
+    # its heap (a board publishes heap/current and heap/free). PUBLISH payload bytes are
+    # not counted (core/sys_more.py: a board would pay for it). backlog_disconnected: the
+    # clients cut off for their backlog (max_outgoing_bytes), which mosquitto does not count
+    "sys_tree_names": (
+        "not measured", ["$SYS/broker/heap/current", "$SYS/broker/heap/maximum",
+                         "$SYS/broker/publish/bytes/received", "$SYS/broker/publish/bytes/sent"],
+        ["$SYS/broker/clients/backlog_disconnected"]),
 }
+
+
+def _without(log, lines):
+    """log without one occurrence of each of lines, which must all be in it."""
+    out = list(log)
+    for line in lines:
+        assert line in out, "%r is not in %s" % (line, log)
+        out.remove(line)
+    return out
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_bytes_and_closes_as_mosquitto(transcripts, name):
-    """Equal transcripts, or the documented difference (ours keeps the spec's MUST)."""
+    """Equal transcripts, or the documented difference."""
     mq = transcripts[(name, "mosquitto")]
     ours = transcripts[(name, "ours")]
-    shown = "\nmosquitto: %s\nours:      %s" % (mq, ours)
     if name not in DIFFERENT:
-        assert ours == mq, shown
+        assert ours == mq, "\nmosquitto: %s\nours:      %s" % (mq, ours)
         return
-    _, mq_tail, ours_tail = DIFFERENT[name]
-    assert mq[len(mq) - len(mq_tail):] == mq_tail, shown
-    assert ours[len(ours) - len(ours_tail):] == ours_tail, shown
-    assert mq[:len(mq) - len(mq_tail)] == ours[:len(ours) - len(ours_tail)], shown
+    _, mq_only, ours_only = DIFFERENT[name]
+    assert _without(mq, mq_only) == _without(ours, ours_only), \
+        "\nmosquitto: %s\nours:      %s" % (mq, ours)
