@@ -12,7 +12,7 @@ from core.names import NOT_AUTHORIZED, SESSION_PRESENT
 from core.names import CONNECT_RESERVED, CONNECT_CLEAN, CONNECT_WILL, CONNECT_WILL_QOS
 from core.names import CONNECT_WILL_QOS_SHIFT, CONNECT_WILL_RETAIN, CONNECT_PASSWORD
 from core.names import CONNECT_USERNAME, LEVEL_BRIDGE, MSG_TOPIC, WILL_MSG, WILL_QOS
-from core.names import WILL_RETAIN, RC_SESSION_TAKEN_OVER, RC_ERROR
+from core.names import WILL_RETAIN, RC_SESSION_TAKEN_OVER, RC_ERROR, RC_PACKET_TOO_LARGE
 
 _MAX_KEEPALIVE = const(65535)  # the largest keepalive, in seconds (two bytes)
 
@@ -112,7 +112,8 @@ def connect(b, conn, b0, mv, s, e, p0):
     if b.low_memory:
         return refuse(b, conn, UNAVAILABLE, 37)  # server is low on memory
     if cfg.message_size_limit and len(wp) > cfg.message_size_limit:
-        return refuse(b, conn, UNAVAILABLE, 38)  # will message over message_size_limit
+        # as mosquitto 2.0: 3.1.1 and 3.1 "not authorized", 5.0 "packet too large"
+        return refuse(b, conn, NOT_AUTHORIZED if conn.v5 is None else RC_PACKET_TOO_LARGE, 38)
     accept(b, conn, cid, clean, keepalive, will)
     if private:  # a bridge (try_private): retain as published, none of its own back
         if b.bridged is None:

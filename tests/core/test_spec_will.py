@@ -193,3 +193,16 @@ def test_MQTT_3_14_4_3_disconnect_closes_and_discards_will():
     assert c.closing
     c.drop()
     assert s.publishes() == []
+
+
+def test_will_over_message_size_limit_is_refused_as_mosquitto_refuses_it():
+    # mosquitto 2.0: CONNACK 5 (not authorized) for 3.1.1 and 3.1, 0x95 (packet too
+    # large) for 5.0; a will of exactly the limit is taken
+    h = Harness(message_size_limit=4)
+    h.refused(mqttc.connect("w4", will=("w", b"12345", 1, False)), 5)
+    h.refused(mqttc.connect("w3", will=("w", b"12345", 1, False), proto=b"MQIsdp", level=3), 5)
+    c = h.client()
+    c.send(mqttc.connect5("w5", will=("w", b"12345", 1, False)))
+    (ack,), _ = mqttc.split5(c.read())
+    assert (ack.type, ack.rc) == (mqttc.CONNACK, 0x95) and c.closing
+    h.connected("ok", will=("w", b"1234", 1, False))

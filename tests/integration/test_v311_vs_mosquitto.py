@@ -266,6 +266,9 @@ for _name, _kw in {
     "connect_bad_utf8_username": dict(username=b"u\xff"),
     "connect_bad_utf8_will_topic": dict(will=(b"w\xed\xa0\x80", "m", 0, False)),
     "connect_will_topic_hash": dict(will=("w/#", "m", 0, False)),
+    "connect_will_over_size_limit": dict(will=("w", "x" * 300, 1, False)),
+    "connect_will_at_size_limit": dict(will=("w", "x" * 200, 1, False)),
+    "connect_will_topic_sys": dict(will=("$SYS/x", "m", 0, False)),
 }.items():
     CASES[_name] = _bad_connect(**_kw)
 
