@@ -39,8 +39,10 @@ message_size_limit 200
 max_inflight_messages 2
 max_queued_messages 3
 """
-# the scenarios named auth_* run against a pair that refuses anonymous clients
-AUTH = "allow_anonymous false\npassword_file {passwd}\n"
+# the scenarios named PREFIX* run against a pair with CONFIG and these lines: auth_, one
+# that refuses anonymous clients, anonpw_, one with a password file that allows them
+PAIRS = {"auth_": "allow_anonymous false\npassword_file {passwd}\n",
+         "anonpw_": "allow_anonymous true\npassword_file {passwd}\n"}
 USERS = {"u": "secret"}
 
 
@@ -893,9 +895,10 @@ def s_sys_tree_names(r):
 
 
 def _login(src, **kw):
-    """A CONNECT with kw (username, password, proto, level, client id...) to the pair that
-    refuses anonymous clients, from address src: this broker refuses an address for 30 s
-    after 5 failed logins (README, Security), so each scenario has its own."""
+    """A CONNECT with kw (username, password, proto, level, client id...) to the pair with
+    a password file that the case's name says (PAIRS), from address src: this broker
+    refuses an address for 30 s after 5 failed logins (README, Security), so each scenario
+    has its own."""
     def s(r):
         r.src = src
         r.client().connect(**kw)
@@ -917,6 +920,16 @@ for _proto, _level in ((b"MQTT", 4), (b"MQIsdp", 3)):
             "127.0.0.%d" % (10 + len(CASES)), proto=_proto, level=_level, **_kw)
 
 
+for _name, _kw in {
+    "anonymous": {},
+    "good_password": dict(username="u", password="secret"),
+    "wrong_password": dict(username="u", password="wrong"),
+    "unknown_user": dict(username="nobody", password="secret"),
+    "username_without_password": dict(username="u"),
+}.items():
+    CASES["anonpw_" + _name] = _login("127.0.0.%d" % (10 + len(CASES)), **_kw)
+
+
 @case
 def s_auth_good_password_after_5_failures(r):
     r.src = "127.0.0.9"
@@ -933,14 +946,19 @@ def transcripts(tmp_path_factory):
         for name, secret in USERS.items():
             f.write("%s:%s\n" % (name, passwd.make_hash(
                 secret, passwd.SHA512_PBKDF2, os.urandom(passwd.SALT_BYTES), None)))
-    os.mkdir(os.path.join(d, "auth"))
     brokers = []
     try:
         ports, started = _pair(d)
         brokers += started
-        auth, started = _pair(os.path.join(d, "auth"), AUTH.replace("{passwd}", pw))
-        brokers += started
-        yield _run_all(CASES, lambda name: auth if name.startswith("auth_") else ports)
+        pairs = {}
+        for prefix, extra in PAIRS.items():
+            os.mkdir(os.path.join(d, prefix))
+            pairs[prefix], started = _pair(os.path.join(d, prefix), extra.replace("{passwd}", pw))
+            brokers += started
+
+        def ports_of(name):
+            return pairs.get(name[:name.find("_") + 1], ports)
+        yield _run_all(CASES, ports_of)
     finally:
         for b in brokers:
             b.stop()
