@@ -75,7 +75,8 @@ def connect(b, conn, b0, mv, s, e, p0):
         wp = r.binary()
         # a will (core/names.py, WILL_*)
         will = (deliver.message(wt, tb, wp), will_qos, will_retain)
-    username = r.string() if flags & CONNECT_USERNAME else None
+    # an empty user name is none, as in mosquitto 2.0 (allow_anonymous, acl_file's rules)
+    username = r.string() or None if flags & CONNECT_USERNAME else None
     password = r.binary() if flags & CONNECT_PASSWORD else None
     if r.pos < r.end:
         from core.why import text

@@ -114,6 +114,12 @@ def _broker(acl_text=ACL):
     return h
 
 
+def test_a_client_with_an_empty_user_name_gets_the_anonymous_rules():
+    h = _broker("topic read anon/#\n\nuser alice\ntopic readwrite #\n")
+    s = h.connected("s", username="", password=b"x")
+    assert s.subscribe([("anon/#", 0), ("alice/#", 0)]) == [0, 0x80]
+
+
 def _login(h, cid, user):
     return h.connected(cid, username=user, password=(user + "pw").encode())
 

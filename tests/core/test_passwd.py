@@ -180,6 +180,18 @@ def test_anonymous_allowed_with_password_file_when_allow_anonymous_true():
     assert h.client().connect("x", username="alice", password=b"no").rc == auth.BAD_LOGIN
 
 
+def test_an_empty_user_name_is_anonymous_as_in_mosquitto():
+    # mosquitto 2.0: allow_anonymous decides, whatever the password; not a failed login
+    h = _secured(allow_anonymous=True)
+    c = h.client()
+    assert c.connect("e1", username="", password=b"anything").rc == 0
+    assert c.conn.username is None
+    h = _secured()
+    m = h.mark()
+    assert h.client().connect("e2", username="", password=b"secret").rc == 5
+    assert not [l for l in h.logs_since(m) if "Failed login" in l]
+
+
 def test_failed_login_is_logged_with_address_and_user():
     h = _secured()
     m = h.mark()

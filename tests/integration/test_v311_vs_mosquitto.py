@@ -12,7 +12,7 @@ order), a close instead of the PINGRESP is recorded as a close.
 import getpass
 import os
 import socket
-import subprocess
+import sys
 import threading
 import time
 
@@ -20,11 +20,8 @@ import pytest
 
 import mqttc  # (tests/core/mqttc.py: independent packet builder/parser)
 from bridge_support import MOSQUITTO, mosquitto_available
-from brokerlog import HOST, LoggedBroker, free_port, port_accepts
-from brokerproc import broker_command
+from brokerproc import HOST, MAIN, start_broker, stop_brokers
 from core import passwd
-
-pytestmark = pytest.mark.skipif(not mosquitto_available(), reason="needs Debian's mosquitto")
 
 WAIT = 3.0  # the longest a step waits for an answer (a loaded machine)
 QUIET = 0.3  # how long a step that expects nothing listens
@@ -46,34 +43,16 @@ PAIRS = {"auth_": "allow_anonymous false\npassword_file {passwd}\n",
 USERS = {"u": "secret"}
 
 
-def _start(argv, config, d, name):
-    """A broker process from argv and config text (with {port}) in folder d; waits until it
-    accepts. Returns (LoggedBroker, port)."""
-    port = free_port()
-    conf = os.path.join(d, name + ".conf")
-    with open(conf, "w") as f:
-        f.write(config.replace("{port}", str(port)))
-    log = os.path.join(d, name + ".log")
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen(argv + ["-c", conf], cwd=d, stdin=subprocess.DEVNULL,
-                                stdout=logf, stderr=subprocess.STDOUT)
-    b = LoggedBroker(proc, log)
-    deadline = time.monotonic() + 10
-    while not port_accepts(HOST, port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            b.stop()
-            raise RuntimeError("%s did not start:\n%s" % (name, b.log()))
-        time.sleep(0.05)
-    return b, port
-
-
 def _pair(d, extra=""):
     """{"mosquitto": port, "ours": port} for both brokers on CONFIG + extra (mosquitto's
-    allow_anonymous: the last line wins); the brokers."""
-    # started as root, mosquitto drops to user "mosquitto", who cannot write in d
-    mq = _start([MOSQUITTO], "user %s\n" % getpass.getuser() + CONFIG + extra, d, "mosquitto")
-    ours = _start(broker_command(), CONFIG + extra, d, "ours")
-    return {"mosquitto": mq[1], "ours": ours[1]}, (mq[0], ours[0])
+    allow_anonymous: the last line wins), this broker even with MQTT_TEST_BROKER=mosquitto;
+    the brokers."""
+    # started as root, mosquitto drops to user "mosquitto", who cannot read the password
+    # file in d
+    mq = start_broker(d, "mosquitto", "user %s\n" % getpass.getuser() + CONFIG + extra,
+                      command=[MOSQUITTO])
+    ours = start_broker(d, "ours", CONFIG + extra, command=[sys.executable, MAIN])
+    return {"mosquitto": mq.port, "ours": ours.port}, [mq, ours]
 
 
 class Client:
@@ -905,29 +884,21 @@ def _login(src, **kw):
     return s
 
 
-for _proto, _level in ((b"MQTT", 4), (b"MQIsdp", 3)):
-    for _name, _kw in {
-        "anonymous": {},
-        "good_password": dict(username="u", password="secret"),
-        "wrong_password": dict(username="u", password="wrong"),
-        "unknown_user": dict(username="nobody", password="secret"),
-        "username_without_password": dict(username="u"),
-        "empty_password": dict(username="u", password=""),
-        "empty_username": dict(username="", password="secret"),
-        "good_password_empty_id": dict(cid="", username="u", password="secret"),
-    }.items():
-        CASES["auth_%s_%s" % (_proto.decode().lower(), _name)] = _login(
-            "127.0.0.%d" % (10 + len(CASES)), proto=_proto, level=_level, **_kw)
-
-
-for _name, _kw in {
+LOGINS = {
     "anonymous": {},
     "good_password": dict(username="u", password="secret"),
     "wrong_password": dict(username="u", password="wrong"),
     "unknown_user": dict(username="nobody", password="secret"),
     "username_without_password": dict(username="u"),
-}.items():
-    CASES["anonpw_" + _name] = _login("127.0.0.%d" % (10 + len(CASES)), **_kw)
+    "empty_password": dict(username="u", password=""),
+    "empty_username": dict(username="", password="secret"),
+    "good_password_empty_id": dict(cid="", username="u", password="secret"),
+}
+for _pair_name, _proto, _level in (("auth_mqtt", b"MQTT", 4), ("auth_mqisdp", b"MQIsdp", 3),
+                                   ("anonpw_mqtt", b"MQTT", 4)):
+    for _name, _kw in LOGINS.items():
+        CASES["%s_%s" % (_pair_name, _name)] = _login(
+            "127.0.0.%d" % (10 + len(CASES)), proto=_proto, level=_level, **_kw)
 
 
 @case
@@ -940,6 +911,8 @@ def s_auth_good_password_after_5_failures(r):
 
 @pytest.fixture(scope="module")
 def transcripts(tmp_path_factory):
+    if not mosquitto_available():
+        pytest.fail("%s missing: run tools/test.sh" % MOSQUITTO)
     d = str(tmp_path_factory.mktemp("v311diff"))
     pw = os.path.join(d, "passwd")
     with open(pw, "w") as f:  # mosquitto's format, which both read
@@ -960,8 +933,8 @@ def transcripts(tmp_path_factory):
             return pairs.get(name[:name.find("_") + 1], ports)
         yield _run_all(CASES, ports_of)
     finally:
-        for b in brokers:
-            b.stop()
+        problems = stop_brokers(brokers)
+    assert not problems, problems
 
 
 def note(client, raw):
