@@ -275,6 +275,18 @@ def s_connect_mqisdp_long_id(r):
 
 
 @case
+def s_connect_bridge_level_0x84(r):
+    """A bridge's CONNECT (try_private: protocol level | 0x80) then its own message back."""
+    c = r.subscriber("c", [(r.topic(), 0)], level=0x84)
+    c.step(mqttc.publish(r.topic(), b"m", retain=True))
+
+
+@case
+def s_connect_bridge_level_0x83(r):
+    r.client().connect(proto=b"MQIsdp", level=0x83)
+
+
+@case
 def s_connect_mqisdp_accepted(r):
     r.client().connect(proto=b"MQIsdp", level=3)
 
@@ -482,6 +494,10 @@ for _name, _args in {
     "subscribe_share_wildcard_group": (lambda r: mqttc.subscribe(1, [("$share/g+/a", 0)]),),
     "pubrel_for_qos1_id": (lambda r: mqttc.publish(r.topic(), b"m", qos=1, pid=5),
                            mqttc.pubrel(5)),
+    "publish_qos1_dup_first_time": (
+        lambda r: mqttc.publish(r.topic(), b"m", qos=1, pid=4, dup=True),),
+    "unsubscribe_several": (lambda r: mqttc.subscribe(1, [(r.topic("a"), 0)]),
+                            lambda r: mqttc.unsubscribe(2, [r.topic("x"), r.topic("a"), "#"]),),
     "subscribe_missing_qos": (lambda r: mqttc.packet(0x82, mqttc.u16(1) + mqttc.mstr(r.topic())),),
     "connect_twice_second_malformed": (b"\x10\x00",),
     "publish_overlong_utf8_topic": (lambda r: mqttc.publish(r.topic().encode() + b"\xc0\xaf", b"m"),),
@@ -731,6 +747,17 @@ def s_retained_on_shared_subscription(r):
     pub = r.client("pub").connect()
     pub.step(mqttc.publish(r.topic(), b"r", retain=True))
     r.subscriber("sub", [("$share/g/" + r.topic(), 1)])
+
+
+@case
+def s_mqisdp_session_resumed(r):
+    """MQTT 3.1 has no session present flag: the CONNACK's first byte stays 0."""
+    kw = dict(cid=r.cid("p"), clean=False, proto=b"MQIsdp", level=3)
+    a = r.subscriber("a", [(r.topic(), 1)], **kw)
+    a.send(mqttc.disconnect())
+    a.quiet()
+    r.client("pub").connect().step(mqttc.publish(r.topic(), b"m", qos=1, pid=1))
+    r.client("b").connect(**kw)
 
 
 @case
