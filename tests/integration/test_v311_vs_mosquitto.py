@@ -761,6 +761,25 @@ def s_mqisdp_session_resumed(r):
 
 
 @case
+def s_data_after_disconnect_is_not_read(r):
+    sub = r.subscriber("sub", [(r.topic(), 0)])
+    c = r.client().connect()
+    c.send(mqttc.disconnect() + mqttc.publish(r.topic(), b"after"))
+    c.quiet()
+    sub.sync()
+
+
+@case
+def s_connect_fragmented(r):
+    c = r.client()
+    data = mqttc.connect(r.cid("c"), will=(r.topic("w"), "m", 1, False))
+    for i in range(0, len(data), 5):
+        c.send(data[i:i + 5])
+        time.sleep(0.02)
+    c.sync()
+
+
+@case
 def s_publish_at_size_limit(r):
     sub = r.subscriber("sub", [(r.topic(), 1)])
     pub = r.client("pub").connect()
