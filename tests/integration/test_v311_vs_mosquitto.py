@@ -37,9 +37,13 @@ max_inflight_messages 2
 max_queued_messages 3
 """
 # the scenarios named PREFIX* run against a pair with CONFIG and these lines: auth_, one
-# that refuses anonymous clients, anonpw_, one with a password file that allows them
+# that refuses anonymous clients, anonpw_, one with a password file that allows them, opt_,
+# one with options that change what clients see
 PAIRS = {"auth_": "allow_anonymous false\npassword_file {passwd}\n",
-         "anonpw_": "allow_anonymous true\npassword_file {passwd}\n"}
+         "anonpw_": "allow_anonymous true\npassword_file {passwd}\n",
+         "opt_": "max_keepalive 60\nallow_zero_length_clientid false\nmax_packet_size 100\n"
+                 "retain_available false\nqueue_qos0_messages true\n"
+                 "upgrade_outgoing_qos true\n"}
 USERS = {"u": "secret"}
 
 
@@ -947,6 +951,53 @@ for _pair_name, _proto, _level in (("auth_mqtt", b"MQTT", 4), ("auth_mqisdp", b"
             "127.0.0.%d" % (10 + len(CASES)), proto=_proto, level=_level, **_kw)
 
 
+for _name, _kw in {
+    "keepalive_over_max": dict(keepalive=61),
+    "keepalive_at_max": dict(keepalive=60),
+    "keepalive_0": dict(keepalive=0),
+    "mqisdp_keepalive_over_max": dict(keepalive=61, proto=b"MQIsdp", level=3),
+    "empty_id": dict(cid=""),
+    "mqisdp_empty_id": dict(cid="", proto=b"MQIsdp", level=3),
+    "connect_over_max_packet_size": dict(cid="x" * 100),
+}.items():
+    CASES["opt_" + _name] = _login(HOST, **_kw)
+
+
+def _opt_publish(packet):
+    def s(r):
+        r.client().connect().step(packet(r))
+    return s
+
+
+CASES["opt_publish_retained"] = _opt_publish(lambda r: mqttc.publish(r.topic(), b"m", retain=True))
+# max_packet_size 100: 2 bytes of fixed header, topic (2 + its length), packet id (2)
+CASES["opt_publish_over_max_packet_size"] = _opt_publish(
+    lambda r: mqttc.publish(r.topic(), b"x" * (95 - len(r.topic())), qos=1, pid=1))
+CASES["opt_publish_at_max_packet_size"] = _opt_publish(
+    lambda r: mqttc.publish(r.topic(), b"x" * (94 - len(r.topic())), qos=1, pid=1))
+
+
+@case
+def s_opt_queued_qos0_and_upgraded(r):
+    a = r.subscriber("a", [(r.topic(), 2)], cid=r.cid("p"), clean=False)
+    pub = r.client("pub").connect()
+    pub.step(mqttc.publish(r.topic(), b"live", qos=0))
+    a.send(mqttc.disconnect())
+    a.quiet()
+    pub.step(mqttc.publish(r.topic(), b"queued", qos=0))
+    r.client("b").connect(cid=r.cid("p"), clean=False)
+
+
+@case
+def s_opt_delivery_over_max_packet_size(r):
+    """A QoS 0 PUBLISH of exactly max_packet_size goes out at QoS 1 (upgrade_outgoing_qos):
+    2 bytes more, its packet id."""
+    sub = r.subscriber("sub", [(r.topic(), 1)])
+    pub = r.client("pub").connect()
+    pub.step(mqttc.publish(r.topic(), b"x" * (96 - len(r.topic()))))
+    sub.sync()
+
+
 @case
 def s_auth_good_password_after_5_failures(r):
     r.src = "127.0.0.9"
@@ -991,6 +1042,8 @@ def note(client, raw):
 
 CLOSED = "c closed"
 PINGRESP = note("c", mqttc.packet(0xD0))
+ACCEPTED = note("c", mqttc.packet(0x20, b"\x00\x00"))
+REJECTED = note("c", mqttc.packet(0x20, b"\x00\x02"))  # identifier rejected
 
 # Deliberate differences (README, Differences from mosquitto 2.0): case -> (why: the spec's
 # MUST that mosquitto 2.0.11 breaks, or what this broker does not have; the lines only in
@@ -1035,6 +1088,16 @@ DIFFERENT = {
     "retained_on_shared_subscription": (
         "4.8.2", [note("sub", mqttc.publish("retained_on_shared_subscription", b"r",
                                             retain=True))], []),
+    # max_keepalive for MQTT 3.1.1 and 3.1 clients: keepalive over it, or 0, gets CONNACK 2
+    # (identifier rejected), as in mosquitto 2.0.12 and later (its ChangeLog: against
+    # CVE-2020-13849); 2.0.11 applied max_keepalive to MQTT 5.0 clients only
+    "opt_keepalive_over_max": ("2.0.12", [ACCEPTED], [REJECTED, CLOSED]),
+    "opt_keepalive_0": ("2.0.12", [ACCEPTED], [REJECTED, CLOSED]),
+    "opt_mqisdp_keepalive_over_max": ("2.0.12", [ACCEPTED], [REJECTED, CLOSED]),
+    # max_packet_size counts the whole packet (mosquitto.conf(5) says so); mosquitto 2.0.11
+    # leaves out the Remaining Length's bytes, so it takes a packet one byte over
+    "opt_publish_over_max_packet_size": ("mosquitto.conf(5)", [note("c", mqttc.puback(1))],
+                                         [CLOSED]),
     # Debian's mosquitto is built with memory tracking; the CPython port does not measure
     # its heap (a board publishes heap/current and heap/free). PUBLISH payload bytes are
     # not counted (core/sys_more.py: a board would pay for it). backlog_disconnected: the
