@@ -43,8 +43,11 @@ PAIRS = {"auth_": "allow_anonymous false\npassword_file {passwd}\n",
          "anonpw_": "allow_anonymous true\npassword_file {passwd}\n",
          "opt_": "max_keepalive 60\nallow_zero_length_clientid false\nmax_packet_size 100\n"
                  "retain_available false\nqueue_qos0_messages true\n"
-                 "upgrade_outgoing_qos true\n"}
+                 "upgrade_outgoing_qos true\n",
+         "acl_": "allow_anonymous true\npassword_file {passwd}\nacl_file {acl}\n"}
 USERS = {"u": "secret"}
+# anonymous clients read and write acl_anon/#, user u acl_user/# and reads acl_anon/#
+ACL = "topic readwrite acl_anon/#\n\nuser u\ntopic readwrite acl_user/#\ntopic read acl_anon/#\n"
 
 
 def _pair(d, extra=""):
@@ -998,6 +1001,26 @@ def s_opt_delivery_over_max_packet_size(r):
     sub.sync()
 
 
+def _acl(**login):
+    """A subscriber (login: its user) to both trees; an anonymous publisher and user u
+    publish to both."""
+    def s(r):
+        r.src = "127.0.0.%d" % (200 + len([k for k in CASES if k.startswith("acl_")]))
+        sub = r.subscriber("sub", [("acl_anon/" + r.case, 1), ("acl_user/" + r.case, 1)],
+                           **login)
+        anon = r.client("anon").connect()
+        u = r.client("u").connect(username="u", password="secret")
+        for i, c in enumerate((anon, u)):
+            c.step(mqttc.publish("acl_anon/" + r.case, b"%d" % i, qos=1, pid=1))
+            c.step(mqttc.publish("acl_user/" + r.case, b"%d" % i, qos=1, pid=2))
+        sub.sync()
+    return s
+
+
+CASES["acl_anonymous"] = _acl()
+CASES["acl_user"] = _acl(username="u", password="secret")
+
+
 @case
 def s_auth_good_password_after_5_failures(r):
     r.src = "127.0.0.9"
@@ -1016,6 +1039,9 @@ def transcripts(tmp_path_factory):
         for name, secret in USERS.items():
             f.write("%s:%s\n" % (name, passwd.make_hash(
                 secret, passwd.SHA512_PBKDF2, os.urandom(passwd.SALT_BYTES), None)))
+    acl = os.path.join(d, "acl")
+    with open(acl, "w") as f:
+        f.write(ACL)
     brokers = []
     try:
         ports, started = _pair(d)
@@ -1023,7 +1049,8 @@ def transcripts(tmp_path_factory):
         pairs = {}
         for prefix, extra in PAIRS.items():
             os.mkdir(os.path.join(d, prefix))
-            pairs[prefix], started = _pair(os.path.join(d, prefix), extra.replace("{passwd}", pw))
+            pairs[prefix], started = _pair(os.path.join(d, prefix),
+                                           extra.replace("{passwd}", pw).replace("{acl}", acl))
             brokers += started
 
         def ports_of(name):
@@ -1094,6 +1121,10 @@ DIFFERENT = {
     "opt_keepalive_over_max": ("2.0.12", [ACCEPTED], [REJECTED, CLOSED]),
     "opt_keepalive_0": ("2.0.12", [ACCEPTED], [REJECTED, CLOSED]),
     "opt_mqisdp_keepalive_over_max": ("2.0.12", [ACCEPTED], [REJECTED, CLOSED]),
+    # acl_file: a filter the client may not read gets SUBACK 0x80 here (README, Security;
+    # MQTT 3.1.1 lets a server refuse any); mosquitto 2.0.11 grants it. Both deliver the same
+    "acl_anonymous": ("README", [note("sub", mqttc.packet(0x90, b"\x00\x01\x01\x01"))],
+                      [note("sub", mqttc.packet(0x90, b"\x00\x01\x01\x80"))]),
     # max_packet_size counts the whole packet (mosquitto.conf(5) says so); mosquitto 2.0.11
     # leaves out the Remaining Length's bytes, so it takes a packet one byte over
     "opt_publish_over_max_packet_size": ("mosquitto.conf(5)", [note("c", mqttc.puback(1))],
