@@ -644,7 +644,7 @@ def s_keepalive_1_second(r):
     c = r.client().connect(keepalive=1)
     # mosquitto 2.0.11 checks keepalives on a tick of about 5 s: it closes after 1.5 to
     # 6.5 s (ours after 1.5 s, MQTT-3.1.2-24; tests/core/test_spec_keepalive.py)
-    c.closes_within(1.0, 7.0)
+    c.closes_within(1.0, 8.0)
 
 
 @case
