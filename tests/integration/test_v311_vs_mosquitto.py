@@ -44,7 +44,8 @@ PAIRS = {"auth_": "allow_anonymous false\npassword_file {passwd}\n",
          "opt_": "max_keepalive 60\nallow_zero_length_clientid false\nmax_packet_size 100\n"
                  "retain_available false\nqueue_qos0_messages true\n"
                  "upgrade_outgoing_qos true\n",
-         "acl_": "allow_anonymous true\npassword_file {passwd}\nacl_file {acl}\n"}
+         "acl_": "allow_anonymous true\npassword_file {passwd}\nacl_file {acl}\n",
+         "maxconn_": "max_connections 2\n"}
 USERS = {"u": "secret"}
 # anonymous clients read and write acl_anon/#, user u acl_user/# and reads acl_anon/#
 ACL = "topic readwrite acl_anon/#\n\nuser u\ntopic readwrite acl_user/#\ntopic read acl_anon/#\n"
@@ -1022,6 +1023,19 @@ CASES["acl_user"] = _acl(username="u", password="secret")
 
 
 @case
+def s_maxconn_third_connection(r):
+    """max_connections 2 (the pair's only scenario): the third connection is closed, and
+    a new one is taken once one of the first two has gone."""
+    a = r.client("a").connect()
+    r.client("b").connect()
+    r.client("c").connect()
+    a.send(mqttc.disconnect())
+    a.quiet()
+    time.sleep(0.2)  # the brokers see the close before the next connection
+    r.client("d").connect()
+
+
+@case
 def s_auth_good_password_after_5_failures(r):
     r.src = "127.0.0.9"
     for i in range(5):
@@ -1125,6 +1139,12 @@ DIFFERENT = {
     # MQTT 3.1.1 lets a server refuse any); mosquitto 2.0.11 grants it. Both deliver the same
     "acl_anonymous": ("README", [note("sub", mqttc.packet(0x90, b"\x00\x01\x01\x01"))],
                       [note("sub", mqttc.packet(0x90, b"\x00\x01\x01\x80"))]),
+    # max_connections 2: mosquitto 2.0.11 took a third client, as it takes one more for each
+    # connection closed before its CONNECT (here the port probe of start_broker); this
+    # broker counts the connections open (mosquitto.conf(5): "Limit the total number of
+    # clients connected")
+    "maxconn_third_connection": ("mosquitto.conf(5)", [note("c", mqttc.packet(
+        0x20, b"\x00\x00"))], ["c closed"]),
     # max_packet_size counts the whole packet (mosquitto.conf(5) says so); mosquitto 2.0.11
     # leaves out the Remaining Length's bytes, so it takes a packet one byte over
     "opt_publish_over_max_packet_size": ("mosquitto.conf(5)", [note("c", mqttc.puback(1))],
