@@ -1134,9 +1134,9 @@ def board_argv(board, heap, tmp):
     mp = deploy.tool("micropython")
     if mp is None:
         raise BenchError("micropython not found (.venv/bin or PATH): run tools/test.sh")
-    code = ("import sys\nsys.path[:0] = [%r]\n_buf = bytearray(2048)\nimport board\n"
+    code = ("import sys\nsys.path[:0] = [%r]\n%s\nimport board\n"
             "board.CONF = '{conf}'\nboard.NETWORK = %r\nboard.main(_buf)\n"
-            % (os.path.join(tmp, "lib"), net))
+            % (os.path.join(tmp, "lib"), deploy.RECV_LINE, net))
     return [mp, "-X", "heapsize=" + heap, "-c", code]
 
 

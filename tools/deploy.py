@@ -80,10 +80,24 @@ NO_ROMFS = ("the firmware on %s has no ROMFS support (no vfs.rom_ioctl: it was b
             "MICROPY_VFS_ROM and a ROMFS partition. Nothing was changed on the board.")
 ENTRY = "board"  # what main.py imports on a board: the root of the import scan
 STATE_TAG = "DEPLOY-STATE"
+
+
+def _recv_line():
+    """main.py's line that allocates the receive buffer (`_buf = bytearray(N)`): its size is
+    defined there alone, since main.py must take the buffer before any import; whatever
+    starts the port as a board does (below, tools/bench.py, the tests) copies this line
+    (tools/memprobe32.mjs and tools/memprobe.py read it themselves: they run elsewhere)."""
+    with open(os.path.join(PORT_DIR, "main.py")) as f:
+        for line in f:
+            if line.startswith("_buf = bytearray("):
+                return line.strip()
+    raise RuntimeError("ports/micropython/main.py allocates no _buf")
+
+
+RECV_LINE = _recv_line()
 # What main.py runs on a board (esp32/rp2 branch), started from the raw REPL: the
 # receive buffer is allocated before the imports, as main.py does.
-START_CODE = ("_buf = bytearray(2048)\nimport board\n"
-              "print('board.main returned', board.main(_buf))\n")
+START_CODE = RECV_LINE + "\nimport board\nprint('board.main returned', board.main(_buf))\n"
 
 
 class DeployError(Exception):

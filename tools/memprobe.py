@@ -101,11 +101,12 @@ gc.collect()
 ROM_USED = gc.mem_alloc() - _a  # image and pad: flash on a board
 """
 
-# Start-up order as on a board (ports/micropython/main.py, board.py): the config is parsed,
-# its values kept (core.settings) and the parser and core.config dropped before the broker
-# and the loop are imported.
-_START = """import gc
-buf = bytearray(2048)
+# Start-up order as on a board (ports/micropython/main.py, board.py): the receive buffer
+# first, of main.py's size (recv: memprobe_figs.recv_size), then the config is parsed, its
+# values kept (core.settings) and the parser and core.config dropped before the broker and
+# the loop are imported. The probes are %-formatted: a literal % in them is %%.
+_START = """_buf = bytearray(%(recv)d)
+import gc
 import sys
 from core.config import parse_config
 port = int(sys.argv[1])
@@ -127,7 +128,7 @@ import loop
 # max_connections, listener), as a board runs it.
 _IMPORT_PROBE = _START + """from log import Logger
 log = Logger(())
-srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)
+srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, _buf)
 if isinstance(srv, int):
     sys.exit(srv)  # its reason is on stderr (a port taken: the driver tries another)
 gc.collect()
@@ -151,7 +152,7 @@ def log(level, msg):
         print("LOG", msg)
     elif level == "error":
         print(msg)  # a start-up failure (a port taken: the driver tries another)
-srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)
+srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, _buf)
 if isinstance(srv, int):
     sys.exit(srv)
 b = srv.broker
@@ -210,7 +211,7 @@ def _import_run(args, tmp, out_name, pypath):
 
 # ---- driver ----
 
-def run_load(tmp, pypath, heap, n, conf, probe=_LOAD_PROBE, tag=""):
+def run_load(tmp, pypath, heap, n, conf, probe, tag=""):
     """The load run: broker child on a heap-sized heap, n clients from this process."""
     import time
     with open(tmp + "/load_probe%s.py" % tag, "w") as f:
@@ -391,19 +392,22 @@ def run_unix(root, heap, work_heap, clients, messages, messages1, load_n, board)
         else:
             pypath = src_paths
             kind = ".py (mpy-cross not found)"
+        sys.path.insert(0, pypath.split(":")[0] if kind == ".mpy" else root + "/tools")
+        import memprobe_figs
+        recv = {"recv": memprobe_figs.recv_size(root + "/ports/micropython/main.py")}
         with open(tmp + "/import_probe.py", "w") as f:
-            f.write(_IMPORT_PROBE)
+            f.write(_IMPORT_PROBE % recv)
         conf = board_conf(root, board, tmp)
         figs = {}
         figs.update(_import_run("-X heapsize=%s %s/import_probe.py %%d %s" % (heap, tmp, conf),
                                 tmp, "import.out", pypath))
         for ph in ("clients", "wsclients", "steady"):
             figs.update(_child("-X heapsize=%s -c \"import memprobe_figs; memprobe_figs.phase("
-                               "'%s', %d, %d, %d)\"" % (work_heap, ph, clients, messages, messages1),
+                               "'%s', %d, %d, %d, %d)\"" % (work_heap, ph, clients, messages,
+                                                             messages1, recv["recv"]),
                                tmp, ph + ".out", pypath))
         if load_n:
-            sys.path.insert(0, pypath.split(":")[0] if kind == ".mpy" else root + "/tools")
-            figs.update(run_load(tmp, pypath, heap, load_n, conf))
+            figs.update(run_load(tmp, pypath, heap, load_n, conf, _LOAD_PROBE % recv))
         size = _romfs_image(tmp) if kind == ".mpy" else 0
         if size and "heap_total" in figs:
             # the same runs with the code in a ROMFS partition: heap grown by the image,
@@ -412,12 +416,12 @@ def run_unix(root, heap, work_heap, clients, messages, messages1, load_n, board)
             rheap = "%dk" % ((_bytes(heap) + size) // 1024 + 8)
             os.mkdir(tmp + "/romrun")  # no code on its path: imports must come from /rom
             with open(tmp + "/romrun/import_probe.py", "w") as f:
-                f.write(rom + _IMPORT_PROBE)
+                f.write(rom + _IMPORT_PROBE % recv)
             r = _import_run("-X heapsize=%s %s/romrun/import_probe.py %%d %s"
                             % (rheap, tmp, conf), tmp, "import_rom.out", tmp + "/romrun")
             if load_n:
                 r.update(run_load(tmp, tmp + "/romrun", rheap, load_n, conf,
-                                  rom + _LOAD_PROBE, "_rom"))
+                                  rom + _LOAD_PROBE % recv, "_rom"))
             for k in r:  # "error:import_rom.out" stays; load's become "error:load_rom"
                 figs[k if k.endswith("_rom.out") else k + "_rom"] = r[k]
         return figs, kind
@@ -487,7 +491,10 @@ def main(argv):
         heap = "%s (%s model, boards/%s/mosquitto.conf)" % (heap, o["--model"], model[2])
     else:  # a board (or --here): this process, with whatever heap it has
         import memprobe_figs
-        memprobe_figs.board(clients, messages, messages1)
+        main_py = "/main.py"  # a board's (tools/deploy.py puts it there)
+        if "--here" in o:
+            main_py = _dirname(_dirname(_abs(sys.argv[0]))) + "/ports/micropython/main.py"
+        memprobe_figs.board(clients, messages, messages1, main_py)
         return 0
     missed = report(figs, heap, note)
     print("memprobe: %d budget(s) missed" % missed)

@@ -78,10 +78,15 @@ const BRIDGE = "\nback_pressure false\nslow_subscriber_timeout 1\n" +
   "connection cloud\naddress 192.0.2.10:1883\ntopic t/# out 1 \"\" site1/\n";
 const BRIDGE_CLIENTS = 4;
 
+// main.py's receive buffer line, `_buf = bytearray(N)`: the size is defined there alone
+// (main.py takes the buffer before any import; tools/deploy.py RECV_LINE reads it too)
+const RECV_LINE = fs.readFileSync(path.join(ROOT, "ports", "micropython", "main.py"), "utf8")
+  .match(/^_buf = bytearray\(\d+\)$/m)[0];
+
 // board.main's start-up (ports/micropython/board.py, main.py), one step per call; the
 // Wi-Fi step and network.json are left out (this port has neither).
 const STEPS = [
-  "import gc\nimport sys\nbuf = bytearray(2048)",  // main.py takes it first
+  "import gc\nimport sys\n" + RECV_LINE,  // main.py takes it first
   // a board's os and binascii are its firmware's built-in (C) modules; this port freezes
   // micropython-lib's Python os and binascii over its built-in ones (their functions, dicts
   // and names would be on the heap): without its frozen modules, imports find the built-ins
@@ -95,7 +100,7 @@ const STEPS = [
     "del parse_config, wanted_types, snapshot\n" +
     "forget('core.config', 'core.settings')\ndel forget",
   "import loop",
-  "srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, buf)\n" +
+  "srv = loop.start(cfg, log, loop.OUT_LIMIT, loop.MIN_FREE, _buf)\n" +
     "if isinstance(srv, int):\n    raise RuntimeError('loop.start failed: %d' % srv)",
 ];
 

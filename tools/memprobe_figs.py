@@ -60,13 +60,22 @@ def publish_pkt(topic, payload, qos, pid=1, retain=0, v5=False):
 
 # ---- figures taken in this process ----
 
-def fig_import():
+def recv_size(main_py):
+    """Size of the receive buffer that the port's main.py (path main_py) takes first, on its
+    line `_buf = bytearray(N)`: defined there alone (tools/deploy.py RECV_LINE)."""
+    with open(main_py) as f:
+        text = f.read()
+    i = text.index("\n_buf = bytearray(") + 18
+    return int(text[i:text.index(")", i)])
+
+
+def fig_import(recv):
     """Heap the started broker takes in this process: import from .mpy, config parsed and
     its code dropped (as board.py does), then loop.start (Broker, connection tables, one
-    listener)."""
+    listener); recv: the receive buffer's size."""
     gc.collect()
     a0 = gc.mem_alloc()
-    buf = bytearray(2048)  # the loop's receive buffer, taken first as on a board
+    buf = bytearray(recv)  # the loop's receive buffer, taken first as on a board
     from core.config import parse_config
     cfg = parse_config("listener %d 127.0.0.1\nallow_anonymous true\n" % _random_port(),
                        "probe.conf")
@@ -94,12 +103,15 @@ def fig_import():
     return r
 
 
-def board(clients=4, messages=10000, messages1=2000):
+def board(clients=4, messages=10000, messages1=2000, main_py="/main.py"):
     """Every figure a board can take in this process (no load run), printed as a table and
-    FIG lines; free heap includes this module's own code, so it errs low."""
+    FIG lines; free heap includes this module's own code, so it errs low. main_py: the
+    port's main.py, whose receive buffer size the figures use."""
     import sys
+    recv = recv_size(main_py)
     figs = {}
-    for name, f in (("import", fig_import), ("clients", lambda: fig_clients(clients)),
+    for name, f in (("import", lambda: fig_import(recv)),
+                    ("clients", lambda: fig_clients(clients, False, recv)),
                     ("steady", lambda: fig_steady(messages, messages1))):
         try:
             figs.update(f())
@@ -153,10 +165,11 @@ def ws_client_pkt(cid):
     return _WS_REQ + bytes((0x82, 0x80 | len(p))) + bytes(4) + p
 
 
-def fig_clients(n, ws=False):
+def fig_clients(n, ws, recv):
     """Heap per idle client: n real loopback clients, CONNECT and 2 subscriptions each
     (ws: over a websockets listener, upgrade and frames included, after a first WebSocket
-    client has loaded the port's WebSocket code, which is not per client)."""
+    client has loaded the port's WebSocket code, which is not per client), read recv bytes
+    at a time."""
     import socket
     import listeners
     import loop
@@ -170,7 +183,7 @@ def fig_clients(n, ws=False):
                            % (port, "protocol websockets\n" if ws else ""), "probe.conf")
         b = Broker(cfg, log)
         b.out_limit = 4096
-        srv = loop.Server(b, log, 0, 2048, n + 4)
+        srv = loop.Server(b, log, 0, recv, n + 4)
         try:
             listeners.listen_all(srv, cfg.listeners, loop._Listen)
             break
@@ -415,9 +428,10 @@ def load_clients(port, n):
             cl[0].close()
 
 
-def phase(name, clients, m0, m1):
-    """A child run of the driver: print one group of figures as FIG lines."""
-    figs = fig_clients(clients, name == "wsclients") if name.endswith("clients") \
+def phase(name, clients, m0, m1, recv):
+    """A child run of the driver: print one group of figures as FIG lines (recv: the
+    receive buffer's size)."""
+    figs = fig_clients(clients, name == "wsclients", recv) if name.endswith("clients") \
         else fig_steady(m0, m1)
     for k in figs:
         print("FIG %s %d" % (k, figs[k]))

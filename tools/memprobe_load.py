@@ -3,7 +3,7 @@ ports/micropython/loop.py drives it, through the port's own Server methods (_rea
 _flush, spill, _close) over stand-in sockets (_Sock), no network.
 
 The port's loop, modelled: each turn a tick, then, from each connection that has bytes
-waiting, one read of at most its receive buffer (RECV_SIZE, srv.buf) handed to
+waiting, one read of at most its receive buffer (srv.buf, main.py's) handed to
 broker.received(); right after each read and each tick it writes every connection in
 broker.pending (Server._flush: conn.out, conn.sent(n)), and within a read Server.spill
 writes a connection whose output passed 256 bytes, as on a board; with persistence each
@@ -21,7 +21,7 @@ heap: its highest value is the run's peak), and the garbage the step left (in us
 end less in use at the next step's start).
 
 The run: n clients connect; client 0 publishes LOAD_RETAINED retained QoS 1 messages of
-LOAD_PAYLOAD bytes (all written at once: the port reads them RECV_SIZE at a time, a packet
+LOAD_PAYLOAD bytes (all written at once: the port reads them a receive buffer at a time, a packet
 split across reads); each client subscribes to 4 filters (r/#, t/N/#, all, cmd/N: the
 retained messages come at once, beyond the in-flight window they queue); BURSTS QoS 0
 bursts (every client writes QOS0_BURST messages to "all", which every client reads, all

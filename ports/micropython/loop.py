@@ -24,7 +24,6 @@ _CLOSE_LINGER_MS = const(5000)  # a closing client that will not take its last b
 _ACCEPT_PAUSE_MS = const(1000)  # accept failing for lack of memory or descriptors: wait a while
 _GC_EVERY_MS = const(250)  # while memory is short, collect at most this often
 
-RECV_SIZE = 2048  # one preallocated receive buffer shared by every connection
 OUT_LIMIT = 4096  # bytes queued per connection before QoS 0 messages to it are dropped
 MIN_FREE = 8192  # below this much free heap new clients get CONNACK 3
 _MATCH_CACHE = const(6)  # topics whose subscriber lists the core keeps (core/session.py, SubTree)
@@ -81,7 +80,7 @@ class Server:
 
     tls = None  # module tls_server once a listener has a certfile (set on the instance)
 
-    def __init__(self, broker, log, min_free=MIN_FREE, buf=RECV_SIZE, backlog=_BACKLOG):
+    def __init__(self, broker, log, min_free, buf, backlog=_BACKLOG):
         self.broker = broker
         broker.spill = self.spill
         from forget import forget
@@ -99,7 +98,8 @@ class Server:
         # first: they are read again in that order, so that no publisher starves
         self.held = []
         self.lingering = {}  # closing conn -> ms when it started closing
-        # buf: a bytearray allocated early (before imports fragment the heap) or a size
+        # buf: the one receive buffer every read shares: main.py's bytearray, allocated
+        # before imports fragment the heap, or a size (unix --recv-size, tests)
         self.buf = bytearray(buf) if isinstance(buf, int) else buf
         self.mv = memoryview(self.buf)
         self.stopping = False
@@ -456,7 +456,7 @@ class Server:
         limits.shutdown(self, _Listen)
 
 
-def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
+def start(cfg, log, out_limit, min_free, buf):
     """A broker for cfg listening on real sockets: its Server, or an exit code (int) when
     it cannot start (the reason logged). tools/memprobe measures this very start-up."""
     broker = Broker(cfg, log)  # before the start-up's code, which leaves a hole when dropped
@@ -470,7 +470,7 @@ def start(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
     return listeners.open_all(server, cfg, log, _Listen)
 
 
-def serve(cfg, log, out_limit=OUT_LIMIT, min_free=MIN_FREE, buf=RECV_SIZE):
+def serve(cfg, log, out_limit, min_free, buf):
     """Run a broker for cfg on real sockets until interrupted; returns an exit code."""
     server = start(cfg, log, out_limit, min_free, buf)
     if isinstance(server, int):

@@ -9,9 +9,12 @@ ship as .mpy.
 
 import sys
 
-# The receive buffer comes first: after the imports the heap is too fragmented
-# to find 2 KB in one piece on a 96 KB heap.
-_buf = bytearray(2048)
+# The receive buffer comes first: after the imports the heap is too fragmented to find it
+# in one piece on a 96 KB heap. Its size is defined on this line alone: the tools and tests
+# that start the port as a board does copy the line (tools/deploy.py RECV_LINE). A read
+# takes at most this much, so a burst enters at the pace its receivers take it (the rest
+# waits in the sender's and lwIP's buffers, not on the heap): README, Memory.
+_buf = bytearray(512)
 
 if sys.platform in ("esp32", "rp2"):
     import board  # / and /lib (and /rom with ROMFS) are on sys.path already

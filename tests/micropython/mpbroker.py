@@ -15,7 +15,7 @@ import pytest
 from brokerlog import HOST, LoggedBroker, port_accepts
 from brokerlog import free_port  # noqa: F401  (the port tests import it from here)
 import mqttc
-from tools.deploy import tool
+from tools.deploy import RECV_LINE, tool
 from tools.mpyc import compile_mpy, module_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -139,6 +139,13 @@ class UdpServer:
         self.sock.close()
 
 
+def board_conf(board="esp32"):
+    """The shipped boards/BOARD/mosquitto.conf with its listener on {port} of loopback."""
+    with open(os.path.join(ROOT, "boards", board, "mosquitto.conf")) as f:
+        lines = [l for l in f if not l.startswith("listener")]
+    return "listener {port} 127.0.0.1\n" + "".join(lines)
+
+
 def start_board(tmp_path, mpy_main, config_text, network, wait=True, wrap_in=None,
                 heap=CAPTURE_HEAP):
     """board.main() under micropython from the .mpy build, its /broker.conf and
@@ -153,7 +160,7 @@ def start_board(tmp_path, mpy_main, config_text, network, wait=True, wrap_in=Non
     here = os.path.dirname(mpy_main)  # the .mpy build of the port, as a board holds it
     root = os.path.dirname(os.path.dirname(here))
     code = ("import sys\nsys.path[:0] = [%r]\nsys.path.append(%r)\n"
-            "_buf = bytearray(2048)\n%s\nimport board\nboard.CONF = %r\nboard.NETWORK = %r\n"
+            "%s\n%s\nimport board\nboard.CONF = %r\nboard.NETWORK = %r\n"
             "print('board.main returned', board.main(_buf))\n"
             "print('ntp.py still imported:', 'ntp' in sys.modules)\n"
             "print('dns imported:', 'dns' in sys.modules)\n"
@@ -161,7 +168,8 @@ def start_board(tmp_path, mpy_main, config_text, network, wait=True, wrap_in=Non
             "'core.bridge.options', 'hostaddr') if m in sys.modules])\n"
             "print('start-up modules still imported:', [m for m in ('core.config', "
             "'core.config_parse', 'core.cli', 'core.settings') if m in sys.modules])\n"
-            % (here, root, "import clock; clock.wrap_in(%d)" % wrap_in if wrap_in else "",
+            % (here, root, RECV_LINE,
+               "import clock; clock.wrap_in(%d)" % wrap_in if wrap_in else "",
                str(conf), str(net)))
     log_path = str(tmp_path / ("board-%d.log" % port))
     with open(log_path, "wb") as logf:

@@ -4,23 +4,16 @@ one subscriber beside 6 idle clients of 4 subscriptions loses nothing and nobody
 disconnected; a slow reader gets every QoS 0 and QoS 1 message; a subscriber that stops
 reading is cut after slow_subscriber_timeout. Real sockets, the real interpreter."""
 
-import os
 import time
 
 from flow_support import (Publisher, idle_clients, read_numbered, slow_readers_get_everything,
                           still_open, subscriber)
-from mpbroker import BOARD_HEAP, ROOT, start_board
+from mpbroker import BOARD_HEAP, board_conf, start_board
 BURST = 3000  # the benchmark sends 20,000 (tools/bench.py --scenarios burst)
 
 
-def _board_conf():
-    with open(os.path.join(ROOT, "boards", "esp32", "mosquitto.conf")) as f:
-        lines = [l for l in f if not l.startswith("listener")]
-    return "listener {port} 127.0.0.1\n" + "".join(lines)
-
-
 def test_board_burst_to_one_subscriber_beside_idle_clients_loses_nothing(tmp_path, mpy_main):
-    b = start_board(tmp_path, mpy_main, _board_conf(), {}, heap=BOARD_HEAP)
+    b = start_board(tmp_path, mpy_main, board_conf(), {}, heap=BOARD_HEAP)
     try:
         sub = subscriber(b.host, b.port, "sub", "b/#", 0)
         idle = idle_clients(b.host, b.port, 6, 4)

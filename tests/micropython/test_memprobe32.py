@@ -80,17 +80,18 @@ def test_budget_load_run_peak_under_80_percent_of_the_heap_on_32_bit(model, t):
 
 
 @pytest.mark.parametrize("t", ["", "_rom"], ids=["files", "romfs"])
-def test_budget_esp32_free_heap_with_a_websockets_listener_is_met_on_32_bit(t):
+def test_budget_esp32_heap_with_a_websockets_listener_is_met_on_32_bit(t):
     """The esp32 model with one more listener, `protocol websockets` (2 connections): its
     start-up installs the port's WebSocket hook (wshook.py) only, so the free heap budget
-    holds in files (44 KB after start) and ROMFS, and the load run (TCP clients) needs no
-    more heap than the model has. Its peak is reported, not held to 80 % here: the listener
-    and the hook (about 720 bytes) come on top of the shipped config's peak, which
-    test_budget_load_run_peak_under_80_percent_of_the_heap_on_32_bit holds."""
+    holds in files (44 KB after start) and ROMFS, and the load run (TCP clients) stays
+    under 80 % of the heap: the listener and the hook (about 720 bytes) come on top of the
+    shipped config's peak (which missed by about 160 bytes from files while the port read
+    2 KB at a time: README, Memory)."""
     out, figs = figures("esp32", "--websockets")
     assert "protocol websockets" in out and "error in" not in out, out
     assert figs["free32" + t] >= figs["budget_free32" + t], out
     assert figs["load_grown32" + t] == 0, out
+    assert figs["load_peak32" + t] < figs["budget_peak32"], out
 
 
 def test_first_websocket_client_loads_the_websocket_code_and_each_further_costs_its_state():
@@ -149,19 +150,14 @@ def test_budget_free_heap_after_start_holds_with_persistence_on_on_32_bit(model,
     assert figs["free32" + t] >= figs["budget_free32" + t], out
 
 
-_ESP32_FILES_PERSISTENCE = pytest.mark.xfail(strict=True, reason=(
-    "esp32 model from .mpy files with persistence true: a load run peak of about 78 KB (76,236 "
-    "allowed: the shipped config's own peak leaves 668 bytes, persistence keeps about 1.8 KB, "
-    "of which 620 are its interned names); README, Persistence"))
-
-
-@pytest.mark.parametrize("model,t", [
-    pytest.param("esp32", "", marks=_ESP32_FILES_PERSISTENCE), ("esp32", "_rom"),
-    ("picow", ""), ("picow", "_rom")],
-    ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
+@pytest.mark.parametrize("model,t", [("esp32", ""), ("esp32", "_rom"), ("picow", ""),
+                                     ("picow", "_rom")],
+                         ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
 def test_budget_load_run_peak_holds_with_persistence_on_on_32_bit(model, t):
     """`persistence true`: the load run (its retained messages written by persist.py, the
-    writing code imported and dropped again) fits the heap, its peak under 80 %."""
+    writing code imported and dropped again) fits the heap, its peak under 80 %; on the
+    ESP32 from files too (about 68 KB of 76,236 allowed; about 77 KB, missed, while the port
+    read 2 KB at a time: README, Persistence)."""
     out, figs = figures(model, "--persistence")
     assert "persistence true" in out and "error in" not in out, out
     assert figs["load_grown32" + t] == 0, out
@@ -169,15 +165,17 @@ def test_budget_load_run_peak_holds_with_persistence_on_on_32_bit(model, t):
 
 
 @pytest.mark.parametrize("flag", ["--v5", "--v5-one"], ids=["all_v5", "one_v5"])
-@pytest.mark.parametrize("model,t", [("esp32", "_rom"), ("picow", ""), ("picow", "_rom")],
-                         ids=["esp32_romfs", "picow_files", "picow_romfs"])
+@pytest.mark.parametrize("model,t", [("esp32", ""), ("esp32", "_rom"), ("picow", ""),
+                                     ("picow", "_rom")],
+                         ids=["esp32_files", "esp32_romfs", "picow_files", "picow_romfs"])
 def test_budget_load_run_with_mqtt_5_clients_on_32_bit(model, t, flag):
     """Every client of the load run speaks MQTT 5.0 (--v5), or the first one among 3.1.1
     ones (--v5-one): core/v5.py loads with the first v5 CONNECT, core/connect.py for each
     CONNECT, DISCONNECT and close (the port drops it after each), core/props.py not at all
-    (empty property blocks). The peak stays under 80% of the heap from ROMFS, and from
-    files on the Pico W; the ESP32 from files misses it by about 3.5 KB either way
-    (core/v5.py's bytecode copied into the heap): README, Memory, reports it."""
+    (empty property blocks). The peak stays under 80% of the heap on both models from files
+    and ROMFS; the ESP32 from files is the closest, about 6 KB under (it missed by about
+    3.5 KB, core/v5.py's bytecode copied into the heap, while the port read 2 KB at a time:
+    README, Memory)."""
     out, figs = figures(model, flag)
     assert "error in" not in out, out
     assert figs["load_v5_clients32"] == (1 if flag == "--v5-one" else figs["load_clients32"])

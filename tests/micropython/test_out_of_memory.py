@@ -108,11 +108,11 @@ print("ACK", [(p.type, p.pid) for p in pub.packets()], len(b.stuck), pub.conn.cl
 WS_FRAGMENTED = HELD + r"""
 from core import ws
 from core.listener import Listener
-from loop import Server
+from loop import MIN_FREE, Server
 from test_ws import KEY, masked, unframe
 import wshook
 
-server = Server(b, h._log)
+server = Server(b, h._log, MIN_FREE, 256)  # smaller than the PUBLISH's frame, as a board's
 wshook.install(server)
 l = Listener(8080)
 l.protocol = "websockets"
@@ -121,8 +121,10 @@ conn = b.open(l, "127.0.0.1", 40000)
 
 
 def feed(x):
-    server.buf[:len(x)] = x
-    b.received(conn, server.mv[:len(x)])
+    for i in range(0, len(x), len(server.buf)):  # as the port reads: a buffer at a time
+        n = min(len(x) - i, len(server.buf))
+        server.buf[:n] = x[i:i + n]
+        b.received(conn, server.mv[:n])
     b.pending.clear()
 
 

@@ -11,8 +11,10 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from mpbroker import BOARD_HEAP, HOST, SRC_MAIN, micropython_exe, raw_connect
+from mpbroker import (BOARD_HEAP, HOST, SRC_MAIN, board_conf, micropython_exe, raw_connect,
+                      start_board)
 import mqttc
+from tools.deploy import RECV_LINE
 
 WAIT = 5.0
 
@@ -96,6 +98,20 @@ def test_unknown_flag_exits_nonzero_with_usage():
     assert r.returncode == 3
     assert "Error: Unknown option '--bogus'." in r.stderr
     assert "Usage:" in r.stderr
+
+
+def test_recv_size_option_replaces_main_pys_buffer_and_whole_messages_still_arrive(
+        mp_broker_factory, clients):
+    """--recv-size (unix port, hidden): reads of 64 bytes, a 1,000-byte PUBLISH in 16 of
+    them; under the option's minimum the port exits 3."""
+    assert _run_src(["--recv-size", "63"]).returncode == 3
+    b = mp_broker_factory(args=("--recv-size", "64"))
+    sub = Client(b.port, "sub")
+    clients.append(sub)
+    assert sub.subscribe("r/#", 1) == [1]
+    big = os.urandom(1000)
+    sub.publish("r/big", big, 1)
+    assert sub.get() == ("r/big", big, 1, False)
 
 
 def test_bad_config_exits_nonzero_with_file_and_line(tmp_path):
@@ -320,6 +336,35 @@ def test_mqtt_5_and_3_1_1_clients_exchange_messages_on_the_board_heap(mp_broker_
     assert v5.got(1) == [("from4/a", b"four")]
     assert v4.get()[:2] == ("from5/a", b"five")
     assert b.alive() and "Traceback" not in b.log()
+
+
+@pytest.mark.parametrize("board, limit, heap", [("esp32", 2048, BOARD_HEAP),
+                                               ("rp2040w", 4096, "128k")])
+def test_MQTT_3_3_5_1_publish_of_message_size_limit_arrives_in_several_reads_on_the_board(
+        tmp_path, mpy_main, clients, board, limit, heap):
+    """board.main with the shipped config: a PUBLISH whose payload is its message_size_limit
+    (ESP32 2 KB, Pico W 4 KB), several of main.py's receive buffers long, is read a buffer at
+    a time and reaches the subscriber whole at QoS 1 and 0, both ways."""
+    recv = int(RECV_LINE[RECV_LINE.index("(") + 1:-1])
+    conf = board_conf(board)
+    assert "message_size_limit %d\n" % limit in conf
+    assert len(mqttc.publish("b/big", b"x" * limit, qos=1, pid=1)) > 2 * recv
+    b = start_board(tmp_path, mpy_main, conf, {}, heap=heap)
+    try:
+        sub = Client(b.port, "sub")
+        clients.append(sub)
+        pub = Client(b.port, "pub")
+        clients.append(pub)
+        assert sub.subscribe("b/#", 1) == [1] and pub.subscribe("up/#", 1) == [1]
+        big = os.urandom(limit)
+        for qos in (1, 0):
+            pub.publish("b/big", big, qos)
+            assert sub.get() == ("b/big", big, qos, False)
+            sub.publish("up/big", big, qos)
+            assert pub.get() == ("up/big", big, qos, False)
+        assert "out of memory" not in b.log() and "Traceback" not in b.log(), b.log()
+    finally:
+        b.stop()
 
 
 def test_mqtt_5_protocol_error_gets_disconnect_on_the_micropython_port(mp_broker):

@@ -46,9 +46,9 @@ def test_paho_websockets_client_on_the_board_model(ws_mp):
         assert w.rc == 0
         assert w.subscribe("b/#", 1) == [1]
         assert w.got(1) == [("b/kept", b"retained")]
-        # in two 2 KB reads, a frame with a 16-bit length; not 3,000 bytes: the model heap
-        # keeps ~30 KB free in holes of at most ~3 KB (91 to 97 32-byte blocks), so the
-        # payload's copy found a block or not by a few blocks' luck
+        # a frame with a 16-bit length, read in 5 pieces by the port; not 3,000 bytes: the
+        # model heap keeps ~30 KB free in holes of at most ~3 KB (91 to 97 32-byte blocks),
+        # so the payload's copy found a block or not by a few blocks' luck
         big = os.urandom(2500)
         tcp.publish("b/big", big, 1)
         tcp.publish("b/small", b"s", 0)
