@@ -47,6 +47,6 @@ def main(argv, buf):
         import bridge_io  # now: the config's code has made room
         bridge_io.dns_server = dns
     import loop
-    if o["recv_size"] is not None and o["recv_size"] != len(buf):
+    if o["recv_size"] != len(buf):
         buf = o["recv_size"]
     return loop.serve(cfg, log, o["out_limit"], o["min_free"], buf)
