@@ -130,8 +130,12 @@ class Broker:
             for s in r:
                 deliver.refill(self, s)
         if self.full or self.stuck:
-            from core import flow  # back-pressure's module: loaded once something waits
-            flow.check(self)
+            try:
+                from core import flow  # back-pressure's module: loaded once something waits
+            except MemoryError:
+                flow = None  # no block to load it in (a fragmented heap): the next second
+            if flow is not None:
+                flow.check(self)
         self._check_timeouts()
         if self.later:  # MQTT 5.0: delayed wills, session expiry intervals
             from core import v5
@@ -218,7 +222,13 @@ class Broker:
         or while a bridge's session is full."""
         if not (self.full or self.stuck or (self.low_memory and self.flow)):
             return False
-        from core import flow  # a board loads it only once something must wait
+        try:
+            from core import flow  # a board loads it only once something must wait
+        except MemoryError:
+            # no block to load it in (a fragmented heap): conn is read, as without
+            # back-pressure (its packets that find no heap cost it its connection), rather
+            # than every turn failing until the heap has such a block
+            return False
         return flow.hold(self, conn)
 
     # ---- used by the handlers ----

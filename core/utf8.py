@@ -47,17 +47,15 @@ def decode(mv, s, e):
     2.0 refuses in a string: U+0000 (MQTT-1.5.3-2), U+0001-001F and U+007F-009F (control
     characters), U+FDD0-FDEF and the last two of each plane (noncharacters): section 1.5.3
     lets a receiver close for these. The CPython port replaces it (ports/cpython/utf8fast.py)."""
-    b = mv[s:e]
     try:
-        t = str(b, "utf-8")
+        t = str(mv[s:e], "utf-8")
     except UnicodeError:
         raise ProtocolError("invalid UTF-8")
-    # min and max of the bytes, not of t: a str's items are str objects made one by one on
-    # MicroPython (2.5x the CPU of a QoS 0 PUBLISH), a memoryview's small ints
-    if e == s or min(b) >= 0x20 and max(b) < 0x7F:
+    if len(t) != e - s:  # not ASCII
+        if not _STRICT:
+            check(mv, s, e)
+    elif not t or min(t) >= " " and ord(max(t)) < 0x7F:
         return t  # ASCII without a control character: the usual string
-    if len(t) != e - s and not _STRICT:  # not ASCII
-        check(mv, s, e)
     from core.why import check as refuse  # the rare path (on a board: non-ASCII too)
     refuse(t)
     return t

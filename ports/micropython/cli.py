@@ -10,7 +10,8 @@ from log import Logger
 # Port options not shown in the usage text (tests and tuning): name -> (key, minimum, default)
 _HIDDEN = {"--clock-wrap-in": ("wrap_in", 0, None), "--out-limit": ("out_limit", 0, loop.OUT_LIMIT),
            "--min-free": ("min_free", 0, loop.MIN_FREE),
-           "--recv-size": ("recv_size", 64, None),  # None: unix.py chooses by the heap
+           # the unix port reads 2 KB at a time (a board: main.py's buffer, sized for its heap)
+           "--recv-size": ("recv_size", 64, 2048),
            "--wall-clock": ("wall_clock", 0, 1)}  # 0: act as a board whose clock is unset
 
 

@@ -199,10 +199,17 @@ class Server:
                 if obj.closing:
                     if e & _BAD:
                         self._close(obj)  # the peer is gone: nobody to flush to
-                elif not e & _BAD and self.broker.hold(obj):
-                    import hold  # loaded once publishers must wait
-                    hold.hold(self, obj)  # TCP slows the publisher until the core has drained
                 else:
+                    try:
+                        if not e & _BAD and self.broker.hold(obj):
+                            import hold  # loaded once publishers must wait
+                            hold.hold(self, obj)  # TCP slows it until the core has drained
+                            continue
+                    except MemoryError:
+                        # no block to load core/flow.py or hold.py in (a fragmented heap):
+                        # obj stays unread this turn and the other events are served (the
+                        # listener's too), instead of the whole turn failing again and again
+                        continue
                     self._read(obj)
                     # at once, not after the batch: one SUBSCRIBE can queue a window of retained
                     # messages, and eight clients' worth at a time would not fit a board's heap

@@ -47,9 +47,6 @@ def main(argv, buf):
         import bridge_io  # now: the config's code has made room
         bridge_io.dns_server = dns
     import loop
-    size = o["recv_size"]
-    if size is None:  # a Linux host's heap reads 2 KB at a time; a board's, main.py's buffer
-        size = 2048 if gc.mem_free() + gc.mem_alloc() >= 1 << 20 else len(buf)
-    if size != len(buf):
-        buf = size
+    if o["recv_size"] != len(buf):
+        buf = o["recv_size"]
     return loop.serve(cfg, log, o["out_limit"], o["min_free"], buf)

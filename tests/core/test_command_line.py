@@ -44,9 +44,9 @@ def test_command_line_daemon_mode_is_refused_with_exit_1_without_usage():
 
 
 def test_command_line_takes_a_ports_hidden_options_with_their_minimum():
-    hidden = {"--out-limit": ("out_limit", 0, 4096), "--recv-size": ("recv_size", 64, None)}
+    hidden = {"--out-limit": ("out_limit", 0, 4096), "--recv-size": ("recv_size", 64, 2048)}
     r, _, _ = run(["--out-limit", "100"], hidden)
-    assert (r["out_limit"], r["recv_size"]) == (100, None)
+    assert (r["out_limit"], r["recv_size"]) == (100, 2048)
     r, _, _ = run(["--recv-size", "512"], hidden)
     assert (r["out_limit"], r["recv_size"]) == (4096, 512)
     r, _, err = run(["--recv-size", "10"], hidden)

@@ -69,5 +69,5 @@ def test_MQTT_3_3_4_5_a_shared_message_handed_over_after_kill_9_carries_its_take
         time.sleep(WINDOW_S + SLACK_S + 0.5)
         b.proc.send_signal(signal.SIGKILL)
         b.proc.wait(10)
-    b2 = shared_handover_v5(lambda: mp_broker_factory(CONF), kill)
+    b2 = shared_handover_v5(lambda: mp_broker_factory(CONF, heap=HEAP), kill)
     assert "Traceback" not in b2.log()
