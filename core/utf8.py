@@ -59,4 +59,3 @@ def decode(mv, s, e):
     from core.why import check as refuse  # the rare path (on a board: non-ASCII too)
     refuse(t)
     return t
-
